@@ -1,0 +1,1 @@
+"""Pure domain code: no Streamlit import, testable as plain Python."""
