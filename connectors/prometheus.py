@@ -227,7 +227,7 @@ class PrometheusSource:
             raise_on_status=False,
         )
         self.client = PrometheusConnect(url=self.url, session=session, retry=retry, timeout=self.timeout_s)
-        self._session = session
+        self.session = session
 
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, int, int, int], tuple[float, _Series]] = OrderedDict()
@@ -377,7 +377,7 @@ class PrometheusSource:
         with self._lock:
             self.http_requests += 1
         try:
-            resp = self._session.get(
+            resp = self.session.get(
                 f"{self.url}/api/v1/query_range",
                 params=params,
                 timeout=(min(self.timeout_s, 5.0), self.timeout_s),
