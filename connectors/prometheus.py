@@ -13,14 +13,16 @@ by (query, start, end, step), and every failure becomes a SourceError naming the
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -177,12 +179,36 @@ class PrometheusAuth:
 
 @dataclass
 class _Series:
-    """One query's parsed result: parallel arrays (ts in ns since epoch, UTC)."""
+    """One query's parsed result: per region, timestamps (ns since epoch, UTC) and values."""
 
-    regions: np.ndarray
-    ts_ns: np.ndarray
-    values: np.ndarray
+    by_region: dict[str, tuple[np.ndarray, np.ndarray]]
     warnings: tuple[str, ...] = ()
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while decoding a large JSON body: the millions of small lists it creates
+    trigger repeated full collections that would otherwise cost several times the decoding itself.
+    Counted, so concurrent decoders re-enable it only when the last one finishes."""
+    global _gc_pausers
+    with _gc_lock:
+        if _gc_pausers == 0 and gc.isenabled():
+            gc.disable()
+            _gc_pausers = 1
+        elif _gc_pausers:
+            _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            if _gc_pausers:
+                _gc_pausers -= 1
+                if _gc_pausers == 0:
+                    gc.enable()
 
 
 class PrometheusSource:
@@ -262,8 +288,7 @@ class PrometheusSource:
         start_s, end_s = aligned_range(start, end, step_s)
         queries = {m: render_query(self.queries[m], wanted_regions) for m in wanted}
         results = self._fetch_all(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)
-        allowed = set(wanted_regions)
-        return _assemble({m: results[q] for m, q in queries.items()}, allowed)
+        return _assemble({m: results[q] for m, q in queries.items()}, wanted_regions)
 
     def health(self) -> SourceHealth:
         """State of the last query (or of a cheap probe when nothing was asked recently)."""
@@ -393,7 +418,8 @@ class PrometheusSource:
         except requests.RequestException as exc:
             raise SourceError(self.name, f"{where} failed: {_short(exc)}", query=query) from None
         try:
-            payload = resp.json()
+            with _gc_paused():
+                payload = json.loads(resp.content)
         except ValueError:
             payload = None
         if resp.status_code in (401, 403):
@@ -442,10 +468,7 @@ def _parse_matrix(
     source: str, query: str, result: list[dict[str, Any]], warnings: tuple[str, ...]
 ) -> _Series:
     """query_range `result` -> arrays; one series per region is required (aggregate `by (region)`)."""
-    regions: list[np.ndarray] = []
-    stamps: list[np.ndarray] = []
-    values: list[np.ndarray] = []
-    seen: set[str] = set()
+    by_region: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for series in result:
         labels = series.get("metric") or {}
         region = labels.get(REGION_LABEL)
@@ -456,53 +479,63 @@ def _parse_matrix(
                 f"aggregate it `by ({REGION_LABEL})`",
                 query=query,
             )
-        if region in seen:
+        if region in by_region:
             raise SourceError(
                 source,
                 f"query {query!r} returned several series for region {region!r}; aggregate it "
                 f"`by ({REGION_LABEL})` so each region has one series",
                 query=query,
             )
-        seen.add(region)
         pairs = series.get("values") or []
-        if not pairs:
-            continue
         n = len(pairs)
         ts = np.fromiter((p[0] for p in pairs), dtype=np.float64, count=n)
-        vals = np.array([p[1] for p in pairs], dtype=np.float64)  # "NaN", "+Inf" parse too
-        stamps.append(np.rint(ts * 1000.0).astype(np.int64) * 1_000_000)
-        values.append(vals)
-        regions.append(np.full(n, region, dtype=object))
-    if not stamps:
-        empty = np.array([], dtype=np.int64)
-        return _Series(np.array([], dtype=object), empty, np.array([], dtype=np.float64), warnings)
-    return _Series(np.concatenate(regions), np.concatenate(stamps), np.concatenate(values), warnings)
+        values = np.array([p[1] for p in pairs], dtype=np.float64)  # "NaN", "+Inf" parse too
+        # Prometheus timestamps are seconds with millisecond precision
+        by_region[region] = (np.rint(ts * 1000.0).astype(np.int64) * 1_000_000, values)
+    return _Series(by_region, warnings)
 
 
-def _assemble(by_metric: Mapping[str, _Series], allowed_regions: set[str]) -> pd.DataFrame:
+def _assemble(by_metric: Mapping[str, _Series], allowed_regions: Sequence[str]) -> pd.DataFrame:
     """Per-metric arrays -> one tidy frame (UTC, sorted by ts, region, metric); NaN/Inf points dropped
-    (histogram_quantile yields NaN when a region had no requests) and regions outside the request too."""
-    parts_region, parts_metric, parts_ts, parts_value = [], [], [], []
-    for metric, s in by_metric.items():
-        keep = np.isfinite(s.values) & np.isin(s.regions, list(allowed_regions))
-        if not keep.any():
-            continue
-        parts_region.append(s.regions[keep])
-        parts_ts.append(s.ts_ns[keep])
-        parts_value.append(s.values[keep])
-        parts_metric.append(np.full(int(keep.sum()), metric, dtype=object))
+    (histogram_quantile yields NaN when a region had no requests) and regions outside the request too.
+
+    Sorting works on integer codes: series are laid out in (region, metric) order and a stable sort on
+    the timestamps alone then gives (ts, region, metric) order without comparing strings."""
+    region_names = sorted(set(allowed_regions))
+    metric_names = sorted(by_metric)
+    parts_ts, parts_value, parts_region, parts_metric = [], [], [], []
+    for r_code, region in enumerate(region_names):
+        for m_code, metric in enumerate(metric_names):
+            arrays = by_metric[metric].by_region.get(region)
+            if arrays is None:
+                continue
+            ts, values = arrays
+            keep = np.isfinite(values)
+            n = int(keep.sum())
+            if n == 0:
+                continue
+            if n < len(values):
+                ts, values = ts[keep], values[keep]
+            parts_ts.append(ts)
+            parts_value.append(values)
+            parts_region.append(np.full(n, r_code, dtype=np.int32))
+            parts_metric.append(np.full(n, m_code, dtype=np.int32))
     if not parts_ts:
         return empty_metrics_frame()
-    frame = pd.DataFrame(
+    ts = np.concatenate(parts_ts)
+    order = np.argsort(ts, kind="stable")
+    return pd.DataFrame(
         {
-            "ts": pd.to_datetime(np.concatenate(parts_ts), unit="ns", utc=True),
-            "region": pd.Series(np.concatenate(parts_region), dtype=object),
-            "metric": pd.Series(np.concatenate(parts_metric), dtype=object),
-            "value": np.concatenate(parts_value).astype(np.float64),
+            "ts": pd.DatetimeIndex(ts[order].astype("datetime64[ns]")).tz_localize("UTC"),
+            "region": pd.Series(
+                np.array(region_names, dtype=object)[np.concatenate(parts_region)[order]], dtype=object
+            ),
+            "metric": pd.Series(
+                np.array(metric_names, dtype=object)[np.concatenate(parts_metric)[order]], dtype=object
+            ),
+            "value": np.concatenate(parts_value)[order],
         }
     )
-    frame["ts"] = frame["ts"].astype("datetime64[ns, UTC]")
-    return frame.sort_values(["ts", "region", "metric"], kind="stable").reset_index(drop=True)
 
 
 def _short(exc: BaseException) -> str:
