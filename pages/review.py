@@ -50,7 +50,7 @@ for section in report.sections:
         st.plotly_chart(fig, width="stretch", key=f"review_{section.key}_fig_{k}")
     for name, table in section.tables.items():
         st.caption(name.replace("_", " "))
-        st.dataframe(table, hide_index=True, width="stretch", key=f"review_{section.key}_{name}")
+        ui.show_table(table, key=f"review_{section.key}_{name}")
     with st.form(key=f"review_notes_form_{section.key}", border=False):
         text = st.text_area(
             "Notes and decisions",
