@@ -145,7 +145,10 @@ class CostExplorerSource:
         t0 = time.perf_counter()
         groups, estimated = self._fetch(first, last)
         rows: dict[tuple[str, str, str], float] = {}
+        first_s, last_s = first.isoformat(), last.isoformat()
         for (day, service, region), amount in groups:
+            if not first_s <= day <= last_s:
+                continue  # only the asked days are written, so every cached row has its log entry
             key = (day, service, region)
             rows[key] = rows.get(key, 0.0) + amount
         fetched_at = now.isoformat()

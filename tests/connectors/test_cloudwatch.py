@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
@@ -14,12 +13,13 @@ from connectors.base import SourceError
 from connectors.cloudwatch import (
     MAX_DATAPOINTS_PER_CALL,
     MAX_QUERIES_PER_CALL,
-    NAMESPACE,
     CloudWatchCdnSource,
     choose_period,
 )
 from core.config import CloudWatchConfig, Distribution
 from tests.conftest import free_port
+from tests.connectors.awsdata import cloudfront_sample as sample
+from tests.connectors.awsdata import put_cloudfront_data
 
 pytestmark = pytest.mark.slow
 
@@ -27,40 +27,6 @@ PERIOD = 300
 NOW = datetime.fromtimestamp(int(datetime.now(UTC).timestamp()) // PERIOD * PERIOD, UTC)
 START = NOW - timedelta(hours=2)  # period-aligned, so 5-minute buckets hold whole minutes 0-4, 5-9, ...
 DISTS = {"E1AAA": "us-east-1", "E2BBB": "us-east-1", "E3CCC": "eu-west-1"}
-
-
-def sample(dist_index: int, minute: int) -> dict[str, float]:
-    """Per-minute CloudFront values of distribution i (deterministic, distinct per distribution)."""
-    requests = 600.0 * (dist_index + 1) + 10 * (minute % 7)
-    return {
-        "Requests": requests,
-        "BytesDownloaded": requests * (20_000 + 5_000 * dist_index),
-        "CacheHitRate": 80.0 + 5 * dist_index + (minute % 3),
-        "4xxErrorRate": 1.0 + 0.1 * dist_index,
-        "5xxErrorRate": 0.2 * (1 + (minute % 2)),
-    }
-
-
-def put_cloudfront_data(endpoint: str, dists: dict[str, str], minutes: int) -> None:
-    cw = boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=endpoint)
-    data = []
-    for i, dist in enumerate(dists):
-        for m in range(minutes):
-            ts = START + timedelta(minutes=m)
-            for name, value in sample(i, m).items():
-                data.append(
-                    {
-                        "MetricName": name,
-                        "Dimensions": [
-                            {"Name": "DistributionId", "Value": dist},
-                            {"Name": "Region", "Value": "Global"},
-                        ],
-                        "Timestamp": ts,
-                        "Value": value,
-                    }
-                )
-    for k in range(0, len(data), 1000):
-        cw.put_metric_data(Namespace=NAMESPACE, MetricData=data[k : k + 1000])
 
 
 def make_source(endpoint: str, dists: dict[str, str], **overrides) -> CloudWatchCdnSource:
@@ -114,7 +80,7 @@ def expected_by_hand(dists: dict[str, str], minutes: int) -> dict[tuple[str, int
 
 def test_cdn_frames_from_cloudfront_metrics(aws_env):
     minutes = 60
-    put_cloudfront_data(aws_env, DISTS, minutes)
+    put_cloudfront_data(aws_env, DISTS, START, minutes)
     source = make_source(aws_env, DISTS)
     metrics = [
         "cdn_requests_per_second",
@@ -147,7 +113,7 @@ def test_more_than_500_queries_are_split_into_batches(aws_env):
     # 101 distributions x 5 CloudFront metrics = 505 queries: two GetMetricData calls
     dists = {f"EDIST{i:03d}": ("us-east-1" if i < 100 else "eu-west-1") for i in range(101)}
     with_data = {"EDIST000": "us-east-1", "EDIST100": "eu-west-1"}  # the last one lands in batch 2
-    put_cloudfront_data(aws_env, with_data, 15)
+    put_cloudfront_data(aws_env, with_data, START, 15)
     source = make_source(aws_env, dists)
     sent = count_calls(source)
     metrics = [
@@ -167,7 +133,7 @@ def test_more_than_500_queries_are_split_into_batches(aws_env):
 
 
 def test_repeated_call_costs_no_http_request(aws_env):
-    put_cloudfront_data(aws_env, DISTS, 10)
+    put_cloudfront_data(aws_env, DISTS, START, 10)
     source = make_source(aws_env, DISTS, cache_ttl=timedelta(minutes=5))
     sent = count_calls(source)
     first = source.query_range(["cdn_hit_ratio"], START, START + timedelta(minutes=10), timedelta(minutes=5))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,37 +13,14 @@ from connectors.base import SourceError
 from connectors.cost_explorer import FETCH_LOG_TABLE, CostExplorerSource
 from connectors.store import COSTS_TABLE, open_db
 from core.config import CostExplorerConfig
+from tests.connectors.awsdata import CDN, EC2
+from tests.connectors.awsdata import ce_group as group
+from tests.connectors.awsdata import ce_period as period
+from tests.connectors.awsdata import seed_cost_and_usage as seed
 
 pytestmark = pytest.mark.slow
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # "today" is 2026-11-20 (open); earlier days are closed
-EC2 = "Amazon Elastic Compute Cloud - Compute"
-CDN = "Amazon CloudFront"
-
-
-def group(service: str, region: str, amount: float) -> dict:
-    return {
-        "Keys": [service, region],
-        "Metrics": {"UnblendedCost": {"Amount": f"{amount:.10f}", "Unit": "USD"}},
-    }
-
-
-def period(day: str, groups: list[dict], estimated: bool = False) -> dict:
-    end = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
-    return {"TimePeriod": {"Start": day, "End": end}, "Total": {}, "Groups": groups, "Estimated": estimated}
-
-
-def seed(endpoint: str, *results: dict) -> None:
-    """Queue GetCostAndUsage results in moto: each new set of request parameters takes the next one."""
-    body = json.dumps({"results": [dict(r, DimensionValueAttributes=[]) for r in results]}).encode()
-    req = urllib.request.Request(
-        f"{endpoint}/moto-api/static/ce/cost-and-usage-results",
-        data=body,
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        assert resp.status == 201
 
 
 @pytest.fixture
