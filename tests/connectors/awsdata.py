@@ -32,7 +32,13 @@ def put_cloudfront_data(
     endpoint: str, dists: Mapping[str, str], start: datetime, minutes: int, every_minutes: int = 1
 ) -> None:
     """put_metric_data for each distribution, one point per `every_minutes` from `start`."""
-    cw = boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=endpoint)
+    cw = boto3.client(
+        "cloudwatch",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",  # moto accepts any credentials
+        aws_secret_access_key="testing",
+    )
     data = []
     for i, dist in enumerate(dists):
         for m in range(0, minutes, every_minutes):
@@ -50,6 +56,11 @@ def put_cloudfront_data(
                 )
     for k in range(0, len(data), 1000):
         cw.put_metric_data(Namespace=NAMESPACE, MetricData=data[k : k + 1000])
+
+
+def reset_moto(endpoint: str) -> None:
+    req = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(req, timeout=10).close()
 
 
 def ce_group(service: str, region: str, amount: float) -> dict:

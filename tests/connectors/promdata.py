@@ -57,13 +57,13 @@ def _lines(regions: list[str], stamps: list[int], interval_s: int, cdn: bool) ->
         yield from counter_series(
             "http_requests_total",
             f'region="{r}",code="503",job="api"',
-            lambda t, i=i: request_rate(i, t) * 0.001 * (1 + i),
+            lambda t, i=i: request_rate(i, t) * 0.0002 * (1 + i),
         )
 
     yield "# TYPE http_request_duration_seconds histogram"
-    # share of requests at or under each bucket bound; region i is slower by a factor (1 + 0.2 i)
+    # share of requests at or under each bucket bound; later regions are a little slower
     for i, r in enumerate(regions):
-        shares = [min(1.0, s / (1 + 0.2 * i)) for s in (0.30, 0.60, 0.90, 0.97, 0.995)] + [1.0]
+        shares = [s ** (1 + 0.1 * i) for s in (0.30, 0.60, 0.90, 0.97, 0.995)] + [1.0]
         for le, share in zip(LATENCY_BUCKETS, shares, strict=True):
             yield from counter_series(
                 "http_request_duration_seconds_bucket",
