@@ -114,7 +114,6 @@ class CloudWatchCdnSource:
         self._last_latency: float | None = None
         self._last_error: str | None = None
         self._last_messages: tuple[str, ...] = ()
-        self.calls = 0  # GetMetricData calls actually made (pages included)
 
     # -- MetricsSource -----------------------------------------------------------------------------
     def query_range(
@@ -226,8 +225,6 @@ class CloudWatchCdnSource:
                 if token:
                     kwargs["NextToken"] = token
                 try:
-                    with self._lock:
-                        self.calls += 1
                     resp = self.client.get_metric_data(**kwargs)
                 except Exception as exc:
                     err = source_error(self.name, "GetMetricData", exc, self.config.max_attempts)

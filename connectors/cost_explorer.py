@@ -68,7 +68,6 @@ class CostExplorerSource:
         self._last_success: datetime | None = None
         self._last_latency: float | None = None
         self._last_error: str | None = None
-        self.requests = 0  # GetCostAndUsage calls made (pages included)
 
     # -- BillingSource ------------------------------------------------------------------------------
     def daily_costs(self, start: date, end: date, now: datetime | None = None) -> pd.DataFrame:
@@ -196,7 +195,6 @@ class CostExplorerSource:
         token: str | None = None
         while True:
             kwargs = dict(request, NextPageToken=token) if token else request
-            self.requests += 1
             try:
                 resp = self.client.get_cost_and_usage(**kwargs)
             except Exception as exc:

@@ -329,6 +329,8 @@ class PrometheusSource:
 
     # -- internals -----------------------------------------------------------------------------------
     def _checked_regions(self, regions: Sequence[str]) -> list[str]:
+        if isinstance(regions, str):  # a bare string would be read as its characters
+            regions = [regions]
         bad = [r for r in regions if not is_safe_label_value(r)]
         if bad:
             raise SourceError(
