@@ -111,6 +111,16 @@ def filter_billing(billing: pd.DataFrame, service: str = "", region: str = "") -
     return billing[mask]
 
 
+def billing_in_regions(billing: pd.DataFrame, regions: Sequence[str], known: Sequence[str]) -> pd.DataFrame:
+    """Rows of the chosen regions. Rows outside every known region (Cost Explorer's 'global', i.e.
+    NoRegion) belong to no one region, so they count only when every known region is chosen."""
+    everything = set(known) <= set(regions)
+    keep = billing["region"].isin(list(regions))
+    if everything:
+        keep |= ~billing["region"].isin(list(known))
+    return billing[keep]
+
+
 def daily_totals(
     billing: pd.DataFrame, first: date, last: date, service: str = "", region: str = ""
 ) -> pd.Series:
@@ -148,6 +158,36 @@ def model_series(
     if bounds is not None and pd.Timestamp(bounds[0]) in s.index:
         s[pd.Timestamp(bounds[0])] = math.nan
     return s
+
+
+OTHER = "other"
+
+
+def daily_spend_by(
+    billing: pd.DataFrame, first: date, last: date, by: Literal["service", "region"], top: int = 8
+) -> pd.DataFrame:
+    """Wide frame for a stacked chart: one row per day first..last (date index, every day present, 0
+    where nothing was billed), one column per service or region, biggest spender first; beyond `top`
+    the rest is summed into 'other'."""
+    b = normalise_billing(billing)
+    b = b[(b["day"] >= first) & (b["day"] <= last)]
+    days = [d.date() for d in _days(first, last)]
+    wide = b.pivot_table(index="day", columns=by, values="cost_usd", aggfunc="sum", fill_value=0.0)
+    wide = wide.reindex(days, fill_value=0.0)
+    wide.index.name = "day"
+    order = wide.sum().sort_values(ascending=False, kind="stable").index
+    wide = wide[order]
+    if wide.shape[1] > top + 1:
+        wide = pd.concat([wide.iloc[:, :top], wide.iloc[:, top:].sum(axis=1).rename(OTHER)], axis=1)
+    wide.columns.name = by
+    return wide.astype("float64")
+
+
+def load_start(today: date, days_shown: int, weeks: int = DEFAULT_WEEKS) -> date:
+    """Earliest day to load for a view of `days_shown` closed days: the projection's window, and for
+    the first shown day its weekday expectation and the residuals that set its band."""
+    window = timedelta(days=SEASON_DAYS * (weeks + 1))
+    return min(history_start(today, weeks), today - timedelta(days=days_shown) - 2 * window)
 
 
 # ---- the weekly-seasonal model ------------------------------------------------------------------------
@@ -486,15 +526,15 @@ def budget_table(statuses: Sequence[BudgetStatus]) -> pd.DataFrame:
         {
             "state": [s.state for s in statuses],
             "budget": [s.name for s in statuses],
-            "scope": [s.scope for s in statuses],
             "budget_usd": [s.monthly_usd for s in statuses],
             "spent_usd": [s.spent_usd for s in statuses],
             "consumed_pct": [s.consumed * 100 for s in statuses],
             "projected_eom_usd": [s.projected_usd for s in statuses],
-            "projected_lo_80_usd": [s.projected_lo_80 for s in statuses],
-            "projected_hi_80_usd": [s.projected_hi_80 for s in statuses],
             "projected_pct": [s.projected_consumed * 100 for s in statuses],
             "overrun_date": [s.overrun_date for s in statuses],
+            "projected_lo_80_usd": [s.projected_lo_80 for s in statuses],
+            "projected_hi_80_usd": [s.projected_hi_80 for s in statuses],
+            "scope": [s.scope for s in statuses],
             "why": [s.reason for s in statuses],
         }
     )
@@ -707,6 +747,13 @@ class ScenarioCost:
 
     def as_frame(self) -> pd.DataFrame:
         return pd.DataFrame([self.__dict__])
+
+
+def equivalent_instances(usd_per_day: float, price_per_hour: float) -> float:
+    """Instances running around the clock that a daily spend pays for (0 when unknown or free)."""
+    if price_per_hour <= 0 or math.isnan(usd_per_day):
+        return 0.0
+    return usd_per_day / 24.0 / price_per_hour
 
 
 def scenario_cost(

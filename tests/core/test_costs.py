@@ -436,3 +436,35 @@ def test_scenario_cost_from_a_simulation_summary():
     s = costs.scenario_cost_from_simulation(sim, run_rate_usd_per_day=50.0)
     assert s.hours == 24.0 and s.cost_usd == pytest.approx(41.136) and s.usd_per_day == pytest.approx(41.136)
     assert s.delta_usd_per_day == pytest.approx(41.136 - 50.0)
+
+
+def test_daily_spend_by_fills_days_orders_by_spend_and_folds_the_tail():
+    b = bill(extra=[("2026-11-20", "Lambda", USE1, 7.0), ("2026-11-20", "SQS", USE1, 1.0)])
+    wide = costs.daily_spend_by(b, date(2026, 11, 20), date(2026, 11, 24), "service", top=2)
+    assert list(wide.columns) == [EC2, S3, costs.OTHER]  # EC2 280, S3 10, then Lambda + SQS folded
+    assert list(wide.index) == [date(2026, 11, 20) + timedelta(days=i) for i in range(5)]
+    assert wide.loc[date(2026, 11, 20)].tolist() == [120.0, 5.0, 8.0]
+    assert wide.loc[date(2026, 11, 24)].tolist() == [0.0, 0.0, 0.0]  # no rows: drawn as nothing
+    by_region = costs.daily_spend_by(b, date(2026, 11, 21), date(2026, 11, 22), "region")
+    assert list(by_region.columns) == [USE1, EUW1] and by_region[USE1].tolist() == [40.0, 40.0]
+
+
+def test_load_start_covers_the_projection_and_the_first_shown_day():
+    # the first shown day needs 4 weeks for its expectation and 5 weeks of residuals, each needing 4
+    # earlier weeks: 70 days before it, which also covers the projection's 5 weeks before Nov 1
+    assert costs.load_start(TODAY, 7) == date(2026, 9, 7)
+    assert costs.load_start(TODAY, 30) == date(2026, 8, 15)
+    assert costs.load_start(date(2026, 12, 31), 1) == date(2026, 10, 21)
+
+
+def test_region_filter_keeps_regionless_costs_only_with_every_region():
+    b = unit_bill()
+    known = [USE1, EUW1]
+    assert set(costs.billing_in_regions(b, [USE1, EUW1], known)["region"]) == {USE1, EUW1, "global"}
+    assert set(costs.billing_in_regions(b, [EUW1], known)["region"]) == {EUW1}
+
+
+def test_equivalent_instances():
+    # 24 instances x 24 h x $0.0857 = $49.3632 a day
+    assert costs.equivalent_instances(49.3632, 0.0857) == pytest.approx(24.0)
+    assert costs.equivalent_instances(10.0, 0.0) == 0.0 and costs.equivalent_instances(math.nan, 1.0) == 0.0
