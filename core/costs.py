@@ -151,11 +151,12 @@ def _data_days(billing: pd.DataFrame) -> tuple[date, date] | None:
 def model_series(
     billing: pd.DataFrame, first: date, last: date, service: str = "", region: str = ""
 ) -> pd.Series:
-    """daily_totals as the models see them: the first day of the data (if in range) blanked, since it
-    may be partial."""
+    """daily_totals as the models see them: when the data begins inside the window (after `first`),
+    its first day is blanked, since it may be partial. Data reaching back to `first` or before is
+    loaded history, not a beginning, so callers that load more or less history agree."""
     s = daily_totals(billing, first, last, service, region)
     bounds = _data_days(billing)
-    if bounds is not None and pd.Timestamp(bounds[0]) in s.index:
+    if bounds is not None and first < bounds[0] <= last:
         s[pd.Timestamp(bounds[0])] = math.nan
     return s
 

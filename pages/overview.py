@@ -3,6 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import costs
 from core.health import HEALTH_METRICS, region_health
 from core.timeseries import pivot_metric, ratio
 from pages import _ui as ui
@@ -12,6 +13,17 @@ cfg = ui.config()
 regions = ui.selected_regions()
 frame = ui.load_metrics(HEALTH_METRICS, start, end, regions)
 marks = ui.events(start, end)
+
+# ---- guardrail: budgets spent or projected to overrun this month (core/costs.py) ------------------
+today = ui.data_anchor().date()
+at_risk = costs.budgets_projected_to_overrun(
+    ui.load_costs(costs.history_start(today), today), cfg.budget, today
+)
+if at_risk:
+    st.warning(
+        f"💵 **{len(at_risk)} budget(s) projected to overrun in {today:%B %Y}** (details on the Costs page)\n\n"
+        + "\n".join(f"- {costs.budget_alert_text(s)}" for s in at_risk)
+    )
 
 if frame.empty:
     st.info("No data for this range and these regions.")

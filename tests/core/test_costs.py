@@ -468,3 +468,30 @@ def test_equivalent_instances():
     # 24 instances x 24 h x $0.0857 = $49.3632 a day
     assert costs.equivalent_instances(49.3632, 0.0857) == pytest.approx(24.0)
     assert costs.equivalent_instances(10.0, 0.0) == 0.0 and costs.equivalent_instances(math.nan, 1.0) == 0.0
+
+
+def test_pages_loading_different_ranges_agree():
+    """Overview loads from history_start, Costs from further back: same projection and states."""
+    rows, day = [], date(2026, 8, 1)
+    while day <= TODAY:
+        cost = (100.0 if day.weekday() < 5 else 40.0) + (day.toordinal() % 5)  # some noise for a band
+        rows.append((day, EC2, USE1, cost))
+        day += timedelta(days=1)
+    full = pd.DataFrame(rows, columns=["day", "service", "region", "cost_usd"])
+    short = full[full["day"] >= costs.history_start(TODAY)]
+    a, b = costs.project_month(full, TODAY), costs.project_month(short, TODAY)
+    assert a.projected_usd == pytest.approx(b.projected_usd)
+    assert a.bands[80] == pytest.approx(b.bands[80]) and a.bands[95] == pytest.approx(b.bands[95])
+    ca, cb = (
+        costs.daily_changes(full, TODAY, 7),
+        costs.daily_changes(full[full["day"] >= costs.load_start(TODAY, 7)], TODAY, 7),
+    )
+    pd.testing.assert_frame_equal(ca, cb)
+    # a bill that truly begins inside the window has its (possibly partial) first day left out
+    begins = full[full["day"] >= date(2026, 10, 5)]
+    assert math.isnan(
+        costs.model_series(begins, costs.history_start(TODAY), TODAY)[pd.Timestamp("2026-10-05")]
+    )
+    assert not math.isnan(
+        costs.model_series(short, costs.history_start(TODAY), TODAY)[pd.Timestamp("2026-09-27")]
+    )

@@ -207,3 +207,17 @@ def test_cost_explorer_from_moto_through_the_same_page(
     assert list(units.index) == ["us-east-1", costs.ALL_REGIONS]
     assert units.loc["us-east-1", "cost_usd"] == pytest.approx(22 * 100.0)
     assert units.loc[costs.ALL_REGIONS, "cost_usd"] == pytest.approx(6550.0)  # 'global' rows included
+
+
+def test_overview_banner_lists_the_budgets_projected_to_overrun(app_config) -> None:
+    today, billing = demo_truth(app_config)
+    cfg = load_config(app_config.path)
+    at_risk = costs.budgets_projected_to_overrun(billing, cfg.budget, today)
+    assert at_risk, "the demo world is built with a budget projected to overrun"
+    at = AppTest.from_file(str(REPO_ROOT / "pages" / "overview.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    banner = " ".join(w.value for w in at.warning)
+    assert f"{len(at_risk)} budget(s) projected to overrun in {today:%B %Y}" in banner
+    for status in at_risk:
+        assert costs.budget_alert_text(status) in banner
