@@ -27,8 +27,12 @@ def download(frame: pd.DataFrame, what: str, key: str) -> None:
     )
 
 
-def signed_usd(value: float, decimals: int = 2) -> str:
-    return f"{'+' if value >= 0 else '-'}${abs(value):,.{decimals}f}"
+def usd(value: float, decimals: int = 0, sign: bool = False) -> str:
+    """$1,234 / -$50 / +$3 (with sign=True); n/a when there is nothing to compute from."""
+    if value != value:  # NaN
+        return "n/a"
+    prefix = "-" if value < 0 else ("+" if sign else "")
+    return f"{prefix}${abs(value):,.{decimals}f}"
 
 
 def usd_axis(
@@ -82,19 +86,19 @@ scope_note = "all regions" if all_regions else ", ".join(regions) + " (costs wit
 projection = costs.project_month(view, today)
 run_rate = costs.run_rate(view, today)
 k1, k2, k3, k4 = st.columns(4)
-k1.metric(f"Month to date ({projection.month_start:%b %Y})", f"${projection.spent_usd:,.0f}")
+k1.metric(f"Month to date ({projection.month_start:%b %Y})", usd(projection.spent_usd))
 k2.metric(
     "Projected month end",
-    f"${projection.projected_usd:,.0f}" if projection.projected_usd == projection.projected_usd else "n/a",
-    help=f"80% band ${projection.lo_80:,.0f} – ${projection.hi_80:,.0f}; model: {projection.method}",
+    usd(projection.projected_usd),
+    help=f"80% band {usd(projection.lo_80)} – {usd(projection.hi_80)}; model: {projection.method}",
 )
-k3.metric("Run rate", f"${run_rate:,.0f}/day", help="Mean daily spend of the last 7 closed days")
-k4.metric("Today so far", f"${projection.today_so_far_usd:,.0f}", help=f"{today} UTC is open: partial spend")
+k3.metric("Run rate", f"{usd(run_rate)}/day", help="Mean daily spend of the last 7 closed days")
+k4.metric("Today so far", usd(projection.today_so_far_usd), help=f"{today} UTC is open: partial spend")
 if projection.missing_days:
     st.warning(
         f"No billing rows for {len(projection.missing_days)} closed day(s) this month "
         f"({', '.join(str(d) for d in projection.missing_days)}): estimated at "
-        f"${projection.missing_estimate_usd:,.0f} in the projection, left out of month to date."
+        f"{usd(projection.missing_estimate_usd)} in the projection, left out of month to date."
     )
 st.caption(f"Scope: {scope_note}.")
 
@@ -124,8 +128,8 @@ if not flagged.empty:
             mode="markers",
             marker={"symbol": "x", "size": 13, "color": "#d50000", "line": {"width": 2}},
             text=[
-                f"{r.direction} expected: ${r.cost_usd:,.0f} vs ${r.expected_usd:,.0f} "
-                f"(band ${r.lo_usd:,.0f} – ${r.hi_usd:,.0f})"
+                f"{r.direction} expected: {usd(r.cost_usd)} vs {usd(r.expected_usd)} "
+                f"(band {usd(r.lo_usd)} – {usd(r.hi_usd)})"
                 for r in flagged.itertuples()
             ],
             hovertemplate="%{text}<extra></extra>",
@@ -213,7 +217,7 @@ else:
         y=chosen.monthly_usd,
         line_color="#d50000",
         line_dash="dot",
-        annotation_text=f"budget ${chosen.monthly_usd:,.0f}",
+        annotation_text=f"budget {usd(chosen.monthly_usd)}",
     )
     st.plotly_chart(
         usd_axis(bfig, f"{chosen.name}: month to date vs budget ({chosen.scope})", "cumulative USD"),
@@ -291,7 +295,7 @@ else:
             marker_color=[
                 ui.region_colour(r) if r != costs.ALL_REGIONS else "#455a64" for r in bars["region"]
             ],
-            text=[f"${v:,.2f}" for v in bars["usd_per_million_requests"]],
+            text=[usd(v, 2) for v in bars["usd_per_million_requests"]],
         )
     )
     ufig.update_layout(
@@ -370,14 +374,14 @@ else:
     r1, r2, r3 = st.columns(3)
     r1.metric(
         f"{fleet.name} at {instances:g} instances",
-        f"${scenario.usd_per_day:,.2f}/day",
+        f"{usd(scenario.usd_per_day, 2)}/day",
         help=f"{fleet.instance_type or 'instance'} at ${fleet.price_per_hour}/hour",
     )
-    r2.metric(f"Run rate of {compared} in {fleet.region}", f"${current:,.2f}/day")
+    r2.metric(f"Run rate of {compared} in {fleet.region}", f"{usd(current, 2)}/day")
     r3.metric(
         "Difference",
-        f"{signed_usd(scenario.delta_usd_per_day)}/day",
-        delta=f"{signed_usd(scenario.delta_usd_per_month, 0)} per 30 days",
+        f"{usd(scenario.delta_usd_per_day, 2, sign=True)}/day",
+        delta=f"{usd(scenario.delta_usd_per_month, sign=True)} per 30 days",
         delta_color="inverse",
     )
     download(scenario.as_frame(), "This comparison", "scenario")

@@ -221,3 +221,14 @@ def test_overview_banner_lists_the_budgets_projected_to_overrun(app_config) -> N
     assert f"{len(at_risk)} budget(s) projected to overrun in {today:%B %Y}" in banner
     for status in at_risk:
         assert costs.budget_alert_text(status) in banner
+    # a region with no regional bill: nothing to project from, said plainly
+    at.session_state["regions"] = ["eu-west-1"]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = metrics(at)
+    assert shown["Month to date (Nov 2026)"] == "$0"
+    assert shown["Projected month end"] == "n/a" and shown["Run rate"] == "n/a/day"
+    # budgets keep their own scope
+    assert table_with(at, "projected_eom_usd")["spent_usd"].tolist() == pytest.approx(
+        [6550.0, 4400.0, 4350.0]
+    )
