@@ -383,6 +383,23 @@ def demo_world_end(db: sqlite_utils.Database) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def _fingerprint(config: HeadroomConfig) -> str:
+    return f"seed={config.demo.seed};days={config.demo.days};regions={','.join(config.region_codes)}"
+
+
+def demo_world_is_current(
+    db: sqlite_utils.Database, config: HeadroomConfig, now: datetime | None = None
+) -> bool:
+    """True when the store holds a demo world for this config that is fresher than demo.refresh_after."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    end = demo_world_end(db)
+    return (
+        end is not None
+        and now - end < config.demo.refresh_after
+        and get_meta(db, "demo_fingerprint") == _fingerprint(config)
+    )
+
+
 def ensure_demo_world(
     db: sqlite_utils.Database,
     config: HeadroomConfig,
@@ -395,13 +412,7 @@ def ensure_demo_world(
     time ranges ("last 24 h") show data.
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    existing_end = demo_world_end(db)
-    fingerprint = f"seed={config.demo.seed};days={config.demo.days};regions={','.join(config.region_codes)}"
-    if (
-        existing_end is not None
-        and now - existing_end < config.demo.refresh_after
-        and get_meta(db, "demo_fingerprint") == fingerprint
-    ):
+    if demo_world_is_current(db, config, now):
         return False
     t0 = time.perf_counter()
     if progress:
@@ -410,7 +421,7 @@ def ensure_demo_world(
     write_world(db, metrics, billing, events, progress=progress)
     end = datetime.fromtimestamp(int(metrics["ts"].max()), UTC)
     set_meta(db, "demo_end", end.isoformat())
-    set_meta(db, "demo_fingerprint", fingerprint)
+    set_meta(db, "demo_fingerprint", _fingerprint(config))
     set_meta(db, "demo_generation_seconds", f"{time.perf_counter() - t0:.2f}")
     if progress:
         progress(1.0, "demo world ready")

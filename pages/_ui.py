@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from connectors.base import SourceError, SourceHealth, empty_metrics_frame
-from connectors.demo import demo_world_end, ensure_demo_world
+from connectors.demo import demo_world_end, demo_world_is_current, ensure_demo_world
 from connectors.sources import (
     build_billing_source,
     build_cdn_source,
@@ -94,8 +94,7 @@ def ensure_data() -> None:
     if not uses_demo_world(cfg):
         return
     database = db()
-    end = demo_world_end(database)
-    if end is not None and datetime.now(UTC) - end < cfg.demo.refresh_after:
+    if demo_world_is_current(database, cfg):
         return
     with _generation_lock:
         bar = st.progress(0.0, text="Generating the demo world (first start only)...")
@@ -383,6 +382,20 @@ def add_event_marks(fig: go.Figure, marks: pd.DataFrame) -> None:
             fig.add_annotation(
                 x=ev["start_ts"], y=1.0, yref="paper", text="⚠", showarrow=False, hovertext=label
             )
+
+
+def show_table(frame: pd.DataFrame, key: str, decimals: int = 1) -> None:
+    """A read-only table with rounded floats and UTC timestamps, for report-like sections."""
+    config_ = {}
+    for col in frame.columns:
+        label = col.replace("_", " ")
+        if pd.api.types.is_float_dtype(frame[col]):
+            config_[col] = st.column_config.NumberColumn(label, format=f"%.{decimals}f")
+        elif pd.api.types.is_datetime64_any_dtype(frame[col]):
+            config_[col] = st.column_config.DatetimeColumn(label + " (UTC)", format="YYYY-MM-DD HH:mm")
+        else:
+            config_[col] = st.column_config.Column(label)
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=config_, key=key)
 
 
 def state_badge(state: str) -> str:

@@ -117,3 +117,7 @@ def test_ensure_demo_world_generates_once_and_refreshes_when_stale(tmp_path: Pat
     count = db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
     assert count == 2 * 1440 * 6  # replaced, not appended
     assert pd.Timestamp(demo_world_end(db)) == pd.Timestamp(DEMO_END + timedelta(hours=7))
+    # a config change that alters the world (more days) regenerates it even when it is fresh
+    longer = load_config(write_config(tmp_path, {"demo": {"days": 3}}))
+    assert ensure_demo_world(db, longer, now=DEMO_END + timedelta(hours=7, minutes=5)) is True
+    assert db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 3 * 1440 * 6
