@@ -28,13 +28,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from core.config import DEFAULT_BURN_RATE_RULES, BurnRateRule, SLOConfig
+from core.config import DEFAULT_BURN_RATE_RULES, BurnRateRule, Runbook, SLOConfig
 
 Budgeting = Literal["occurrences", "timeslices"]
 AlertLevel = Literal["page", "ticket", "ok", "no data"]
@@ -126,6 +126,30 @@ class SLO:
 
 def slos_from_config(configs: Iterable[SLOConfig]) -> list[SLO]:
     return [SLO.from_config(c) for c in configs]
+
+
+def metrics_for(slos: Iterable[SLO]) -> tuple[str, ...]:
+    """Every metric these SLOs read, sorted (a stable cache key for loaders)."""
+    return tuple(sorted({m for s in slos for m in s.metrics}))
+
+
+def lookback(slos: Iterable[SLO], step: timedelta = timedelta(seconds=DEFAULT_STEP_S)) -> timedelta:
+    """How much data ending at `at` the SLO windows need: the longest window plus one step (the
+    sample at the window's start is outside the window but tells whether the data reaches it)."""
+    return max((s.window for s in slos), default=timedelta(0)) + step
+
+
+def rules_lookback(
+    rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES,
+    step: timedelta = timedelta(seconds=DEFAULT_STEP_S),
+) -> timedelta:
+    """How much data the alert rules need (the longest rule window plus one step)."""
+    return max((w for r in rules for w in (r.long_window, r.short_window)), default=timedelta(0)) + step
+
+
+def runbooks_for(runbooks: Iterable[Runbook], slo: str, region: str) -> list[Runbook]:
+    """Runbooks that apply to this SLO and region (an empty slo / region in the config means 'any')."""
+    return [r for r in runbooks if r.slo in ("", slo) and r.region in ("", region)]
 
 
 # ---- results ------------------------------------------------------------------------------------
@@ -947,6 +971,16 @@ KPI_METRICS: tuple[str, ...] = (
     "cdn_hit_ratio",
     "cdn_requests_per_second",
 )
+
+
+def kpi_cost_days(start: datetime, end: datetime) -> tuple[tuple[date, date], tuple[date, date]]:
+    """The complete UTC days standing for a range and for the period before it, for cost per day:
+    as many whole days as the range is long (at least one), ending the day before `end` (today's bill
+    is still growing). Returns ((first, last), (previous_first, previous_last)), inclusive."""
+    days = max(1, round((end - start) / timedelta(days=1)))
+    last = end.astimezone(UTC).date() - timedelta(days=1)
+    first = last - timedelta(days=days - 1)
+    return (first, last), (first - timedelta(days=days), first - timedelta(days=1))
 
 
 def kpi_summary(
