@@ -185,8 +185,9 @@ def rules_table(report: SLOReport) -> pd.DataFrame:
 
 
 cards = [r for r in reports if r.slo.name == slo.name]
-columns = st.columns(2)
 for i, report in enumerate(cards):
+    if i % 2 == 0:  # a row of two cards at a time, so cards line up and read left to right
+        columns = st.columns(2)
     b = report.budget
     key = f"slo_card_{slo.name}_{report.region}"
     with columns[i % 2].container(border=True, key=key):
