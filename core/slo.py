@@ -231,7 +231,7 @@ class SLOReport:
 
     slo: SLO
     region: str
-    budget: BudgetStatus
+    budget: BudgetStatus | None  # None when asked for alerts only (data shorter than the SLO window)
     alert: AlertState
     current_burn: float | None  # over CURRENT_BURN_WINDOW
     time_to_exhaustion: timedelta | None  # None: not burning (or no data)
@@ -759,9 +759,12 @@ def slo_report(
     at: datetime,
     region: str | None = None,
     rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES,
+    with_budget: bool = True,
 ) -> SLOReport:
+    """Budget, alert state, current burn and time to exhaustion of one SLO in one scope. With
+    with_budget=False only the alert part is computed (for data covering the rule windows only)."""
     counts = _as_counts(frame, slo)
-    budget = error_budget(counts, slo, at, region)
+    budget = error_budget(counts, slo, at, region) if with_budget else None
     alert = alert_state(counts, slo, at, rules, region)
     current = alert.burn_rates.get(CURRENT_BURN_WINDOW)
     if CURRENT_BURN_WINDOW not in alert.burn_rates:
@@ -772,7 +775,9 @@ def slo_report(
         budget=budget,
         alert=alert,
         current_burn=current,
-        time_to_exhaustion=time_to_exhaustion(budget.remaining_fraction, current, slo.window),
+        time_to_exhaustion=None
+        if budget is None
+        else time_to_exhaustion(budget.remaining_fraction, current, slo.window),
     )
 
 
@@ -783,6 +788,7 @@ def slo_reports(
     regions: Sequence[str] | None = None,
     rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES,
     include_global: bool = True,
+    with_budget: bool = True,
 ) -> list[SLOReport]:
     """One report per SLO x scope (each of the SLO's regions among `regions`, then global)."""
     grid = frame if isinstance(frame, MetricGrid) else metric_grid(frame)
@@ -793,9 +799,9 @@ def slo_reports(
         if slo.regions:
             scopes = [r for r in scopes if r in slo.regions]
         for region in scopes:
-            out.append(slo_report(counts, slo, at, region, rules))
+            out.append(slo_report(counts, slo, at, region, rules, with_budget))
         if include_global and len(counts.regions) > 1:
-            out.append(slo_report(counts, slo, at, None, rules))
+            out.append(slo_report(counts, slo, at, None, rules, with_budget))
     return out
 
 
@@ -803,20 +809,21 @@ def reports_table(reports: Sequence[SLOReport]) -> pd.DataFrame:
     """A flat table of reports (one row each), the window burn rates as columns named like 'burn_1h'."""
     rows = []
     for rep in reports:
+        b = rep.budget
         row: dict[str, object] = {
             "slo": rep.slo.name,
             "region": rep.region,
             "objective": rep.slo.objective,
-            "sli": rep.budget.sli,
-            "budget_remaining": rep.budget.remaining_fraction,
-            "minutes_remaining": rep.budget.minutes_remaining,
-            "minutes_total": rep.budget.minutes_total,
+            "sli": None if b is None else b.sli,
+            "budget_remaining": None if b is None else b.remaining_fraction,
+            "minutes_remaining": None if b is None else b.minutes_remaining,
+            "minutes_total": rep.slo.budget_minutes,
             "current_burn": rep.current_burn,
             "time_to_exhaustion_h": None
             if rep.time_to_exhaustion is None
             else rep.time_to_exhaustion.total_seconds() / 3600,
             "alert": rep.alert.level,
-            "partial": rep.budget.partial,
+            "partial": None if b is None else b.partial,
         }
         for window, burn in rep.alert.burn_rates.items():
             row[f"burn_{format_window(window)}"] = burn
@@ -843,8 +850,9 @@ def region_slo_states(
     rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES,
 ) -> pd.DataFrame:
     """Per region, the worst alert level over the SLOs that cover it and the SLO responsible:
-    columns region, alert ('page' | 'ticket' | 'ok' | 'no data'), worst_slo, current_burn."""
-    reports = slo_reports(frame, slos, at, regions, rules, include_global=False)
+    columns region, alert ('page' | 'ticket' | 'ok' | 'no data'), worst_slo, current_burn.
+    Needs data over the rule windows only (rules_lookback)."""
+    reports = slo_reports(frame, slos, at, regions, rules, include_global=False, with_budget=False)
     rows = []
     for region in regions:
         mine = [r for r in reports if r.region == region]

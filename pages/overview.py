@@ -1,7 +1,5 @@
 """Overview: region health grid and map, and request / error / latency charts for the selected range."""
 
-from datetime import timedelta
-
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -19,6 +17,7 @@ from core.slo import (
 )
 from core.timeseries import pivot_metric, ratio
 from pages import _ui as ui
+from pages._slo_data import slo_grid
 
 start, end = ui.page_header("Overview", "Are we healthy? Region health against the SLO targets.")
 cfg = ui.config()
@@ -88,14 +87,9 @@ for kpi_row in (kpis[:4], kpis[4:]):
 
 # ---- SLO alert state per region (multiwindow burn rates at the end of the range) -----------------
 slo_defs = slos_from_config(cfg.slo)
-slo_frame = ui.load_metrics(
-    metrics_for(slo_defs),
-    end - rules_lookback(cfg.burn_rate_rule),
-    end,
-    regions=regions,
-    step=timedelta(minutes=1),
-)
-slo_states = region_slo_states(slo_frame, slo_defs, end, regions, cfg.burn_rate_rule)
+# every region, the same data as the Triage page (shared cache)
+slo_data = slo_grid(metrics_for(slo_defs), end - rules_lookback(cfg.burn_rate_rule), end, cfg.region_codes)
+slo_states = region_slo_states(slo_data, slo_defs, end, regions, cfg.burn_rate_rule)
 SLO_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
 health["slo_alert"] = [
     SLO_BADGES[alert] + (f" · {slo}" if alert in ("page", "ticket") else "")

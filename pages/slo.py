@@ -1,8 +1,6 @@
 """SLOs: one card per SLO x region with the error budget, its burn-down and the multiwindow burn-rate
 alert state. The SLO windows are rolling and end at the end of the selected time range."""
 
-from datetime import timedelta
-
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -15,7 +13,6 @@ from core.slo import (
     format_duration,
     format_window,
     lookback,
-    metric_grid,
     metrics_for,
     reports_table,
     slo_counts,
@@ -23,6 +20,7 @@ from core.slo import (
     slos_from_config,
 )
 from pages import _ui as ui
+from pages._slo_data import slo_grid
 
 ALERT_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
 
@@ -40,14 +38,11 @@ if not slos:
     st.stop()
 
 # every region, 1-minute steps: budgets and global figures need all of the traffic, whatever is selected
-frame = ui.load_metrics(
-    metrics_for(slos), at - lookback(slos), at, regions=cfg.region_codes, step=timedelta(minutes=1)
-)
-if frame.empty:
+grid = slo_grid(metrics_for(slos), at - lookback(slos), at, cfg.region_codes)
+if grid.slots == 0:
     st.info("No SLO data for the window ending at this time. Pick a later range in the sidebar.")
     st.stop()
 
-grid = metric_grid(frame)
 selected = ui.selected_regions()
 counts = {s.name: slo_counts(grid, s) for s in slos}
 reports: list[SLOReport] = []

@@ -13,12 +13,10 @@ from core.slo import (
     SLOReport,
     burn_rate_series,
     burning_now,
-    format_duration,
     format_window,
-    lookback,
-    metric_grid,
     metrics_for,
     reports_table,
+    rules_lookback,
     runbooks_for,
     slo_counts,
     slo_reports,
@@ -26,6 +24,7 @@ from core.slo import (
 )
 from core.timeseries import pivot_metric, ratio
 from pages import _ui as ui
+from pages._slo_data import slo_grid
 
 ALERT_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
 CHART_METRICS = ("requests_per_second", "errors_per_second", "latency_p95_ms", "latency_p99_ms")
@@ -41,40 +40,34 @@ if not slos:
     st.info("No SLOs are configured: add `[[slo]]` entries to the config file to see what is burning.")
     st.stop()
 
-# the same query as the SLOs page (shared cache): every region, 1-minute steps, the longest SLO window
-frame = ui.load_metrics(
-    metrics_for(slos), at - lookback(slos), at, regions=cfg.region_codes, step=timedelta(minutes=1)
-)
-if frame.empty:
+# burn rates need the rule windows only (3 days by default, 1-minute steps, every region): a tenth of
+# the SLO windows' data, which keeps this page fast; budgets and burn-down live on the SLOs page
+rules = cfg.burn_rate_rule
+grid = slo_grid(metrics_for(slos), at - rules_lookback(rules), at, cfg.region_codes)
+if grid.slots == 0:
     st.info("No SLO data up to this time. Pick a later range in the sidebar.")
     st.stop()
-grid = metric_grid(frame)
-reports = slo_reports(grid, slos, at, cfg.region_codes, cfg.burn_rate_rule)
+reports = slo_reports(grid, slos, at, cfg.region_codes, rules, with_budget=False)
 burning = burning_now(reports)
+WINDOWS = sorted({w for r in rules for w in (r.long_window, r.short_window)})
 
 
 def summary(rows: list[SLOReport]) -> pd.DataFrame:
+    """Alert, scope and the burn rate of every rule window (1 = spending the budget exactly on time)."""
     table = reports_table(rows)
-    short = format_window(min(r.short_window for r in cfg.burn_rate_rule))
-    return pd.DataFrame(
-        {
-            "Alert": table["alert"].map(ALERT_BADGES),
-            "SLO": table["slo"],
-            "Region": table["region"],
-            "Burn (1h)": table["current_burn"].astype(float),
-            f"Burn ({short})": table.get(f"burn_{short}", pd.Series(dtype=float)).astype(float),
-            "Budget left %": table["budget_remaining"].astype(float) * 100,
-            "Exhausted in": [format_duration(r.time_to_exhaustion) for r in rows],
-        }
+    out = pd.DataFrame(
+        {"Alert": table["alert"].map(ALERT_BADGES), "SLO": table["slo"], "Region": table["region"]}
     )
+    for window in WINDOWS:
+        out[f"Burn {format_window(window)}"] = table[f"burn_{format_window(window)}"].astype(float)
+    return out
 
 
 TABLE_FORMAT = {
-    "Burn (1h)": st.column_config.NumberColumn(
-        format="%.1f", help="1 spends the budget exactly over the window"
-    ),
-    "Budget left %": st.column_config.NumberColumn(format="%.1f"),
-    "Exhausted in": st.column_config.TextColumn(help="At the last hour's burn rate"),
+    f"Burn {format_window(w)}": st.column_config.NumberColumn(
+        format="%.1f", help=f"Error-budget burn rate over the last {format_window(w)}; 1 = on budget"
+    )
+    for w in WINDOWS
 }
 
 if not burning:
@@ -85,6 +78,7 @@ if not burning:
     st.stop()
 
 st.subheader(f"🔥 Burning now ({len(burning)})")
+st.page_link("pages/slo.py", label="Error budgets, burn-down and time to exhaustion: SLOs page", icon="🎯")
 st.dataframe(
     summary(burning), hide_index=True, width="stretch", key="triage_burning", column_config=TABLE_FORMAT
 )
@@ -123,8 +117,10 @@ charts = ui.load_metrics(CHART_METRICS, start, at, regions=[region])
 
 c1, c2 = st.columns(2)
 burn_fig = go.Figure()
+# the burn chart starts where its 1-hour window has data (the grid holds the rule windows only)
+burn_start = max(start, at - rules_lookback(rules) + timedelta(hours=1))
 for window, colour in ((timedelta(hours=1), "#c62828"), (timedelta(minutes=5), "#ef9a9a")):
-    series = burn_rate_series(counts, slo, window, start, at, region)
+    series = burn_rate_series(counts, slo, window, burn_start, at, region)
     burn_fig.add_trace(
         go.Scatter(
             x=series["ts"],
@@ -133,7 +129,7 @@ for window, colour in ((timedelta(hours=1), "#c62828"), (timedelta(minutes=5), "
             line={"color": colour, "width": 1.4},
         )
     )
-for rule in cfg.burn_rate_rule:
+for rule in rules:
     if rule.severity == "page":
         burn_fig.add_hline(
             y=rule.burn_rate,
@@ -202,10 +198,7 @@ with left:
 with right:
     st.markdown("#### 🛠️ Quick actions")
     burn_text = "n/a" if focus.current_burn is None else f"{focus.current_burn:.1f}x"
-    reason = (
-        f"{slo.name} {focus.alert.level} in {region}: burning {burn_text} the error budget "
-        f"(budget left {'n/a' if focus.budget.remaining_fraction is None else f'{focus.budget.remaining_fraction * 100:.0f}%'})"
-    )
+    reason = f"{slo.name} {focus.alert.level} in {region}: burning the error budget at {burn_text} over the last hour"
     st.caption("Opens the Actions page with a proposal filled in; nothing changes until it is approved.")
     if st.button(f"Fail over away from {region}", key="triage_failover", type="primary"):
         st.session_state["actions_prefill"] = {"kind": "failover", "region": region, "reason": reason}

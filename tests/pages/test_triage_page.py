@@ -29,7 +29,7 @@ def test_burning_list_is_ranked_fastest_first(app_config) -> None:
     assert first["Region"] == "ap-southeast-1" and "page" in first["Alert"]
     # pages rank above tickets above unalerted burns; within a level the faster burn comes first
     level = burning["Alert"].map(lambda a: 2 if "page" in a else 1 if "ticket" in a else 0)
-    keys = list(zip(level, burning["Burn (1h)"], strict=True))
+    keys = list(zip(level, burning["Burn 1h"], strict=True))
     assert keys == sorted(keys, reverse=True)
     assert set(burning[burning["Alert"].str.contains("page")]["Region"]) == {"ap-southeast-1"}
     assert "ap-southeast-1" in at.subheader[1].value
