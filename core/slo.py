@@ -579,9 +579,10 @@ def error_budget(
     if slo.budgeting == "occurrences":
         total = slo.error_budget_ratio * units
         consumed = bad
-        remaining = None if units <= 0 else 1.0 - consumed / total
+        # total > 0 rather than units > 0: a vanishingly small request count can underflow the budget
+        remaining = None if total <= 0 else 1.0 - consumed / total
         unit: Literal["events", "minutes"] = "events"
-        events_remaining = None if units <= 0 else total - consumed
+        events_remaining = None if total <= 0 else total - consumed
     else:
         total = slo.budget_minutes
         consumed = bad * counts.step_minutes
@@ -891,6 +892,8 @@ def format_duration(delta: timedelta | None) -> str:
         return f"{max(s / 60, 1):.0f} min"
     if s < 86400:
         return f"{int(s // 3600)} h {int(s % 3600 // 60)} min"
+    if s >= 365 * 86400:
+        return "> 1 year"
     return f"{int(s // 86400)} d {int(s % 86400 // 3600)} h"
 
 

@@ -127,7 +127,9 @@ st.dataframe(
     column_config={
         "state": st.column_config.TextColumn("State", help="Worst of availability and latency burn, CPU"),
         "slo_alert": st.column_config.TextColumn(
-            "SLO alert", help="Multiwindow burn-rate alert now (page / ticket) and the SLO firing; see Triage"
+            "SLO alert",
+            help="Multiwindow burn-rate alert now (page / ticket) and the SLO firing; see Triage",
+            width="medium",
         ),
         "region": "Region",
         "name": "Name",

@@ -111,7 +111,7 @@ st.caption(
 def gauge(report: SLOReport, key: str) -> None:
     remaining = report.budget.remaining_fraction
     if remaining is None:
-        st.metric("Error budget remaining", "no traffic")
+        st.markdown("**Error budget remaining**: no traffic in the window")
         return
     value = remaining * 100
     fig = go.Figure(
@@ -119,7 +119,7 @@ def gauge(report: SLOReport, key: str) -> None:
             mode="gauge+number",
             value=value,
             number={"suffix": "%", "valueformat": ".1f"},
-            title={"text": "Error budget remaining"},
+            title={"text": "budget left", "font": {"size": 14}},
             gauge={
                 "axis": {"range": [min(0.0, value), 100]},
                 "bar": {"color": "#37474f"},
@@ -131,7 +131,7 @@ def gauge(report: SLOReport, key: str) -> None:
             },
         )
     )
-    fig.update_layout(height=190, margin={"l": 25, "r": 25, "t": 40, "b": 5})
+    fig.update_layout(height=230, margin={"l": 30, "r": 30, "t": 50, "b": 10})
     st.plotly_chart(fig, width="stretch", key=key)
 
 
@@ -158,7 +158,14 @@ def burn_down_figure(report: SLOReport) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 35, "b": 10},
         xaxis_title="time (UTC)",
         yaxis_title="% of budget left",
-        legend={"orientation": "h", "y": -0.35},
+        # inside the plot, bottom left: the ideal line runs top-left to bottom-right, leaving that corner free
+        legend={
+            "x": 0.01,
+            "xanchor": "left",
+            "y": 0.02,
+            "yanchor": "bottom",
+            "bgcolor": "rgba(255,255,255,0.7)",
+        },
     )
     return fig
 
@@ -180,38 +187,33 @@ def rules_table(report: SLOReport) -> pd.DataFrame:
 
 
 cards = [r for r in reports if r.slo.name == slo.name]
-for i, report in enumerate(cards):
-    if i % 2 == 0:  # a row of two cards at a time, so cards line up and read left to right
-        columns = st.columns(2)
+for report in cards:
     b = report.budget
     key = f"slo_card_{slo.name}_{report.region}"
-    with columns[i % 2].container(border=True, key=key):
+    with st.container(border=True, key=key):
         title = "🌐 global (traffic-weighted)" if report.region == GLOBAL else f"📍 {report.region}"
         st.markdown(f"#### {title} · {ALERT_BADGES[report.alert.level]}")
-        m1, m2, m3 = st.columns(3)
-        m1.metric("SLI", "no traffic" if b.sli is None else f"{b.sli * 100:.4f}%")
-        m1.caption(f"objective {slo.objective * 100:g}%")
-        m2.metric(
-            "Minutes left",
-            "n/a" if b.minutes_remaining is None else f"{b.minutes_remaining:.1f} min",
-            help="Budget left as minutes of complete outage",
-        )
-        m2.caption(f"of {b.minutes_total:.1f} min")
-        m3.metric(
-            "Exhausted in",
-            format_duration(report.time_to_exhaustion),
-            help="At the last hour's burn rate",
-        )
-        m3.caption("burn (1h): " + ("n/a" if report.current_burn is None else f"{report.current_burn:.2f}"))
         if b.partial:
             start = f"{b.data_start:%Y-%m-%d %H:%M} UTC" if b.data_start else "nowhere"
             st.warning(
                 f"The data covers {b.coverage * 100:.0f}% of the {format_window(slo.window)} window (it starts at "
                 f"{start}): figures are for the covered part."
             )
-        gauge(report, f"{key}_gauge")
+        gauge_col, stats_col, chart_col = st.columns([1.1, 1, 2.2])
+        with gauge_col:
+            gauge(report, f"{key}_gauge")
+        burn = "n/a" if report.current_burn is None else f"{report.current_burn:.2f}"
+        minutes = "n/a" if b.minutes_remaining is None else f"{b.minutes_remaining:,.1f} min"
+        stats_col.markdown(
+            f"**SLI** {'no traffic' if b.sli is None else f'{b.sli * 100:.4f}%'}  \n"
+            f"objective {slo.objective * 100:g}%\n\n"
+            f"**Budget left** {minutes}  \nof {b.minutes_total:,.1f} min\n\n"
+            f"**Exhausted in** {format_duration(report.time_to_exhaustion)}  \nat 1h burn {burn}",
+            help="Budget in minutes of complete outage (bad minutes for latency SLOs); exhaustion assumes the "
+            "last hour's burn rate continues",
+        )
         if b.remaining_fraction is not None:
-            st.plotly_chart(burn_down_figure(report), width="stretch", key=f"{key}_burndown")
+            chart_col.plotly_chart(burn_down_figure(report), width="stretch", key=f"{key}_burndown")
         st.dataframe(
             rules_table(report),
             hide_index=True,

@@ -143,7 +143,7 @@ burn_fig.update_layout(
     margin={"l": 10, "r": 10, "t": 40, "b": 10},
     xaxis_title="time (UTC)",
     yaxis_title="burn rate (x budget)",
-    legend={"orientation": "h", "y": -0.2},
+    legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
 )
 if not marks.empty:
     ui.add_event_marks(burn_fig, marks)
@@ -182,19 +182,6 @@ with left:
             st.markdown(f"- [{book.title}]({book.url})")
     else:
         st.caption("No runbook in the config for this SLO or region (`[[runbook]]`).")
-    st.markdown("#### 🕑 Recent changes")
-    if marks.empty:
-        st.caption(f"No deploys, incidents or actions recorded for {region} in the selected range.")
-    else:
-        st.dataframe(
-            marks.sort_values("start_ts", ascending=False)[["start_ts", "kind", "region", "title", "detail"]],
-            hide_index=True,
-            width="stretch",
-            key="triage_changes",
-            column_config={
-                "start_ts": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm")
-            },
-        )
 with right:
     st.markdown("#### 🛠️ Quick actions")
     burn_text = "n/a" if focus.current_burn is None else f"{focus.current_burn:.1f}x"
@@ -206,3 +193,21 @@ with right:
     if st.button(f"Scale out {region}", key="triage_scale"):
         st.session_state["actions_prefill"] = {"kind": "scale", "region": region, "reason": reason}
         st.switch_page("pages/actions.py")
+
+st.markdown("#### 🕑 Recent changes")
+if marks.empty:
+    st.caption(f"No deploys, incidents or actions recorded for {region} in the selected range.")
+else:
+    st.dataframe(
+        marks.sort_values("start_ts", ascending=False)[["start_ts", "kind", "region", "title", "detail"]],
+        hide_index=True,
+        width="stretch",
+        key="triage_changes",
+        column_config={
+            "start_ts": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm"),
+            "kind": "Kind",
+            "region": st.column_config.TextColumn("Region", help="Empty: every region"),
+            "title": "What",
+            "detail": "Detail",
+        },
+    )
