@@ -20,7 +20,9 @@ from core.config import config_path
 from core.slo import MetricGrid, metric_grid
 from pages import _ui as ui
 
-SLO_STEP = timedelta(minutes=1)  # timeslice SLIs judge every minute; coarser steps would blur them
+# timeslice SLIs judge every minute, so ask for minutes; a source may return a coarser step (Prometheus
+# keeps a series under 11k points: 4 minutes for 30 days) and the grid takes the step from the data
+SLO_STEP = timedelta(minutes=1)
 
 
 @st.cache_resource(ttl=ui.CACHE_TTL_S, max_entries=8, show_spinner=False)
@@ -33,7 +35,7 @@ def _grid(
     _mtime: float,
 ) -> MetricGrid:
     frame = ui.source(kind).query_range(list(metrics), start, end, SLO_STEP, list(regions))
-    return metric_grid(frame, SLO_STEP)
+    return metric_grid(frame)
 
 
 def slo_grid(

@@ -110,3 +110,42 @@ def test_region_filter_limits_the_cards(app_config, region: str) -> None:
     assert not at.exception
     regions = set(at.dataframe[0].value["Region"])
     assert regions == {"global", region}
+
+
+# ---- the same page on a real Prometheus ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def prometheus_day(prometheus_factory) -> str:
+    """A Prometheus holding one day of the synthetic exporter data, ending a minute ago."""
+    from datetime import UTC, datetime
+
+    from tests.connectors.promdata import openmetrics
+
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    return prometheus_factory(openmetrics(REGIONS, end - timedelta(days=1), end, interval_s=60)).url
+
+
+def test_slo_page_on_prometheus_shows_its_numbers(app_config, prometheus_day, tmp_path) -> None:
+    from tests.conftest import write_config
+
+    write_config(
+        tmp_path,
+        {
+            "demo": {"refresh_after": "3650d"},
+            "sources": {"metrics": "prometheus"},
+            "prometheus": {"url": prometheus_day},
+        },
+    )
+    at = open_page()
+    assert not at.error, [e.value for e in at.error]
+    rows = {(r.SLO, r.Region): r for r in at.dataframe[0].value.itertuples()}
+    # the exporter fails 0.02% x (1 + region index) of requests (503s): SLI = 1 - e / (1 + e)
+    for i, region in enumerate(REGIONS):
+        e = 0.0002 * (1 + i)
+        assert rows[("api-availability", region)]._5 == pytest.approx((1 - e / (1 + e)) * 100, abs=1e-4)
+    # its p95 (histogram_quantile) is ~430 ms, over the 300 ms threshold every minute: overspent
+    assert rows[("api-latency-p95", "us-east-1")]._5 == pytest.approx(0.0)
+    assert rows[("api-latency-p95", "us-east-1")]._6 < 0
+    assert "page" in rows[("api-latency-p95", "us-east-1")].Alert
+    # one day of data in a 28-day window: every card says the figures cover part of it
+    warnings = [w.value for w in at.warning]
+    assert warnings and all("of the 28d window" in w for w in warnings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import DEMO_END, REPO_ROOT
@@ -112,3 +113,36 @@ def test_nothing_burning_before_the_regression(app_config) -> None:
     assert "Nothing is burning" in at.success[0].value
     assert len(at.dataframe[0].value) == 17  # 3 SLOs: 7 + 7 + 3 scopes
     assert not at.button
+
+
+# ---- the same page on a real Prometheus ----------------------------------------------------------
+def test_triage_on_prometheus(app_config, prometheus_factory, tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from core.config import load_config
+    from tests.conftest import write_config
+    from tests.connectors.promdata import openmetrics
+
+    regions = list(load_config(app_config.path).region_codes)
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    prom = prometheus_factory(openmetrics(regions, end - timedelta(hours=8), end, interval_s=60))
+    write_config(
+        tmp_path,
+        {
+            "demo": {"refresh_after": "3650d"},
+            "sources": {"metrics": "prometheus"},
+            "prometheus": {"url": prom.url},
+        },
+    )
+    at = open_triage()
+    assert not at.error, [e.value for e in at.error]
+    burning = at.dataframe[0].value
+    # the exporter's p95 (~430 ms) misses the 300 ms threshold every minute: a burn of exactly 1 / 1%
+    latency = burning[burning["SLO"] == "api-latency-p95"]
+    assert set(latency["Region"]) == {*regions, "global"}
+    assert latency["Burn 1h"].to_numpy() == pytest.approx(100.0)
+    assert (latency["Alert"].str.contains("page")).all()
+    # its 503s (0.02-0.12% of requests) burn the 99.9% availability budget slower than the page rules
+    availability = burning[burning["SLO"] == "api-availability"]
+    assert not availability["Alert"].str.contains("page").any()
+    assert len(at.get("plotly_chart")) == 4
