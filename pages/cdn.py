@@ -1,6 +1,8 @@
 """CDN: hit ratio per region against the configured target, origin offload, bandwidth and error rates,
 with the dips below target explained by the incidents and changes recorded in the store."""
 
+import math
+
 import streamlit as st
 
 from core.cdn import BITS_PER_BYTE, CDN_METRICS, cdn_overall, cdn_summary, hit_ratio_dips, offload_wide
@@ -20,18 +22,29 @@ marks = ui.events(start, end)
 
 # ---- tiles -------------------------------------------------------------------------------------
 overall = cdn_overall(cdn, target)
+
+
+def shown(value: float, fmt: str) -> str:
+    """A tile value, or 'n/a' when the source does not report the metric behind it."""
+    return "n/a" if math.isnan(value) else fmt.format(value)
+
+
 t1, t2, t3, t4 = st.columns(4)
 t1.metric(
     "Hit ratio (all regions)",
-    f"{overall['hit_ratio'] * 100:.1f}%",
-    f"{(overall['hit_ratio'] - target) * 100:+.1f} pts vs target",
+    shown(overall["hit_ratio"] * 100, "{:.1f}%"),
+    None
+    if math.isnan(overall["hit_ratio"])
+    else f"{(overall['hit_ratio'] - target) * 100:+.1f} pts vs target",
     help="Weighted by CDN requests",
 )
 t2.metric("Regions meeting the target", f"{overall['regions_ok']:.0f} of {overall['regions']:.0f}")
 t3.metric(
-    "Origin offload", f"{overall['offload'] * 100:.1f}%", help="Share of edge bytes not fetched from origin"
+    "Origin offload",
+    shown(overall["offload"] * 100, "{:.1f}%"),
+    help="Share of edge bytes not fetched from origin (needs cdn_bytes_origin_per_second)",
 )
-t4.metric("Edge bandwidth (mean)", f"{overall['edge_gbps_mean']:.2f} Gbit/s")
+t4.metric("Edge bandwidth (mean)", shown(overall["edge_gbps_mean"], "{:.2f} Gbit/s"))
 st.caption(f"Target hit ratio {target * 100:.0f}% (`[cdn] hit_ratio_target` in the config).")
 
 # ---- per region --------------------------------------------------------------------------------

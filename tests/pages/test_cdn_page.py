@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO_ROOT
@@ -56,3 +57,33 @@ def test_target_comes_from_the_config(app_config) -> None:
     assert "Target hit ratio 95%" in " ".join(c.value for c in at.caption)
     dips = at.dataframe[1].value
     assert set(dips["region"]) == set(REGIONS)
+
+
+def test_cdn_page_on_prometheus(app_config, prometheus_factory, tmp_path) -> None:
+    """CDN metrics from Prometheus counters (no origin-bytes series there: offload says n/a)."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import write_config
+    from tests.connectors.promdata import CDN_QUERIES, openmetrics
+
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    prom = prometheus_factory(openmetrics(REGIONS, end - timedelta(hours=6), end, interval_s=60, cdn=True))
+    write_config(
+        tmp_path,
+        {
+            "demo": {"refresh_after": "3650d"},
+            "sources": {"metrics": "prometheus", "cdn": "prometheus"},
+            "prometheus": {"url": prom.url, "queries": CDN_QUERIES},
+        },
+    )
+    at = open_cdn()
+    assert not at.error, [e.value for e in at.error]
+    summary = at.dataframe[0].value
+    assert list(summary["region"]) == REGIONS
+    # the exporter counts 4.5 cache hits per 5 CDN requests in every region
+    assert summary["hit_ratio"].to_numpy() == pytest.approx(90.0, abs=0.01)
+    assert summary["edge_gbps_mean"].notna().all()
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["Origin offload"] == "n/a"
+    assert tiles["Hit ratio (all regions)"] == "90.0%"
+    assert tiles["Regions meeting the target"] == "6 of 6"
