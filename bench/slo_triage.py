@@ -66,12 +66,12 @@ def apptest_triage(repeat: int) -> tuple[float, list[float]]:
     from streamlit.testing.v1 import AppTest
 
     def run_once(clear: bool) -> float:
-        if clear:
+        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
+        at.run()  # the default page (Overview) first, as a user arriving would
+        at.switch_page("pages/triage.py")
+        if clear:  # after the Overview, which shares Triage's SLO data: a truly cold Triage
             st.cache_data.clear()
             st.cache_resource.clear()
-        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
-        at.run()
-        at.switch_page("pages/triage.py")
         t0 = time.perf_counter()
         at.run()
         elapsed = time.perf_counter() - t0
