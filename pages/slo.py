@@ -40,7 +40,10 @@ if not slos:
 # every region, 1-minute steps: budgets and global figures need all of the traffic, whatever is selected
 grid = slo_grid(metrics_for(slos), at - lookback(slos), at, cfg.region_codes)
 if grid.slots == 0:
-    st.info("No SLO data for the window ending at this time. Pick a later range in the sidebar.")
+    st.info(
+        f"No SLO data ({', '.join(metrics_for(slos))}) for the window ending at {at:%Y-%m-%d %H:%M} UTC: "
+        "pick a later range in the sidebar, or check the metrics source."
+    )
     st.stop()
 
 selected = ui.selected_regions()
@@ -53,6 +56,13 @@ for s in slos:
     reports += [
         slo_report(counts[s.name], s, at, None if r == GLOBAL else r, cfg.burn_rate_rule) for r in scopes
     ]
+
+if not reports:
+    st.info(
+        "The metrics source has none of the SLOs' metrics for the selected regions "
+        f"({', '.join(metrics_for(slos))}). Check the source's queries or pick other regions."
+    )
+    st.stop()
 
 # ---- summary of every SLO x region ---------------------------------------------------------------
 st.subheader("All SLOs")
@@ -187,6 +197,8 @@ def rules_table(report: SLOReport) -> pd.DataFrame:
 
 
 cards = [r for r in reports if r.slo.name == slo.name]
+if not cards:
+    st.caption(f"No data for {slo.name} in the selected regions.")
 for report in cards:
     b = report.budget
     key = f"slo_card_{slo.name}_{report.region}"

@@ -48,6 +48,12 @@ if grid.slots == 0:
     st.info("No SLO data up to this time. Pick a later range in the sidebar.")
     st.stop()
 reports = slo_reports(grid, slos, at, cfg.region_codes, rules, with_budget=False)
+if not reports:
+    st.info(
+        f"The metrics source has none of the SLOs' metrics ({', '.join(metrics_for(slos))}) over the "
+        "burn-rate alert windows. Check the source's queries."
+    )
+    st.stop()
 burning = burning_now(reports)
 WINDOWS = sorted({w for r in rules for w in (r.long_window, r.short_window)})
 
