@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -94,7 +95,8 @@ def browser_triage(config: Path, repeat: int) -> list[float]:
     times = []
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            executable = shutil.which("chromium") or "/usr/bin/chromium"
+            browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{server.url}/", wait_until="domcontentloaded")  # warm the server's imports
             page.wait_for_selector("h1", timeout=120_000)
