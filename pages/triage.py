@@ -120,6 +120,7 @@ changes = pd.concat(
 )
 marks = changes[changes["region"].isin(["", region])] if not changes.empty else changes
 charts = ui.load_metrics(CHART_METRICS, start, at, regions=[region])
+# one region's traces: SVG (webgl=False) draws them sooner than WebGL contexts (bench/slo_triage.py)
 
 c1, c2 = st.columns(2)
 burn_fig = go.Figure()
@@ -160,20 +161,26 @@ error_pct = (
 )
 c2.plotly_chart(
     ui.timeseries_figure(
-        charts, "errors_per_second", "Error rate (5xx share)", "% of requests", wide=error_pct, marks=marks
+        charts,
+        "errors_per_second",
+        "Error rate (5xx share)",
+        "% of requests",
+        wide=error_pct,
+        marks=marks,
+        webgl=False,
     ),
     width="stretch",
     key="triage_errors",
 )
 c3, c4 = st.columns(2)
-latency = ui.timeseries_figure(charts, "latency_p95_ms", "p95 latency", "ms", marks=marks)
+latency = ui.timeseries_figure(charts, "latency_p95_ms", "p95 latency", "ms", marks=marks, webgl=False)
 if slo.is_latency and slo.total == "latency_p95_ms":
     latency.add_hline(
         y=slo.threshold, line_dash="dash", line_color="#c62828", annotation_text="SLO threshold"
     )
 c3.plotly_chart(latency, width="stretch", key="triage_latency")
 c4.plotly_chart(
-    ui.timeseries_figure(charts, "requests_per_second", "Request rate", "req/s", marks=marks),
+    ui.timeseries_figure(charts, "requests_per_second", "Request rate", "req/s", marks=marks, webgl=False),
     width="stretch",
     key="triage_rps",
 )
