@@ -3,9 +3,11 @@ with the dips below target explained by the incidents and changes recorded in th
 
 import math
 
+import pandas as pd
 import streamlit as st
 
 from core.cdn import BITS_PER_BYTE, CDN_METRICS, cdn_overall, cdn_summary, hit_ratio_dips, offload_wide
+from core.slo import deploy_markers
 from core.timeseries import pivot_metric, ratio
 from pages import _ui as ui
 
@@ -18,7 +20,8 @@ if cdn.empty:
     st.info("No CDN data for this range and these regions.")
     st.stop()
 api = ui.load_metrics(("requests_per_second", "errors_per_second"), start, end, regions)
-marks = ui.events(start, end)
+# incidents and changes from the store, plus deploys annotated in the config: what explains the dips
+marks = pd.concat([ui.events(start, end), deploy_markers(cfg.deploy, start, end)], ignore_index=True)
 
 # ---- tiles -------------------------------------------------------------------------------------
 overall = cdn_overall(cdn, target)

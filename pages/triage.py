@@ -13,6 +13,7 @@ from core.slo import (
     SLOReport,
     burn_rate_series,
     burning_now,
+    deploy_markers,
     format_window,
     metrics_for,
     reports_table,
@@ -115,6 +116,7 @@ changes = pd.concat(
     [
         ui.events(start, at),
         read_action_markers(ui.db(), start, at, {t.name: t.region for t in cfg.target}),
+        deploy_markers(cfg.deploy, start, at),
     ],
     ignore_index=True,
 )

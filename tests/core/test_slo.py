@@ -22,6 +22,7 @@ from core.slo import (
     burn_rate_series,
     burn_rates,
     burning_now,
+    deploy_markers,
     error_budget,
     format_duration,
     format_window,
@@ -643,3 +644,24 @@ def test_demo_world_burns_in_ap_southeast_1_only(demo_store) -> None:
     assert burning[0].region == "ap-southeast-1"
     # 2.5% errors against 0.1% allowed: a burn of about 25 over the last hour
     assert 15 < next(r.current_burn for r in burning if r.slo.name == "api-availability") < 40
+
+
+def test_deploy_markers_from_the_config() -> None:
+    from core.config import Deploy
+
+    deploys = [
+        Deploy(at="2026-03-01T10:00:00Z", description="api v3", region="eu-west-1"),
+        Deploy(at="2026-03-01T11:30:00", description="api v3.1"),  # no zone: UTC
+        Deploy(at="2026-02-01T10:00:00Z", description="too old"),
+    ]
+    marks = deploy_markers(deploys, at_minute(0), T0 + timedelta(hours=12))
+    assert list(marks["title"]) == ["api v3", "api v3.1"]
+    assert list(marks["start_ts"]) == [
+        pd.Timestamp("2026-03-01 10:00", tz="UTC"),
+        pd.Timestamp("2026-03-01 11:30", tz="UTC"),
+    ]
+    assert list(marks["region"]) == ["eu-west-1", ""]
+    assert set(marks["kind"]) == {"deploy"}
+    assert deploy_markers([], at_minute(0), at_minute(1)).empty
+    with pytest.raises(ValueError, match="ISO 8601"):
+        deploy_markers([Deploy(at="yesterday", description="x")], at_minute(0), at_minute(1))

@@ -146,3 +146,23 @@ def test_triage_on_prometheus(app_config, prometheus_factory, tmp_path) -> None:
     availability = burning[burning["SLO"] == "api-availability"]
     assert not availability["Alert"].str.contains("page").any()
     assert len(at.get("plotly_chart")) == 4
+
+
+def test_config_deploys_show_as_changes(app_config, tmp_path) -> None:
+    from tests.conftest import write_config
+
+    when = (DEMO_END - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    write_config(
+        tmp_path,
+        {
+            "demo": {"refresh_after": "3650d"},
+            "deploy": [
+                {"at": when, "description": "deploy payments v9", "region": "ap-southeast-1"},
+                {"at": when, "description": "deploy elsewhere", "region": "us-east-1"},
+            ],
+        },
+    )
+    at = open_triage()
+    changes = at.dataframe[1].value
+    assert "deploy payments v9" in set(changes["title"])
+    assert "deploy elsewhere" not in set(changes["title"])  # another region's change is not this one's
