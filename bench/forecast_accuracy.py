@@ -144,7 +144,9 @@ def main() -> int:
     )
     wins = sum(r["mase_auto"] < r["mase_snaive"] for r in rows)
     verdict = "beats" if mean("mase_auto") < mean("mase_snaive") else "does NOT beat"
-    print(f"\nauto {verdict} seasonal naive on mean MASE; auto has the lower MASE on {wins}/{len(rows)} traces")
+    print(
+        f"\nauto {verdict} seasonal naive on mean MASE; auto has the lower MASE on {wins}/{len(rows)} traces"
+    )
     chosen = pd.Series([r["model"] for r in rows]).value_counts()
     print("models chosen by auto: " + ", ".join(f"{k} x{v}" for k, v in chosen.items()))
     return 0
