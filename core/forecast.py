@@ -24,8 +24,11 @@ from __future__ import annotations
 import atexit
 import math
 import os
+import re
+import sys
 import threading
 import time
+import types
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -71,6 +74,16 @@ class ForecastError(ValueError):
 
 
 @dataclass(frozen=True)
+class ErrorQuantiles:
+    """Held-out errors (actual - forecast) of the backtest folds, by horizon segment: the empirical band
+    a model's own band is widened to when it covered too little."""
+
+    centers: tuple[float, ...]  # 0-based forecast step at the middle of each segment
+    lower: dict[int, tuple[float, ...]]  # level -> error quantile (1 - L) / 2 per segment
+    upper: dict[int, tuple[float, ...]]  # level -> error quantile (1 + L) / 2 per segment
+
+
+@dataclass(frozen=True)
 class ModelScore:
     """One candidate's rolling-origin backtest: accuracy and how well its own bands covered held-out data."""
 
@@ -79,7 +92,7 @@ class ModelScore:
     smape: float  # percent, 0..200
     mase: float  # < 1: better than the in-sample seasonal naive
     coverage: dict[int, float]  # level -> fraction of held-out points inside the model's own band
-    calibration: dict[int, float]  # level -> factor the band is widened by (1.0: own band was fine)
+    errors: ErrorQuantiles | None  # None when the model failed
     seconds: float  # mean fit + predict time per fold
     error: str | None = None
 
@@ -101,13 +114,12 @@ class BacktestResult:
         return next((s for s in self.scores if s.model == model), None)
 
     def table(self) -> pd.DataFrame:
-        """One row per candidate: model, label, smape, mase, coverage_<L>, calibration_<L>, seconds,
-        chosen, error."""
+        """One row per candidate: model, label, smape, mase, coverage_<L> (the model's own band on the
+        held-out points), seconds (per fold), chosen, error."""
         rows = []
         for s in self.scores:
             row: dict[str, Any] = {"model": s.model, "label": s.label, "smape": s.smape, "mase": s.mase}
             row |= {f"coverage_{lv}": s.coverage.get(lv, float("nan")) for lv in self.levels}
-            row |= {f"calibration_{lv}": s.calibration.get(lv, 1.0) for lv in self.levels}
             row |= {"seconds": s.seconds, "chosen": s.model == self.chosen, "error": s.error or ""}
             rows.append(row)
         return pd.DataFrame(rows)
@@ -123,7 +135,7 @@ class ForecastResult:
     step: pd.Timedelta
     history_end: pd.Timestamp
     backtest: BacktestResult | None
-    calibration: dict[int, float]  # level -> widening factor applied to the model's own band
+    calibration: dict[int, float]  # level -> mean band width after / before calibration (1.0: unchanged)
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
 
@@ -731,23 +743,26 @@ def _fold_plan(n: int, horizon: int, folds: int, seasons: Sequence[int]) -> tupl
     return f, h, notes
 
 
-def _calibration_ratios(y: np.ndarray, mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """How far outside (>1) or inside (<1) each held-out point sits, in units of the band's half-width
-    on its side of the mean."""
-    scale_floor = 1e-9 * (1.0 + float(np.mean(np.abs(y))))
-    upper = np.maximum(hi - mean, scale_floor)
-    lower = np.maximum(mean - lo, scale_floor)
-    return np.where(y >= mean, (y - mean) / upper, (mean - y) / lower)
+MIN_ERRORS_PER_SEGMENT = 60  # held-out errors per horizon segment for a usable 95% quantile
 
 
-def _widening_factor(ratios: np.ndarray, level: int) -> float:
-    """Smallest factor that would have put `level`% of held-out points inside (finite-sample conformal
-    quantile); never below 1: bands are only widened."""
-    r = np.sort(ratios[np.isfinite(ratios)])
-    if r.size == 0:
-        return 1.0
-    k = min(r.size, math.ceil((r.size + 1) * level / 100.0))
-    return max(1.0, float(r[k - 1]))
+def _error_quantiles(errors: np.ndarray, levels: Sequence[int]) -> ErrorQuantiles:
+    """Quantiles of the signed errors (folds x steps) in up to 4 horizon segments, so a band can grow
+    with the horizon; conservative order statistics (the lower quantile rounds down, the upper up)."""
+    folds, h = errors.shape
+    segments = max(1, min(4, errors.size // MIN_ERRORS_PER_SEGMENT, h))
+    edges = np.linspace(0, h, segments + 1).round().astype(int)
+    centers, lower, upper = [], {lv: [] for lv in levels}, {lv: [] for lv in levels}
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        chunk = errors[:, a:b].ravel()
+        centers.append((a + b - 1) / 2)
+        for lv in levels:
+            tail = (1 - lv / 100) / 2
+            lower[lv].append(float(np.quantile(chunk, tail, method="lower")))
+            upper[lv].append(float(np.quantile(chunk, 1 - tail, method="higher")))
+    return ErrorQuantiles(
+        tuple(centers), {lv: tuple(v) for lv, v in lower.items()}, {lv: tuple(v) for lv, v in upper.items()}
+    )
 
 
 def _backtest_prepared(
@@ -769,7 +784,7 @@ def _backtest_prepared(
     scores: list[ModelScore] = []
     total = len(models) * f
     for i_model, name in enumerate(models):
-        errors_abs, smapes, mases, ratios = [], [], [], {lv: [] for lv in levels}
+        signed, smapes, mases = [], [], []
         inside = {lv: [] for lv in levels}
         label, error = MODELS.get(name, (0, name))[1], None
         t0 = time.perf_counter()
@@ -781,19 +796,18 @@ def _backtest_prepared(
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 break
             label = fit.label
-            errors_abs.append(np.abs(test - fit.mean))
+            signed.append(test - fit.mean)
             smapes.append(smape(test, fit.mean))
             mases.append(mase(test, fit.mean, train, baseline_season(len(train), prep.seasons)))
             for lv in levels:
                 lo, hi = fit.bands[lv]
                 inside[lv].append((test >= lo) & (test <= hi))
-                ratios[lv].append(_calibration_ratios(test, fit.mean, lo, hi))
         seconds = (time.perf_counter() - t0) / max(1, len(smapes))
         if progress:
             done = (i_model + 1) * f
             progress(done / total, f"backtested {MODELS[name][1]} ({done}/{total} fits)")
         if error is not None:
-            scores.append(ModelScore(name, label, float("nan"), float("nan"), {}, {}, seconds, error))
+            scores.append(ModelScore(name, label, float("nan"), float("nan"), {}, None, seconds, error))
             continue
         scores.append(
             ModelScore(
@@ -802,7 +816,7 @@ def _backtest_prepared(
                 smape=float(np.mean(smapes)),
                 mase=float(np.mean(mases)),
                 coverage={lv: float(np.concatenate(inside[lv]).mean()) for lv in levels},
-                calibration={lv: _widening_factor(np.concatenate(ratios[lv]), lv) for lv in levels},
+                errors=_error_quantiles(np.vstack(signed), levels),
                 seconds=seconds,
             )
         )
@@ -972,18 +986,22 @@ def _forecast(
 
     factors = {lv: 1.0 for lv in levels}
     score = bt.score(chosen) if bt is not None else None
-    if calibrate and score is not None and score.ok:
-        factors = {lv: score.calibration.get(lv, 1.0) for lv in levels}
+    if calibrate and score is not None and score.ok and score.errors is not None:
+        # only the levels whose own band held too few of the held-out points are recalibrated
+        short = [lv for lv in levels if score.coverage.get(lv, 1.0) < lv / 100]
+        fit, factors = _widen(fit, score.errors, short)
         widened = [
-            f"{lv}%: x{factors[lv]:.2f} (covered {score.coverage[lv]:.0%})"
+            f"{lv}% x{factors[lv]:.2f} (its own band covered {score.coverage[lv]:.0%})"
             for lv in levels
-            if factors[lv] > 1
+            if factors[lv] > 1.01
         ]
         if widened:
-            notes.append("bands widened from backtest residuals, " + ", ".join(widened))
+            notes.append("bands widened to the backtest's error quantiles: " + ", ".join(widened))
+        if bt.horizon < horizon:
+            notes.append(f"band widths past step {bt.horizon} repeat the backtest's last segment")
     elif calibrate and not constant:
         notes.append("bands are the model's own (no backtest to calibrate them against)")
-    fit = _postprocess(_widen(fit, factors), prep.non_negative)
+    fit = _postprocess(fit, prep.non_negative)
 
     step = prep.step
     ts = pd.date_range(prep.index[-1] + step, periods=horizon, freq=step, tz="UTC")
@@ -1008,12 +1026,24 @@ def _forecast(
     )
 
 
-def _widen(fit: _Fit, factors: Mapping[int, float]) -> _Fit:
-    bands = {}
+def _widen(fit: _Fit, errors: ErrorQuantiles, levels: Sequence[int]) -> tuple[_Fit, dict[int, float]]:
+    """For each of `levels`, the band becomes the wider of the model's own and the mean plus the
+    backtest's error quantiles at that horizon (interpolated between segment centres): only ever
+    widened. Returns the new fit and, per level, the mean width after / before."""
+    steps = np.arange(len(fit.mean))
+    bands, factors = {}, {}
     for lv, (lo, hi) in fit.bands.items():
-        k = factors.get(lv, 1.0)
-        bands[lv] = (fit.mean - k * (fit.mean - lo), fit.mean + k * (hi - fit.mean))
-    return _Fit(fit.mean, bands, fit.label)
+        if lv not in levels or lv not in errors.lower:
+            bands[lv], factors[lv] = (lo, hi), 1.0
+            continue
+        lo_q = np.interp(steps, errors.centers, errors.lower[lv])
+        hi_q = np.interp(steps, errors.centers, errors.upper[lv])
+        new_lo, new_hi = np.minimum(lo, fit.mean + lo_q), np.maximum(hi, fit.mean + hi_q)
+        before = float(np.mean(hi - lo))
+        after = float(np.mean(new_hi - new_lo))
+        factors[lv] = after / before if before > 0 else (1.0 if after == 0 else float("inf"))
+        bands[lv] = (new_lo, new_hi)
+    return _Fit(fit.mean, bands, fit.label), factors
 
 
 def _scaled(
@@ -1030,15 +1060,25 @@ _env_lock = threading.Lock()
 
 
 @contextmanager
-def _single_threaded_children() -> Iterator[None]:
-    """Worker processes inherit the environment at spawn: one BLAS/OpenMP thread each, so N workers on N
-    cores do not fight over threads. The parent's own BLAS is already initialised and unaffected."""
+def _spawn_environment() -> Iterator[None]:
+    """What a spawned worker sees while the pool starts it.
+
+    - The environment: one BLAS/OpenMP thread each, so N workers on N cores do not fight over threads
+      (the parent's BLAS is already initialised and unaffected).
+    - A blank `__main__`: multiprocessing re-runs the parent's main script in every spawned worker, and
+      Streamlit installs the running page as `__main__`, so each worker would re-run the page (and try
+      to start a pool of its own). The real module is put back as soon as the workers are started.
+    """
     with _env_lock:
         saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+        main = sys.modules.get("__main__")
         os.environ.update({k: "1" for k in _THREAD_VARS})
+        sys.modules["__main__"] = types.ModuleType("__main__")
         try:
             yield
         finally:
+            if main is not None:
+                sys.modules["__main__"] = main
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
@@ -1127,8 +1167,8 @@ def forecast_many(
         for attempt in (1, 2):
             pool = _shared_pool(workers)
             try:
-                # workers start lazily on submit: the single-thread environment must be in place then
-                with _single_threaded_children():
+                # workers start lazily on submit: their environment must be in place then
+                with _spawn_environment():
                     futures = [pool.submit(_forecast_one, n, h, horizon, kwargs) for n, h in items.items()]
                 for fut in as_completed(futures):
                     record(*fut.result())
@@ -1198,6 +1238,83 @@ def capacity_exhaustion(frame: pd.DataFrame, capacity: float, column: str = "mea
     return None if hit.empty else pd.Timestamp(hit.iloc[0])
 
 
+_EVENT_LINE = re.compile(
+    r"^\s*(?P<start>\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2}:\d{2})?)\s*(?:\.\.|to|→)\s*"
+    r"(?P<end>\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2}:\d{2})?)\s+[x×*]\s*(?P<mult>\d+(?:\.\d+)?)\s*(?P<name>.*)$"
+)
+EVENT_SYNTAX = "START .. END xMULTIPLIER name, e.g. 2026-11-27 .. 2026-11-30 x1.8 Black Friday (UTC)"
+
+
+def parse_known_events(text: str) -> tuple[list[KnownEvent], list[str]]:
+    """Known events, one per line: `START .. END xMULTIPLIER name` with dates `YYYY-MM-DD` or
+    `YYYY-MM-DD HH:MM` (UTC). A date-only END includes that whole day. Returns the events and one sentence
+    per line that could not be read (blank lines and lines starting with # are skipped)."""
+    events: list[KnownEvent] = []
+    problems: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _EVENT_LINE.match(line)
+        if match is None:
+            problems.append(f"line {number}: {line!r} is not `{EVENT_SYNTAX}`")
+            continue
+        try:
+            start = pd.Timestamp(match["start"], tz="UTC")
+            end = pd.Timestamp(match["end"], tz="UTC")
+        except ValueError as exc:
+            problems.append(f"line {number}: {exc}")
+            continue
+        if len(match["end"]) == 10:  # a whole day
+            end += pd.Timedelta(days=1)
+        if end <= start:
+            problems.append(f"line {number}: the end ({match['end']}) is before the start ({match['start']})")
+            continue
+        name = match["name"].strip() or f"event {len(events) + 1}"
+        events.append(KnownEvent(name, start.to_pydatetime(), end.to_pydatetime(), float(match["mult"])))
+    return events, problems
+
+
+@dataclass(frozen=True)
+class ForecastSummary:
+    """What the page's summary table and the planner need from one region's forecast."""
+
+    model: str
+    model_key: str
+    backtest_mase: float  # nan without a backtest
+    backtest_coverage_95: float  # the model's own band on the backtest, before widening
+    peak: float  # highest mean over the horizon
+    peak_at: pd.Timestamp
+    capacity: float | None
+    exhaustion_mean: pd.Timestamp | None  # first time the mean reaches capacity
+    exhaustion_upper: pd.Timestamp | None  # first time the upper band (hi_<highest level>) reaches it
+    headroom: float | None  # 1 - peak / capacity (negative: the mean exceeds capacity)
+
+
+def summarize(
+    result: ForecastResult, frame: pd.DataFrame | None = None, capacity: float | None = None
+) -> ForecastSummary:
+    """Summary of `frame` (default: result.frame; pass the frame after growth/events adjustments)."""
+    frame = result.frame if frame is None else frame
+    score = result.backtest.score(result.model_key) if result.backtest is not None else None
+    peak_row = frame["mean"].idxmax()
+    upper = f"hi_{max(result.levels)}"
+    return ForecastSummary(
+        model=result.model,
+        model_key=result.model_key,
+        backtest_mase=score.mase if score is not None and score.ok else float("nan"),
+        backtest_coverage_95=score.coverage.get(95, float("nan"))
+        if score is not None and score.ok
+        else float("nan"),
+        peak=float(frame.loc[peak_row, "mean"]),
+        peak_at=pd.Timestamp(frame.loc[peak_row, "ts"]),
+        capacity=capacity,
+        exhaustion_mean=capacity_exhaustion(frame, capacity) if capacity is not None else None,
+        exhaustion_upper=capacity_exhaustion(frame, capacity, upper) if capacity is not None else None,
+        headroom=(1 - float(frame.loc[peak_row, "mean"]) / capacity) if capacity else None,
+    )
+
+
 def max_capacity(config: Any, region: str, metric: str, service: str = "api") -> float | None:
     """The ceiling a forecast of `metric` in `region` runs into: for requests_per_second, the fleet's
     max_instances x capacity_per_instance (req/s); None for metrics without a configured ceiling."""
@@ -1257,7 +1374,12 @@ __all__ = [
     "mase",
     "max_capacity",
     "naive_scale",
+    "parse_known_events",
     "score_against_actual",
+    "summarize",
+    "ForecastSummary",
+    "ErrorQuantiles",
+    "EVENT_SYNTAX",
     "shutdown_pool",
     "smape",
 ]
