@@ -308,7 +308,7 @@ def backtest_table(result: ForecastResult) -> pd.DataFrame | None:
     if result.backtest is None or not result.backtest.scores:
         return None
     table = result.backtest.table()
-    table["chosen"] = table["chosen"].map({True: "✅", False: ""})
+    table["chosen"] = ["✅" if k == result.model_key else "" for k in table["model"]]
     table = table[["chosen", *[c for c in table.columns if c != "chosen"]]]
     table.insert(2, "description", [MODELS[k][1] for k in table["model"]])
     table = table.rename(columns={"label": "fitted (last fold)"})
@@ -333,6 +333,10 @@ for tab, (region, result) in zip(tabs, results.items(), strict=True):
             st.info("No backtest: the history is too short to hold out a horizon.")
             continue
         bt = result.backtest
+        if bt.chosen and bt.chosen != result.model_key:
+            st.caption(
+                f"auto would choose `{bt.chosen}` (lowest backtest MASE); showing `{result.model_key}` as asked."
+            )
         st.markdown(
             f"**Backtest:** {bt.folds} rolling-origin fold(s) of {bt.horizon} steps; the chosen model is highlighted."
         )

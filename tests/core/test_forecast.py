@@ -5,8 +5,11 @@ seconds."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import warnings
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +19,7 @@ from core.config import config_from_dict
 from core.forecast import (
     MODELS,
     ForecastError,
+    ForecastResult,
     KnownEvent,
     ModelScore,
     apply_events,
@@ -30,11 +34,14 @@ from core.forecast import (
     mase,
     max_capacity,
     naive_scale,
+    parse_known_events,
     score_against_actual,
     smape,
+    summarize,
 )
 
 START = pd.Timestamp("2026-03-02 00:00", tz="UTC")
+REPO = Path(__file__).resolve().parents[2]
 
 
 def hourly(values: np.ndarray, start: pd.Timestamp = START) -> pd.Series:
@@ -98,9 +105,9 @@ def test_seasonal_naive_repeats_the_last_season():
 
 
 def test_a_pure_seasonal_series_is_forecast_almost_exactly():
-    history = seasonal_series(days=21)
+    history = seasonal_series(days=15)
     result = forecast(history, 48)
-    t = np.arange(21 * 24, 21 * 24 + 48)
+    t = np.arange(15 * 24, 15 * 24 + 48)
     truth = 100 + 20 * np.sin(2 * np.pi * t / 24)
     assert np.max(np.abs(result.frame["mean"].to_numpy() - truth)) < 0.01 * 20
     # several models forecast it (near) perfectly; the tie goes to the simplest, the seasonal naive
@@ -448,3 +455,53 @@ def test_forecast_reports_utc_history_end():
     assert result.history_end == history.index[-1]
     assert result.history_end.tzinfo is not None
     assert datetime(2026, 3, 4, 23, tzinfo=UTC) == result.history_end
+
+
+def test_known_events_are_read_from_text_with_clear_errors():
+    text = """# planned
+2026-11-27 .. 2026-11-30 x1.8 Black Friday
+2026-12-01 10:00 to 2026-12-01 14:00 x0.5
+next tuesday x3
+2026-12-05 .. 2026-12-01 x2 backwards
+"""
+    events, problems = parse_known_events(text)
+    assert events == [
+        KnownEvent(
+            "Black Friday", datetime(2026, 11, 27, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC), 1.8
+        ),
+        KnownEvent(
+            "event 2", datetime(2026, 12, 1, 10, tzinfo=UTC), datetime(2026, 12, 1, 14, tzinfo=UTC), 0.5
+        ),
+    ]
+    assert problems[0].startswith("line 4: 'next tuesday x3' is not")
+    assert problems[1] == "line 5: the end (2026-12-01) is before the start (2026-12-05)"
+    assert parse_known_events("") == ([], [])
+
+
+def test_summary_reports_peak_headroom_and_both_exhaustion_dates():
+    frame = _frame([100, 300, 250, 450], spread=100)
+    result = ForecastResult(
+        frame=frame,
+        model="m",
+        model_key="seasonal_naive",
+        levels=(95,),
+        season_lengths=(),
+        step=pd.Timedelta(days=1),
+        history_end=START - pd.Timedelta(days=1),
+        backtest=None,
+        calibration={95: 1.0},
+    )
+    s = summarize(result, capacity=400)
+    assert (s.peak, s.peak_at) == (450, frame["ts"].iloc[3])
+    assert s.exhaustion_mean == frame["ts"].iloc[3] and s.exhaustion_upper == frame["ts"].iloc[1]
+    assert s.headroom == pytest.approx(1 - 450 / 400)
+    assert math.isnan(s.backtest_mase)
+    without = summarize(result)
+    assert without.capacity is None and without.exhaustion_mean is None and without.headroom is None
+
+
+def test_importing_the_module_does_not_import_statsmodels():
+    # pages import core.forecast on every start; statsmodels costs seconds and loads only when fitting
+    code = "import sys, core.forecast; print(any(m.startswith('statsmodels') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "False"
