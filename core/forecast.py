@@ -586,7 +586,8 @@ def _fit_theta(y: np.ndarray, h: int, seasons: Sequence[int], levels: Sequence[i
 def _fit_mstl_ets(y: np.ndarray, h: int, seasons: Sequence[int], levels: Sequence[int]) -> _Fit:
     from statsmodels.tsa.seasonal import MSTL
 
-    periods = [m for m in _usable_seasons(len(y), seasons) if m <= 2 * MAX_SEASON]
+    # MSTL itself drops a period unless the series is longer than two of its cycles
+    periods = [m for m in _usable_seasons(len(y), seasons) if m <= 2 * MAX_SEASON and len(y) > 2 * m]
     if not periods:
         raise ForecastError("MSTL needs at least one season with two full cycles of history")
     res = MSTL(pd.Series(y), periods=periods).fit()
@@ -781,6 +782,9 @@ def _backtest_prepared(
             horizon=0, folds=0, levels=tuple(levels), scores=(), chosen=None, notes=tuple(notes)
         )
     origins = [n - (f - i) * h for i in range(f)]
+    # one MASE scale season for every fold (the one the shortest training window allows), so folds
+    # with more history do not switch to a longer season and an incomparable scale
+    scale_season = baseline_season(origins[0], prep.seasons)
     scores: list[ModelScore] = []
     total = len(models) * f
     for i_model, name in enumerate(models):
@@ -798,7 +802,7 @@ def _backtest_prepared(
             label = fit.label
             signed.append(test - fit.mean)
             smapes.append(smape(test, fit.mean))
-            mases.append(mase(test, fit.mean, train, baseline_season(len(train), prep.seasons)))
+            mases.append(mase(test, fit.mean, train, scale_season))
             for lv in levels:
                 lo, hi = fit.bands[lv]
                 inside[lv].append((test >= lo) & (test <= hi))
@@ -854,7 +858,8 @@ def backtest(
 ) -> BacktestResult:
     """Rolling-origin backtest: `folds` consecutive held-out windows of `horizon` steps at the end of the
     history, each forecast from the data before it. model="auto" scores every candidate the data allows;
-    a model key scores that one only. MASE uses each fold's in-sample seasonal naive as its scale."""
+    a model key scores that one only. MASE uses each fold's in-sample seasonal naive MAE as its scale,
+    with the season the shortest fold allows (the same for every fold)."""
     _check_args(horizon, levels, folds)
     prep = _prepare(history, season_lengths, outliers, non_negative)
     models, why = _models_for(prep, model)
