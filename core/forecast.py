@@ -5,15 +5,17 @@ Public API (pages, the capacity planner and scripts use these):
 - `forecast(history, horizon, season_lengths=None, model="auto", levels=(80, 95)) -> ForecastResult`
 - `backtest(history, horizon, season_lengths=None, model="auto", folds=3) -> BacktestResult`
 - `forecast_many(series, horizon, ...) -> BatchForecast` (process pool, one BLAS thread per worker)
-- `smape`, `mase`, `coverage`: the accuracy measures the backtest reports
-- `apply_growth`, `apply_events`, `capacity_exhaustion`, `max_capacity`: what-if helpers on a forecast frame
+- `smape`, `mase`, `coverage`: the accuracy measures the backtest reports; `score_against_actual` for a
+  saved forecast once the actuals are in
+- `apply_growth`, `apply_events`, `parse_known_events`, `capacity_exhaustion`, `max_capacity`,
+  `summarize`: what-if helpers on a forecast frame (the Forecast page and the capacity planner)
 
-Candidates, simplest first (ties in backtest MASE go to the simpler one):
-seasonal naive, ETS(A,N,N) (no season), ETS(A,N,A), ETS(A,A,A) (Holt-Winters additive), ETS(A,Ad,A) (damped), ETS(M,Ad,M)
-(multiplicative, positive series only), Theta, MSTL + ETS on the seasonally adjusted part, SARIMAX.
-SARIMAX carries its seasons as Fourier terms (dynamic harmonic regression) with an ARIMA(1,1,1) error
-and is fitted on the last `SARIMAX_MAX_POINTS` points: a seasonal lag of 168 (hourly data, weekly cycle)
-in the state vector made one fit take ~10 s, Fourier terms keep it under ~0.5 s.
+Candidates, simplest first (ties in backtest MASE go to the simpler one): seasonal naive, ETS(A,N,N)
+(no season), ETS(A,N,A), ETS(A,A,A) (Holt-Winters additive), ETS(A,Ad,A) (damped), ETS(M,Ad,M)
+(multiplicative, positive series only), Theta, MSTL + damped ETS on the seasonally adjusted part, SARIMAX.
+SARIMAX is bounded: ARIMA(1,1,1) errors around Fourier terms for the seasons, fitted in two steps on the
+last `SARIMAX_MAX_POINTS` points. A seasonal lag of 168 (hourly data, weekly cycle) in the state vector
+took ~10 s per fit, and estimating the Fourier terms inside the likelihood up to 5 s; this takes ~0.1 s.
 
 statsmodels is imported inside the functions that need it (its import costs ~1-2 s) and its warnings are
 silenced there, so nothing leaks into the UI.
@@ -58,8 +60,8 @@ AUTO = "auto"
 DEFAULT_LEVELS: tuple[int, ...] = (80, 95)
 # relative MASE difference within which two models count as tied
 TIE_TOLERANCE = 0.01
-# seasons longer than this are left to MSTL/SARIMAX's Fourier terms only if MSTL can afford them; ETS and
-# Theta keep one state per season step, which is slow beyond this (5-minute data, weekly cycle = 2016)
+# ETS and Theta keep one state per step of their season: longer seasons (5-minute data's weekly cycle is
+# 2016 steps) are left to MSTL (up to 2 x this) and SARIMAX's Fourier terms
 MAX_SEASON = 1000
 SARIMAX_MAX_POINTS = 28 * 24  # 4 weeks of hourly data
 MIN_FIT_POINTS = 8  # fewer points than this: no statistical model, naive only
@@ -129,7 +131,7 @@ class BacktestResult:
 class ForecastResult:
     frame: pd.DataFrame  # ts (UTC), mean, lo_<L>, hi_<L> for each level
     model: str  # the chosen model with its fitted parameters, e.g. "ETS(A,Ad,A) m=24 alpha=0.31 ..."
-    model_key: str  # key in MODELS (or "constant" / "naive")
+    model_key: str  # key in MODELS, or "constant" for a constant history
     levels: tuple[int, ...]
     season_lengths: tuple[int, ...]  # seasons the data allowed (each with >= 2 full cycles)
     step: pd.Timedelta
@@ -293,7 +295,8 @@ def _gap_runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def _fill_gaps(s: pd.Series, seasons: Sequence[int]) -> tuple[pd.Series, list[str]]:
     """Short gaps: linear interpolation. Long gaps: the value one season earlier (or later), so a missing
-    afternoon is filled with an afternoon; the note names them because the fill is a guess."""
+    afternoon is filled with an afternoon (linear without a season); a note names each long gap because
+    the fill is a guess."""
     values = s.to_numpy(dtype=float).copy()
     missing = np.isnan(values)
     if not missing.any():
@@ -305,19 +308,22 @@ def _fill_gaps(s: pd.Series, seasons: Sequence[int]) -> tuple[pd.Series, list[st
     long_runs = []
     short_total = 0
     for a, b in _gap_runs(missing):
-        if b - a <= short_limit or m == 0:
+        if b - a <= short_limit:
             values[a:b] = interp[a:b]
             short_total += b - a
         else:
             long_runs.append((a, b))
     for a, b in long_runs:
-        for i in range(a, b):
+        if m == 0:
+            values[a:b] = interp[a:b]
+        for i in range(a, b) if m else ():
             src = [i - k * m for k in range(1, 8)] + [i + k * m for k in range(1, 8)]
             got = next((values[j] for j in src if 0 <= j < len(values) and not np.isnan(values[j])), np.nan)
             values[i] = got if not np.isnan(got) else interp[i]
+        how = "filled from the seasonal pattern" if m else "interpolated linearly"
         notes.append(
             f"gap of {b - a} steps ({s.index[a]:%Y-%m-%d %H:%M} to {s.index[b - 1]:%Y-%m-%d %H:%M} UTC) "
-            "filled from the seasonal pattern; treat the forecast with care"
+            f"{how}; treat the forecast with care"
         )
     if short_total:
         notes.append(f"{short_total} missing point(s) in short gaps interpolated")
@@ -457,7 +463,7 @@ def _ets(
     damped: bool,
     seasonal: str | None,
     m: int,
-) -> tuple[_Fit, Any]:
+) -> _Fit:
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     endog = pd.Series(y)
@@ -468,9 +474,9 @@ def _ets(
         damped_trend=damped,
         seasonal=seasonal if m > 1 else None,
         seasonal_periods=m if m > 1 else None,
-        initialization_method="heuristic"
-        if (m > 1 or len(y) >= 10) and len(y) >= max(10, 2 * m)
-        else "estimated",
+        # heuristic initial states (from the first cycles) keep them out of the optimiser: 0.02-0.2 s per
+        # fit instead of seconds with 168 seasonal states; it needs 10 points and two full seasons
+        initialization_method="heuristic" if len(y) >= max(10, 2 * m) else "estimated",
     )
     res = model.fit(disp=False, maxiter=200)
     n = len(y)
@@ -500,33 +506,33 @@ def _ets(
     code = f"ETS({error[0].upper()},{'N' if not trend else 'Ad' if damped else 'A'},"
     code += f"{(seasonal or 'n')[0].upper() if m > 1 else 'N'})"
     season = f" m={m}" if m > 1 else ""
-    return _Fit(mean, bands, f"{code}{season} " + " ".join(parts)), res
+    return _Fit(mean, bands, f"{code}{season} " + " ".join(parts))
 
 
 def _fit_ets_level(y: np.ndarray, h: int, seasons: Sequence[int], levels: Sequence[int]) -> _Fit:
-    return _ets(y, h, levels, error="add", trend=None, damped=False, seasonal=None, m=0)[0]
+    return _ets(y, h, levels, error="add", trend=None, damped=False, seasonal=None, m=0)
 
 
 def _fit_ets_additive(y: np.ndarray, h: int, seasons: Sequence[int], levels: Sequence[int]) -> _Fit:
     m = _ets_season(len(y), seasons)
-    return _ets(y, h, levels, error="add", trend=None, damped=False, seasonal="add", m=m)[0]
+    return _ets(y, h, levels, error="add", trend=None, damped=False, seasonal="add", m=m)
 
 
 def _fit_ets_trend(y: np.ndarray, h: int, seasons: Sequence[int], levels: Sequence[int]) -> _Fit:
     m = _ets_season(len(y), seasons)
-    return _ets(y, h, levels, error="add", trend="add", damped=False, seasonal="add", m=m)[0]
+    return _ets(y, h, levels, error="add", trend="add", damped=False, seasonal="add", m=m)
 
 
 def _fit_ets_damped(y: np.ndarray, h: int, seasons: Sequence[int], levels: Sequence[int]) -> _Fit:
     m = _ets_season(len(y), seasons)
-    return _ets(y, h, levels, error="add", trend="add", damped=True, seasonal="add", m=m)[0]
+    return _ets(y, h, levels, error="add", trend="add", damped=True, seasonal="add", m=m)
 
 
 def _fit_ets_multiplicative(y: np.ndarray, h: int, seasons: Sequence[int], levels: Sequence[int]) -> _Fit:
     if np.min(y) <= 0:
         raise ForecastError("multiplicative ETS needs a strictly positive series")
     m = _ets_season(len(y), seasons)
-    return _ets(y, h, levels, error="mul", trend="add", damped=True, seasonal="mul", m=m)[0]
+    return _ets(y, h, levels, error="mul", trend="add", damped=True, seasonal="mul", m=m)
 
 
 def _has_season(y: np.ndarray, m: int) -> bool:
@@ -541,8 +547,9 @@ def _has_season(y: np.ndarray, m: int) -> bool:
 def _fit_theta(y: np.ndarray, h: int, seasons: Sequence[int], levels: Sequence[int]) -> _Fit:
     """Theta method (Hyndman & Billah 2003: SES with half the linear trend's drift) on the classically
     deseasonalised series. Point forecast from statsmodels' ThetaModel; the band is computed here from the
-    SES one-step errors, sigma^2 (1 + (h-1) alpha^2): statsmodels 0.15's own band grows ~2 sigma^2 per
-    step whatever alpha is (it covered 100% in backtests)."""
+    SES one-step errors, sigma^2 (1 + (h-1) alpha^2). statsmodels 0.15's own band adds 1-2 sigma^2 per step
+    whatever alpha is, with sigma^2 from the series before deseasonalising: it covered 100% of held-out
+    points on every NAB trace and cost an extra ARIMA fit."""
     from scipy.signal import lfilter
     from statsmodels.tsa.forecasting.theta import ThetaModel
     from statsmodels.tsa.seasonal import seasonal_decompose
@@ -600,7 +607,7 @@ def _fit_mstl_ets(y: np.ndarray, h: int, seasons: Sequence[int], levels: Sequenc
         cycles = 1 if m == periods[-1] else min(7, len(y) // m)
         profile = seasonal[-cycles * m :, j].reshape(cycles, m).mean(axis=0)
         future_season += profile[np.arange(h) % m]
-    fit, _ = _ets(adjusted, h, levels, error="add", trend="add", damped=True, seasonal=None, m=0)
+    fit = _ets(adjusted, h, levels, error="add", trend="add", damped=True, seasonal=None, m=0)
     mean = fit.mean + future_season
     bands = {lv: (lo + future_season, hi + future_season) for lv, (lo, hi) in fit.bands.items()}
     return _Fit(mean, bands, f"MSTL(periods={','.join(map(str, periods))}) + {fit.label}")
@@ -694,16 +701,13 @@ def candidate_models(n: int, seasons: Sequence[int], positive: bool) -> tuple[li
 def _postprocess(fit: _Fit, non_negative: bool) -> _Fit:
     mean = fit.mean.copy()
     bands = {lv: (lo.copy(), hi.copy()) for lv, (lo, hi) in fit.bands.items()}
-    bad = ~np.isfinite(mean)
-    if bad.all():
-        raise ForecastError("the model produced no finite forecast")
+    if not np.isfinite(mean).all():
+        raise ForecastError("the model produced non-finite forecasts (diverged)")
     for lv, (lo, hi) in bands.items():
         # a missing or inverted band collapses to the mean (calibration then widens it)
         lo[~np.isfinite(lo)] = mean[~np.isfinite(lo)]
         hi[~np.isfinite(hi)] = mean[~np.isfinite(hi)]
         bands[lv] = (np.minimum(lo, mean), np.maximum(hi, mean))
-    if bad.any():
-        raise ForecastError("the model produced non-finite values")
     if non_negative:
         mean = np.maximum(mean, 0.0)
         bands = {lv: (np.maximum(lo, 0.0), np.maximum(hi, 0.0)) for lv, (lo, hi) in bands.items()}
