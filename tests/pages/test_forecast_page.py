@@ -108,7 +108,7 @@ def test_saving_stores_the_forecast_shown_as_a_snapshot(page: AppTest, app_confi
     assert any("model_key" in df.value.columns for df in page.dataframe)
 
 
-def test_a_metric_without_data_says_so_instead_of_failing(page: AppTest, app_config, monkeypatch) -> None:
+def test_no_region_chosen_asks_for_one(page: AppTest) -> None:
     page.multiselect(key="fc_regions").set_value([]).run()
     assert not page.exception
     assert any("Choose at least one region" in i.value for i in page.info)
