@@ -1570,6 +1570,7 @@ def region_loss_check(
     *,
     service: str = "api",
     policies: Mapping[str, Policy] | None = None,
+    growth_pct: float = 0.0,
     settle: timedelta = timedelta(hours=1),
     lead: timedelta = timedelta(hours=6),
 ) -> pd.DataFrame:
@@ -1581,12 +1582,14 @@ def region_loss_check(
     Status: red = the peak after failover exceeds S's capacity at max instances (demand is lost even when
     fully scaled); amber = it fits at max but above the target utilisation, or demand goes unserved
     while S scales (alarm + warm-up); green = S absorbs it within target with no unserved demand.
-    One row per (failed_region, region), worst first.
+    `growth_pct` scales all demand first (what if traffic grows?). time_to_scale_s counts from the failure
+    until S is back within target (or at max) for 3 minutes in a row. One row per (failed_region,
+    region), worst first.
     """
     codes = [r.code for r in config.region]
     weights = {r.code: r.routing_weight for r in config.region}
     rows: list[dict[str, Any]] = []
-    wide = demand_by_region.sort_index()
+    wide = demand_by_region.sort_index() * (1.0 + growth_pct / 100.0)
     for failed in codes:
         shares = failover_shares(weights, failed)
         for code in codes:
@@ -1646,14 +1649,14 @@ def _absorb(
     result = simulate(demand, fleet, policy, target_utilization=target)
     f = result.frame
     after = f[f["ts"] >= fail_at]
-    req = np.minimum(
-        np.ceil(after["demand"] / (fleet.capacity_per_instance * target) - _EPS), fleet.max_instances
+    # "scaled" = the fleet is back within target (or at max) for 3 minutes in a row: when AWS's high
+    # alarm would clear. Instances already in hand may cover the extra load at once (0 s).
+    within = (after["utilization"].to_numpy() <= target + 0.01) | (
+        after["in_service"].to_numpy() >= fleet.max_instances
     )
-    ok = (after["in_service"].to_numpy() >= req.to_numpy()) & (after["unserved"].to_numpy() <= 1e-6)
-    # "scaled" = from this step on the fleet holds what the demand needs at target (or its max)
-    tail_ok = np.flip(np.logical_and.accumulate(np.flip(ok)))
     step = result.step_s
-    time_to_scale = float(np.argmax(tail_ok) * step) if tail_ok.any() else float("nan")
+    first = _first_run(within, max(1, math.ceil(180 / step - _EPS)))
+    time_to_scale = float("nan") if first is None else first * step
     unserved = float(after["unserved"].sum() * step)
     if peak > max_capacity + _EPS:
         status = "red"
@@ -1689,6 +1692,15 @@ def _absorb(
     }
 
 
+def _first_run(flags: np.ndarray, k: int) -> int | None:
+    """Index where the first run of k True values in a row starts (None if there is none)."""
+    if len(flags) < k:
+        return None
+    counts = np.concatenate([[0], np.cumsum(flags.astype(np.int64))])
+    full = (counts[k:] - counts[:-k]) == k
+    return int(np.argmax(full)) if full.any() else None
+
+
 def region_loss_summary(check: pd.DataFrame) -> pd.DataFrame:
     """One row per failed region: the worst survivor's status, total unserved requests, who breaks."""
     if check.empty:
@@ -1716,3 +1728,37 @@ def region_loss_summary(check: pd.DataFrame) -> pd.DataFrame:
 def with_fleet(policy: Policy, **changes: Any) -> Policy:
     """A copy of a policy with some fields changed (convenience for pages)."""
     return replace(policy, **changes)
+
+
+# ---- helpers for the Capacity page --------------------------------------------------------------
+
+
+def scheduled_actions_from_text(text: str) -> tuple[ScheduledAction, ...]:
+    """One action per line: `CRON, MIN, MAX` (MIN or MAX may be left empty); blank lines and `#`
+    comments are skipped. Errors name the line, e.g. 'line 2: cron ...: expected 5 fields ...'."""
+    actions: list[ScheduledAction] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 3:
+            raise ValueError(f"line {number}: expected 'CRON, MIN, MAX', got {raw.strip()!r}")
+        try:
+            lo = int(parts[1]) if parts[1] else None
+            hi = int(parts[2]) if parts[2] else None
+            actions.append(ScheduledAction(parts[0], lo, hi))
+        except ValueError as exc:
+            raise ValueError(f"line {number}: {exc}") from None
+    return tuple(actions)
+
+
+def action_target_for(config: HeadroomConfig, fleet_name: str) -> str:
+    """The configured action target that scales this fleet, or the fleet's own name if none does."""
+    return next((t.name for t in config.target if t.fleet == fleet_name), fleet_name)
+
+
+def recommended_desired(result: SimulationResult, source: Literal["history", "forecast"]) -> int:
+    """The count a scenario runs at 'now': the end of a history window, the start of a forecast."""
+    column = result.frame["desired"]
+    return int(column.iloc[-1] if source == "history" else column.iloc[0])
