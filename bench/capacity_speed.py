@@ -2,11 +2,10 @@
 
 Prints the best of `--repeat` runs (wall clock and CPU time of this process) for target tracking, step
 scaling, Kubernetes HPA and scheduled actions (the four in the issue's speed goal), plus predictive scaling
-with its seasonal-naive forecaster refreshed every 6 h (1,460 forecasts a year). With `--compare` it also
-times the same runs without the vectorised quiet-stretch shortcut (results must be identical). The
-machine is shared: CPU time is the steadier figure. Run from the repository root:
+with its seasonal-naive forecaster refreshed every 6 h (1,460 forecasts a year). The machine is shared:
+CPU time is the steadier figure. Run from the repository root:
 
-    python bench/capacity_speed.py [--repeat 3] [--compare]
+    python bench/capacity_speed.py [--repeat 3]
 """
 
 from __future__ import annotations
@@ -29,8 +28,8 @@ from core.capacity import (  # noqa: E402
     ScheduledAction,
     StepScaling,
     TargetTracking,
-    _simulate,
     seasonal_naive_forecast,
+    simulate,
 )
 
 STEPS = 525_600
@@ -82,7 +81,6 @@ def best_of(fn, repeat: int) -> tuple[float, float, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--compare", action="store_true", help="also time without the quiet-stretch shortcut")
     args = ap.parse_args()
     demand = year_of_demand()
     fleet = Fleet(
@@ -95,19 +93,12 @@ def main() -> None:
     header = (
         f"{'policy':34s} {'wall s':>7s} {'cpu s':>7s} {'events':>7s} {'cost USD':>10s} {'unserved min':>12s}"
     )
-    if args.compare:
-        header += f" {'no-shortcut cpu s':>18s} {'identical':>9s}"
     print(header)
     four_wall = four_cpu = 0.0
     for i, (name, policy) in enumerate(policies().items()):
-        wall, cpu, res = best_of(lambda p=policy: _simulate(demand, fleet, p, None, None, True), args.repeat)
+        wall, cpu, res = best_of(lambda p=policy: simulate(demand, fleet, p), args.repeat)
         s = res.summary
         line = f"{name:34s} {wall:7.2f} {cpu:7.2f} {s.scale_events:7d} {s.cost_usd:10,.0f} {s.minutes_unserved:12,.0f}"
-        if args.compare:
-            _, cpu2, res2 = best_of(
-                lambda p=policy: _simulate(demand, fleet, p, None, None, False), args.repeat
-            )
-            line += f" {cpu2:18.2f} {str(res.frame.equals(res2.frame)):>9s}"
         print(line)
         if i < 4:
             four_wall += wall

@@ -14,10 +14,8 @@ Time model (one step = the demand's sampling interval `dt`, 60 s for minute data
   true overload, which is why reactive policies can only scale out by a bounded factor per decision.
 
 Policies follow the real semantics (DESIGN.md, "Reference semantics for the planner"); each class says
-where it simplifies. Speed: instead of stepping through every minute in Python, the simulator jumps from
-decision to decision. Between two decisions the desired count is constant, so in-service instances,
-utilisation, the alarm streaks and the policy's next proposal are computed for a block of steps at once
-with numpy, and the first step at which the policy would act is found with one argmax.
+where it simplifies. Speed: a year of minutes takes 0.2-0.3 s per policy (bench/capacity_speed.py); see
+the engine section for why the decision loop is plain Python and what is numpy.
 """
 
 from __future__ import annotations
@@ -38,22 +36,14 @@ from core.config import HeadroomConfig
 # ceil(x - _EPS): float noise (10 x 0.66 / 0.6 = 11.000000000000002) must not add an instance
 _EPS = 1e-9
 # metric - threshold is rounded to 1e-9 before step bounds are compared (0.7 - 0.6 is
-# 0.09999999999999998 in floats, which would otherwise miss a step starting at 0.1); the same arithmetic
-# in the step loop and in numpy so both agree to the bit
+# 0.09999999999999998 in floats, which would otherwise miss a step starting at 0.1)
 _GRID = 1e9
+DEFAULT_TARGET_UTILIZATION = 0.6
 
 
 def _relative(value: float, threshold: float) -> float:
     return math.floor((value - threshold) * _GRID + 0.5) / _GRID
 
-
-def _relative_vec(values: np.ndarray, threshold: float) -> np.ndarray:
-    return np.floor((values - threshold) * _GRID + 0.5) / _GRID
-
-
-_CHUNK_MIN = 32
-_CHUNK_MAX = 8192
-DEFAULT_TARGET_UTILIZATION = 0.6
 
 # ---- fleet ---------------------------------------------------------------------------------------
 
@@ -561,11 +551,12 @@ def seasonal_naive_forecast(
         season_lengths = (per_day, 7 * per_day)
     fitting = [s for s in season_lengths if s >= 1 and len(history) >= 2 * s]
     season = max(fitting) if fitting else 1
-    values = np.asarray(history.to_numpy(dtype="float64")[-season:])
-    values = np.where(np.isfinite(values), values, np.nanmean(values) if np.isfinite(values).any() else 0.0)
-    out = np.resize(values, horizon)
-    index = history.index[-1] + step * np.arange(1, horizon + 1)
-    return pd.Series(out, index=pd.DatetimeIndex(index), name="mean")
+    values = history.to_numpy(dtype="float64")[-season:]
+    if not np.isfinite(values).all():
+        fill = np.nanmean(values) if np.isfinite(values).any() else 0.0
+        values = np.where(np.isfinite(values), values, fill)
+    index = pd.date_range(history.index[-1] + step, periods=horizon, freq=step)
+    return pd.Series(np.resize(values, horizon), index=index, name="mean")
 
 
 def default_forecaster(
@@ -665,14 +656,12 @@ def predictive_floor(policy: Predictive, demand: pd.Series, fleet: Fleet) -> np.
 # ---- the engine ----------------------------------------------------------------------------------
 #
 # Each policy's semantics live in one place: its controller's `step()`, called once per step with that
-# step's metric datapoint, returning the desired count for the next step. Running that for 525,600
-# minutes is ~0.3-0.5 s of Python per policy, so the engine adds one vectorised shortcut: long stretches
-# in which a policy provably does nothing (every datapoint inside its quiet band, e.g. utilisation
-# between the scale-in and scale-out alarm levels) are computed with numpy in one go. `quiet()` must
-# only mark steps on which `step()` would return the current count and leave the controller in the
-# state `after_quiet()` sets; tests check that runs with and without the shortcut are identical.
-
-_SKIP_AFTER = 30  # unchanged steps before trying the vectorised shortcut (it costs ~50 us a try)
+# step's metric datapoint, returning the desired count for the next step. The loop over steps is plain
+# Python over lists (about 0.2-0.3 s for a year of minutes per policy on this machine); everything that
+# does not depend on the decisions is numpy: in-service instances, served demand, utilisation, queue
+# outputs, the summary, schedule bounds, predictive floors and cron matching. (Measured alternatives: a
+# numpy scan per decision cost ~100 us per scale event, 1.3-2 s a year; skipping quiet stretches with
+# numpy gained nothing, because events come every few minutes whenever demand moves.)
 
 
 def _in_step(rel: np.ndarray, s: StepAdjustment) -> np.ndarray:
@@ -683,15 +672,6 @@ def _in_step(rel: np.ndarray, s: StepAdjustment) -> np.ndarray:
     return (rel > lo) & (rel <= hi)
 
 
-@dataclass
-class _Chunk:
-    ins: np.ndarray
-    served: np.ndarray
-    util: np.ndarray
-    queue: np.ndarray | None
-    metric: np.ndarray
-
-
 class _Controller:
     """A policy's decisions. The base class holds the count (it only moves when min/max force it)."""
 
@@ -700,12 +680,6 @@ class _Controller:
 
     def step(self, j: int, metric: float, ins: int, cur: int) -> int:
         return cur
-
-    def quiet(self, a: int, b: int, cur: int, ch: _Chunk) -> np.ndarray:
-        return np.ones(b - a, dtype=bool)
-
-    def after_quiet(self, a: int, b: int, cur: int) -> None:
-        return None
 
 
 class _Engine:
@@ -724,7 +698,6 @@ class _Engine:
         start: int,
         queue_mode: bool,
         observed: np.ndarray | None = None,
-        shortcut: bool = True,
     ) -> None:
         self.n = n = len(demand)
         self.demand = demand
@@ -737,30 +710,9 @@ class _Engine:
         self.hi_next = np.concatenate([hi[1:], hi[-1:]]) if n else hi
         self.queue_mode = queue_mode
         self.observed = observed
-        self.shortcut = shortcut
         self.start = start
         self.desired = np.empty(n, dtype=np.int64)
         self.queue = np.zeros(n) if queue_mode else None
-
-    # -- vectorised: a block of steps at a constant desired count ---------------------------------
-    def chunk(self, a: int, b: int, cur: int, recent: Sequence[int], q0: float) -> _Chunk:
-        ins = np.full(b - a, cur, dtype=np.int64)
-        w = len(recent)
-        if w:
-            k = min(w, b - a)
-            hist = np.asarray(recent, dtype=np.int64)  # desired for steps a-w .. a-1
-            suffix = np.minimum.accumulate(hist[::-1])[::-1]
-            ins[:k] = np.minimum(suffix[:k], cur)
-        queue = None
-        if self.queue_mode:
-            cap = ins * self.cap
-            s = np.cumsum((self.demand[a:b] - cap) * self.dt)
-            queue = np.maximum(s - np.minimum(np.minimum.accumulate(s), -q0), 0.0)  # Lindley recursion
-            served, util = self.outputs(a, b, ins, queue, q0)
-        else:
-            served, util = self.outputs(a, b, ins)
-        metric = self.observed[a:b] if self.observed is not None else (queue if queue is not None else util)
-        return _Chunk(ins, served, util, queue, metric)
 
     def outputs(
         self, a: int, b: int, ins: np.ndarray, queue: np.ndarray | None = None, q0: float = 0.0
@@ -788,29 +740,6 @@ class _Engine:
             np.minimum(ins, padded[self.w - k : self.w - k + self.n], out=ins)
         return ins
 
-    def _shortcut(self, ctl: _Controller, j: int, cur: int, plan: list[int], q: float) -> tuple[int, float]:
-        """Write the quiet steps from j on in blocks; returns (steps written, queue at their end)."""
-        size, done, n, w = 64, 0, self.n, self.w
-        while j + done < n:
-            a = j + done
-            b = min(n, a + size)
-            ch = self.chunk(a, b, cur, plan[a : a + w], q)
-            quiet = ctl.quiet(a, b, cur, ch) & (cur >= self.lo_next[a:b]) & (cur <= self.hi_next[a:b])
-            k = (b - a) if quiet.all() else int(np.argmin(quiet))
-            if k == 0:
-                break
-            e = a + k
-            plan[a + w : e + w] = [cur] * k
-            if ch.queue is not None and self.queue is not None:
-                self.queue[a:e] = ch.queue[:k]
-                q = float(ch.queue[k - 1])
-            ctl.after_quiet(a, e, cur)
-            done += k
-            if e < b:
-                break
-            size = min(size * 2, 16384)
-        return done, q
-
     # -- the step loop ------------------------------------------------------------------------------
     def run(self, ctl: _Controller) -> None:
         n, dt, cap1, w = self.n, self.dt, self.cap, self.w
@@ -829,16 +758,7 @@ class _Engine:
         cur, q = self.start, 0.0
         ready_from = 0  # from this step on every desired instance is in service
         step = ctl.step
-        j, unchanged, patience = 0, 0, _SKIP_AFTER
-        while j < n:
-            if unchanged >= patience and self.shortcut:
-                k, q = self._shortcut(ctl, j, cur, plan, q)
-                unchanged = 0
-                # a try costs about as much as ~30 plain steps: try less often while they skip little
-                patience = max(_SKIP_AFTER, patience // 2) if k > 8 * patience else min(patience * 2, 4096)
-                if k:
-                    j += k
-                    continue
+        for j in range(n):
             plan[j + w] = cur
             ins = cur if j >= ready_from else min(plan[j : j + w + 1])
             c = ins * cap1
@@ -856,19 +776,15 @@ class _Engine:
             if observed is not None:
                 metric = observed[j]
             new = step(j, metric, ins, cur)
-            while bound_steps[next_bound] < j:  # (the shortcut may have jumped past some)
+            if j == bound_steps[next_bound]:
                 next_bound += 1
-            if new != cur or bound_steps[next_bound] == j:
-                lo, hi = lo_next[j], hi_next[j]
-                new = lo if new < lo else (hi if new > hi else new)
-            if new == cur:
-                unchanged += 1
-            else:
+                new = lo_next[j] if new < lo_next[j] else (hi_next[j] if new > hi_next[j] else new)
+            elif new != cur:
+                new = lo_next[j] if new < lo_next[j] else (hi_next[j] if new > hi_next[j] else new)
+            if new != cur:
                 if new > cur:
                     ready_from = j + 1 + w
                 cur = new
-                unchanged = 0
-            j += 1
         self.desired[:] = plan[w:]
 
 
@@ -920,12 +836,6 @@ class _TargetTrackingCtl(_Controller):
         else:
             self.high = self.low = 0
         return cur
-
-    def quiet(self, a: int, b: int, cur: int, ch: _Chunk) -> np.ndarray:
-        return (ch.metric <= self.target) & (ch.metric >= self.low_level)
-
-    def after_quiet(self, a: int, b: int, cur: int) -> None:
-        self.high = self.low = 0
 
 
 class _StepScalingCtl(_Controller):
@@ -991,44 +901,6 @@ class _StepScalingCtl(_Controller):
             self.base, self.until, self.cd_kind = cur, j + self.cd, "in"
             return value
         return cur
-
-    def _lookup(self, metric: np.ndarray) -> np.ndarray:
-        rel = _relative_vec(metric, self.p.threshold)
-        out = np.full(len(metric), -1, dtype=np.int64)
-        for i, s in enumerate(self.p.steps):
-            out[(out < 0) & _in_step(rel, s)] = i
-        return out
-
-    def _adjusted_vec(self, capacity: float, adj: np.ndarray) -> np.ndarray:
-        kind = self.p.adjustment_type
-        if kind == "ExactCapacity":
-            return np.trunc(adj)
-        if kind == "ChangeInCapacity":
-            return np.trunc(capacity + adj)
-        raw = capacity * adj / 100.0
-        change = np.trunc(raw)
-        change = np.where((change == 0) & (raw != 0), np.sign(raw), change)
-        if self.p.min_adjustment_magnitude:
-            mag = self.p.min_adjustment_magnitude
-            change = np.where((np.abs(change) < mag) & (raw != 0), np.sign(raw) * mag, change)
-        return np.trunc(capacity + change)
-
-    def quiet(self, a: int, b: int, cur: int, ch: _Chunk) -> np.ndarray:
-        idx = self._lookup(ch.metric)
-        quiet = idx < 0
-        if self.k == 1:  # a breach that leaves the count unchanged is quiet too (the streak is moot)
-            adj = self.adjust[np.maximum(idx, 0)]
-            in_cd = np.arange(a, b) < self.until
-            value = self._adjusted_vec(cur, adj)
-            if self.cd_kind == "out":
-                value = np.where(in_cd, self._adjusted_vec(self.base, adj), value)
-            value = np.minimum(np.maximum(value, self.eng.lo_next[a:b]), self.eng.hi_next[a:b])
-            unchanged = (value == cur) | ((value < cur) & in_cd)
-            quiet |= unchanged
-        return quiet
-
-    def after_quiet(self, a: int, b: int, cur: int) -> None:
-        self.streak = 0
 
 
 class _HPACtl(_Controller):
@@ -1117,15 +989,6 @@ class _HPACtl(_Controller):
         horizon = j * dt - max(periods, default=0.0)
         self.events = [e for e in self.events if e[0] > horizon]
         return value
-
-    def quiet(self, a: int, b: int, cur: int, ch: _Chunk) -> np.ndarray:
-        # the current recommendation equal to the count keeps it: both stabilisation windows include it
-        ratio = ch.metric / self.target
-        within = np.abs(ratio - 1.0) <= self.p.tolerance
-        return (within & (ch.ins == cur)) | (ch.ins <= 0)
-
-    def after_quiet(self, a: int, b: int, cur: int) -> None:
-        self.recs_list[a:b] = [cur] * (b - a)
 
 
 def _controller(eng: _Engine, policy: Policy) -> _Controller:
@@ -1229,17 +1092,6 @@ def simulate(
     step scaling) on a regular UTC index. `start_instances` is the count before the window (default:
     what the first demand needs at the policy's target). `target_utilization` is the reference for
     'minutes over target' and over-provisioning (default: the policy's own target)."""
-    return _simulate(demand, fleet, policy, start_instances, target_utilization, shortcut=True)
-
-
-def _simulate(
-    demand: pd.Series,
-    fleet: Fleet,
-    policy: Policy,
-    start_instances: int | None,
-    target_utilization: float | None,
-    shortcut: bool,
-) -> SimulationResult:
     s = _prepare_demand(demand)
     dt = _series_step(s.index).total_seconds()
     values = s.to_numpy(dtype="float64")
@@ -1247,7 +1099,7 @@ def _simulate(
     lo, hi = _bounds(policy, s, fleet)
     start = _start_count(values[0], fleet, target, start_instances)
     start = int(min(max(start, lo[0]), hi[0]))
-    eng = _Engine(values, dt, fleet, lo, hi, start, uses_queue(policy), shortcut=shortcut)
+    eng = _Engine(values, dt, fleet, lo, hi, start, uses_queue(policy))
     eng.run(_controller(eng, policy))
     return _result(s, eng, fleet, policy, target, dt)
 

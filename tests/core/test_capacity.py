@@ -787,22 +787,6 @@ def test_invariants(values, policy, capacity, bounds, warmup, price, start) -> N
     assert s.instance_hours == pytest.approx(f["desired"].sum() / 60)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    values=st.lists(st.floats(0, 2000, allow_nan=False), min_size=2, max_size=400),
-    policy=policies,
-    warmup=st.sampled_from([0.0, 180.0]),
-)
-def test_the_vectorised_shortcut_changes_nothing(values, policy, warmup) -> None:
-    # smooth the random walk a little so quiet stretches exist and the shortcut is exercised
-    demand = minutes(pd.Series(values).rolling(20, min_periods=1).mean().to_numpy())
-    fleet = Fleet(50, 1, 60, warmup)
-    fast = cap._simulate(demand, fleet, policy, None, None, shortcut=True)
-    plain = cap._simulate(demand, fleet, policy, None, None, shortcut=False)
-    pd.testing.assert_frame_equal(fast.frame, plain.frame)
-    assert fast.summary == plain.summary
-
-
 def test_demand_with_gaps_is_put_on_a_regular_grid() -> None:
     s = minutes(np.full(10, 100.0)).drop(index=[MONDAY + pd.Timedelta(minutes=m) for m in (3, 4)])
     res = simulate(s, Fleet(50, 1, 10), TargetTracking())
