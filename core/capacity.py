@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -541,15 +541,15 @@ def schedule_bounds(
 def seasonal_naive_forecast(
     history: pd.Series, horizon: int, season_lengths: Sequence[int] | None = None
 ) -> pd.Series:
-    """Repeat the last full season (the longest one the history covers twice; a day or a week of
-    hours by default), or the last value when no season fits."""
+    """Repeat the last full season (the longest one the history covers; a day or a week of hours by
+    default), or the last value when the history is shorter than every season."""
     if len(history) == 0:
         raise ValueError("cannot forecast an empty history")
     step = _series_step(history.index)
     if season_lengths is None:
         per_day = max(1, int(round(86400 / step.total_seconds())))
         season_lengths = (per_day, 7 * per_day)
-    fitting = [s for s in season_lengths if s >= 1 and len(history) >= 2 * s]
+    fitting = [s for s in season_lengths if s >= 1 and len(history) >= s]
     season = max(fitting) if fitting else 1
     values = history.to_numpy(dtype="float64")[-season:]
     if not np.isfinite(values).all():
@@ -1397,14 +1397,14 @@ def compare_scenarios(results: Mapping[str, SimulationResult]) -> pd.DataFrame:
                 "scenario": name,
                 "policy": POLICY_LABELS.get(type(res.policy).__name__, type(res.policy).__name__),
                 "cost_usd": s.cost_usd,
-                "instance_hours": s.instance_hours,
-                "peak_instances": s.peak_instances,
-                "mean_utilization_pct": s.mean_utilization * 100,
-                "p95_utilization_pct": s.p95_utilization * 100,
-                "minutes_over_target": s.minutes_over_target,
                 "minutes_unserved": s.minutes_unserved,
                 "unserved_requests": s.unserved_requests,
+                "peak_instances": s.peak_instances,
+                "p95_utilization_pct": s.p95_utilization * 100,
+                "mean_utilization_pct": s.mean_utilization * 100,
+                "minutes_over_target": s.minutes_over_target,
                 "scale_events": s.scale_events,
+                "instance_hours": s.instance_hours,
                 "overprovisioned_instance_hours": s.overprovisioned_instance_hours,
             }
         )
@@ -1554,32 +1554,30 @@ def _first_run(flags: np.ndarray, k: int) -> int | None:
 
 
 def region_loss_summary(check: pd.DataFrame) -> pd.DataFrame:
-    """One row per failed region: the worst survivor's status, total unserved requests, who breaks."""
+    """One row per failed region: the worst survivor's status, who is in trouble, total unserved
+    requests, and the worst case in a sentence."""
+    columns = ["failed_region", "status", "breaks", "unserved_requests", "worst_case"]
     if check.empty:
-        return pd.DataFrame(columns=["failed_region", "status", "breaks", "unserved_requests"])
+        return pd.DataFrame(columns=columns)
     order = {"red": 0, "amber": 1, "unknown": 2, "green": 3}
     rows = []
     for failed, grp in check.groupby("failed_region", sort=False):
         worst = min(grp["status"], key=lambda s: order.get(s, 2))
         bad = grp[grp["status"].isin(["red", "amber"])]
+        first_bad = bad.iloc[0] if not bad.empty else None  # check is sorted worst first
+        unserved = grp["unserved_requests"] if "unserved_requests" in grp else pd.Series(dtype=float)
         rows.append(
             {
                 "failed_region": failed,
                 "status": worst,
                 "breaks": ", ".join(f"{r} ({s})" for r, s in zip(bad["region"], bad["status"], strict=True)),
-                "unserved_requests": float(
-                    grp.get("unserved_requests", pd.Series(dtype=float)).fillna(0).sum()
-                ),
+                "unserved_requests": float(unserved.fillna(0).sum()),
+                "worst_case": "" if first_bad is None else f"{first_bad['region']}: {first_bad['reason']}",
             }
         )
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=columns)
     out["_o"] = out["status"].map(order)
     return out.sort_values(["_o", "failed_region"], kind="stable").drop(columns="_o").reset_index(drop=True)
-
-
-def with_fleet(policy: Policy, **changes: Any) -> Policy:
-    """A copy of a policy with some fields changed (convenience for pages)."""
-    return replace(policy, **changes)
 
 
 # ---- helpers for the Capacity page --------------------------------------------------------------

@@ -358,12 +358,12 @@ def _line(fig: go.Figure, frame: pd.DataFrame, column: str, name: str, colour: s
 
 def _layout(fig: go.Figure, title: str, unit: str) -> go.Figure:
     fig.update_layout(
-        title=title,
-        height=330,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        title={"text": title, "y": 0.98, "yanchor": "top"},
+        height=360,
+        margin={"l": 10, "r": 10, "t": 90, "b": 10},
         xaxis_title="time (UTC)",
         yaxis_title=unit,
-        legend={"orientation": "h", "y": -0.25},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         hovermode="x unified",
     )
     return fig
@@ -547,7 +547,12 @@ st.dataframe(
         "failed_region": "If this region fails",
         "status": "Worst survivor",
         "breaks": "Regions in trouble",
-        "unserved_requests": st.column_config.NumberColumn("Unserved requests (1 h)", format="%.0f"),
+        "unserved_requests": st.column_config.NumberColumn(
+            "Unserved requests (1 h)",
+            format="%.0f",
+            help="Summed over the survivors, in the hour after the failure",
+        ),
+        "worst_case": "Worst case",
     },
 )
 with st.expander("Per surviving region"):

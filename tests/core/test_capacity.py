@@ -520,8 +520,9 @@ def test_predictive_default_forecaster_falls_back_to_seasonal_naive(monkeypatch:
     fc = cap.default_forecaster(hist, 30)
     assert fc.tolist() == np.resize(np.tile(np.arange(24.0), 7)[-168:], 30).tolist()
     assert fc.index[0] == hist.index[-1] + pd.Timedelta(hours=1)
-    naive = seasonal_naive_forecast(hist.iloc[:30], 5)  # under two days: no season fits, last value
-    assert naive.tolist() == [5.0] * 5
+    # 30 hours: the last full day repeats; under a day no season fits and the last value holds
+    assert seasonal_naive_forecast(hist.iloc[:30], 5).tolist() == [6.0, 7.0, 8.0, 9.0, 10.0]
+    assert seasonal_naive_forecast(hist.iloc[:20], 3).tolist() == [19.0] * 3
 
 
 def test_forecast_demand_interpolates_the_hourly_forecast() -> None:
