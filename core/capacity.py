@@ -574,6 +574,15 @@ def default_forecaster(
     )
 
 
+def default_forecaster_name() -> str:
+    """Which forecaster `default_forecaster` uses on this installation, for captions."""
+    try:
+        import core.forecast  # noqa: F401
+    except ImportError:
+        return "seasonal naive (core.forecast is not available)"
+    return "core.forecast (automatic model choice)"
+
+
 def forecast_demand(
     history: pd.Series,
     horizon: timedelta,

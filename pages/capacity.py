@@ -27,6 +27,7 @@ CONFIG_POLICY = {
     "predictive": "Predictive",
 }
 FORECASTERS = {"Seasonal naive (fast)": "naive", "Statistical model (core.forecast; slower)": "model"}
+CPU_POLICIES = {"TargetTracking", "KubernetesHPA", "Scheduled", "Predictive"}  # scale on CPU utilisation
 STATE_ICON = {"green": "🟢 green", "amber": "🟡 amber", "red": "🔴 red", "unknown": "⚪ unknown"}
 SCENARIO_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
@@ -132,6 +133,7 @@ for key, value in {
     "cap_pred_buffer": 10,
     "cap_pred_lead": 300,
     "cap_pred_model": next(iter(FORECASTERS)),
+    "cap_demand_model": list(FORECASTERS)[1],
 }.items():
     ss.setdefault(key, value)
 
@@ -151,6 +153,10 @@ source = c2.radio(
     horizontal=True,
     format_func=lambda s: "History (the sidebar's range)" if s == "history" else "Forecast (next 7 days)",
 )
+if source == "forecast":
+    demand_model = c2.radio(
+        "Forecast model", list(FORECASTERS), key="cap_demand_model", help="Hourly forecast, interpolated"
+    )
 others = [r for r in cfg.region_codes if r != region]
 failed = c3.selectbox(
     "Failed region (its traffic moves here by routing weight)",
@@ -241,11 +247,17 @@ if source == "forecast":
     needed = {region} | ({failed} if failed != "none" else set())
     try:
         demand_frames["forecast"] = pd.DataFrame(
-            {r: _forecast(history[r], FORECASTERS[pred_model]) for r in sorted(needed) if r in history}
+            {r: _forecast(history[r], FORECASTERS[demand_model]) for r in sorted(needed) if r in history}
         )
     except ValueError as exc:
         st.error(f"Could not forecast demand: {exc}")
         st.stop()
+    used = cap.default_forecaster_name() if FORECASTERS[demand_model] == "model" else "seasonal naive"
+    fc_index = demand_frames["forecast"].index
+    st.caption(
+        f"Forecast demand {fc_index[0]:%Y-%m-%d %H:%M} → {fc_index[-1]:%Y-%m-%d %H:%M} UTC from the history "
+        f"above, by {used}."
+    )
 base = demand_frames[source]
 
 # ---- scenarios -------------------------------------------------------------------------------------
@@ -306,6 +318,11 @@ for key in chosen:
         )
 for message in policy_errors:
     st.error(message)
+if lo == 0 and CPU_POLICIES & set(chosen):
+    st.warning(
+        "Min 0: policies that scale on CPU utilisation (target tracking, HPA) cannot scale out from zero "
+        "instances, because no instance reports CPU. Keep at least 1, or use step scaling on queue depth."
+    )
 
 saved = store.list_scenarios(db)
 compare_saved = st.multiselect(

@@ -101,3 +101,31 @@ def test_propose_this_change_prefills_the_actions_page(page: AppTest) -> None:
         assert 6 <= prefill["desired"] <= 90 and "Capacity plan 'Target tracking (AWS)'" in prefill["reason"]
     else:  # the Actions page turned it into its proposal form
         assert any("Pre-filled" in m.value for m in [*page.info, *page.markdown, *page.caption])
+
+
+def test_forecast_demand_source(page: AppTest) -> None:
+    page.radio(key="cap_source").set_value("forecast").run()
+    page.radio(key="cap_demand_model").set_value("Seasonal naive (fast)").run()
+    assert not page.exception, [e.value for e in page.exception]
+    caption = next(c.value for c in page.caption if c.value.startswith("Forecast demand"))
+    assert "seasonal naive" in caption
+    # the forecast starts after the history window ends (2026-11-23 12:00 UTC in the test world)
+    assert "2026-11-23 13:00 →" in caption
+    assert (summary(page)["cost_usd"] > 0).all()
+
+
+def test_min_zero_warns_about_cpu_policies(page: AppTest) -> None:
+    page.slider(key="cap_minmax").set_value((0, 90)).run()
+    assert any("cannot scale out from zero" in w.value for w in page.warning)
+
+
+def test_all_policies_side_by_side_and_a_bad_schedule(page: AppTest) -> None:
+    page.multiselect(key="cap_policies").set_value(
+        ["TargetTracking", "StepScaling", "KubernetesHPA", "Scheduled", "Predictive"]
+    ).run()
+    assert not page.exception
+    assert len(summary(page)) == 5
+    page.text_area(key="cap_sched_text").set_value("0 9 * * MON-FRI, 20, 90\n0 25 * * *, 6, 90").run()
+    assert not page.exception
+    assert any("line 2" in e.value and "outside" in e.value for e in page.error)
+    assert "Scheduled" not in summary(page)["scenario"].tolist() and len(summary(page)) == 4
