@@ -91,12 +91,14 @@ class TargetTracking:
 
     AWS creates two alarms: high when `scale_out_datapoints` one-minute datapoints in a row are above
     the target, low when `scale_in_datapoints` in a row are below `scale_in_ratio` x target. While an
-    alarm is in ALARM the policy is invoked every period and proposes ceil(capacity x metric / target).
+    alarm is in ALARM the policy is invoked every period and proposes ceil(desired x metric / target),
+    the metric being the average over in-service instances (warming ones report nothing yet).
     Scale-out cooldown: the capacity added by the initiating scale-out counts towards the next one, so a
-    second scale-out inside the cooldown only happens if ceil(capacity_before x metric / target) is
-    larger than the current desired count. Scale-in cooldown: scale-in is blocked until it expires; a
-    scale-out cancels it. AWS does not publish the exact formula; proportional scaling is its documented
-    behaviour.
+    second scale-out inside the cooldown only happens if ceil(desired_before x metric / target) is
+    larger than the current desired count (it does not restart the cooldown). Scale-in cooldown:
+    scale-in is blocked until it expires; a scale-out cancels it. A decision `cooldown` seconds or more
+    after the activity is outside it. AWS does not publish its exact formula; proportional scaling is its
+    documented behaviour.
     """
 
     target_utilization: float = DEFAULT_TARGET_UTILIZATION
@@ -157,8 +159,9 @@ class StepScaling:
     each single policy to be contiguous). The alarm fires after `evaluation_periods` breaching datapoints
     in a row and keeps invoking the policy every period while in ALARM. Cooldown (default 300 s, AWS's
     default): during a scale-out cooldown the previous increase counts as part of capacity (only a larger
-    step adds the difference) and scale-in is blocked; a scale-out ends a scale-in cooldown at once.
-    PercentChangeInCapacity rounds towards zero but moves at least 1, and at least
+    step adds the difference, without restarting the cooldown) and scale-in is blocked; a scale-out ends
+    a scale-in cooldown at once and starts its own. Bounds: above the threshold lower-inclusive and
+    upper-exclusive, below it the reverse (AWS). PercentChangeInCapacity rounds towards zero but moves at least 1, and at least
     `min_adjustment_magnitude` when set.
     """
 
@@ -269,6 +272,9 @@ def hpa_desired(current_replicas: int, current_metric: float, target: float, tol
     if abs(ratio - 1.0) <= tolerance:
         return int(current_replicas)
     return int(math.ceil(current_replicas * ratio - _EPS))
+
+
+KubernetesHPA.hpa_desired = staticmethod(hpa_desired)  # type: ignore[attr-defined]  # also KubernetesHPA.hpa_desired(...)
 
 
 @dataclass(frozen=True)

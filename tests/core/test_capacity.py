@@ -383,6 +383,7 @@ def test_target_tracking_disable_scale_in() -> None:
 )
 def test_hpa_desired(replicas: int, metric: float, target: float, expected: int) -> None:
     assert hpa_desired(replicas, metric, target) == expected
+    assert KubernetesHPA.hpa_desired(replicas, metric, target) == expected
 
 
 def test_hpa_scale_down_waits_for_the_stabilisation_window() -> None:
