@@ -1534,7 +1534,7 @@ def _absorb(
     elif peak > usable + _EPS:
         status = "amber"
         reason = (
-            f"fits at max only at {peak / max_capacity:.0%} utilisation (target {target:.0%}); "
+            f"fits at max only at {peak / max_capacity:.1%} utilisation (target {target:.0%}); "
             f"{needed} instances needed, max {fleet.max_instances}"
         )
     elif unserved > 0.5:
@@ -1579,7 +1579,11 @@ def region_loss_summary(check: pd.DataFrame) -> pd.DataFrame:
     for failed, grp in check.groupby("failed_region", sort=False):
         worst = min(grp["status"], key=lambda s: order.get(s, 2))
         bad = grp[grp["status"].isin(["red", "amber"])]
-        first_bad = bad.iloc[0] if not bad.empty else None  # check is sorted worst first
+        if not bad.empty and "utilization_at_max_pct" in bad:  # red first, then the most loaded
+            bad = bad.assign(_o=bad["status"].map(order)).sort_values(
+                ["_o", "utilization_at_max_pct"], ascending=[True, False], kind="stable"
+            )
+        first_bad = bad.iloc[0] if not bad.empty else None
         unserved = grp["unserved_requests"] if "unserved_requests" in grp else pd.Series(dtype=float)
         rows.append(
             {
@@ -1627,3 +1631,82 @@ def recommended_desired(result: SimulationResult, source: Literal["history", "fo
     """The count a scenario runs at 'now': the end of a history window, the start of a forecast."""
     column = result.frame["desired"]
     return int(column.iloc[-1] if source == "history" else column.iloc[0])
+
+
+# ---- command line -----------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m core.capacity region-loss [--days 7] [--growth 0] [--end ISO] [--config PATH]`: the
+    region-loss (N+1) check on the configured metrics source, printed as tables."""
+    import argparse
+    import sys
+    from datetime import UTC, datetime
+
+    parser = argparse.ArgumentParser(prog="python -m core.capacity", description=main.__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    loss = sub.add_parser("region-loss", help="which region survives the loss of which")
+    loss.add_argument("--days", type=float, default=7.0, help="demand window length (default 7)")
+    loss.add_argument("--growth", type=float, default=0.0, help="traffic growth in percent (default 0)")
+    loss.add_argument(
+        "--end", help="window end, ISO 8601 UTC (default: the newest data in the store, or now)"
+    )
+    loss.add_argument("--config", help="config file (default: HEADROOM_CONFIG or the shipped one)")
+    args = parser.parse_args(argv)
+
+    from connectors.base import SourceError
+    from connectors.sources import build_metrics_source
+    from connectors.store import StoreMetricsSource, open_db
+    from core.config import ConfigError, load_config
+    from core.timeseries import pivot_metric
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    db = open_db(config.store_path())
+    source = build_metrics_source(config, db, {})
+    if args.end:
+        end = pd.Timestamp(args.end)
+        end = (end.tz_localize("UTC") if end.tz is None else end.tz_convert("UTC")).to_pydatetime()
+    else:
+        bounds = source.data_bounds() if isinstance(source, StoreMetricsSource) else None
+        end = bounds[1] if bounds else datetime.now(UTC).replace(second=0, microsecond=0)
+    start = end - timedelta(days=args.days)
+    try:
+        frame = source.query_range(["requests_per_second"], start, end, timedelta(minutes=1))
+    except SourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    check = region_loss_check(config, pivot_metric(frame, "requests_per_second"), growth_pct=args.growth)
+    with pd.option_context("display.width", 250, "display.max_columns", 40, "display.max_colwidth", 120):
+        print(
+            f"Region loss (N+1), demand {start:%Y-%m-%d %H:%M} -> {end:%Y-%m-%d %H:%M} UTC, growth {args.growth:+.0f}%"
+        )
+        print(region_loss_summary(check).to_string(index=False))
+        print()
+        columns = [
+            "failed_region",
+            "region",
+            "status",
+            "share_pct",
+            "extra_rps",
+            "peak_rps_after",
+            "peak_at",
+            "usable_at_target_rps",
+            "capacity_at_max_rps",
+            "instances_needed",
+            "max_instances",
+            "time_to_scale_s",
+            "unserved_requests",
+        ]
+        table = check[[c for c in columns if c in check]].copy()
+        numeric = table.select_dtypes("number").columns
+        table[numeric] = table[numeric].round(1)
+        print(table.to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
