@@ -52,28 +52,39 @@ def _load_into_widgets(name: str) -> None:
     if fleet_name is None:
         ss["cap_notice"] = f"Scenario {name!r} is for {sc.region}, which has no configured fleet."
         return
+    clamped: list[str] = []
+
+    def put(key: str, value, lo, hi) -> None:  # the controls' ranges bound what can be shown
+        if value < lo or value > hi:
+            clamped.append(key.removeprefix("cap_"))
+        ss[key] = type(value)(min(max(value, lo), hi))
+
     policy = sc.policy
+    top = max(fleets[fleet_name].max_instances * 3, 10)
     ss["cap_fleet"] = fleet_name
     ss["_cap_fleet_seen"] = fleet_name  # keep the loaded values (no reset to the config's)
     ss["cap_source"] = "forecast" if sc.source == "forecast" else "history"
-    ss["cap_failed"] = sc.failed_region or "none"
-    ss["cap_growth"] = int(round(sc.growth_pct))
-    ss["cap_spike"] = float(sc.spikes[0].multiplier) if sc.spikes else 1.0
-    ss["cap_spike_minutes"] = int(sc.spikes[0].duration_s // 60) if sc.spikes else 30
-    ss["cap_capacity"] = float(sc.fleet.capacity_per_instance)
-    ss["cap_minmax"] = (int(sc.fleet.min_instances), int(sc.fleet.max_instances))
-    ss["cap_warmup"] = int(sc.fleet.warmup_s)
-    ss["cap_price"] = float(sc.fleet.price_per_hour)
-    ss["cap_target"] = int(round(cap.reference_target(policy) * 100))
+    ss["cap_failed"] = sc.failed_region if sc.failed_region in cfg.region_codes else "none"
+    put("cap_growth", int(round(sc.growth_pct)), -50, 200)
+    put("cap_spike", float(sc.spikes[0].multiplier) if sc.spikes else 1.0, 1.0, 5.0)
+    put("cap_spike_minutes", int(sc.spikes[0].duration_s // 60) if sc.spikes else 30, 5, 240)
+    put("cap_capacity", float(sc.fleet.capacity_per_instance), 0.01, 1e9)
+    put("cap_warmup", int(sc.fleet.warmup_s), 0, 3600)
+    put("cap_price", float(sc.fleet.price_per_hour), 0.0, 1e6)
+    put("cap_target", int(round(cap.reference_target(policy) * 100)), 20, 95)
+    ss["cap_minmax"] = (min(sc.fleet.min_instances, top), min(sc.fleet.max_instances, top))
+    if sc.fleet.max_instances > top:
+        clamped.append("max instances")
     ss["cap_policies"] = [type(policy).__name__]
     if isinstance(policy, cap.TargetTracking):
-        ss["cap_tt_out"], ss["cap_tt_in"] = int(policy.scale_out_cooldown_s), int(policy.scale_in_cooldown_s)
+        put("cap_tt_out", int(policy.scale_out_cooldown_s), 0, 3600)
+        put("cap_tt_in", int(policy.scale_in_cooldown_s), 0, 3600)
         ss["cap_tt_noscalein"] = policy.disable_scale_in
     elif isinstance(policy, cap.StepScaling):
-        ss["cap_step_cooldown"] = int(policy.cooldown_s)
+        put("cap_step_cooldown", int(policy.cooldown_s), 0, 3600)
     elif isinstance(policy, cap.KubernetesHPA):
-        ss["cap_hpa_tol"] = int(round(policy.tolerance * 100))
-        ss["cap_hpa_down"] = int(policy.scale_down_stabilization_s)
+        put("cap_hpa_tol", int(round(policy.tolerance * 100)), 0, 50)
+        put("cap_hpa_down", int(policy.scale_down_stabilization_s), 0, 3600)
     elif isinstance(policy, cap.Scheduled):
         ss["cap_sched_text"] = "\n".join(
             f"{a.cron}, {'' if a.min_instances is None else a.min_instances}, "
@@ -81,9 +92,13 @@ def _load_into_widgets(name: str) -> None:
             for a in policy.actions
         )
     elif isinstance(policy, cap.Predictive):
-        ss["cap_pred_buffer"] = int(round(policy.buffer * 100))
-        ss["cap_pred_lead"] = int(policy.lead_time_s)
-    ss["cap_notice"] = f"Loaded scenario {name!r} into the controls."
+        put("cap_pred_buffer", int(round(policy.buffer * 100)), 0, 200)
+        put("cap_pred_lead", int(policy.lead_time_s), 0, 3600)
+    ss["cap_notice"] = (
+        f"Loaded scenario {name!r} into the controls. They show its main parameters; to run it exactly as "
+        "saved (e.g. a custom step table), pick it under 'Also compare saved scenarios'."
+        + (f" Outside the controls' ranges, so clamped: {', '.join(clamped)}." if clamped else "")
+    )
 
 
 if pending := ss.pop("cap_pending_load", None):
@@ -180,7 +195,7 @@ with st.container(border=True):
     target_pct = s4.slider("Target utilisation (%)", 20, 95, key="cap_target")
     f1, f2, f3, f4 = st.columns(4)
     capacity = f1.number_input(
-        "Instance capacity (req/s at 100% CPU)", min_value=1.0, step=5.0, key="cap_capacity"
+        "Instance capacity (req/s at 100% CPU)", min_value=0.01, step=5.0, key="cap_capacity"
     )
     lo, hi = f2.slider("Min / max instances", 0, max(config_fleet.max_instances * 3, 10), key="cap_minmax")
     warmup = f3.number_input("Warm-up (s)", min_value=0, max_value=3600, step=30, key="cap_warmup")
