@@ -129,3 +129,20 @@ def test_all_policies_side_by_side_and_a_bad_schedule(page: AppTest) -> None:
     assert not page.exception
     assert any("line 2" in e.value and "outside" in e.value for e in page.error)
     assert "Scheduled" not in summary(page)["scenario"].tolist() and len(summary(page)) == 4
+
+
+def test_a_saved_scenario_runs_exactly_as_saved_beside_the_controls(page: AppTest, app_config) -> None:
+    from connectors.store_scenarios import save_scenario
+    from core.capacity import Fleet, Scenario, StepAdjustment, StepScaling
+
+    steps = (StepAdjustment(None, -0.4, -1), StepAdjustment(0.0, None, 10))  # not what the controls build
+    saved = Scenario(
+        "big steps", "us-east-1", Fleet(50, 6, 90, 180, 0.0857), StepScaling(steps=steps, threshold=0.5)
+    )
+    save_scenario(open_db(app_config.store), saved)
+    page.run()
+    page.multiselect(key="cap_compare_saved").set_value(["big steps"]).run()
+    assert not page.exception
+    table = summary(page).set_index("scenario")
+    assert "saved: big steps" in table.index
+    assert table.loc["saved: big steps", "policy"] == "Step scaling (AWS)"
