@@ -17,6 +17,7 @@ overridden per service in config [aws].endpoint_urls (tests point them at moto_s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,7 +45,8 @@ def _dns(name: str) -> str:
 
 
 class AwsExecutor:
-    """ActionExecutor over boto3; clients are created per call (cheap) so threads never share one."""
+    """ActionExecutor over boto3. Clients are made once per (service, region) under a lock: boto3 clients
+    are thread-safe, sessions are not, and making a session per call costs tens of milliseconds."""
 
     name = "aws"
 
@@ -57,15 +59,21 @@ class AwsExecutor:
         self.config = config
         self._session = session
         self._credentials = dict(credentials or {})
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
 
     def _client(self, service: str, region: str | None) -> Any:
-        session = self._session or boto3.session.Session(**self._credentials)
-        return session.client(
-            service,
-            region_name=region or self.config.region_name,
-            endpoint_url=self.config.endpoint_urls.get(service) or None,
-            config=Config(retries=_RETRIES, connect_timeout=5, read_timeout=20),
-        )
+        key = (service, region or self.config.region_name)
+        with self._lock:
+            if key not in self._clients:
+                session = self._session or boto3.session.Session(**self._credentials)
+                self._clients[key] = session.client(
+                    service,
+                    region_name=key[1],
+                    endpoint_url=self.config.endpoint_urls.get(service) or None,
+                    config=Config(retries=_RETRIES, connect_timeout=5, read_timeout=20),
+                )
+            return self._clients[key]
 
     @staticmethod
     def _param(target: Target, key: str) -> str:
