@@ -137,7 +137,7 @@ class StoreMetricsSource:
         sql += " GROUP BY bucket, region ORDER BY bucket, region"
         try:
             wide = pd.read_sql_query(sql, self.db.conn, params=params)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, pd.errors.DatabaseError) as exc:
             raise SourceError(self.name, f"could not read metrics from the embedded store: {exc}") from exc
         self._last_latency = time.perf_counter() - t0
         self._last_success = datetime.now(UTC)
@@ -180,7 +180,7 @@ class StoreBillingSource:
                 self.db.conn,
                 params=[start.isoformat(), end.isoformat()],
             )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, pd.errors.DatabaseError) as exc:
             raise SourceError(self.name, f"could not read costs from the embedded store: {exc}") from exc
         if frame.empty:
             return empty_billing_frame()

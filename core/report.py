@@ -1,0 +1,416 @@
+"""The weekly capacity review: one report per ISO week, assembled from the other core modules, exported
+as a self-contained HTML file (plotly.js inlined, works offline) and a ZIP of CSVs.
+
+`python -m core.report --week 2026-W47 --out report.html` builds the same file the page offers for
+download, from the configured sources and the notes saved in the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import io
+import sys
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.config import HeadroomConfig
+
+REPORT_METRICS: tuple[str, ...] = (
+    "requests_per_second",
+    "errors_per_second",
+    "latency_p95_ms",
+    "instances",
+)
+NOTES_TABLE = "review_notes"
+MIN_WEEK_COVERAGE = 0.9  # share of a week that must have data for week-over-week comparisons
+
+
+@dataclass(frozen=True)
+class Week:
+    """An ISO week, Monday 00:00 UTC to the next Monday 00:00 UTC."""
+
+    label: str  # e.g. "2026-W47"
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def parse(cls, label: str) -> Week:
+        try:
+            year_s, week_s = label.strip().upper().split("-W")
+            monday = date.fromisocalendar(int(year_s), int(week_s), 1)
+        except ValueError:
+            raise ValueError(f"week must look like 2026-W47, got {label!r}") from None
+        start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
+        return cls(f"{int(year_s)}-W{int(week_s):02d}", start, start + timedelta(days=7))
+
+    @classmethod
+    def containing(cls, when: datetime) -> Week:
+        iso = when.astimezone(UTC).isocalendar()
+        return cls.parse(f"{iso.year}-W{iso.week:02d}")
+
+    def shifted(self, weeks: int) -> Week:
+        return Week.containing(self.start + timedelta(weeks=weeks))
+
+
+def last_complete_week(data_end: datetime) -> Week:
+    """The newest ISO week that ends at or before `data_end`."""
+    week = Week.containing(data_end)
+    return week if week.end <= data_end else week.shifted(-1)
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    summary: list[str] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: list[Any] = field(default_factory=list)  # plotly figures
+    missing: str = ""  # why a section has no content (a source down, nothing saved yet...)
+
+
+@dataclass
+class WeeklyReport:
+    week: Week
+    sections: list[Section]
+
+    def section(self, key: str) -> Section:
+        return next(s for s in self.sections if s.key == key)
+
+
+@dataclass
+class ReportInputs:
+    """What the report reads. `metrics` is a tidy frame covering at least the week, the week before
+    and the same week four weeks earlier (hourly step is plenty); the rest are optional."""
+
+    config: HeadroomConfig
+    metrics: pd.DataFrame
+    costs: pd.DataFrame | None = None
+    events: pd.DataFrame | None = None
+    db: Any = None  # sqlite_utils.Database for snapshots, scenarios, actions, notes
+
+
+# ---- sections ---------------------------------------------------------------------------------------
+def _metric_in(frame: pd.DataFrame, metric: str, start: datetime, end: datetime) -> pd.DataFrame:
+    m = frame[(frame["metric"] == metric) & (frame["ts"] >= start) & (frame["ts"] < end)]
+    return m.pivot_table(index="ts", columns="region", values="value", aggfunc="mean")
+
+
+def _traffic_stats(frame: pd.DataFrame, week: Week) -> pd.DataFrame:
+    rps = _metric_in(frame, "requests_per_second", week.start, week.end)
+    step_s = _step_seconds(rps.index) if not rps.empty else 0.0
+    # a partly covered week (data starting mid-week) would compare totals unfairly: leave it out
+    if rps.empty or len(rps) * step_s < MIN_WEEK_COVERAGE * (week.end - week.start).total_seconds():
+        return pd.DataFrame(columns=["region", "requests_million", "peak_rps", "peak_at"])
+    requests = rps.sum() * step_s / 1e6
+    out = pd.DataFrame(
+        {"requests_million": requests, "peak_rps": rps.max(), "peak_at": rps.idxmax()}
+    ).rename_axis("region")
+    total = pd.DataFrame(
+        {
+            "requests_million": [requests.sum()],
+            "peak_rps": [rps.sum(axis=1).max()],
+            "peak_at": [rps.sum(axis=1).idxmax()],
+        },
+        index=pd.Index(["all regions"], name="region"),
+    )
+    return pd.concat([out, total]).reset_index()
+
+
+def _step_seconds(index: pd.DatetimeIndex) -> float:
+    if len(index) < 2:
+        return 60.0
+    return float(pd.Series(index).diff().dropna().median().total_seconds())
+
+
+def traffic_section(inputs: ReportInputs, week: Week) -> Section:
+    import plotly.graph_objects as go
+
+    section = Section("traffic", "Traffic and peaks")
+    this = _traffic_stats(inputs.metrics, week)
+    if this.empty:
+        section.missing = "No request-rate data for this week."
+        return section
+    prev = _traffic_stats(inputs.metrics, week.shifted(-1)).set_index("region")
+    month = _traffic_stats(inputs.metrics, week.shifted(-4)).set_index("region")
+    table = this.set_index("region")
+    for label, other in (("prev_week", prev), ("4_weeks_ago", month)):
+        for col in ("requests_million", "peak_rps"):
+            base = (
+                other[col].reindex(table.index) if not other.empty else pd.Series(np.nan, index=table.index)
+            )
+            table[f"{col}_vs_{label}_pct"] = (table[col] / base - 1.0) * 100
+    table = table.reset_index()
+    section.tables["traffic"] = table
+    total = table[table["region"] == "all regions"].iloc[0]
+    comparisons = [
+        f"{total[f'peak_rps_vs_{key}_pct']:+.1f}% vs {label}"
+        for key, label in (("prev_week", "the previous week"), ("4_weeks_ago", "four weeks earlier"))
+        if np.isfinite(total[f"peak_rps_vs_{key}_pct"])
+    ]
+    missing = [
+        label
+        for key, label in (("prev_week", "the previous week"), ("4_weeks_ago", "four weeks earlier"))
+        if not np.isfinite(total[f"peak_rps_vs_{key}_pct"])
+    ]
+    section.summary.append(
+        f"{total['requests_million']:,.0f} M requests; global peak {total['peak_rps']:,.0f} req/s at "
+        f"{pd.Timestamp(total['peak_at']):%a %H:%M} UTC"
+        + (f" ({', '.join(comparisons)})." if comparisons else ".")
+    )
+    if missing:
+        section.summary.append(f"Not enough data to compare with {' or '.join(missing)}.")
+    fig = go.Figure()
+    for offset, name, dash in (
+        (0, week.label, "solid"),
+        (-1, "previous week", "dot"),
+        (-4, "4 weeks earlier", "dash"),
+    ):
+        w = week.shifted(offset)
+        rps = _metric_in(inputs.metrics, "requests_per_second", w.start, w.end).sum(axis=1)
+        if rps.empty:
+            continue
+        hours = (rps.index - w.start).total_seconds() / 3600
+        fig.add_trace(go.Scatter(x=hours, y=rps.to_numpy(), name=name, line={"dash": dash}))
+    fig.update_layout(
+        title="Global request rate, this week vs earlier weeks",
+        xaxis_title="hours since Monday 00:00 UTC",
+        yaxis_title="req/s",
+        height=340,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    section.figures.append(fig)
+    return section
+
+
+def headroom_section(inputs: ReportInputs, week: Week) -> Section:
+    """Capacity headroom per region at this week's peak: peak demand against the fleet's maximum
+    capacity at its target utilisation (what autoscaling can reach without breaching the target)."""
+    section = Section("headroom", "Capacity headroom at this week's peak")
+    stats = _traffic_stats(inputs.metrics, week)
+    rows = []
+    for region in inputs.config.region:
+        fleet = inputs.config.fleet_for(region.code)
+        peak = stats.loc[stats["region"] == region.code, "peak_rps"]
+        if fleet is None or peak.empty:
+            continue
+        usable = fleet.max_instances * fleet.capacity_per_instance * fleet.target_utilization
+        rows.append(
+            {
+                "region": region.code,
+                "peak_rps": float(peak.iloc[0]),
+                "usable_capacity_rps": usable,
+                "headroom_pct": (1 - float(peak.iloc[0]) / usable) * 100,
+                "instances_needed_at_peak": int(
+                    np.ceil(float(peak.iloc[0]) / (fleet.capacity_per_instance * fleet.target_utilization))
+                ),
+                "max_instances": fleet.max_instances,
+            }
+        )
+    if not rows:
+        section.missing = "No fleets configured or no traffic this week."
+        return section
+    table = pd.DataFrame(rows)
+    table["state"] = np.select(
+        [table["headroom_pct"] < 10, table["headroom_pct"] < 30], ["red", "amber"], "green"
+    )
+    section.tables["headroom"] = table
+    worst = table.sort_values("headroom_pct").iloc[0]
+    section.summary.append(
+        f"Least headroom: {worst['region']} at {worst['headroom_pct']:.0f}% "
+        f"({worst['peak_rps']:,.0f} of {worst['usable_capacity_rps']:,.0f} req/s usable at target utilisation)."
+    )
+    return section
+
+
+def incidents_table(events: pd.DataFrame | None, week: Week) -> pd.DataFrame:
+    if events is None or events.empty:
+        return pd.DataFrame(columns=["start_ts", "end_ts", "region", "kind", "title"])
+    e = events[
+        (events["end_ts"] >= week.start) & (events["start_ts"] < week.end) & (events["kind"] != "deploy")
+    ]
+    return e[["start_ts", "end_ts", "region", "kind", "title"]].reset_index(drop=True)
+
+
+SectionBuilder = Callable[[ReportInputs, Week], Section]
+
+
+def section_builders() -> list[SectionBuilder]:
+    """The report's sections in meeting order."""
+    return [traffic_section, headroom_section]
+
+
+def build_report(
+    inputs: ReportInputs, week: Week, progress: Callable[[float, str], None] | None = None
+) -> WeeklyReport:
+    builders = section_builders()
+    sections = []
+    for i, build in enumerate(builders):
+        if progress:
+            progress(i / len(builders), f"building {build.__name__.removesuffix('_section')}")
+        try:
+            sections.append(build(inputs, week))
+        except Exception as exc:  # one broken section must not take the meeting's report down
+            name = build.__name__.removesuffix("_section")
+            sections.append(
+                Section(name, name.replace("_", " ").title(), missing=f"could not be built: {exc}")
+            )
+    if progress:
+        progress(1.0, "report ready")
+    return WeeklyReport(week, sections)
+
+
+# ---- notes (kept in the store with the week) --------------------------------------------------------
+def load_notes(db: Any, week: Week) -> dict[str, str]:
+    if db is None or NOTES_TABLE not in db.table_names():
+        return {}
+    rows = db.execute(f"SELECT section, text FROM {NOTES_TABLE} WHERE week = ?", [week.label]).fetchall()
+    return {section: text for section, text in rows}
+
+
+def save_note(
+    db: Any, week: Week, section: str, text: str, author: str = "", now: datetime | None = None
+) -> None:
+    db[NOTES_TABLE].upsert(
+        {
+            "week": week.label,
+            "section": section,
+            "text": text,
+            "author": author,
+            "updated_at": (now or datetime.now(UTC)).isoformat(),
+        },
+        pk=("week", "section"),
+    )
+
+
+# ---- export -----------------------------------------------------------------------------------------
+def _table_html(frame: pd.DataFrame) -> str:
+    shown = frame.copy()
+    for col in shown.columns:
+        if pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
+        elif pd.api.types.is_datetime64_any_dtype(shown[col]):
+            shown[col] = shown[col].dt.strftime("%Y-%m-%d %H:%M UTC")
+    return shown.to_html(index=False, border=0, classes="tbl", escape=True)
+
+
+def render_html(report: WeeklyReport, notes: Mapping[str, str] | None = None) -> str:
+    """One self-contained HTML file: plotly.js inlined once, deterministic element ids (so the page's
+    download and the CLI's file are byte-identical for the same data and notes)."""
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    notes = notes or {}
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>Headroom weekly capacity review {report.week.label}</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}"
+        "h1{margin-bottom:0}.range{color:#666}section{margin:2rem 0;border-top:1px solid #ddd}"
+        ".tbl{border-collapse:collapse;font-size:0.9rem}.tbl td,.tbl th{padding:4px 8px;border-bottom:1px solid #eee;"
+        "text-align:right}.missing{color:#a15c00}.note{background:#f6f8fa;padding:0.6rem;white-space:pre-wrap}</style>",
+        f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
+        f"<h1>Weekly capacity review {report.week.label}</h1>",
+        f"<p class='range'>{report.week.start:%Y-%m-%d %H:%M} to {report.week.end:%Y-%m-%d %H:%M} UTC</p>",
+    ]
+    for section in report.sections:
+        parts.append(f"<section id='{section.key}'><h2>{html.escape(section.title)}</h2>")
+        if section.missing:
+            parts.append(f"<p class='missing'>{html.escape(section.missing)}</p>")
+        parts.extend(f"<p>{html.escape(line)}</p>" for line in section.summary)
+        for k, fig in enumerate(section.figures):
+            parts.append(
+                pio.to_html(
+                    fig,
+                    include_plotlyjs=False,
+                    full_html=False,
+                    div_id=f"{section.key}-chart-{k}",
+                    config={"displaylogo": False},
+                )
+            )
+        for name, table in section.tables.items():
+            parts.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>{_table_html(table)}")
+        if notes.get(section.key):
+            parts.append(f"<h3>Notes</h3><div class='note'>{html.escape(notes[section.key])}</div>")
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def export_zip(report: WeeklyReport) -> bytes:
+    """Every table of the report as CSV, one file per table, in a ZIP (deterministic timestamps)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for section in report.sections:
+            for name, table in section.tables.items():
+                info = zipfile.ZipInfo(
+                    f"{report.week.label}/{section.key}__{name}.csv", date_time=(1980, 1, 1, 0, 0, 0)
+                )
+                zf.writestr(info, table.to_csv(index=False))
+    return buf.getvalue()
+
+
+# ---- assembling inputs from the configured sources (used by the page and the CLI) ------------------
+def gather_inputs(
+    config: HeadroomConfig, metrics_source: Any, billing_source: Any, db: Any, week: Week
+) -> ReportInputs:
+    """Read what the report needs: hourly metrics from four weeks before the week to its end."""
+    from connectors.store import read_events
+
+    start = week.shifted(-4).start
+    metrics = metrics_source.query_range(
+        list(REPORT_METRICS), start, week.end, timedelta(hours=1), list(config.region_codes)
+    )
+    costs = None
+    if billing_source is not None:
+        costs = billing_source.daily_costs(
+            (week.start - timedelta(days=35)).date(), (week.end - timedelta(days=1)).date()
+        )
+    events = read_events(db, start, week.end) if db is not None else None
+    return ReportInputs(config=config, metrics=metrics, costs=costs, events=events, db=db)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
+    parser.add_argument("--out", required=True, type=Path, help="HTML file to write")
+    parser.add_argument("--zip", type=Path, help="also write the tables as a ZIP of CSVs")
+    parser.add_argument(
+        "--config", type=Path, help="config file (default: HEADROOM_CONFIG or the shipped one)"
+    )
+    args = parser.parse_args(argv)
+
+    from connectors.sources import build_billing_source, build_metrics_source
+    from connectors.store import open_db
+    from core.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+        week = Week.parse(args.week)
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    db = open_db(config.store_path())
+    inputs = gather_inputs(
+        config, build_metrics_source(config, db), build_billing_source(config, db), db, week
+    )
+    report = build_report(inputs, week, progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr))
+    args.out.write_text(render_html(report, load_notes(db, week)), encoding="utf-8")
+    if args.zip:
+        args.zip.write_bytes(export_zip(report))
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB), sections: "
+        + ", ".join(s.key for s in report.sections),
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,287 @@
+"""Shared fixtures. Real servers are started here by the tests themselves:
+- `prometheus_factory`: Debian's prometheus, backfilled from OpenMetrics text with promtool;
+- `moto_server`: moto's HTTP server on 127.0.0.1, which boto3 talks to over real HTTP;
+- `app_config`: an isolated copy of the shipped config (temp store), selected through HEADROOM_CONFIG.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_CONFIG = REPO_ROOT / ".streamlit" / "headroom.toml"
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+# a fixed end for the demo world in tests keeps generated data identical run to run
+DEMO_END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    """Poll until `url` answers 2xx (or raise with the process's output if it died)."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise RuntimeError(
+                f"process exited with {proc.returncode} before {url} was ready:\n{out[-3000:]}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if 200 <= resp.status < 300:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            last = exc
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+# ---- configuration -------------------------------------------------------------------------------
+def deep_merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def write_config(
+    directory: Path, overrides: Mapping[str, Any] | None = None, name: str = "headroom.toml"
+) -> Path:
+    """A copy of the shipped config with `overrides` merged in and the store inside `directory`."""
+    data = tomllib.loads(SHIPPED_CONFIG.read_text())
+    data = deep_merge(data, {"store": {"path": str(directory / "headroom.db")}})
+    data = deep_merge(data, overrides or {})
+    path = directory / name
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+@dataclass
+class AppConfig:
+    path: Path
+    store: Path
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding the full demo world ending at DEMO_END (generated once per test session)."""
+    from connectors.demo import ensure_demo_world
+    from connectors.store import open_db
+    from core.config import load_config
+
+    directory = tmp_path_factory.mktemp("demo-store")
+    cfg = load_config(write_config(directory))
+    db = open_db(cfg.store_path())
+    ensure_demo_world(db, cfg, now=DEMO_END)
+    db.conn.close()
+    return cfg.store_path()
+
+
+@pytest.fixture
+def app_config(tmp_path: Path, demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> AppConfig:
+    """HEADROOM_CONFIG -> a temp copy of the shipped config whose store is a copy of the demo store.
+
+    The demo world is not refreshed during tests (refresh_after is long), so its end stays DEMO_END.
+    """
+    store = tmp_path / "headroom.db"
+    shutil.copy(demo_store, store)
+    path = write_config(tmp_path, {"demo": {"refresh_after": "3650d"}})
+    monkeypatch.setenv("HEADROOM_CONFIG", str(path))
+    return AppConfig(path=path, store=store)
+
+
+# ---- Prometheus ----------------------------------------------------------------------------------
+@dataclass
+class PrometheusServer:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+@pytest.fixture(scope="session")
+def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., PrometheusServer]]:
+    """Callable(openmetrics_text) -> a running Prometheus on a free port with that data backfilled.
+
+    The text needs `# TYPE` lines, timestamps in seconds, counters sampled as `*_total`, samples of a
+    series in ascending time, and a final `# EOF` (DESIGN.md). Servers stop at the end of the session.
+    """
+    if not shutil.which("prometheus") or not shutil.which("promtool"):
+        pytest.fail("Debian's prometheus is not installed: run the README's test command (tests/run.sh)")
+    started: list[PrometheusServer] = []
+
+    def start(openmetrics: str, scrape_interval: str = "15s") -> PrometheusServer:
+        root = tmp_path_factory.mktemp("prometheus")
+        data_dir = root / "data"
+        source = root / "data.om"
+        source.write_text(openmetrics if openmetrics.rstrip().endswith("# EOF") else openmetrics + "# EOF\n")
+        backfill = subprocess.run(
+            [
+                "promtool",
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                "--max-block-duration=24h",
+                str(source),
+                str(data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if backfill.returncode != 0:
+            raise RuntimeError(f"promtool backfill failed: {backfill.stderr[-2000:]}")
+        config = root / "prometheus.yml"
+        config.write_text(f"global:\n  scrape_interval: {scrape_interval}\n")
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data_dir}",
+                "--storage.tsdb.retention.time=100y",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        server = PrometheusServer(f"http://127.0.0.1:{port}", data_dir, proc)
+        started.append(server)
+        wait_http(f"{server.url}/-/ready", timeout=60, proc=proc)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+# ---- moto ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """Base URL of a moto_server on 127.0.0.1 (real HTTP; boto3 clients get endpoint_url=this)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/moto-api/", timeout=60, proc=proc)
+        yield url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Dummy credentials for boto3 and a clean moto state; returns moto's base URL."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    req = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+    urllib.request.urlopen(req, timeout=10).close()
+    return moto_server
+
+
+# ---- Streamlit server (for browser tests) --------------------------------------------------------
+@dataclass
+class StreamlitServer:
+    url: str
+    process: subprocess.Popen
+
+
+def start_streamlit(config_path: Path, env_extra: Mapping[str, str] | None = None) -> StreamlitServer:
+    port = free_port()
+    env = dict(os.environ, HEADROOM_CONFIG=str(config_path), **(env_extra or {}))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO_ROOT / "dashboard.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    server = StreamlitServer(f"http://127.0.0.1:{port}", proc)
+    wait_http(f"{server.url}/_stcore/health", timeout=90, proc=proc)
+    return server
+
+
+def stop_streamlit(server: StreamlitServer) -> None:
+    _stop(server.process)
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (never `playwright install`)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(executable).exists():
+        pytest.fail("Debian's chromium is not installed: run the README's test command (tests/run.sh)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

@@ -1,0 +1,123 @@
+"""The store's MetricsSource / BillingSource: tidy frames, step aggregation, region filter, errors."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from connectors.base import METRICS_COLUMNS, MetricsSource, SourceError
+from connectors.demo import demo_world_end, ensure_demo_world
+from connectors.store import StoreBillingSource, StoreMetricsSource, open_db, read_events
+from core.config import load_config
+from tests.conftest import DEMO_END, write_config
+
+
+@pytest.fixture(scope="module")
+def source(demo_store: Path) -> StoreMetricsSource:
+    return StoreMetricsSource(open_db(demo_store))
+
+
+def test_implements_the_protocol_and_tidy_contract(source: StoreMetricsSource) -> None:
+    assert isinstance(source, MetricsSource)
+    end = DEMO_END
+    frame = source.query_range(
+        ["requests_per_second", "instances"],
+        end - timedelta(hours=2),
+        end,
+        timedelta(minutes=1),
+        ["us-east-1", "eu-west-1"],
+    )
+    assert tuple(frame.columns) == METRICS_COLUMNS
+    assert str(frame["ts"].dtype) == "datetime64[ns, UTC]"
+    assert frame["value"].dtype == "float64"
+    assert frame["ts"].is_monotonic_increasing
+    assert set(frame["region"]) == {"us-east-1", "eu-west-1"}
+    assert len(frame) == 121 * 2 * 2  # both ends inclusive, 2 regions, 2 metrics
+
+
+def test_step_aggregation_averages_rates_and_maxes_instances(source: StoreMetricsSource) -> None:
+    end = DEMO_END
+    start = end - timedelta(hours=1)
+    fine = source.query_range(
+        ["requests_per_second", "instances"],
+        start,
+        end - timedelta(seconds=1),
+        timedelta(minutes=1),
+        ["us-west-2"],
+    )
+    coarse = source.query_range(
+        ["requests_per_second", "instances"],
+        start,
+        end - timedelta(seconds=1),
+        timedelta(minutes=15),
+        ["us-west-2"],
+    )
+    assert len(coarse) == 4 * 2
+    f = fine.pivot(index="ts", columns="metric", values="value")
+    c = coarse.pivot(index="ts", columns="metric", values="value")
+    buckets = f.index.floor("15min")
+    assert c["requests_per_second"].to_numpy() == pytest.approx(
+        f["requests_per_second"].groupby(buckets).mean().to_numpy()
+    )
+    assert c["instances"].to_numpy() == pytest.approx(f["instances"].groupby(buckets).max().to_numpy())
+
+
+def test_thirty_days_at_chart_step_is_small(source: StoreMetricsSource) -> None:
+    end = DEMO_END
+    frame = source.query_range(["requests_per_second"], end - timedelta(days=30), end, timedelta(minutes=5))
+    assert frame.groupby("region").size().max() <= 30 * 288 + 1
+
+
+def test_empty_and_unknown(source: StoreMetricsSource) -> None:
+    end = DEMO_END
+    assert source.query_range(
+        ["requests_per_second"], end + timedelta(minutes=1), end + timedelta(hours=1), timedelta(minutes=1)
+    ).empty
+    assert source.query_range(
+        ["requests_per_second"], end - timedelta(hours=1), end, timedelta(minutes=1), []
+    ).empty
+    with pytest.raises(ValueError, match="unknown metric"):
+        source.query_range(["bogus"], end - timedelta(hours=1), end, timedelta(minutes=1))
+
+
+def test_broken_store_raises_source_error(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "x.db")
+    db.conn.execute("DROP TABLE metrics")
+    src = StoreMetricsSource(db)
+    with pytest.raises(SourceError) as info:
+        src.query_range(
+            ["requests_per_second"], DEMO_END - timedelta(hours=1), DEMO_END, timedelta(minutes=1)
+        )
+    assert "embedded store" in info.value.message
+    assert src.health().state == "down"
+
+
+def test_billing_source_and_events(demo_store: Path) -> None:
+    db = open_db(demo_store)
+    costs = StoreBillingSource(db).daily_costs(date(2026, 11, 1), date(2026, 11, 7))
+    assert list(costs.columns) == ["day", "service", "region", "cost_usd"]
+    assert costs["day"].min() == date(2026, 11, 1) and costs["day"].max() == date(2026, 11, 7)
+    assert (costs["cost_usd"] > 0).all()
+    ev = read_events(db, DEMO_END - timedelta(days=35), DEMO_END)
+    assert {"outage", "error_spike", "cdn_purge", "latency_regression", "deploy"} <= set(ev["kind"])
+
+
+def test_ensure_demo_world_generates_once_and_refreshes_when_stale(tmp_path: Path) -> None:
+    cfg = load_config(write_config(tmp_path, {"demo": {"days": 2}}))
+    db = open_db(cfg.store_path())
+    steps: list[float] = []
+    assert ensure_demo_world(db, cfg, now=DEMO_END, progress=lambda f, _: steps.append(f)) is True
+    assert steps[0] == 0.0 and steps[-1] == 1.0 and steps == sorted(steps)  # monotone progress
+    assert demo_world_end(db) == DEMO_END
+    assert ensure_demo_world(db, cfg, now=DEMO_END + timedelta(hours=1)) is False
+    assert ensure_demo_world(db, cfg, now=DEMO_END + timedelta(hours=7)) is True
+    count = db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
+    assert count == 2 * 1440 * 6  # replaced, not appended
+    assert pd.Timestamp(demo_world_end(db)) == pd.Timestamp(DEMO_END + timedelta(hours=7))
+    # a config change that alters the world (more days) regenerates it even when it is fresh
+    longer = load_config(write_config(tmp_path, {"demo": {"days": 3}}))
+    assert ensure_demo_world(db, longer, now=DEMO_END + timedelta(hours=7, minutes=5)) is True
+    assert db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 3 * 1440 * 6

@@ -1,0 +1,166 @@
+"""Weekly report: ISO weeks, section figures against hand computation, notes, HTML/ZIP export, CLI."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from connectors.store import StoreBillingSource, StoreMetricsSource, open_db
+from core.config import load_config
+from core.report import (
+    ReportInputs,
+    Week,
+    build_report,
+    export_zip,
+    gather_inputs,
+    last_complete_week,
+    load_notes,
+    main,
+    render_html,
+    save_note,
+)
+from tests.conftest import DEMO_END, SHIPPED_CONFIG
+
+CFG = load_config(SHIPPED_CONFIG)
+
+
+def test_iso_weeks() -> None:
+    w = Week.parse("2026-W47")
+    assert w.start == datetime(2026, 11, 16, tzinfo=UTC) and w.end == datetime(2026, 11, 23, tzinfo=UTC)
+    assert w.shifted(-1).label == "2026-W46" and w.shifted(-4).label == "2026-W43"
+    assert Week.parse("2021-W01").start == datetime(2021, 1, 4, tzinfo=UTC)  # ISO year differs from calendar
+    assert Week.containing(datetime(2026, 11, 22, 23, 59, tzinfo=UTC)).label == "2026-W47"
+    assert last_complete_week(datetime(2026, 11, 23, 0, 0, tzinfo=UTC)).label == "2026-W47"
+    assert last_complete_week(datetime(2026, 11, 22, 23, 0, tzinfo=UTC)).label == "2026-W46"
+    with pytest.raises(ValueError, match="2026-W47"):
+        Week.parse("2026-47")
+
+
+def _hourly(
+    weeks: list[Week], per_region: dict[str, float], peak: dict[str, tuple[int, float]]
+) -> pd.DataFrame:
+    parts = []
+    for w in weeks:
+        ts = pd.date_range(w.start, w.end, freq="1h", inclusive="left")
+        for region, rate in per_region.items():
+            values = np.full(len(ts), rate)
+            if w.label in peak:
+                hour, value = peak[w.label]
+                values[hour] = value if region == "us-east-1" else rate
+            parts.append(
+                pd.DataFrame({"ts": ts, "region": region, "metric": "requests_per_second", "value": values})
+            )
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_traffic_section_matches_hand_computation() -> None:
+    week = Week.parse("2026-W47")
+    weeks = [week.shifted(k) for k in (-4, -1, 0)]
+    frame = _hourly(
+        weeks,
+        {"us-east-1": 100.0, "eu-west-1": 50.0},
+        {"2026-W47": (30, 400.0), "2026-W46": (10, 200.0), "2026-W43": (5, 100.0)},
+    )
+    report = build_report(ReportInputs(CFG, frame), week)
+    table = report.section("traffic").tables["traffic"].set_index("region")
+    # 167 hours at 100 req/s + one hour at 400 req/s, in millions of requests
+    assert table.loc["us-east-1", "requests_million"] == pytest.approx((167 * 100 + 400) * 3600 / 1e6)
+    assert table.loc["us-east-1", "peak_rps"] == 400.0
+    assert table.loc["us-east-1", "peak_at"] == week.start + timedelta(hours=30)
+    assert table.loc["us-east-1", "peak_rps_vs_prev_week_pct"] == pytest.approx(100.0)  # 400 vs 200
+    assert table.loc["us-east-1", "peak_rps_vs_4_weeks_ago_pct"] == pytest.approx(300.0)  # 400 vs 100
+    assert table.loc["all regions", "peak_rps"] == 450.0
+    # the summary speaks of the global peak: 450 vs 250 the week before, vs 150 four weeks earlier
+    assert (
+        "+80.0% vs the previous week, +200.0% vs four weeks earlier" in report.section("traffic").summary[0]
+    )
+
+
+def test_partial_earlier_week_is_not_compared() -> None:
+    week = Week.parse("2026-W47")
+    frame = _hourly([week, week.shifted(-1)], {"us-east-1": 100.0}, {})
+    frame = frame[frame["ts"] >= week.shifted(-1).start + timedelta(days=3)]  # previous week 4/7 covered
+    report = build_report(ReportInputs(CFG, frame), week)
+    table = report.section("traffic").tables["traffic"].set_index("region")
+    assert np.isnan(table.loc["us-east-1", "peak_rps_vs_prev_week_pct"])
+    assert any("Not enough data" in line for line in report.section("traffic").summary)
+
+
+def test_headroom_at_peak() -> None:
+    week = Week.parse("2026-W47")
+    frame = _hourly([week], {"us-east-1": 100.0}, {"2026-W47": (3, 2400.0)})
+    table = (
+        build_report(ReportInputs(CFG, frame), week)
+        .section("headroom")
+        .tables["headroom"]
+        .set_index("region")
+    )
+    fleet = CFG.fleet_for("us-east-1")
+    usable = fleet.max_instances * fleet.capacity_per_instance * fleet.target_utilization  # 90 x 50 x 0.6
+    assert usable == 2700
+    assert table.loc["us-east-1", "headroom_pct"] == pytest.approx((1 - 2400 / 2700) * 100)
+    assert table.loc["us-east-1", "state"] == "amber"  # 11% is under 30% but not under 10%
+    assert table.loc["us-east-1", "instances_needed_at_peak"] == 80
+
+
+@pytest.fixture
+def demo_inputs(demo_store: Path, tmp_path: Path):
+    import shutil
+
+    store = tmp_path / "h.db"
+    shutil.copy(demo_store, store)
+    db = open_db(store)
+    week = last_complete_week(DEMO_END)
+    return gather_inputs(CFG, StoreMetricsSource(db), StoreBillingSource(db), db, week), week, db
+
+
+def test_demo_week_has_every_section_with_content(demo_inputs) -> None:
+    inputs, week, _ = demo_inputs
+    report = build_report(inputs, week)
+    assert [s.key for s in report.sections][:2] == ["traffic", "headroom"]
+    for section in report.sections:
+        assert not section.missing, (section.key, section.missing)
+        assert section.summary and section.tables
+
+
+def test_notes_roundtrip_and_html_and_zip(demo_inputs) -> None:
+    inputs, week, db = demo_inputs
+    save_note(
+        db, week, "traffic", "Decision: raise us-east-1 max to 110 <b>now</b>", author="bob@example.com"
+    )
+    save_note(db, week, "traffic", "Decision: raise us-east-1 max to 110", author="bob@example.com")
+    assert load_notes(db, week) == {"traffic": "Decision: raise us-east-1 max to 110"}
+    assert load_notes(db, week.shifted(-1)) == {}
+    report = build_report(inputs, week)
+    html_text = render_html(report, load_notes(db, week))
+    assert html_text == render_html(build_report(inputs, week), load_notes(db, week))  # deterministic
+    assert html_text.count("<section id=") == len(report.sections)
+    assert "Decision: raise us-east-1 max to 110" in html_text
+    assert "cdn.plot.ly" not in html_text.split("</script>", 1)[1]  # no CDN fetch: plotly.js is inline
+    names = zipfile.ZipFile(io.BytesIO(export_zip(report))).namelist()
+    assert f"{week.label}/traffic__traffic.csv" in names and f"{week.label}/headroom__headroom.csv" in names
+    assert export_zip(report) == export_zip(build_report(inputs, week))
+
+
+def test_cli_writes_the_same_file_as_the_page(app_config, tmp_path: Path) -> None:
+    db = open_db(app_config.store)
+    week = last_complete_week(DEMO_END)
+    save_note(db, week, "headroom", "Check eu-central-1 max before the holidays")
+    out = tmp_path / "report.html"
+    assert main(["--week", week.label, "--out", str(out), "--zip", str(tmp_path / "r.zip")]) == 0
+    cfg = load_config(app_config.path)
+    inputs = gather_inputs(cfg, StoreMetricsSource(db), StoreBillingSource(db), db, week)
+    page_bytes = render_html(build_report(inputs, week), load_notes(db, week)).encode("utf-8")
+    assert out.read_bytes() == page_bytes
+    assert zipfile.ZipFile(tmp_path / "r.zip").namelist()
+
+
+def test_cli_rejects_a_bad_week(app_config, tmp_path: Path, capsys) -> None:
+    assert main(["--week", "last-week", "--out", str(tmp_path / "x.html")]) == 2
+    assert "2026-W47" in capsys.readouterr().err

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The one test command: installs everything the tests need on a fresh Debian machine (apt packages
+# prometheus and chromium, Python packages into .venv), then lints and runs the whole suite.
+# Extra arguments go to pytest, e.g. `bash tests/run.sh tests/core -x`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_missing=()
+command -v prometheus >/dev/null 2>&1 || apt_missing+=(prometheus)
+command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
+# emoji font: the state badges and page icons in screenshots
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || apt_missing+=(fonts-noto-color-emoji)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  echo "== installing Debian packages: ${apt_missing[*]}"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"
+fi
+
+python_bin="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv with $("$python_bin" --version)"
+  "$python_bin" -m venv .venv
+fi
+echo "== installing Python packages (requirements-test.txt)"
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
+
+echo "== lint (ruff)"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+
+echo "== tests (pytest)"
+# statsmodels/numpy BLAS threads fight the process pool on 2 cores; one thread each is faster
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+exec .venv/bin/python -m pytest -q --timeout=600 "$@"
