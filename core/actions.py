@@ -627,6 +627,34 @@ def _weight_checks(
     ]
 
 
+def build_change(
+    current: TargetState | None,
+    *,
+    desired: int | None = None,
+    min_instances: int | None = None,
+    max_instances: int | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> Change:
+    """A change holding only the fields that differ from the current state (what a form submits)."""
+
+    def differs(name: str, value: int | None) -> int | None:
+        if value is None:
+            return None
+        return None if current is not None and getattr(current, name) == value else int(value)
+
+    new_weights = None
+    if weights is not None:
+        now = (current.weights if current else None) or {}
+        changed = {k: float(v) for k, v in weights.items() if k not in now or not math.isclose(now[k], v)}
+        new_weights = changed or None
+    return Change(
+        desired=differs("desired", desired),
+        min_instances=differs("min_instances", min_instances),
+        max_instances=differs("max_instances", max_instances),
+        weights=new_weights,
+    )
+
+
 def drain_region(current: Mapping[str, float], region: str) -> dict[str, float]:
     """Weighted routing: send no new traffic to `region`; the others keep their weights, so their
     relative shares grow in proportion (Route 53 weights are relative)."""
@@ -1503,6 +1531,11 @@ class ActionService:
         # guardrails again, against the state read now (the target may have moved since the proposal)
         plan = self.plan(action.target, action.change, action.reason, exclude_action=action.id)
         if not plan.ok:
+            # a racer may have run it meanwhile (its result fails our cooldown or "is a change" checks):
+            # that is a repeat, not a refusal
+            raced = self.get(action_id)
+            if raced is not None and raced.state in ("executing", "succeeded", "failed"):
+                return ExecuteOutcome(raced, False, _already(raced))
             code, message = self._refusal_from_plan(plan)
             raise self._refuse(actor, "execute", code, message, action_id=action_id, target=action.target)
         now = self.now()
@@ -1510,9 +1543,12 @@ class ActionService:
         won, fresh = False, action
         with audit.write_transaction(self.path) as conn:
             # time-based guardrails once more under the write lock, then the compare-and-set
+            locked = self._get_in(conn, action_id)
             cool = check_cooldown(target, self._last_change_at(conn, target.name), now)
             freeze = check_freeze(target, now)
-            if not cool.passed or not freeze.passed:
+            if locked is None or locked.state != "approved":
+                fresh = locked or action  # someone else moved it: no checks, no change, no audit
+            elif not cool.passed or not freeze.passed:
                 bad = cool if not cool.passed else freeze
                 refusal = ActionRefused(
                     bad.code, f"Refused by guardrails: {bad.name}: {bad.detail}.", action_id
@@ -1700,27 +1736,3 @@ def _already(action: Action) -> str:
     if action.state == "executing":
         return f"Action #{action.id} is already being executed (started {fmt_utc(action.started_at)}); nothing more was done."
     return f"Action #{action.id} already ran ({action.state} at {fmt_utc(action.finished_at)}); it is never run twice."
-
-
-__all__ = [
-    "Action",
-    "ActionRefused",
-    "ActionService",
-    "Draft",
-    "ExecuteOutcome",
-    "GuardrailCheck",
-    "Plan",
-    "Prediction",
-    "ReconcileOutcome",
-    "check_cooldown",
-    "check_freeze",
-    "describe_change",
-    "describe_state",
-    "drain_region",
-    "evaluate",
-    "expected_after",
-    "matches",
-    "promote_region",
-    "resolve_prefill",
-    "routing_shares",
-]

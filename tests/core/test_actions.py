@@ -553,6 +553,31 @@ def test_concurrent_executes_from_threads_run_exactly_once(tmp_path: Path, round
     assert audit.verify_chain(w.path).ok
 
 
+def test_a_racer_finishing_while_we_check_guardrails_is_a_repeat_not_a_refusal(world: World):
+    """The loser of a race can pass the first state check, then see the winner's finished change in its
+    guardrail re-check (cooldown, 'is a change'): it must report 'already ran', not a denied attempt."""
+    action_id = big_approved(world)
+    cfg = world.service.cfg
+    winner = ActionService(world.path, cfg, world.executor, clock=world.clock)
+
+    class WinnerFinishesFirst(SandboxExecutor):
+        fired = False
+
+        def current(self, target: Target) -> TargetState:
+            if not WinnerFinishesFirst.fired:
+                WinnerFinishesFirst.fired = True
+                other_tab = threading.Thread(target=winner.execute, args=(ALICE, action_id))
+                other_tab.start()
+                other_tab.join()
+            return super().current(target)
+
+    loser = ActionService(world.path, cfg, WinnerFinishesFirst(world.path, cfg), clock=world.clock)
+    outcome = loser.execute(CAROL, action_id)
+    assert not outcome.ran and outcome.action.state == "succeeded"
+    assert world.changes() == 1
+    assert world.audit_events(action_id) == ["propose", "approve", "execute", "succeeded"]
+
+
 def test_concurrent_proposals_for_one_target_make_one_action(world: World):
     barrier = threading.Barrier(6)
     codes: list[str] = []
