@@ -34,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
+
 from connectors.base import ActionExecutor, Change, SourceError, Target, TargetState
 from core import audit
 from core.auth import Identity, allowed, normalise_email, role_of
@@ -752,9 +754,11 @@ def predict(
     target: ActionTarget,
     current: TargetState | None,
     after: TargetState | None,
-    demand_rps: float | None,
+    demand: pd.Series | None,
 ) -> tuple[Prediction | None, str]:
-    """Predicted utilisation and monthly cost after a scaling change, when core/capacity.py exists."""
+    """Predicted utilisation and monthly cost of holding the fleet at its count before and after a scaling
+    change, replaying recent demand (req/s, UTC index) through core/capacity.py's simulator when that
+    module exists; otherwise (None, a sentence saying why there is no prediction)."""
     if KIND_OF_TARGET.get(target.kind) != "scale":
         return None, "Utilisation and cost predictions apply to scaling changes."
     try:
@@ -766,21 +770,53 @@ def predict(
         return None, f"Target {target.name} names no fleet, so there is nothing to predict from."
     if current is None or after is None or current.desired is None or after.desired is None:
         return None, "The target's instance count is unknown, so utilisation cannot be predicted."
-    if demand_rps is None:
-        return None, "No recent demand figure for this region, so utilisation cannot be predicted."
-    return _capacity_prediction(capacity, fleet, current.desired, after.desired, demand_rps)
-
-
-def _capacity_prediction(
-    capacity: Any, fleet: Any, before: int, after: int, demand_rps: float
-) -> tuple[Prediction | None, str]:
-    fn = getattr(capacity, "predict_instances_effect", None)
-    if fn is None:
-        return None, "core/capacity.py has no prediction function this page knows; prediction skipped."
+    if demand is None or demand.dropna().empty:
+        return None, "No recent demand for this region, so utilisation cannot be predicted."
     try:
-        return fn(fleet, before, after, demand_rps), ""
-    except Exception as exc:  # a planner bug must not block the guarded path
-        return None, f"core/capacity.py could not predict this change: {exc}"
+        before_sim = _held_at(capacity, fleet, current.desired, demand)
+        after_sim = _held_at(capacity, fleet, after.desired, demand)
+    except Exception as exc:  # the planner must never block the guarded path
+        return None, f"core/capacity.py could not predict this change ({type(exc).__name__}: {exc})."
+    hours = max(len(demand) * _step_hours(demand), 1e-9)
+    per_month = HOURS_PER_MONTH / hours
+    span = f"{demand.index.min():%Y-%m-%d %H:%M} to {demand.index.max():%Y-%m-%d %H:%M} UTC"
+    note = (
+        f"Replaying the demand of {span} with the fleet held at {current.desired} and at {after.desired} "
+        f"instances (p95 utilisation); after the change {after_sim.minutes_unserved:.0f} min of that window "
+        "would have had unserved demand."
+    )
+    return (
+        Prediction(
+            utilisation_before=before_sim.p95_utilization,
+            utilisation_after=after_sim.p95_utilization,
+            cost_per_month_before_usd=before_sim.cost_usd * per_month,
+            cost_per_month_after_usd=after_sim.cost_usd * per_month,
+            note=note,
+        ),
+        "",
+    )
+
+
+HOURS_PER_MONTH = 730.0
+
+
+def _step_hours(demand: pd.Series) -> float:
+    if len(demand) < 2:
+        return 1 / 60
+    return float(pd.Series(demand.index).diff().median().total_seconds()) / 3600
+
+
+def _held_at(capacity: Any, fleet: Any, count: int, demand: pd.Series) -> Any:
+    """core/capacity's simulation of this fleet pinned at `count` (min = max = count) over `demand`."""
+    sim_fleet = capacity.Fleet(
+        capacity_per_instance=float(fleet.capacity_per_instance),
+        min_instances=int(count),
+        max_instances=max(int(count), 1),
+        warmup_s=0.0,
+        price_per_hour=float(fleet.price_per_hour),
+    )
+    policy = capacity.policy_for_fleet(fleet)
+    return capacity.simulate(demand, sim_fleet, policy, start_instances=int(count)).summary
 
 
 # ---- the service -----------------------------------------------------------------------------------
@@ -1034,7 +1070,7 @@ class ActionService:
         reason: str = "",
         *,
         exclude_action: int | None = None,
-        demand_rps: float | None = None,
+        demand: pd.Series | None = None,
         current: TargetState | None = None,
     ) -> Plan:
         """What would happen: current state, change, every guardrail with pass/fail, whether it needs
@@ -1075,7 +1111,7 @@ class ActionService:
                     f"({target.approval_step}): it may run without a second person"
                 ),
             )
-        prediction, note = predict(self.cfg, target, current, after, demand_rps)
+        prediction, note = predict(self.cfg, target, current, after, demand)
         return Plan(target, kind, current, change, after, checks, needs, why, size, prediction, note)
 
     @staticmethod
@@ -1094,7 +1130,6 @@ class ActionService:
         reason: str,
         *,
         request_id: str | None = None,
-        demand_rps: float | None = None,
     ) -> Action:
         """Record a proposal after its dry run passes. Within the target's approval step (scaling only)
         it is approved by policy at once, and still executes through execute() like everything else.
@@ -1129,7 +1164,7 @@ class ActionService:
                 target=target_name,
                 detail=detail,
             )
-        plan = self.plan(target_name, change, reason, demand_rps=demand_rps)
+        plan = self.plan(target_name, change, reason)
         if not plan.ok:
             code, message = self._refusal_from_plan(plan)
             raise self._refuse(

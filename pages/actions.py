@@ -238,11 +238,15 @@ def _usd(v: float | None) -> str:
     return "n/a" if v is None else f"${v:,.0f}"
 
 
-def _recent_demand(region: str) -> float | None:
-    """Peak request rate of the last hour in the region (req/s), for the utilisation prediction."""
+def _recent_demand(region: str) -> pd.Series | None:
+    """The region's request rate (req/s) over the last 24 h, for the utilisation and cost prediction."""
     end = ui.data_anchor()
-    frame = ui.load_metrics(["requests_per_second"], end - timedelta(hours=1), end, regions=[region])
-    return None if frame.empty else float(frame["value"].max())
+    frame = ui.load_metrics(
+        ["requests_per_second"], end - timedelta(hours=24), end, regions=[region], step=timedelta(minutes=5)
+    )
+    if frame.empty:
+        return None
+    return frame.set_index("ts")["value"].sort_index()
 
 
 def _apply_prefill() -> None:
@@ -344,7 +348,7 @@ def _propose_tab() -> None:
         placeholder="e.g. forecast p95 peak needs 14 instances at 60% CPU",
     )
     demand = _recent_demand(target.region) if KIND_OF_TARGET[target.kind] == "scale" else None
-    plan = service.plan(name, change, reason, demand_rps=demand, current=current)
+    plan = service.plan(name, change, reason, demand=demand, current=current)
     with st.container(border=True):
         st.markdown("**Dry run**: nothing changes until the proposal is approved (when needed) and executed.")
         _plan_view(plan)

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from connectors.base import Change, SourceError, Target, TargetState
@@ -443,14 +445,28 @@ def test_plan_lists_every_guardrail_with_pass_or_fail(world: World):
     assert plan.needs_approval and "larger than the approval step (5)" in plan.approval_reason
 
 
-def test_prediction_is_skipped_with_a_note_when_capacity_is_unavailable(world: World):
-    plan = world.service.plan(ECS, Change(desired=8), "x", demand_rps=300.0)
+def test_prediction_of_utilisation_and_cost_or_a_note_why_not(world: World):
+    # a day of demand at 5-minute steps peaking at 400 req/s in us-east-1 (50 req/s per instance at 100%)
+    index = pd.date_range(T0 - timedelta(hours=24), T0, freq="5min", tz="UTC")
+    demand = pd.Series(200.0 + 200.0 * np.sin(np.linspace(0, np.pi, len(index))), index=index)
+    plan = world.service.plan(ECS, Change(desired=12), "x", demand=demand)
     try:
         import core.capacity  # noqa: F401
     except ImportError:
         assert plan.prediction is None and "core/capacity.py" in plan.prediction_note
-    else:
-        assert plan.prediction is not None or plan.prediction_note
+        return
+    p = plan.prediction
+    assert p is not None, plan.prediction_note
+    # 6 instances serve 300 req/s at most: the peak saturates them; 12 serve 600 req/s
+    assert p.utilisation_before == pytest.approx(1.0, abs=0.02)
+    assert p.utilisation_after == pytest.approx(400 / 600, abs=0.03)
+    price = next(f for f in world.service.cfg.fleet if f.name == ECS).price_per_hour
+    assert p.cost_per_month_before_usd == pytest.approx(6 * price * 730, rel=0.01)
+    assert p.cost_per_month_after_usd == pytest.approx(12 * price * 730, rel=0.01)
+    no_demand = world.service.plan(ECS, Change(desired=12), "x")
+    assert no_demand.prediction is None and "No recent demand" in no_demand.prediction_note
+    failover = world.service.plan(WEIGHTS, Change(weights={"eu-west-1": 0.0}), "x", demand=demand)
+    assert failover.prediction is None and "scaling" in failover.prediction_note
 
 
 def test_unreadable_target_fails_the_plan_and_refuses(tmp_path: Path):
