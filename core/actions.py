@@ -904,6 +904,8 @@ def _owner_alive(owner: str | None) -> bool:
     host, pid_text = parts[0], parts[1]
     if host != socket.gethostname():
         return True
+    if owner != PROCESS_TOKEN and pid_text == str(os.getpid()):
+        return False  # our own PID, another token: an earlier run of this process (a restarted container)
     try:
         os.kill(int(pid_text), 0)
     except ProcessLookupError:

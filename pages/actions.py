@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
+from connectors.base import Change
 from connectors.executors import build_executor
 from core import audit
 from core.actions import (
@@ -132,9 +133,25 @@ def _say(level: str, text: str) -> None:
 
 
 # ---- callbacks: run before the rerun, so the whole page shows the new state ----------------------------
-def _propose(target: str, change: dict, reason: str, request_id: str, run_now: bool) -> None:
+def _propose(target: str, shown: dict, reason: str, request_id: str, run_now: bool) -> None:
+    """Propose exactly what the dry run showed: if the form changed in the same interaction as the click
+    (a value typed and the button pressed at once), stop and let the user review the new dry run."""
+    configured = next((t for t in cfg.target if t.name == target), None)
+    current, _error = service.read_current(configured) if configured else (None, "")
+    now = (
+        {k: v for k, v in vars(_form_change(configured, current)).items() if v is not None}
+        if configured
+        else {}
+    )
+    if ss.get("act_target") != target or now != shown or (ss.get("act_reason") or "") != reason:
+        _say(
+            "warning",
+            "The form or the target changed after the dry run was drawn: review the dry run below "
+            "and click again. Nothing was proposed.",
+        )
+        return
     try:
-        action = service.propose(me, target, change_from_dict(change), reason, request_id=request_id)
+        action = service.propose(me, target, change_from_dict(shown), reason, request_id=request_id)
     except ActionRefused as exc:
         _say("error", f"⛔ Proposal refused: {exc.message}")
         return
@@ -272,6 +289,24 @@ def _apply_prefill() -> None:
     ss["act_prefill_notes"] = ["Pre-filled from the page you came from: check every value.", *draft.notes]
 
 
+def _form_change(target, current) -> Change:
+    """The change the form's widgets describe now (read from session state, so a callback sees exactly
+    what the user last entered)."""
+    name = target.name
+    if KIND_OF_TARGET[target.kind] == "scale":
+        values = {}
+        for field in sorted(FIELDS_OF_TARGET[target.kind]):
+            key = f"act_{field.replace('_instances', '')}_{name}"
+            if ss.get(key) is not None:
+                values[field] = int(ss[key])
+        return build_change(current, **values)
+    records = sorted((current.weights or {}) if current else {})
+    if target.kind == "route53_weighted":
+        return build_change(current, weights={r: float(ss.get(f"act_w_{name}_{r}", 0.0)) for r in records})
+    primary = ss.get(f"act_primary_{name}")
+    return build_change(current, weights={r: (1.0 if r == primary else 0.0) for r in records})
+
+
 def _propose_tab() -> None:
     _apply_prefill()
     for note in ss.get("act_prefill_notes", []):
@@ -293,8 +328,6 @@ def _propose_tab() -> None:
     if current is None:
         st.error(f"⚠️ Cannot read {name}'s current state: {error}")
         return
-    fields = FIELDS_OF_TARGET[target.kind]
-    values: dict = {}
     if KIND_OF_TARGET[target.kind] == "scale":
         cols = st.columns(3)
         for col, field, label in (
@@ -302,46 +335,39 @@ def _propose_tab() -> None:
             (cols[1], "min_instances", "Min instances"),
             (cols[2], "max_instances", "Max instances"),
         ):
-            if field not in fields:
+            if field not in FIELDS_OF_TARGET[target.kind]:
                 continue
             key = f"act_{field.replace('_instances', '')}_{name}"
             default = getattr(current, field)
             if key not in ss:
                 ss[key] = int(default if default is not None else target.min_instances)
-            values[field] = int(
-                col.number_input(
-                    label,
-                    min_value=0,
-                    max_value=100_000,
-                    step=1,
-                    key=key,
-                    help=f"Guardrail: {target.min_instances}..{target.max_instances}",
-                )
+            col.number_input(
+                label,
+                min_value=0,
+                max_value=100_000,
+                step=1,
+                key=key,
+                help=f"Guardrail: {target.min_instances}..{target.max_instances}",
             )
-        change = build_change(current, **values)
     elif target.kind == "route53_weighted":
         st.caption(
             "Route 53 weights are relative: setting a region to 0 drains it and its share goes to the "
             "others in proportion."
         )
-        weights = {}
         cols = st.columns(min(len(current.weights or {}), 6) or 1)
         for i, (record, weight) in enumerate(sorted((current.weights or {}).items())):
             key = f"act_w_{name}_{record}"
             if key not in ss:
                 ss[key] = float(weight)
-            weights[record] = cols[i % len(cols)].number_input(
-                f"{record} weight", min_value=0.0, step=1.0, key=key
-            )
-        change = build_change(current, weights=weights)
+            cols[i % len(cols)].number_input(f"{record} weight", min_value=0.0, step=1.0, key=key)
     else:
         records = sorted(current.weights or {})
         primary_now = next((k for k, v in (current.weights or {}).items() if v == 1.0), records[0])
         key = f"act_primary_{name}"
         if ss.get(key) not in records:
             ss[key] = primary_now
-        primary = st.radio("Primary (serves traffic while healthy)", records, key=key, horizontal=True)
-        change = build_change(current, weights={r: (1.0 if r == primary else 0.0) for r in records})
+        st.radio("Primary (serves traffic while healthy)", records, key=key, horizontal=True)
+    change = _form_change(target, current)
     reason = st.text_area(
         "Reason (required, recorded in the audit log)",
         key="act_reason",

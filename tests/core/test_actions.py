@@ -692,6 +692,21 @@ def test_crash_between_intent_and_result_is_reconciled_on_restart(
     assert audit.verify_chain(world.path).ok
 
 
+def test_reconcile_settles_an_earlier_run_with_the_same_pid(world: World):
+    """A restarted container often gets the same hostname and PID: the old token is still a dead owner."""
+    import socket
+
+    action_id = big_approved(world)
+    with world.executor._tx() as conn:
+        conn.execute(
+            "UPDATE actions SET state = 'executing', owner = ?, started_at = ? WHERE id = ?",
+            [f"{socket.gethostname()}:{os.getpid()}:an-earlier-run", T0.timestamp(), action_id],
+        )
+    results = world.service.reconcile()
+    assert [(r.action.id, r.outcome) for r in results] == [(action_id, "failed")]
+    assert world.changes() == 0
+
+
 def test_reconcile_leaves_an_execution_in_flight_in_this_process_alone(world: World):
     action_id = big_approved(world)
     seen: list[Any] = []

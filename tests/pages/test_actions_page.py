@@ -302,3 +302,14 @@ def test_tampered_log_turns_the_badge_red(world: PageWorld):
     conn.close()
     at = world.page("dave@example.com")
     assert "Audit chain BROKEN at entry #1" in messages(at)
+
+
+def test_a_value_changed_in_the_same_interaction_as_the_click_is_not_proposed_unseen(world: PageWorld):
+    at = world.page("carol@example.com")
+    fill(at, 8, "more headroom")  # the dry run shows 6 -> 8
+    at.number_input(key=f"act_desired_{ECS}").set_value(12)
+    at.button(key="act_submit").click().run()  # typed and clicked at once: the dry run never showed 12
+    assert "review the dry run below and click again" in messages(at)
+    assert world.service().list_actions() == []
+    at.button(key="act_submit").click().run()  # now the dry run shows 6 -> 12
+    assert [a.change.desired for a in world.service().list_actions()] == [12]
