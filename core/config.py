@@ -271,17 +271,30 @@ class Distribution:
     region: str  # the region (or POP group) this CloudFront distribution's traffic is reported under
 
 
+RetryMode = Literal["standard", "adaptive"]  # botocore retry modes (both retry throttling with backoff)
+
+
 @dataclass(config=_STRICT, frozen=True)
 class CloudWatchConfig:
     region_name: str = "us-east-1"  # CloudFront metrics live in us-east-1
     endpoint_url: str | None = None
     distributions: tuple[Distribution, ...] = ()
+    retry_mode: RetryMode = "standard"
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    timeout: Duration = timedelta(seconds=20)
+    cache_ttl: Duration = timedelta(seconds=60)  # GetMetricData is billed per metric requested
 
 
 @dataclass(config=_STRICT, frozen=True)
 class CostExplorerConfig:
     region_name: str = "us-east-1"
     endpoint_url: str | None = None
+    retry_mode: RetryMode = "standard"
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    timeout: Duration = timedelta(seconds=30)
+    # each GetCostAndUsage request is billed: closed days are kept for good in the store; days whose
+    # figures may still change (today, or flagged Estimated) are fetched again after this long
+    refresh_open_days_after: Duration = timedelta(hours=6)
 
 
 @dataclass(config=_STRICT, frozen=True)

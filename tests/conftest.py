@@ -15,7 +15,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,7 +146,9 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
         pytest.fail("Debian's prometheus is not installed: run the README's test command (tests/run.sh)")
     started: list[PrometheusServer] = []
 
-    def start(openmetrics: str, scrape_interval: str = "15s") -> PrometheusServer:
+    def start(
+        openmetrics: str, scrape_interval: str = "15s", extra_args: Sequence[str] = ()
+    ) -> PrometheusServer:
         root = tmp_path_factory.mktemp("prometheus")
         data_dir = root / "data"
         source = root / "data.om"
@@ -177,6 +179,7 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
                 f"--storage.tsdb.path={data_dir}",
                 "--storage.tsdb.retention.time=100y",
                 f"--web.listen-address=127.0.0.1:{port}",
+                *extra_args,  # e.g. --web.config.file=... (tests/connectors/test_prometheus.py: basic auth)
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

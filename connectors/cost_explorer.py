@@ -1,0 +1,245 @@
+"""BillingSource over AWS Cost Explorer (GetCostAndUsage, DAILY UnblendedCost by SERVICE and REGION).
+
+Every GetCostAndUsage request is billed, so results are cached by day in the store's `costs` table and
+a small `cost_explorer_days` table remembers, per day, when it was fetched, whether Cost Explorer still
+called it Estimated, and how many rows / dollars it wrote. A day is *closed* once it was fetched after
+it ended (UTC) and Cost Explorer no longer flagged it Estimated: closed days are never fetched again.
+Open days (today, or still estimated) are fetched again after `refresh_open_days_after`. If anything
+else rewrote a day's rows (e.g. the demo world), the row count / total no longer match the log and the
+day is fetched again.
+
+Cost Explorer's REGION dimension says "NoRegion" for global charges; those rows use region "global".
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import sqlite_utils
+
+from connectors.aws_common import AwsCredentials, make_client, source_error
+from connectors.base import SourceError, SourceHealth, empty_billing_frame
+from connectors.store import COSTS_TABLE
+from core.config import CostExplorerConfig
+
+FETCH_LOG_TABLE = "cost_explorer_days"
+METRIC = "UnblendedCost"
+GLOBAL_REGION = "global"
+_NO_REGION = {"NoRegion", "", "global", "Global"}
+
+
+def ensure_fetch_log(db: sqlite_utils.Database) -> None:
+    if FETCH_LOG_TABLE not in db.table_names():
+        db[FETCH_LOG_TABLE].create(
+            {"day": str, "fetched_at": str, "estimated": int, "rows": int, "total_usd": float},
+            pk="day",
+        )
+
+
+class CostExplorerSource:
+    """BillingSource: daily unblended cost by service and region, cached by day in the store."""
+
+    def __init__(
+        self,
+        config: CostExplorerConfig,
+        db: sqlite_utils.Database,
+        credentials: AwsCredentials | None = None,
+        client: Any | None = None,
+        name: str = "AWS Cost Explorer",
+    ):
+        self.config = config
+        self.db = db
+        self.name = name
+        self.client = client or make_client(
+            "ce",
+            region_name=config.region_name,
+            endpoint_url=config.endpoint_url,
+            retry_mode=config.retry_mode,
+            max_attempts=config.max_attempts,
+            timeout_s=config.timeout.total_seconds(),
+            credentials=credentials,
+        )
+        ensure_fetch_log(db)
+        self._lock = threading.Lock()
+        self._last_success: datetime | None = None
+        self._last_latency: float | None = None
+        self._last_error: str | None = None
+
+    # -- BillingSource ------------------------------------------------------------------------------
+    def daily_costs(self, start: date, end: date, now: datetime | None = None) -> pd.DataFrame:
+        """Billing frame for days start..end inclusive (no future days); fetches only what is missing."""
+        now = now or datetime.now(UTC)
+        today = now.date()
+        last = min(end, today)
+        if last >= start:
+            stale = self.days_to_fetch(start, last, now)
+            if stale:
+                with self._lock:  # one fetch at a time per source: two tabs must not pay twice
+                    stale = self.days_to_fetch(start, last, now)
+                    if stale:
+                        self._fetch_and_store(min(stale), max(stale), now)
+        return self._read(start, end)
+
+    def health(self) -> SourceHealth:
+        row = self.db.execute(
+            f"SELECT COUNT(*), MIN(day), MAX(day), MAX(fetched_at) FROM {FETCH_LOG_TABLE}"
+        ).fetchone()
+        cached = f"{row[0]} day(s) cached ({row[1]} to {row[2]})" if row and row[0] else "nothing cached yet"
+        if self._last_error:
+            return SourceHealth(self.name, "down", self._last_error, self._last_success, self._last_latency)
+        state = "ok" if row and row[0] else "unknown"
+        last = self._last_success
+        if last is None and row and row[3]:
+            last = datetime.fromisoformat(row[3])
+        return SourceHealth(self.name, state, cached, last, self._last_latency)
+
+    # -- cache logic ---------------------------------------------------------------------------------
+    def days_to_fetch(self, start: date, end: date, now: datetime) -> list[date]:
+        """Days in start..end that are missing, changed behind our back, or open and due a refresh."""
+        log = {
+            r[0]: r[1:]
+            for r in self.db.execute(
+                f"SELECT day, fetched_at, estimated, rows, total_usd FROM {FETCH_LOG_TABLE} "
+                "WHERE day >= ? AND day <= ?",
+                [start.isoformat(), end.isoformat()],
+            ).fetchall()
+        }
+        present = {
+            r[0]: (r[1], r[2] or 0.0)
+            for r in self.db.execute(
+                f"SELECT day, COUNT(*), SUM(cost_usd) FROM {COSTS_TABLE} WHERE day >= ? AND day <= ? GROUP BY day",
+                [start.isoformat(), end.isoformat()],
+            ).fetchall()
+        }
+        refresh = self.config.refresh_open_days_after
+        due: list[date] = []
+        day = start
+        while day <= end:
+            key = day.isoformat()
+            entry = log.get(key)
+            if entry is None:
+                due.append(day)
+            else:
+                fetched_at, estimated, rows, total = (
+                    datetime.fromisoformat(entry[0]),
+                    entry[1],
+                    entry[2],
+                    entry[3],
+                )
+                count, amount = present.get(key, (0, 0.0))
+                closed = not estimated and fetched_at >= datetime.combine(
+                    day + timedelta(days=1), datetime.min.time(), UTC
+                )
+                intact = count == rows and abs(amount - total) < 0.005
+                if not intact or (not closed and now - fetched_at >= refresh):
+                    due.append(day)
+            day += timedelta(days=1)
+        return due
+
+    def _fetch_and_store(self, first: date, last: date, now: datetime) -> None:
+        t0 = time.perf_counter()
+        groups, estimated = self._fetch(first, last)
+        rows: dict[tuple[str, str, str], float] = {}
+        first_s, last_s = first.isoformat(), last.isoformat()
+        for (day, service, region), amount in groups:
+            if not first_s <= day <= last_s:
+                continue  # only the asked days are written, so every cached row has its log entry
+            key = (day, service, region)
+            rows[key] = rows.get(key, 0.0) + amount
+        fetched_at = now.isoformat()
+        days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+        with self.db.conn:  # one transaction: the cache and its log agree or neither changes
+            self.db.conn.execute("BEGIN")
+            self.db.conn.execute(
+                f"DELETE FROM {COSTS_TABLE} WHERE day >= ? AND day <= ?", [days[0], days[-1]]
+            )
+            self.db.conn.executemany(
+                f"INSERT INTO {COSTS_TABLE} (day, service, region, cost_usd) VALUES (?, ?, ?, ?)",
+                [(d, s, r, c) for (d, s, r), c in rows.items()],
+            )
+            per_day: dict[str, tuple[int, float]] = {}
+            for (d, _, _), c in rows.items():
+                n, total = per_day.get(d, (0, 0.0))
+                per_day[d] = (n + 1, total + c)
+            self.db.conn.executemany(
+                f"INSERT OR REPLACE INTO {FETCH_LOG_TABLE} (day, fetched_at, estimated, rows, total_usd) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        d,
+                        fetched_at,
+                        int(d in estimated or d >= now.date().isoformat()),
+                        *per_day.get(d, (0, 0.0)),
+                    )
+                    for d in days
+                ],
+            )
+        self._last_success = datetime.now(UTC)
+        self._last_latency = time.perf_counter() - t0
+        self._last_error = None
+
+    def _fetch(self, first: date, last: date) -> tuple[list[tuple[tuple[str, str, str], float]], set[str]]:
+        """All groups for first..last (GetCostAndUsage's End is exclusive), following NextPageToken."""
+        request: dict[str, Any] = {
+            "TimePeriod": {"Start": first.isoformat(), "End": (last + timedelta(days=1)).isoformat()},
+            "Granularity": "DAILY",
+            "Metrics": [METRIC],
+            "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "REGION"}],
+        }
+        groups: list[tuple[tuple[str, str, str], float]] = []
+        estimated: set[str] = set()
+        token: str | None = None
+        while True:
+            kwargs = dict(request, NextPageToken=token) if token else request
+            try:
+                resp = self.client.get_cost_and_usage(**kwargs)
+            except Exception as exc:
+                err = source_error(self.name, "GetCostAndUsage", exc, self.config.max_attempts)
+                self._last_error = err.message
+                raise err from None
+            for period in resp.get("ResultsByTime", []):
+                day = period.get("TimePeriod", {}).get("Start", "")[:10]
+                if not day:
+                    continue
+                if period.get("Estimated"):
+                    estimated.add(day)
+                for group in period.get("Groups", []):
+                    keys = group.get("Keys", [])
+                    service = keys[0] if keys else "unknown"
+                    region = keys[1] if len(keys) > 1 else ""
+                    region = GLOBAL_REGION if region in _NO_REGION else region
+                    cost = group.get("Metrics", {}).get(METRIC, {})
+                    try:
+                        amount = float(cost.get("Amount", "0"))
+                    except (TypeError, ValueError):
+                        err = SourceError(
+                            self.name,
+                            f"GetCostAndUsage returned a non-numeric amount {cost.get('Amount')!r} for {service} on {day}",
+                            query="GetCostAndUsage",
+                        )
+                        self._last_error = err.message
+                        raise err from None
+                    groups.append(((day, service, region), amount))
+            token = resp.get("NextPageToken")
+            if not token:
+                return groups, estimated
+
+    def _read(self, start: date, end: date) -> pd.DataFrame:
+        try:
+            frame = pd.read_sql_query(
+                f"SELECT day, service, region, cost_usd FROM {COSTS_TABLE} WHERE day >= ? AND day <= ? "
+                "ORDER BY day, service, region",
+                self.db.conn,
+                params=[start.isoformat(), end.isoformat()],
+            )
+        except Exception as exc:
+            raise SourceError(self.name, f"could not read cached costs from the store: {exc}") from exc
+        if frame.empty:
+            return empty_billing_frame()
+        frame["day"] = pd.to_datetime(frame["day"]).dt.date
+        frame["cost_usd"] = frame["cost_usd"].astype("float64")
+        return frame

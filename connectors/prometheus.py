@@ -1,0 +1,558 @@
+"""MetricsSource over any PromQL engine (Prometheus, Thanos, Mimir, VictoriaMetrics, Grafana Cloud).
+
+Each canonical metric has a PromQL template in config [prometheus.queries]; `$regions` in it is replaced
+by a regex alternation of the wanted region codes. Region values are validated (a conservative label
+value alphabet) *and* regex- and string-escaped, so a hostile value can neither close the label matcher
+nor widen the regex. The connection (session, auth, TLS, retries) is prometheus-api-client's
+PrometheusConnect; query_range JSON is parsed here with numpy because the client's DataFrame helper is
+slow and warns under pandas 3.
+
+Every query is fetched concurrently, step-aligned so that reruns within one step hit the TTL cache keyed
+by (query, start, end, step), and every failure becomes a SourceError naming the source, query and why.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+import requests
+from prometheus_api_client import PrometheusConnect
+from urllib3.util.retry import Retry
+
+from connectors.base import SourceError, SourceHealth, empty_metrics_frame
+from core.config import CANONICAL_METRICS, PrometheusConfig
+
+# Prometheus refuses a query_range whose (end - start) / step exceeds 11,000 points per series.
+MAX_POINTS_PER_SERIES = 11_000
+REGIONS_PLACEHOLDER = "$regions"
+REGION_LABEL = "region"
+MAX_CONCURRENT_QUERIES = 8
+MAX_CACHE_ENTRIES = 256
+
+# Label values allowed to reach PromQL: letters, digits and . _ : / - (region codes, POP names, zones).
+# Anything else (quotes, braces, backslashes, spaces, #) is refused outright; escaping below is the
+# second line of defence.
+_SAFE_LABEL_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
+# RE2 metacharacters (Prometheus regexes are RE2, fully anchored).
+_RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
+# `$regions` must sit alone inside a quoted regex matcher, e.g. region=~"$regions".
+_PLACEHOLDER_IN_MATCHER = re.compile(r"""(=~|!~)(\s*)(["'])\$regions\3""")
+
+
+def is_safe_label_value(value: str) -> bool:
+    return isinstance(value, str) and bool(_SAFE_LABEL_VALUE.fullmatch(value))
+
+
+def regex_alternation(values: Sequence[str]) -> str:
+    """Values -> an RE2 alternation matching exactly those values (each regex-escaped)."""
+    return "|".join(_RE2_SPECIAL.sub(r"\\\1", v) for v in values)
+
+
+def promql_string_escape(text: str, quote: str = '"') -> str:
+    """Escape text for the inside of a PromQL string literal delimited by `quote` (PromQL, like Go,
+    only accepts an escaped quote of the literal's own kind)."""
+    escaped = text.replace("\\", "\\\\").replace(quote, "\\" + quote)
+    return escaped.replace("\n", "\\n").replace("\r", "\\r")
+
+
+def render_query(template: str, regions: Sequence[str]) -> str:
+    """Substitute each quoted `$regions` matcher with an escaped alternation of `regions`.
+
+    No validation here (PrometheusSource refuses unsafe values first); the escaping alone already keeps
+    any value inside its matcher, which the tests prove against a real Prometheus."""
+    alternation = regex_alternation(regions)
+
+    def substitute(m: re.Match[str]) -> str:
+        op, space, quote = m.group(1), m.group(2), m.group(3)
+        return f"{op}{space}{quote}{promql_string_escape(alternation, quote)}{quote}"
+
+    return _PLACEHOLDER_IN_MATCHER.sub(substitute, template)
+
+
+def check_template(metric: str, template: str) -> None:
+    """A template must place `$regions` only inside a quoted =~ / !~ matcher (so escaping is complete)."""
+    occurrences = template.count(REGIONS_PLACEHOLDER)
+    if occurrences != len(_PLACEHOLDER_IN_MATCHER.findall(template)):
+        raise ValueError(
+            f"prometheus.queries.{metric}: `$regions` must appear only as a whole quoted regex matcher, "
+            f'e.g. region=~"$regions"; got {template!r}'
+        )
+
+
+def choose_step(start: datetime, end: datetime, requested: timedelta, scrape_interval: timedelta) -> int:
+    """Step in whole seconds: at least the requested step and the scrape interval, and large enough that
+    no series has more than MAX_POINTS_PER_SERIES points; steps of a minute or more are whole minutes."""
+    span = max((end - start).total_seconds(), 0.0)
+    floor = max(requested.total_seconds(), scrape_interval.total_seconds(), 1.0)
+    # points = floor(span / step) + 1 <= MAX  <=>  step >= span / (MAX - 1)
+    needed = span / (MAX_POINTS_PER_SERIES - 1)
+    step = math.ceil(max(floor, needed))
+    if step >= 60:
+        step = math.ceil(step / 60) * 60
+    return step
+
+
+def aligned_range(start: datetime, end: datetime, step_s: int) -> tuple[int, int]:
+    """[start, end] shrunk to multiples of the step (epoch-aligned like the store), in epoch seconds.
+
+    Aligning keeps evaluation timestamps stable while `end` creeps forward, so reruns within one step
+    reuse the cache; shrinking (not growing) keeps the point count within the step rule.
+    """
+    s = math.ceil(start.timestamp() / step_s) * step_s
+    e = math.floor(end.timestamp() / step_s) * step_s
+    return min(s, e), e
+
+
+@dataclass(frozen=True)
+class PrometheusAuth:
+    """Credentials and transport options; plain values so this module never touches Streamlit.
+
+    Built by connectors/sources.py from `[connections.prometheus]` in secrets.toml and HEADROOM_PROMETHEUS_*
+    environment variables (see `from_settings`).
+    """
+
+    url: str | None = None  # overrides [prometheus].url when set
+    bearer_token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. X-Scope-OrgID for Mimir tenants
+    verify_tls: bool | None = None  # None: [prometheus].verify_tls
+    ca_bundle: str | None = None  # path to a CA bundle for private PKI
+
+    @classmethod
+    def from_settings(
+        cls, section: Mapping[str, Any] | None, env: Mapping[str, str] | None = None
+    ) -> PrometheusAuth:
+        """secrets.toml `[connections.prometheus]` keys (url, token, username, password, headers,
+        verify_tls, ca_bundle), overridden by HEADROOM_PROMETHEUS_URL / _TOKEN / _USERNAME / _PASSWORD /
+        _HEADERS (JSON object) / _VERIFY_TLS / _CA_BUNDLE."""
+        values: dict[str, Any] = dict(section or {})
+        env = env or {}
+        for key in ("url", "token", "username", "password", "verify_tls", "ca_bundle", "headers"):
+            raw = env.get(f"HEADROOM_PROMETHEUS_{key.upper()}")
+            if raw:
+                values[key] = raw
+        headers = values.get("headers") or {}
+        if isinstance(headers, str):
+            try:
+                headers = json.loads(headers)
+            except json.JSONDecodeError:
+                raise ValueError(
+                    'HEADROOM_PROMETHEUS_HEADERS must be a JSON object, e.g. {"X-Scope-OrgID": "team-a"}'
+                ) from None
+        if not isinstance(headers, Mapping):
+            raise ValueError("[connections.prometheus] headers must be a table of header names to values")
+        verify = values.get("verify_tls")
+        if isinstance(verify, str):
+            verify = verify.strip().lower() not in ("0", "false", "no", "off")
+        auth = cls(
+            url=values.get("url") or None,
+            bearer_token=values.get("token") or values.get("bearer_token") or None,
+            username=values.get("username") or None,
+            password=values.get("password") or None,
+            headers={str(k): str(v) for k, v in headers.items()},
+            verify_tls=verify,
+            ca_bundle=values.get("ca_bundle") or None,
+        )
+        if auth.bearer_token and auth.username:
+            raise ValueError("[connections.prometheus]: give either token or username/password, not both")
+        return auth
+
+    def __repr__(self) -> str:  # never print secrets (Streamlit shows reprs in error details)
+        return f"PrometheusAuth(url={self.url!r}, token={'***' if self.bearer_token else None}, username={self.username!r})"
+
+
+@dataclass
+class _Series:
+    """One query's parsed result: per region, timestamps (ns since epoch, UTC) and values."""
+
+    by_region: dict[str, tuple[np.ndarray, np.ndarray]]
+    warnings: tuple[str, ...] = ()
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while decoding a large JSON body: the millions of small lists it creates
+    trigger repeated full collections that would otherwise cost several times the decoding itself.
+    Counted, so concurrent decoders re-enable it only when the last one finishes."""
+    global _gc_pausers
+    with _gc_lock:
+        if _gc_pausers == 0 and gc.isenabled():
+            gc.disable()
+            _gc_pausers = 1
+        elif _gc_pausers:
+            _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            if _gc_pausers:
+                _gc_pausers -= 1
+                if _gc_pausers == 0:
+                    gc.enable()
+
+
+class PrometheusSource:
+    """MetricsSource over the Prometheus HTTP API (`/api/v1/query_range`)."""
+
+    def __init__(
+        self,
+        config: PrometheusConfig,
+        regions: Sequence[str],
+        auth: PrometheusAuth | None = None,
+        name: str | None = None,
+    ):
+        auth = auth or PrometheusAuth()
+        self.config = config
+        self.url = (auth.url or config.url).rstrip("/")
+        self.name = name or f"Prometheus ({urlparse(self.url).netloc or self.url})"
+        self.regions: tuple[str, ...] = tuple(regions)
+        for metric, template in config.queries.items():
+            check_template(metric, template)
+        self.queries: dict[str, str] = dict(config.queries)
+        self.timeout_s = max(config.timeout.total_seconds(), 0.001)
+        self.cache_ttl_s = config.cache_ttl.total_seconds()
+
+        session = requests.Session()
+        verify = config.verify_tls if auth.verify_tls is None else auth.verify_tls
+        session.verify = auth.ca_bundle if (verify and auth.ca_bundle) else verify
+        session.headers.update(auth.headers)
+        if auth.bearer_token:
+            session.headers["Authorization"] = f"Bearer {auth.bearer_token}"
+        if auth.username:
+            session.auth = (auth.username, auth.password or "")
+        # one quick retry on refused connections and gateway errors; never retry a slow read (the
+        # page would wait twice the timeout)
+        retry = Retry(
+            total=2,
+            connect=1,
+            read=False,  # re-raise read timeouts at once (as requests.ReadTimeout)
+            status=1,
+            backoff_factor=0.2,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=frozenset({"GET", "POST"}),
+            raise_on_status=False,
+        )
+        self.client = PrometheusConnect(url=self.url, session=session, retry=retry, timeout=self.timeout_s)
+        self.session = session
+
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, int, int, int], tuple[float, _Series]] = OrderedDict()
+        self._last_success: datetime | None = None
+        self._last_latency: float | None = None
+        self._last_error: str | None = None
+        self._last_warnings: tuple[str, ...] = ()
+        self._last_checked: float | None = None
+        self.http_requests = 0  # query_range calls actually sent (cache misses)
+
+    # -- MetricsSource -----------------------------------------------------------------------------
+    def query_range(
+        self,
+        metrics: Sequence[str],
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+        regions: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Tidy frame for `metrics` over [start, end]; metrics without a configured query are skipped
+        (health() names them). The effective step follows `choose_step`."""
+        unknown = [m for m in metrics if m not in CANONICAL_METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(CANONICAL_METRICS)}")
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware (UTC)")
+        wanted_regions = self._checked_regions(self.regions if regions is None else regions)
+        wanted = [m for m in dict.fromkeys(metrics) if m in self.queries]
+        if not wanted or not wanted_regions or end <= start:
+            return empty_metrics_frame()
+        step_s = choose_step(start, end, step, self.config.scrape_interval)
+        start_s, end_s = aligned_range(start, end, step_s)
+        queries = {m: render_query(self.queries[m], wanted_regions) for m in wanted}
+        results = self._fetch_all(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)
+        return _assemble({m: results[q] for m, q in queries.items()}, wanted_regions)
+
+    def health(self) -> SourceHealth:
+        """State of the last query (or of a cheap probe when nothing was asked recently)."""
+        with self._lock:
+            stale = self._last_checked is None or time.monotonic() - self._last_checked > self.cache_ttl_s
+        if stale:
+            self.probe()
+        with self._lock:
+            missing = [m for m in CANONICAL_METRICS if m not in self.queries and not m.startswith("cdn_")]
+            note = f"; no query configured for {', '.join(missing)}" if missing else ""
+            if self._last_error:
+                return SourceHealth(
+                    self.name, "down", self._last_error, self._last_success, self._last_latency
+                )
+            if self._last_warnings:
+                return SourceHealth(
+                    self.name,
+                    "degraded",
+                    "partial data: " + "; ".join(self._last_warnings)[:300],
+                    self._last_success,
+                    self._last_latency,
+                )
+            return SourceHealth(self.name, "ok", f"{self.url}{note}", self._last_success, self._last_latency)
+
+    def probe(self) -> None:
+        """One instant query of `vector(1)`: proves the URL, auth and PromQL engine answer."""
+        t0 = time.perf_counter()
+        try:
+            self.client.custom_query("vector(1)")
+        except Exception as exc:  # the client raises requests errors and its own exception type
+            self._record_error(f"health check against {self.url} failed: {_short(exc)}")
+            return
+        self._record_success(time.perf_counter() - t0, ())
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    # -- internals -----------------------------------------------------------------------------------
+    def _checked_regions(self, regions: Sequence[str]) -> list[str]:
+        if isinstance(regions, str):  # a bare string would be read as its characters
+            regions = [regions]
+        bad = [r for r in regions if not is_safe_label_value(r)]
+        if bad:
+            raise SourceError(
+                self.name,
+                f"refusing region value(s) {', '.join(repr(b) for b in bad)}: label values may only hold "
+                "letters, digits and . _ : / - (this keeps them from changing the PromQL query)",
+            )
+        return list(dict.fromkeys(regions))
+
+    def _fetch_all(self, queries: list[str], start_s: int, end_s: int, step_s: int) -> dict[str, _Series]:
+        now = time.monotonic()
+        results: dict[str, _Series] = {}
+        misses: list[str] = []
+        with self._lock:
+            for q in queries:
+                hit = self._cache.get((q, start_s, end_s, step_s))
+                if hit is not None and now - hit[0] <= self.cache_ttl_s:
+                    self._cache.move_to_end((q, start_s, end_s, step_s))
+                    results[q] = hit[1]
+                else:
+                    misses.append(q)
+        if not misses:
+            return results
+        t0 = time.perf_counter()
+        errors: list[SourceError] = []
+        if len(misses) == 1:
+            outcomes = [self._fetch_one_safe(misses[0], start_s, end_s, step_s)]
+        else:
+            with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_QUERIES, len(misses))) as pool:
+                outcomes = list(pool.map(lambda q: self._fetch_one_safe(q, start_s, end_s, step_s), misses))
+        latency = time.perf_counter() - t0
+        fetched_at = time.monotonic()
+        warnings: list[str] = []
+        for q, outcome in zip(misses, outcomes, strict=True):
+            if isinstance(outcome, SourceError):
+                errors.append(outcome)
+                continue
+            results[q] = outcome
+            warnings.extend(outcome.warnings)
+            with self._lock:
+                self._cache[(q, start_s, end_s, step_s)] = (fetched_at, outcome)
+                self._cache.move_to_end((q, start_s, end_s, step_s))
+                while len(self._cache) > MAX_CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
+        if errors:
+            first = errors[0]
+            more = f" ({len(errors) - 1} more of {len(misses)} queries failed too)" if len(errors) > 1 else ""
+            self._record_error(first.message + more)
+            raise SourceError(self.name, first.message + more, query=first.query)
+        self._record_success(latency, tuple(dict.fromkeys(warnings)))
+        return results
+
+    def _fetch_one_safe(self, query: str, start_s: int, end_s: int, step_s: int) -> _Series | SourceError:
+        try:
+            return self._fetch_one(query, start_s, end_s, step_s)
+        except SourceError as exc:
+            return exc
+        except Exception as exc:  # nothing may escape to a page as a traceback
+            return SourceError(self.name, f"query {query!r} failed unexpectedly: {_short(exc)}", query=query)
+
+    def _fetch_one(self, query: str, start_s: int, end_s: int, step_s: int) -> _Series:
+        params = {
+            "query": query,
+            "start": str(start_s),
+            "end": str(end_s),
+            "step": str(step_s),
+            # the server gives up too instead of working on (PromQL durations take no decimals: use ms)
+            "timeout": f"{max(1, round(self.timeout_s * 1000))}ms",
+        }
+        where = f"query_range {query!r} at {self.url}"
+        with self._lock:
+            self.http_requests += 1
+        try:
+            resp = self.session.get(
+                f"{self.url}/api/v1/query_range",
+                params=params,
+                timeout=(min(self.timeout_s, 5.0), self.timeout_s),
+            )
+        except requests.Timeout:
+            raise SourceError(
+                self.name, f"{where} timed out after {self.timeout_s:g} s", query=query
+            ) from None
+        except requests.ConnectionError as exc:
+            raise SourceError(
+                self.name, f"could not connect for {where}: {_connection_reason(exc)}", query=query
+            ) from None
+        except requests.RequestException as exc:
+            raise SourceError(self.name, f"{where} failed: {_short(exc)}", query=query) from None
+        try:
+            with _gc_paused():
+                payload = json.loads(resp.content)
+        except ValueError:
+            payload = None
+        if resp.status_code in (401, 403):
+            raise SourceError(
+                self.name,
+                f"{where} was refused (HTTP {resp.status_code}): check token or username/password in "
+                "[connections.prometheus] of secrets.toml or HEADROOM_PROMETHEUS_* variables",
+                query=query,
+            )
+        if not isinstance(payload, dict):
+            raise SourceError(
+                self.name,
+                f"{where} answered HTTP {resp.status_code} with something that is not the Prometheus API "
+                f"(is the URL the API root, e.g. including /prometheus for Mimir?): {resp.text[:120]!r}",
+                query=query,
+            )
+        if payload.get("status") != "success":
+            kind = payload.get("errorType", f"HTTP {resp.status_code}")
+            raise SourceError(
+                self.name,
+                f"{where} was rejected ({kind}): {payload.get('error', 'no reason given')}",
+                query=query,
+            )
+        data = payload.get("data") or {}
+        if data.get("resultType") != "matrix":
+            raise SourceError(
+                self.name, f"{where} returned a {data.get('resultType')!r}, expected a matrix", query=query
+            )
+        return _parse_matrix(self.name, query, data.get("result") or [], tuple(payload.get("warnings") or ()))
+
+    def _record_success(self, latency: float, warnings: tuple[str, ...]) -> None:
+        with self._lock:
+            self._last_success = datetime.now(UTC)
+            self._last_latency = latency
+            self._last_error = None
+            self._last_warnings = warnings
+            self._last_checked = time.monotonic()
+
+    def _record_error(self, message: str) -> None:
+        with self._lock:
+            self._last_error = message
+            self._last_checked = time.monotonic()
+
+
+def _parse_matrix(
+    source: str, query: str, result: list[dict[str, Any]], warnings: tuple[str, ...]
+) -> _Series:
+    """query_range `result` -> arrays; one series per region is required (aggregate `by (region)`)."""
+    by_region: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for series in result:
+        labels = series.get("metric") or {}
+        region = labels.get(REGION_LABEL)
+        if region is None:
+            raise SourceError(
+                source,
+                f"query {query!r} returned a series without a `{REGION_LABEL}` label ({labels}); "
+                f"aggregate it `by ({REGION_LABEL})`",
+                query=query,
+            )
+        if region in by_region:
+            raise SourceError(
+                source,
+                f"query {query!r} returned several series for region {region!r}; aggregate it "
+                f"`by ({REGION_LABEL})` so each region has one series",
+                query=query,
+            )
+        pairs = series.get("values") or []
+        n = len(pairs)
+        ts = np.fromiter((p[0] for p in pairs), dtype=np.float64, count=n)
+        values = np.array([p[1] for p in pairs], dtype=np.float64)  # "NaN", "+Inf" parse too
+        # Prometheus timestamps are seconds with millisecond precision
+        by_region[region] = (np.rint(ts * 1000.0).astype(np.int64) * 1_000_000, values)
+    return _Series(by_region, warnings)
+
+
+def _assemble(by_metric: Mapping[str, _Series], allowed_regions: Sequence[str]) -> pd.DataFrame:
+    """Per-metric arrays -> one tidy frame (UTC, sorted by ts, region, metric); NaN/Inf points dropped
+    (histogram_quantile yields NaN when a region had no requests) and regions outside the request too.
+
+    Sorting works on integer codes: series are laid out in (region, metric) order and a stable sort on
+    the timestamps alone then gives (ts, region, metric) order without comparing strings."""
+    region_names = sorted(set(allowed_regions))
+    metric_names = sorted(by_metric)
+    parts_ts, parts_value, parts_region, parts_metric = [], [], [], []
+    for r_code, region in enumerate(region_names):
+        for m_code, metric in enumerate(metric_names):
+            arrays = by_metric[metric].by_region.get(region)
+            if arrays is None:
+                continue
+            ts, values = arrays
+            keep = np.isfinite(values)
+            n = int(keep.sum())
+            if n == 0:
+                continue
+            if n < len(values):
+                ts, values = ts[keep], values[keep]
+            parts_ts.append(ts)
+            parts_value.append(values)
+            parts_region.append(np.full(n, r_code, dtype=np.int32))
+            parts_metric.append(np.full(n, m_code, dtype=np.int32))
+    if not parts_ts:
+        return empty_metrics_frame()
+    ts = np.concatenate(parts_ts)
+    order = np.argsort(ts, kind="stable")
+    return pd.DataFrame(
+        {
+            "ts": pd.DatetimeIndex(ts[order].astype("datetime64[ns]")).tz_localize("UTC"),
+            "region": pd.Series(
+                np.array(region_names, dtype=object)[np.concatenate(parts_region)[order]], dtype=object
+            ),
+            "metric": pd.Series(
+                np.array(metric_names, dtype=object)[np.concatenate(parts_metric)[order]], dtype=object
+            ),
+            "value": np.concatenate(parts_value)[order],
+        }
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _connection_reason(exc: BaseException) -> str:
+    text = str(exc)
+    if "timed out" in text.lower():
+        return "timed out"
+    if "refused" in text.lower():
+        return "connection refused (is Prometheus running at that address?)"
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "the host name does not resolve"
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text:
+        return "TLS certificate verification failed (set ca_bundle or verify_tls in [connections.prometheus])"
+    return _short(exc)
