@@ -13,7 +13,8 @@ import pytest
 
 from tests.conftest import REPO_ROOT, _stop, free_port, wait_http, write_config
 
-pytestmark = pytest.mark.slow
+# the provider mock runs on Authlib APIs that Authlib marks deprecated (its own warnings, not ours)
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 @dataclass
