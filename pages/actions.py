@@ -25,6 +25,7 @@ from core.actions import (
     fmt_utc,
     resolve_prefill,
     routing_shares,
+    state_from_dict,
 )
 from core.auth import Identity, allowed, resolve_identity, role_of
 from core.config import config_path
@@ -402,7 +403,9 @@ def _propose_tab() -> None:
 
 
 def _action_header(a: Action) -> str:
-    return f"**#{a.id} · {a.target}** · {a.describe_change()}"
+    before = state_from_dict(a.plan.get("current"))
+    was = f" (at proposal: {describe_state(before)})" if before is not None else ""
+    return f"**#{a.id} · {a.target}** · {a.describe_change()}{was}"
 
 
 def _action_meta(a: Action) -> None:
