@@ -313,3 +313,37 @@ def test_a_value_changed_in_the_same_interaction_as_the_click_is_not_proposed_un
     assert world.service().list_actions() == []
     at.button(key="act_submit").click().run()  # now the dry run shows 6 -> 12
     assert [a.change.desired for a in world.service().list_actions()] == [12]
+
+
+@pytest.mark.parametrize(
+    ("user", "role", "can_propose", "can_approve", "can_execute", "can_cancel"),
+    [
+        (None, "viewer", False, False, False, False),
+        ("dave@example.com", "viewer", False, False, False, False),
+        ("carol@example.com", "operator", True, False, True, True),  # carol proposed both: she may cancel
+        ("bob@example.com", "approver", True, True, True, False),
+        ("alice@example.com", "admin", True, True, True, True),
+    ],
+)
+def test_controls_for_each_role(
+    world: PageWorld,
+    user: str | None,
+    role: str,
+    can_propose: bool,
+    can_approve: bool,
+    can_execute: bool,
+    can_cancel: bool,
+):
+    pending = world.service().propose(CAROL, ECS, Change(desired=12), "launch")
+    ready = world.service().propose(CAROL, "api-eu-west-1", Change(desired=6), "small")
+    at = world.page(user)
+    assert f"role **{role}**" in " ".join(c.value for c in at.caption)
+    fill(at, 6, "no-op check", target="api-ap-southeast-1")
+    at.number_input(key="act_desired_api-ap-southeast-1").set_value(3)
+    at.run()
+    keys = {b.key: b for b in at.button}
+    assert (not keys["act_submit"].disabled) == can_propose
+    assert (f"approve_{pending.id}" in keys and not keys[f"approve_{pending.id}"].disabled) == can_approve
+    assert (f"execute_{ready.id}" in keys) == can_execute
+    assert (f"cancel_{pending.id}" in keys) == can_cancel
+    assert not at.exception
