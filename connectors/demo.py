@@ -343,11 +343,12 @@ def _daily_bill(wide: pd.DataFrame, region: str, price_per_hour: float) -> pd.Da
 def write_world(
     db: sqlite_utils.Database,
     metrics: pd.DataFrame,
-    billing: pd.DataFrame,
+    billing: pd.DataFrame | None,
     events: list[Incident],
     progress: Progress | None = None,
 ) -> None:
-    """Replace the demo world's metrics, costs and events in one transaction."""
+    """Replace the demo world's metrics, costs and events in one transaction. With `billing=None` the
+    costs table is left alone (it is then Cost Explorer's paid-for cache, not demo data)."""
     conn = db.conn
     cols = ["ts", "region", *CANONICAL_METRICS]
     placeholders = ", ".join("?" for _ in cols)
@@ -356,15 +357,17 @@ def write_world(
     conn.execute("BEGIN")
     try:
         conn.execute(f"DELETE FROM {METRICS_TABLE}")
-        conn.execute(f"DELETE FROM {COSTS_TABLE}")
+        if billing is not None:
+            conn.execute(f"DELETE FROM {COSTS_TABLE}")
         conn.execute(f"DELETE FROM {EVENTS_TABLE}")
         conn.executemany(f"INSERT INTO {METRICS_TABLE} ({quoted}) VALUES ({placeholders})", records)
         if progress:
             progress(0.95, "metrics stored")
-        conn.executemany(
-            f"INSERT INTO {COSTS_TABLE} (day, service, region, cost_usd) VALUES (?, ?, ?, ?)",
-            billing[["day", "service", "region", "cost_usd"]].itertuples(index=False, name=None),
-        )
+        if billing is not None:
+            conn.executemany(
+                f"INSERT INTO {COSTS_TABLE} (day, service, region, cost_usd) VALUES (?, ?, ?, ?)",
+                billing[["day", "service", "region", "cost_usd"]].itertuples(index=False, name=None),
+            )
         conn.executemany(
             f"INSERT INTO {EVENTS_TABLE} (start_ts, end_ts, region, kind, title, detail) VALUES (?, ?, ?, ?, ?, ?)",
             [
@@ -418,7 +421,8 @@ def ensure_demo_world(
     if progress:
         progress(0.0, "generating the demo world")
     metrics, billing, events = generate_world(config, now, progress=progress)
-    write_world(db, metrics, billing, events, progress=progress)
+    demo_billing = billing if config.sources.billing == "demo" else None
+    write_world(db, metrics, demo_billing, events, progress=progress)
     end = datetime.fromtimestamp(int(metrics["ts"].max()), UTC)
     set_meta(db, "demo_end", end.isoformat())
     set_meta(db, "demo_fingerprint", _fingerprint(config))

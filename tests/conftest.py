@@ -43,7 +43,8 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = N
     last: Exception | None = None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            log = getattr(proc, "log_path", None)
+            out = Path(log).read_text(errors="replace") if log else ""
             raise RuntimeError(
                 f"process exited with {proc.returncode} before {url} was ready:\n{out[-3000:]}"
             )
@@ -55,6 +56,15 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = N
             last = exc
         time.sleep(0.1)
     raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
+
+
+def spawn(args: list[str], log_path: Path, **kwargs: Any) -> subprocess.Popen:
+    """Start a server with its output in a log file: a pipe nobody reads fills up and blocks it."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, **kwargs)
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    return proc
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -172,7 +182,7 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
         config = root / "prometheus.yml"
         config.write_text(f"global:\n  scrape_interval: {scrape_interval}\n")
         port = free_port()
-        proc = subprocess.Popen(
+        proc = spawn(
             [
                 "prometheus",
                 f"--config.file={config}",
@@ -181,8 +191,7 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
                 f"--web.listen-address=127.0.0.1:{port}",
                 *extra_args,  # e.g. --web.config.file=... (tests/connectors/test_prometheus.py: basic auth)
             ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            root / "prometheus.log",
         )
         server = PrometheusServer(f"http://127.0.0.1:{port}", data_dir, proc)
         started.append(server)
@@ -196,13 +205,12 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
 
 # ---- moto ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a moto_server on 127.0.0.1 (real HTTP; boto3 clients get endpoint_url=this)."""
     port = free_port()
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        tmp_path_factory.mktemp("moto") / "moto.log",
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -234,7 +242,7 @@ class StreamlitServer:
 def start_streamlit(config_path: Path, env_extra: Mapping[str, str] | None = None) -> StreamlitServer:
     port = free_port()
     env = dict(os.environ, HEADROOM_CONFIG=str(config_path), **(env_extra or {}))
-    proc = subprocess.Popen(
+    proc = spawn(
         [
             sys.executable,
             "-m",
@@ -250,10 +258,9 @@ def start_streamlit(config_path: Path, env_extra: Mapping[str, str] | None = Non
             "--browser.gatherUsageStats",
             "false",
         ],
+        Path(config_path).parent / f"streamlit-{port}.log",
         cwd=REPO_ROOT,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
     )
     server = StreamlitServer(f"http://127.0.0.1:{port}", proc)
     wait_http(f"{server.url}/_stcore/health", timeout=90, proc=proc)

@@ -121,3 +121,16 @@ def test_ensure_demo_world_generates_once_and_refreshes_when_stale(tmp_path: Pat
     longer = load_config(write_config(tmp_path, {"demo": {"days": 3}}))
     assert ensure_demo_world(db, longer, now=DEMO_END + timedelta(hours=7, minutes=5)) is True
     assert db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 3 * 1440 * 6
+
+
+def test_demo_regeneration_keeps_a_real_billing_cache(tmp_path: Path) -> None:
+    """With billing from Cost Explorer, the costs table is a paid-for cache: the demo must not wipe it."""
+    cfg = load_config(write_config(tmp_path, {"demo": {"days": 1}, "sources": {"billing": "cost_explorer"}}))
+    db = open_db(cfg.store_path())
+    db["costs"].insert(
+        {"day": "2026-11-01", "service": "Amazon CloudFront", "region": "us-east-1", "cost_usd": 12.5}
+    )
+    assert ensure_demo_world(db, cfg, now=DEMO_END) is True
+    rows = db.execute("SELECT day, service, cost_usd FROM costs").fetchall()
+    assert rows == [("2026-11-01", "Amazon CloudFront", 12.5)]
+    assert db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 1440 * 6
