@@ -205,3 +205,43 @@ def read_events(db: sqlite_utils.Database, start: datetime, end: datetime) -> pd
     for col in ("start_ts", "end_ts"):
         frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
     return frame
+
+
+ACTIONS_TABLE = "actions"  # created and owned by core/actions.py; read here only for change markers
+
+
+def read_action_markers(
+    db: sqlite_utils.Database, start: datetime, end: datetime, target_regions: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Executed actions (scaling, failover) in [start, end] as change markers shaped like read_events():
+    start_ts, end_ts, region, kind ('action'), title, detail. Empty when no actions table exists yet."""
+    columns = ["start_ts", "end_ts", "region", "kind", "title", "detail"]
+    empty = pd.DataFrame(
+        {c: pd.Series([], dtype="datetime64[ns, UTC]" if c.endswith("_ts") else object) for c in columns}
+    )
+    if ACTIONS_TABLE not in db.table_names():
+        return empty
+    have = {c.name for c in db[ACTIONS_TABLE].columns}
+    if not {"target", "kind", "state", "reason", "started_at", "finished_at"} <= have:
+        return empty
+    rows = db.execute(
+        f"SELECT target, kind, state, reason, started_at, finished_at FROM {ACTIONS_TABLE} "
+        "WHERE started_at IS NOT NULL AND started_at <= ? AND COALESCE(finished_at, started_at) >= ? "
+        "ORDER BY started_at",
+        [_epoch(end), _epoch(start)],
+    ).fetchall()
+    if not rows:
+        return empty
+    regions = target_regions or {}
+    frame = pd.DataFrame(
+        {
+            # a marker at the moment the change was made
+            "start_ts": pd.to_datetime([r[4] for r in rows], unit="s", utc=True),
+            "end_ts": pd.to_datetime([r[4] for r in rows], unit="s", utc=True),
+            "region": [regions.get(r[0], "") for r in rows],
+            "kind": "action",
+            "title": [f"{r[1]} {r[0]} ({r[2]})" for r in rows],
+            "detail": [r[3] or "" for r in rows],
+        }
+    )
+    return frame[columns]

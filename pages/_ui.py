@@ -338,15 +338,19 @@ def timeseries_figure(
     marks: pd.DataFrame | None = None,
     height: int = 320,
     wide: pd.DataFrame | None = None,
+    webgl: bool = True,
 ) -> go.Figure:
     """One line per region, downsampled (MinMaxLTTB) to a few thousand points per trace, UTC x axis,
-    incidents shaded and deploys drawn as vertical markers when `marks` (events frame) is given."""
+    incidents shaded and deploys drawn as vertical markers when `marks` (events frame) is given.
+    webgl=False draws SVG: for a few short traces it shows sooner (no WebGL context per chart; in
+    headless Chromium the Triage page loaded in 1.1 s instead of 2.5 s, bench/slo_triage.py)."""
     wide = pivot_metric(frame, metric) if wide is None else wide
+    trace = go.Scattergl if webgl else go.Scatter
     fig = go.Figure()
     for region in wide.columns:
         series = downsample_series(wide[region].dropna() * scale)
         fig.add_trace(
-            go.Scattergl(
+            trace(
                 x=series.index,
                 y=series.to_numpy(),
                 mode="lines",

@@ -1,11 +1,585 @@
-"""Actions page: Propose, approve and execute scaling and failover through one guarded path, with a tamper-evident audit log."""
+"""Actions: propose, approve and execute scaling and failover through one guarded path (core/actions.py),
+with a tamper-evident audit log. Every rule is enforced in core; this page only shows and asks."""
 
+import uuid
+from datetime import UTC, datetime, time, timedelta
+
+import pandas as pd
 import streamlit as st
 
+from connectors.base import Change
+from connectors.executors import build_executor
+from core import audit
+from core.actions import (
+    FIELDS_OF_TARGET,
+    KIND_OF_TARGET,
+    STATES,
+    Action,
+    ActionRefused,
+    ActionService,
+    Plan,
+    build_change,
+    change_from_dict,
+    describe_change,
+    describe_state,
+    fmt_utc,
+    resolve_prefill,
+    routing_shares,
+    state_from_dict,
+)
+from core.auth import Identity, allowed, resolve_identity, role_of
+from core.config import config_path
 from pages import _ui as ui
 
+ss = st.session_state
+cfg = ui.config()
 ui.page_header(
     "Actions",
     "Propose, approve and execute scaling and failover through one guarded path, with a tamper-evident audit log.",
 )
-st.info("This page is being built; see the issue tracker for its scope.")
+
+
+@st.cache_resource(show_spinner=False)
+def _executor(store_path: str, kind: str, config_mtime: float):  # -> ActionExecutor
+    return build_executor(ui.config(), ui.db(), ui.secrets())
+
+
+def _config_mtime() -> float:
+    try:
+        return config_path().stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+try:
+    executor = _executor(str(cfg.store_path()), cfg.sources.executor, _config_mtime())
+    service = ActionService(ui.db(), cfg, executor)
+except Exception as exc:  # a broken executor config must not become a traceback
+    st.error(f"⚠️ The action executor ({cfg.sources.executor}) cannot start: {exc}")
+    st.stop()
+
+
+# ---- who is acting -----------------------------------------------------------------------------------
+def _identity() -> Identity:
+    """Read the one mechanism config auth.mode trusts and hand plain values to core.auth."""
+    mode = cfg.auth.mode
+    with st.container(border=True):
+        if mode == "demo":
+            emails = [u.email for u in cfg.user]
+            names = {u.email: f"{u.name or u.email} · {u.role}" for u in cfg.user}
+            st.selectbox(
+                "Acting as (demo mode: pick one of the configured users)",
+                emails,
+                index=None,
+                placeholder="Not signed in (viewer)",
+                format_func=lambda e: names.get(e, e),
+                key="demo_user",
+            )
+            return resolve_identity(cfg.auth, cfg.user, demo_choice=ss.get("demo_user"))
+        if mode == "proxy":
+            who = resolve_identity(cfg.auth, cfg.user, headers=dict(st.context.headers))
+            if not who.signed_in:
+                st.warning(f"No identity in the `{cfg.auth.proxy_header}` header: you are a viewer.")
+            return who
+        try:
+            claims = st.user.to_dict()
+        except Exception:
+            claims = {}
+        who = resolve_identity(cfg.auth, cfg.user, oidc_claims=claims)
+        if who.signed_in:
+            st.button("Log out", key="oidc_logout", on_click=st.logout)
+        else:
+            st.button("Log in", key="oidc_login", on_click=_login)
+        return who
+
+
+def _login() -> None:
+    try:
+        st.login()
+    except Exception as exc:  # no [auth] in secrets.toml
+        ss["actions_messages"] = [
+            ("error", f"Login is not configured ([auth] in .streamlit/secrets.toml): {exc}")
+        ]
+
+
+me = _identity()
+role = role_of(me, cfg.user)
+st.caption(
+    f"Signed in as **{me.label}** · role **{role}** · identity from {cfg.auth.mode} · executor "
+    f"**{getattr(executor, 'name', cfg.sources.executor)}**"
+)
+if me.signed_in and not me.verified:
+    st.warning("Your identity provider did not verify this e-mail address: you only have the viewer role.")
+
+# ---- housekeeping on every load: settle crashed executions, expire overdue approvals -----------------
+for result in service.reconcile():
+    icon = "✅" if result.outcome == "succeeded" else "⚠️"
+    st.warning(
+        f"{icon} Action #{result.action.id} on {result.action.target} was left executing: {result.message}"
+    )
+service.expire_stale()
+
+chain = audit.verify_chain(service.path)
+if chain.ok:
+    st.success(f"🔒 {chain.summary()}", icon=None)
+else:
+    st.error(f"🚨 {chain.summary()} Export the log and investigate before trusting it.")
+
+for level, text in ss.pop("actions_messages", []):
+    {"success": st.success, "error": st.error, "info": st.info, "warning": st.warning}[level](text)
+
+
+def _say(level: str, text: str) -> None:
+    ss.setdefault("actions_messages", []).append((level, text))
+
+
+# ---- callbacks: run before the rerun, so the whole page shows the new state ----------------------------
+def _propose(target: str, shown: dict, reason: str, request_id: str, run_now: bool) -> None:
+    """Propose exactly what the dry run showed: if the form changed in the same interaction as the click
+    (a value typed and the button pressed at once), stop and let the user review the new dry run."""
+    configured = next((t for t in cfg.target if t.name == target), None)
+    current, _error = service.read_current(configured) if configured else (None, "")
+    now = (
+        {k: v for k, v in vars(_form_change(configured, current)).items() if v is not None}
+        if configured
+        else {}
+    )
+    if ss.get("act_target") != target or now != shown or (ss.get("act_reason") or "") != reason:
+        _say(
+            "warning",
+            "The form or the target changed after the dry run was drawn: review the dry run below "
+            "and click again. Nothing was proposed.",
+        )
+        return
+    try:
+        action = service.propose(me, target, change_from_dict(shown), reason, request_id=request_id)
+    except ActionRefused as exc:
+        _say("error", f"⛔ Proposal refused: {exc.message}")
+        return
+    ss["act_request_id"] = uuid.uuid4().hex  # the next submit is a new proposal
+    if action.state == "proposed":
+        _say(
+            "success",
+            f"📝 Action #{action.id} proposed: {action.describe_change()} on {target}. "
+            f"It needs an approver (not you) before {fmt_utc(action.expires_at)}.",
+        )
+        return
+    if run_now:
+        _execute(action.id)
+    else:
+        _say("info", f"Action #{action.id} is approved by policy and ready to run.")
+
+
+def _approve(action_id: int) -> None:
+    try:
+        action = service.approve(me, action_id, ss.get(f"approve_note_{action_id}", ""))
+    except ActionRefused as exc:
+        _say("error", f"⛔ Approval refused: {exc.message}")
+        return
+    _say("success", f"✅ Action #{action_id} approved; it can run until {fmt_utc(action.expires_at)}.")
+
+
+def _reject(action_id: int) -> None:
+    try:
+        service.reject(me, action_id, ss.get(f"approve_note_{action_id}", ""))
+    except ActionRefused as exc:
+        _say("error", f"⛔ Rejection refused: {exc.message}")
+        return
+    _say("info", f"Action #{action_id} rejected.")
+
+
+def _cancel(action_id: int) -> None:
+    try:
+        service.cancel(me, action_id, ss.get(f"cancel_reason_{action_id}", ""))
+    except ActionRefused as exc:
+        _say("error", f"⛔ Cancel refused: {exc.message}")
+        return
+    _say("info", f"Action #{action_id} cancelled.")
+
+
+def _execute(action_id: int) -> None:
+    try:
+        outcome = service.execute(me, action_id)
+    except ActionRefused as exc:
+        _say("error", f"⛔ Execution refused: {exc.message}")
+        return
+    if not outcome.ran:
+        _say("info", f"ℹ️ {outcome.message}")
+    elif outcome.action.state == "succeeded":
+        _say("success", f"🚀 {outcome.message}")
+    else:
+        _say("error", f"❌ {outcome.message}")
+
+
+# ---- widgets -----------------------------------------------------------------------------------------
+def _plan_view(plan: Plan) -> None:
+    c1, c2, c3 = st.columns(3)
+    c1.markdown(f"**Now**  \n{describe_state(plan.current)}")
+    c2.markdown(f"**Change**  \n{describe_change(plan.change)}")
+    c3.markdown(f"**Expected after**  \n{describe_state(plan.after)}")
+    if plan.kind == "failover" and plan.current and plan.after and plan.after.weights:
+        shares = pd.DataFrame(
+            {
+                "record": list(plan.after.weights),
+                "share now (%)": [100 * v for v in routing_shares(plan.current.weights or {}).values()],
+                "share after (%)": [100 * v for v in routing_shares(plan.after.weights).values()],
+            }
+        )
+        ui.show_table(shares, key=f"shares_{plan.target.name}")
+    checks = pd.DataFrame(
+        {
+            "guardrail": [c.name for c in plan.checks],
+            "result": ["✅ pass" if c.passed else "❌ fail" for c in plan.checks],
+            "detail": [c.detail for c in plan.checks],
+        }
+    )
+    st.dataframe(checks, hide_index=True, width="stretch", key=f"checks_{plan.target.name}")
+    st.markdown(
+        ("🧑‍🤝‍🧑 **Needs approval**: " if plan.needs_approval else "⚡ **No approval needed**: ")
+        + plan.approval_reason
+    )
+    if plan.prediction is not None:
+        p = plan.prediction
+        st.markdown(
+            f"**Predicted**: utilisation {_pct(p.utilisation_before)} → {_pct(p.utilisation_after)}, "
+            f"cost {_usd(p.cost_per_month_before_usd)} → {_usd(p.cost_per_month_after_usd)} per month. {p.note}"
+        )
+    elif plan.prediction_note:
+        st.caption(plan.prediction_note)
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.0f}%"
+
+
+def _usd(v: float | None) -> str:
+    return "n/a" if v is None else f"${v:,.0f}"
+
+
+def _recent_demand(region: str) -> pd.Series | None:
+    """The region's request rate (req/s) over the last 24 h, for the utilisation and cost prediction."""
+    end = ui.data_anchor()
+    frame = ui.load_metrics(
+        ["requests_per_second"], end - timedelta(hours=24), end, regions=[region], step=timedelta(minutes=5)
+    )
+    if frame.empty:
+        return None
+    return frame.set_index("ts")["value"].sort_index()
+
+
+def _apply_prefill() -> None:
+    prefill = ss.pop("actions_prefill", None)
+    if not prefill:
+        return
+    draft = resolve_prefill(cfg, prefill)
+    if draft.target:
+        ss["act_target"] = draft.target
+        for key, value in (
+            ("desired", draft.desired),
+            ("min", draft.min_instances),
+            ("max", draft.max_instances),
+        ):
+            if value is not None:
+                ss[f"act_{key}_{draft.target}"] = value
+        if draft.drain_region:
+            ss[f"act_w_{draft.target}_{draft.drain_region}"] = 0.0
+        if draft.promote_region:
+            ss[f"act_primary_{draft.target}"] = draft.promote_region
+    if draft.reason:
+        ss["act_reason"] = draft.reason
+    ss["act_prefill_notes"] = ["Pre-filled from the page you came from: check every value.", *draft.notes]
+
+
+def _form_change(target, current) -> Change:
+    """The change the form's widgets describe now (read from session state, so a callback sees exactly
+    what the user last entered)."""
+    name = target.name
+    if KIND_OF_TARGET[target.kind] == "scale":
+        values = {}
+        for field in sorted(FIELDS_OF_TARGET[target.kind]):
+            key = f"act_{field.replace('_instances', '')}_{name}"
+            if ss.get(key) is not None:
+                values[field] = int(ss[key])
+        return build_change(current, **values)
+    records = sorted((current.weights or {}) if current else {})
+    if target.kind == "route53_weighted":
+        return build_change(current, weights={r: float(ss.get(f"act_w_{name}_{r}", 0.0)) for r in records})
+    primary = ss.get(f"act_primary_{name}")
+    return build_change(current, weights={r: (1.0 if r == primary else 0.0) for r in records})
+
+
+def _propose_tab() -> None:
+    _apply_prefill()
+    for note in ss.get("act_prefill_notes", []):
+        st.info(note)
+    targets = {t.name: t for t in cfg.target}
+    if not targets:
+        st.info("No [[target]] is configured, so there is nothing to change.")
+        return
+    if ss.get("act_target") not in targets:
+        ss["act_target"] = next(iter(targets))
+    name = st.selectbox(
+        "Target",
+        list(targets),
+        key="act_target",
+        format_func=lambda n: f"{n} · {targets[n].kind} · {targets[n].region}",
+    )
+    target = targets[name]
+    current, error = service.read_current(target)
+    if current is None:
+        st.error(f"⚠️ Cannot read {name}'s current state: {error}")
+        return
+    if KIND_OF_TARGET[target.kind] == "scale":
+        cols = st.columns(3)
+        for col, field, label in (
+            (cols[0], "desired", "Desired instances"),
+            (cols[1], "min_instances", "Min instances"),
+            (cols[2], "max_instances", "Max instances"),
+        ):
+            if field not in FIELDS_OF_TARGET[target.kind]:
+                continue
+            key = f"act_{field.replace('_instances', '')}_{name}"
+            default = getattr(current, field)
+            if key not in ss:
+                ss[key] = int(default if default is not None else target.min_instances)
+            col.number_input(
+                label,
+                min_value=0,
+                max_value=100_000,
+                step=1,
+                key=key,
+                help=f"Guardrail: {target.min_instances}..{target.max_instances}",
+            )
+    elif target.kind == "route53_weighted":
+        st.caption(
+            "Route 53 weights are relative: setting a region to 0 drains it and its share goes to the "
+            "others in proportion."
+        )
+        cols = st.columns(min(len(current.weights or {}), 6) or 1)
+        for i, (record, weight) in enumerate(sorted((current.weights or {}).items())):
+            key = f"act_w_{name}_{record}"
+            if key not in ss:
+                ss[key] = float(weight)
+            cols[i % len(cols)].number_input(f"{record} weight", min_value=0.0, step=1.0, key=key)
+    else:
+        records = sorted(current.weights or {})
+        primary_now = next((k for k, v in (current.weights or {}).items() if v == 1.0), records[0])
+        key = f"act_primary_{name}"
+        if ss.get(key) not in records:
+            ss[key] = primary_now
+        st.radio("Primary (serves traffic while healthy)", records, key=key, horizontal=True)
+    change = _form_change(target, current)
+    reason = st.text_area(
+        "Reason (required, recorded in the audit log)",
+        key="act_reason",
+        placeholder="e.g. forecast p95 peak needs 14 instances at 60% CPU",
+    )
+    demand = _recent_demand(target.region) if KIND_OF_TARGET[target.kind] == "scale" else None
+    plan = service.plan(name, change, reason, demand=demand, current=current)
+    with st.container(border=True):
+        st.markdown("**Dry run**: nothing changes until the proposal is approved (when needed) and executed.")
+        _plan_view(plan)
+    ss.setdefault("act_request_id", uuid.uuid4().hex)
+    can = allowed(role, "propose")
+    label = "Propose for approval" if plan.needs_approval else "Propose and run now"
+    st.button(
+        label,
+        key="act_submit",
+        type="primary",
+        disabled=not can or not plan.ok,
+        on_click=_propose,
+        args=(
+            name,
+            {k: v for k, v in vars(plan.change).items() if v is not None},
+            reason,
+            ss["act_request_id"],
+            not plan.needs_approval,
+        ),
+    )
+    if not can:
+        st.caption(f"Your role ({role}) can see plans but not propose; operators, approvers and admins can.")
+    elif not plan.ok:
+        st.caption("Fix the failing guardrails above to propose this change.")
+
+
+def _action_header(a: Action) -> str:
+    before = state_from_dict(a.plan.get("current"))
+    was = f" (at proposal: {describe_state(before)})" if before is not None else ""
+    return f"**#{a.id} · {a.target}** · {a.describe_change()}{was}"
+
+
+def _action_meta(a: Action) -> None:
+    st.caption(
+        f"Proposed by {a.proposed_by} at {fmt_utc(a.proposed_at)} · expires {fmt_utc(a.expires_at)}"
+        + (f" · approved by {a.approved_by}" if a.approved_by else "")
+    )
+    st.markdown(f"> {a.reason}")
+
+
+def _cancel_controls(a: Action) -> None:
+    own = a.proposed_by.lower() == me.email.lower()
+    if not (allowed(role, "cancel_any") or (own and allowed(role, "cancel_own"))):
+        return
+    c1, c2 = st.columns([3, 1])
+    c1.text_input(
+        "Cancel reason", key=f"cancel_reason_{a.id}", label_visibility="collapsed", placeholder="Why cancel?"
+    )
+    c2.button("Cancel", key=f"cancel_{a.id}", on_click=_cancel, args=(a.id,))
+
+
+def _pending_tab(pending: list[Action]) -> None:
+    if not pending:
+        st.info("Nothing is waiting for approval.")
+        return
+    for a in pending:
+        with st.container(border=True):
+            st.markdown(_action_header(a))
+            _action_meta(a)
+            checks = a.plan.get("checks", [])
+            st.caption(
+                "Guardrails at proposal: "
+                + " · ".join(f"{'✅' if c['passed'] else '❌'} {c['name']}" for c in checks)
+            )
+            own = a.proposed_by.lower() == me.email.lower()
+            if allowed(role, "approve"):
+                if own:
+                    st.caption("You proposed this: the two-person rule needs another approver.")
+                c1, c2, c3 = st.columns([2, 1, 1])
+                c1.text_input(
+                    "Note or rejection reason",
+                    key=f"approve_note_{a.id}",
+                    label_visibility="collapsed",
+                    placeholder="Note (approval) / reason (rejection)",
+                )
+                c2.button(
+                    "Approve",
+                    key=f"approve_{a.id}",
+                    type="primary",
+                    disabled=own,
+                    on_click=_approve,
+                    args=(a.id,),
+                )
+                c3.button("Reject", key=f"reject_{a.id}", disabled=own, on_click=_reject, args=(a.id,))
+            else:
+                st.caption(f"Your role ({role}) cannot approve; approvers and admins can.")
+            _cancel_controls(a)
+
+
+def _ready_tab(ready: list[Action], running: list[Action]) -> None:
+    for a in running:
+        st.warning(
+            f"⏳ #{a.id} {a.target} is executing (started {fmt_utc(a.started_at)} by {a.executed_by})."
+        )
+    if not ready:
+        st.info("No approved action is waiting to run.")
+        return
+    for a in ready:
+        with st.container(border=True):
+            st.markdown(_action_header(a))
+            _action_meta(a)
+            if allowed(role, "execute"):
+                st.button(
+                    "Execute now", key=f"execute_{a.id}", type="primary", on_click=_execute, args=(a.id,)
+                )
+            else:
+                st.caption(f"Your role ({role}) cannot execute; operators, approvers and admins can.")
+            _cancel_controls(a)
+
+
+def _history_tab() -> None:
+    c1, c2, c3, c4 = st.columns(4)
+    states = c1.multiselect("State", list(STATES), key="hist_states")
+    target = c2.selectbox("Target", ["(all)", *[t.name for t in cfg.target]], key="hist_target")
+    person = c3.text_input("Person (e-mail)", key="hist_person", placeholder="proposer, approver or executor")
+    today = datetime.now(UTC).date()
+    days = c4.date_input("Proposed between (UTC)", (today - timedelta(days=30), today), key="hist_days")
+    since = until = None
+    if isinstance(days, tuple | list) and len(days) == 2:
+        since = datetime.combine(days[0], time.min, tzinfo=UTC)
+        until = datetime.combine(days[1], time.max, tzinfo=UTC)
+    actions = service.list_actions(
+        states=states or None,
+        target=None if target == "(all)" else target,
+        person=person.strip() or None,
+        since=since,
+        until=until,
+    )
+    if not actions:
+        st.info("No actions match these filters.")
+        return
+    frame = pd.DataFrame(
+        {
+            "id": [a.id for a in actions],
+            "target": [a.target for a in actions],
+            "change": [a.describe_change() for a in actions],
+            "state": [a.state for a in actions],
+            "proposed_by": [a.proposed_by for a in actions],
+            "proposed_at": [a.proposed_at for a in actions],
+            "approved_by": [a.approved_by or ("policy" if not a.needs_approval else "") for a in actions],
+            "executed_by": [a.executed_by or "" for a in actions],
+            "finished_at": [a.finished_at for a in actions],
+            "result": [
+                (a.error or describe_state(a.after)) if (a.after or a.error) else a.closed_note
+                for a in actions
+            ],
+            "reason": [a.reason for a in actions],
+        }
+    )
+    ui.show_table(frame, key="history_table")
+    st.download_button(
+        "Download history (CSV)",
+        frame.to_csv(index=False),
+        "headroom-actions.csv",
+        "text/csv",
+        key="history_csv",
+    )
+
+
+def _audit_tab() -> None:
+    st.caption(
+        "Append-only; each entry carries SHA-256(previous hash + canonical JSON of the entry). "
+        "The CSV includes the hashes so the chain can be re-verified outside Headroom."
+    )
+    entries = audit.entries(service.path, limit=500)
+    if not entries:
+        st.info("The audit log is empty.")
+    else:
+        frame = pd.DataFrame(
+            {
+                "seq": [e.seq for e in reversed(entries)],
+                "at": [e.at for e in reversed(entries)],
+                "actor": [e.actor for e in reversed(entries)],
+                "role": [e.role for e in reversed(entries)],
+                "event": [e.event for e in reversed(entries)],
+                "action": [e.action_id for e in reversed(entries)],
+                "target": [e.target for e in reversed(entries)],
+                "why": [e.reason for e in reversed(entries)],
+                "hash": [e.hash[:12] + "…" for e in reversed(entries)],
+            }
+        )
+        ui.show_table(frame, key="audit_table")
+    st.download_button(
+        "Download audit log (CSV)",
+        audit.to_csv(service.path),
+        "headroom-audit.csv",
+        "text/csv",
+        key="audit_csv",
+    )
+
+
+pending = service.list_actions(states=["proposed"])
+ready = service.list_actions(states=["approved"])
+running = service.list_actions(states=["executing"])
+tabs = st.tabs(
+    ["Propose", f"Pending approval ({len(pending)})", f"Ready to run ({len(ready)})", "History", "Audit log"]
+)
+with tabs[0]:
+    _propose_tab()
+with tabs[1]:
+    _pending_tab(pending)
+with tabs[2]:
+    _ready_tab(ready, running)
+with tabs[3]:
+    _history_tab()
+with tabs[4]:
+    _audit_tab()

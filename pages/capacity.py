@@ -1,11 +1,619 @@
-"""Capacity page: What-if capacity plans: simulate scaling policies on real or forecast demand; region-loss (N+1) check."""
+"""Capacity page: what-if plans for one fleet (growth, spikes, a failed region, scaling policies side by
+side), saved scenarios, the region-loss (N+1) check, and "propose this change" to the Actions page."""
 
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import timedelta
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from connectors import store_scenarios as store
+from core import capacity as cap
+from core.timeseries import downsample_series, pivot_metric
 from pages import _ui as ui
 
-ui.page_header(
+MIN_WINDOW = timedelta(days=7)  # predictive scaling needs a day of history; a week shows the weekly cycle
+FORECAST_HORIZON = timedelta(days=7)
+POLICY_KEYS = list(cap.POLICY_LABELS)  # TargetTracking, StepScaling, KubernetesHPA, Scheduled, Predictive
+CONFIG_POLICY = {
+    "target_tracking": "TargetTracking",
+    "step_scaling": "StepScaling",
+    "kubernetes_hpa": "KubernetesHPA",
+    "scheduled": "Scheduled",
+    "predictive": "Predictive",
+}
+FORECASTERS = {"Seasonal naive (fast)": "naive", "Statistical model (core.forecast; slower)": "model"}
+CPU_POLICIES = {"TargetTracking", "KubernetesHPA", "Scheduled", "Predictive"}  # scale on CPU utilisation
+STATE_ICON = {"green": "🟢 green", "amber": "🟡 amber", "red": "🔴 red", "unknown": "⚪ unknown"}
+SCENARIO_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+ss = st.session_state
+start, end = ui.page_header(
     "Capacity",
-    "What-if capacity plans: simulate scaling policies on real or forecast demand; region-loss (N+1) check.",
+    "What if traffic grows, spikes or a region fails? Scaling policies simulated side by side on real or "
+    "forecast demand, and whether each region survives losing another.",
 )
-st.info("This page is being built; see the issue tracker for its scope.")
+cfg = ui.config()
+db = ui.db()
+fleets = {f.name: f for f in cfg.fleet}
+if not fleets:
+    st.info("No fleets are configured: add [[fleet]] entries to the config file to plan capacity.")
+    st.stop()
+
+
+# ---- loading a saved scenario into the widgets (before they are drawn) ------------------------------
+def _load_into_widgets(name: str) -> None:
+    sc = store.load_scenario(db, name)
+    fleet_name = next((f.name for f in cfg.fleet if f.region == sc.region), None)
+    if fleet_name is None:
+        ss["cap_notice"] = f"Scenario {name!r} is for {sc.region}, which has no configured fleet."
+        return
+    clamped: list[str] = []
+
+    def put(key: str, value, lo, hi) -> None:  # the controls' ranges bound what can be shown
+        if value < lo or value > hi:
+            clamped.append(key.removeprefix("cap_"))
+        ss[key] = type(value)(min(max(value, lo), hi))
+
+    policy = sc.policy
+    top = max(fleets[fleet_name].max_instances * 3, 10)
+    ss["cap_fleet"] = fleet_name
+    ss["_cap_fleet_seen"] = fleet_name  # keep the loaded values (no reset to the config's)
+    ss["cap_source"] = "forecast" if sc.source == "forecast" else "history"
+    ss["cap_failed"] = sc.failed_region if sc.failed_region in cfg.region_codes else "none"
+    put("cap_growth", int(round(sc.growth_pct)), -50, 200)
+    put("cap_spike", float(sc.spikes[0].multiplier) if sc.spikes else 1.0, 1.0, 5.0)
+    put("cap_spike_minutes", int(sc.spikes[0].duration_s // 60) if sc.spikes else 30, 5, 240)
+    put("cap_capacity", float(sc.fleet.capacity_per_instance), 0.01, 1e9)
+    put("cap_warmup", int(sc.fleet.warmup_s), 0, 3600)
+    put("cap_price", float(sc.fleet.price_per_hour), 0.0, 1e6)
+    put("cap_target", int(round(cap.reference_target(policy) * 100)), 20, 95)
+    ss["cap_minmax"] = (min(sc.fleet.min_instances, top), min(sc.fleet.max_instances, top))
+    if sc.fleet.max_instances > top:
+        clamped.append("max instances")
+    ss["cap_policies"] = [type(policy).__name__]
+    if isinstance(policy, cap.TargetTracking):
+        put("cap_tt_out", int(policy.scale_out_cooldown_s), 0, 3600)
+        put("cap_tt_in", int(policy.scale_in_cooldown_s), 0, 3600)
+        ss["cap_tt_noscalein"] = policy.disable_scale_in
+    elif isinstance(policy, cap.StepScaling):
+        put("cap_step_cooldown", int(policy.cooldown_s), 0, 3600)
+    elif isinstance(policy, cap.KubernetesHPA):
+        put("cap_hpa_tol", int(round(policy.tolerance * 100)), 0, 50)
+        put("cap_hpa_down", int(policy.scale_down_stabilization_s), 0, 3600)
+    elif isinstance(policy, cap.Scheduled):
+        ss["cap_sched_text"] = "\n".join(
+            f"{a.cron}, {'' if a.min_instances is None else a.min_instances}, "
+            f"{'' if a.max_instances is None else a.max_instances}"
+            for a in policy.actions
+        )
+    elif isinstance(policy, cap.Predictive):
+        put("cap_pred_buffer", int(round(policy.buffer * 100)), 0, 200)
+        put("cap_pred_lead", int(policy.lead_time_s), 0, 3600)
+    ss["cap_notice"] = (
+        f"Loaded scenario {name!r} into the controls. They show its main parameters; to run it exactly as "
+        "saved (e.g. a custom step table), pick it under 'Also compare saved scenarios'."
+        + (f" Outside the controls' ranges, so clamped: {', '.join(clamped)}." if clamped else "")
+    )
+
+
+if pending := ss.pop("cap_pending_load", None):
+    try:
+        _load_into_widgets(pending)
+    except (KeyError, ValueError) as exc:
+        ss["cap_notice"] = f"Could not load {pending!r}: {exc}"
+if notice := ss.pop("cap_notice", None):
+    st.info(notice)
+
+
+# ---- the plan's controls ---------------------------------------------------------------------------
+def _defaults_for(fleet_name: str) -> None:
+    """Reset the fleet controls to the configured fleet when another fleet is picked."""
+    f = fleets[fleet_name]
+    ss["cap_capacity"] = float(f.capacity_per_instance)
+    ss["cap_minmax"] = (int(f.min_instances), int(f.max_instances))
+    ss["cap_warmup"] = int(f.warmup_s)
+    ss["cap_price"] = float(f.price_per_hour)
+    ss["cap_target"] = int(round(f.target_utilization * 100))
+    ss["cap_sched_text"] = (
+        f"# CRON (in {cfg.region_by_code(f.region).timezone}), MIN, MAX\n"
+        f"0 8 * * MON-FRI, {max(f.min_instances * 3, 1)}, {f.max_instances}\n"
+        f"0 20 * * *, {f.min_instances}, {f.max_instances}"
+    )
+
+
+fleet_names = list(fleets)
+ss.setdefault("cap_fleet", fleet_names[0])
+if ss["cap_fleet"] not in fleets:
+    ss["cap_fleet"] = fleet_names[0]
+if ss.get("_cap_fleet_seen") != ss["cap_fleet"]:  # first run, or another fleet was picked
+    _defaults_for(ss["cap_fleet"])
+    ss["_cap_fleet_seen"] = ss["cap_fleet"]
+for key, value in {
+    "cap_source": "history",
+    "cap_failed": "none",
+    "cap_growth": 0,
+    "cap_spike": 1.0,
+    "cap_spike_minutes": 30,
+    "cap_tt_out": 300,
+    "cap_tt_in": 300,
+    "cap_tt_noscalein": False,
+    "cap_step_cooldown": 300,
+    "cap_hpa_tol": 10,
+    "cap_hpa_down": 300,
+    "cap_pred_buffer": 10,
+    "cap_pred_lead": 300,
+    "cap_pred_model": next(iter(FORECASTERS)),
+    "cap_demand_model": list(FORECASTERS)[1],
+}.items():
+    ss.setdefault(key, value)
+
+c1, c2, c3 = st.columns([2, 2, 2])
+fleet_name = c1.selectbox(
+    "Fleet to plan",
+    fleet_names,
+    key="cap_fleet",
+    format_func=lambda n: f"{n} · {fleets[n].region} · {fleets[n].instance_type or fleets[n].service}",
+)
+config_fleet = fleets[fleet_name]
+region = config_fleet.region
+source = c2.radio(
+    "Demand",
+    ["history", "forecast"],
+    key="cap_source",
+    horizontal=True,
+    format_func=lambda s: "History (the sidebar's range)" if s == "history" else "Forecast (next 7 days)",
+)
+if source == "forecast":
+    demand_model = c2.radio(
+        "Forecast model", list(FORECASTERS), key="cap_demand_model", help="Hourly forecast, interpolated"
+    )
+others = [r for r in cfg.region_codes if r != region]
+failed = c3.selectbox(
+    "Failed region (its traffic moves here by routing weight)",
+    ["none", *others],
+    key="cap_failed",
+    format_func=lambda r: "none" if r == "none" else f"{r} · {cfg.region_by_code(r).name}",
+)
+
+with st.container(border=True):
+    s1, s2, s3, s4 = st.columns(4)
+    growth = s1.slider("Traffic growth (%)", -50, 200, step=5, key="cap_growth")
+    spike = s2.slider(
+        "Spike (× demand)",
+        1.0,
+        5.0,
+        step=0.1,
+        key="cap_spike",
+        help="Applied from the busiest minute of the demand",
+    )
+    spike_minutes = s3.slider("Spike length (minutes)", 5, 240, step=5, key="cap_spike_minutes")
+    target_pct = s4.slider("Target utilisation (%)", 20, 95, key="cap_target")
+    f1, f2, f3, f4 = st.columns(4)
+    capacity = f1.number_input(
+        "Instance capacity (req/s at 100% CPU)", min_value=0.01, step=5.0, key="cap_capacity"
+    )
+    lo, hi = f2.slider("Min / max instances", 0, max(config_fleet.max_instances * 3, 10), key="cap_minmax")
+    warmup = f3.number_input("Warm-up (s)", min_value=0, max_value=3600, step=30, key="cap_warmup")
+    price = f4.number_input(
+        "Price (USD per instance-hour)", min_value=0.0, step=0.01, format="%.4f", key="cap_price"
+    )
+
+ss.setdefault("cap_policies", [CONFIG_POLICY[config_fleet.policy], "KubernetesHPA", "Predictive"])
+chosen = st.multiselect(
+    "Scaling policies to compare",
+    POLICY_KEYS,
+    key="cap_policies",
+    format_func=lambda k: cap.POLICY_LABELS[k],
+)
+with st.expander("Policy parameters"):
+    p1, p2, p3 = st.columns(3)
+    p1.markdown("**Target tracking (AWS)**")
+    tt_out = p1.number_input("Scale-out cooldown (s)", min_value=0, max_value=3600, step=30, key="cap_tt_out")
+    tt_in = p1.number_input("Scale-in cooldown (s)", min_value=0, max_value=3600, step=30, key="cap_tt_in")
+    tt_noscalein = p1.checkbox("Disable scale-in", key="cap_tt_noscalein")
+    p2.markdown("**Step scaling (AWS)** on CPU around the target: +1 / +2 / +4 above, −1 30 points below")
+    step_cooldown = p2.number_input(
+        "Cooldown (s)", min_value=0, max_value=3600, step=30, key="cap_step_cooldown"
+    )
+    p2.markdown("**Kubernetes HPA**")
+    hpa_tol = p2.number_input("Tolerance (%)", min_value=0, max_value=50, step=1, key="cap_hpa_tol")
+    hpa_down = p2.number_input(
+        "Scale-down stabilisation (s)", min_value=0, max_value=3600, step=30, key="cap_hpa_down"
+    )
+    p3.markdown("**Scheduled** (+ target tracking within the bounds)")
+    sched_text = p3.text_area("Actions: CRON, MIN, MAX per line", key="cap_sched_text", height=110)
+    p3.markdown("**Predictive** (+ target tracking)")
+    pred_buffer = p3.number_input(
+        "Buffer over the forecast (%)", min_value=0, max_value=200, step=5, key="cap_pred_buffer"
+    )
+    pred_lead = p3.number_input("Lead time (s)", min_value=0, max_value=3600, step=60, key="cap_pred_lead")
+    pred_model = p3.radio("Forecaster", list(FORECASTERS), key="cap_pred_model")
+
+# ---- demand ----------------------------------------------------------------------------------------
+window_start = min(start, end - MIN_WINDOW)
+if window_start < start:
+    st.caption(
+        f"Planning window {window_start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC: the sidebar's range "
+        "is shorter than the 7 days predictive scaling and the weekly cycle need."
+    )
+step = timedelta(minutes=1) if end - window_start <= timedelta(days=35) else None
+frame = ui.load_metrics(
+    ["requests_per_second"], window_start, end, list(cfg.region_codes), max_points=60_000, step=step
+)
+history = pivot_metric(frame, "requests_per_second")
+if history.empty or region not in history.columns:
+    st.info(f"No request-rate data for {region} in this range: pick another range in the sidebar.")
+    st.stop()
+
+
+@st.cache_data(show_spinner="Forecasting demand...", max_entries=32)
+def _forecast(series: pd.Series, model: str) -> pd.Series:
+    forecaster = cap.default_forecaster if model == "model" else cap.seasonal_naive_forecast
+    return cap.forecast_demand(series.dropna(), FORECAST_HORIZON, timedelta(minutes=5), forecaster=forecaster)
+
+
+demand_frames: dict[str, pd.DataFrame] = {"history": history}
+if source == "forecast":
+    needed = {region} | ({failed} if failed != "none" else set())
+    try:
+        demand_frames["forecast"] = pd.DataFrame(
+            {r: _forecast(history[r], FORECASTERS[demand_model]) for r in sorted(needed) if r in history}
+        )
+    except ValueError as exc:
+        st.error(f"Could not forecast demand: {exc}")
+        st.stop()
+    used = cap.default_forecaster_name() if FORECASTERS[demand_model] == "model" else "seasonal naive"
+    fc_index = demand_frames["forecast"].index
+    st.caption(
+        f"Forecast demand {fc_index[0]:%Y-%m-%d %H:%M} → {fc_index[-1]:%Y-%m-%d %H:%M} UTC from the history "
+        f"above, by {used}."
+    )
+base = demand_frames[source]
+
+# ---- scenarios -------------------------------------------------------------------------------------
+target = target_pct / 100
+try:
+    fleet = cap.Fleet(float(capacity), int(lo), int(max(hi, 1)), float(warmup), float(price))
+except ValueError as exc:
+    st.error(f"Fleet settings: {exc}")
+    st.stop()
+policy_errors: list[str] = []
+
+
+def _policy(key: str) -> cap.Policy | None:
+    tracking = cap.TargetTracking(target, float(tt_out), float(tt_in), bool(tt_noscalein))
+    if key == "TargetTracking":
+        return tracking
+    if key == "StepScaling":
+        return cap.StepScaling(threshold=target, cooldown_s=float(step_cooldown))
+    if key == "KubernetesHPA":
+        return cap.KubernetesHPA(
+            target_utilization=target, tolerance=hpa_tol / 100, scale_down_stabilization_s=float(hpa_down)
+        )
+    if key == "Scheduled":
+        try:
+            actions = cap.scheduled_actions_from_text(sched_text or "")
+        except ValueError as exc:
+            policy_errors.append(f"Scheduled actions, {exc}")
+            return None
+        return cap.Scheduled(actions, cfg.region_by_code(region).timezone, tracking)
+    forecaster = None if FORECASTERS[pred_model] == "model" else cap.seasonal_naive_forecast
+    return cap.Predictive(
+        target_utilization=target,
+        buffer=pred_buffer / 100,
+        lead_time_s=float(pred_lead),
+        scale_out_cooldown_s=float(tt_out),
+        scale_in_cooldown_s=float(tt_in),
+        forecaster=forecaster,
+    )
+
+
+peak_at = base[region].idxmax()
+spikes = (cap.Spike(peak_at, spike_minutes * 60, spike),) if spike > 1.0 else ()
+scenarios: list[cap.Scenario] = []
+for key in chosen:
+    policy = _policy(key)
+    if policy is not None:
+        scenarios.append(
+            cap.Scenario(
+                cap.POLICY_LABELS[key],
+                region,
+                fleet,
+                policy,
+                source=source,
+                growth_pct=float(growth),
+                spikes=spikes,
+                failed_region=None if failed == "none" else failed,
+            )
+        )
+for message in policy_errors:
+    st.error(message)
+if lo == 0 and CPU_POLICIES & set(chosen):
+    st.warning(
+        "Min 0: policies that scale on CPU utilisation (target tracking, HPA) cannot scale out from zero "
+        "instances, because no instance reports CPU. Keep at least 1, or use step scaling on queue depth."
+    )
+
+saved = store.list_scenarios(db)
+compare_saved = st.multiselect(
+    "Also compare saved scenarios (each with its own fleet, policy and adjustments, on this demand)",
+    saved["name"].tolist(),
+    key="cap_compare_saved",
+)
+for name in compare_saved:
+    try:
+        sc = store.load_scenario(db, name)
+    except (KeyError, ValueError) as exc:
+        st.warning(f"Saved scenario {name!r} cannot be used: {exc}")
+        continue
+    if sc.source == "forecast" and "forecast" not in demand_frames:
+        st.warning(f"Saved scenario {name!r} plans on a forecast: switch Demand to Forecast to compare it.")
+        continue
+    if sc.region not in demand_frames[sc.source].columns or (
+        sc.failed_region and sc.failed_region not in demand_frames[sc.source].columns
+    ):
+        st.warning(f"Saved scenario {name!r}: no demand for its region(s) in this range.")
+        continue
+    scenarios.append(replace(sc, name=f"saved: {name}"))
+
+if not scenarios:
+    st.info("Pick at least one scaling policy to compare.")
+    st.stop()
+
+weights = {r.code: r.routing_weight for r in cfg.region}
+try:
+    results = cap.run_scenarios(scenarios, demand_frames, weights)
+except ValueError as exc:
+    st.error(f"Could not run the scenarios: {exc}")
+    st.stop()
+by_name = {sc.name: sc for sc in scenarios}
+
+# ---- charts ----------------------------------------------------------------------------------------
+first = next(iter(results.values())).frame
+span = f"{first['ts'].iloc[0]:%Y-%m-%d %H:%M} → {first['ts'].iloc[-1]:%Y-%m-%d %H:%M} UTC"
+st.subheader(f"{fleet_name}: {len(results)} scenario(s), {span}")
+
+
+def _line(fig: go.Figure, frame: pd.DataFrame, column: str, name: str, colour: str, **kw) -> None:
+    series = downsample_series(frame.set_index("ts")[column].astype("float64"))
+    fig.add_trace(
+        go.Scattergl(
+            x=series.index, y=series.to_numpy(), name=name, mode="lines", line={"color": colour, **kw}
+        )
+    )
+
+
+def _layout(fig: go.Figure, title: str, unit: str) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "y": 0.98, "yanchor": "top"},
+        height=360,
+        margin={"l": 10, "r": 10, "t": 90, "b": 10},
+        xaxis_title="time (UTC)",
+        yaxis_title=unit,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        hovermode="x unified",
+    )
+    return fig
+
+
+demand_fig, util_fig, unserved_fig, count_fig = go.Figure(), go.Figure(), go.Figure(), go.Figure()
+shown_demand: set[str] = set()
+for i, (name, res) in enumerate(results.items()):
+    colour = SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)]
+    f = res.frame
+    sc = by_name[name]
+    demand_key = f"{sc.source}|{sc.region}|{sc.growth_pct}|{sc.failed_region}|{sc.spikes}"
+    if demand_key not in shown_demand:
+        label = "demand" if not shown_demand else f"demand ({name})"
+        _line(demand_fig, f, "demand", label, "#37474f", width=1.2)
+        shown_demand.add(demand_key)
+    _line(demand_fig, f, "capacity", f"capacity: {name}", colour, width=1.6, shape="hv")
+    _line(util_fig, f.assign(utilization=f["utilization"] * 100), "utilization", name, colour, width=1.3)
+    _line(unserved_fig, f, "unserved", name, colour, width=1.3)
+    _line(count_fig, f, "desired", name, colour, width=1.4, shape="hv")
+util_fig.add_hline(
+    y=target_pct, line_dash="dash", line_color="#d32f2f", annotation_text=f"target {target_pct}%"
+)
+g1, g2 = st.columns(2)
+g1.plotly_chart(
+    _layout(demand_fig, "Demand vs in-service capacity", "req/s"), width="stretch", key="cap_chart_demand"
+)
+g2.plotly_chart(
+    _layout(util_fig, "Utilisation of in-service instances", "% CPU"), width="stretch", key="cap_chart_util"
+)
+g3, g4 = st.columns(2)
+g3.plotly_chart(
+    _layout(unserved_fig, "Unserved demand (dropped, or queued for queue policies)", "req/s"),
+    width="stretch",
+    key="cap_chart_unserved",
+)
+g4.plotly_chart(
+    _layout(count_fig, "Desired instances (billed, warming ones included)", "instances"),
+    width="stretch",
+    key="cap_chart_instances",
+)
+
+# ---- summary ---------------------------------------------------------------------------------------
+st.markdown("**Scenario summary** (cost = instance-hours × price)")
+table = cap.compare_scenarios(results)
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    key="cap_summary",
+    column_config={
+        "scenario": "Scenario",
+        "policy": "Policy",
+        "cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.2f"),
+        "instance_hours": st.column_config.NumberColumn("Instance-hours", format="%.0f"),
+        "peak_instances": st.column_config.NumberColumn("Peak instances", format="%d"),
+        "mean_utilization_pct": st.column_config.NumberColumn("Mean util. %", format="%.1f"),
+        "p95_utilization_pct": st.column_config.NumberColumn("p95 util. %", format="%.1f"),
+        "minutes_over_target": st.column_config.NumberColumn("Min over target", format="%.0f"),
+        "minutes_unserved": st.column_config.NumberColumn(
+            "Min with unserved demand", format="%.0f", help="SLO risk: minutes where demand exceeded capacity"
+        ),
+        "unserved_requests": st.column_config.NumberColumn("Unserved requests", format="%.0f"),
+        "scale_events": st.column_config.NumberColumn("Scale events", format="%d"),
+        "overprovisioned_instance_hours": st.column_config.NumberColumn(
+            "Over-provisioned inst.-h",
+            format="%.0f",
+            help="Instance-hours above what demand needed at target",
+        ),
+    },
+)
+
+# ---- propose / save --------------------------------------------------------------------------------
+a1, a2 = st.columns(2)
+with a1.container(border=True):
+    st.markdown(
+        "**Propose this change** (opens the Actions page, pre-filled; nothing changes until approved)"
+    )
+    pick = st.selectbox("Scenario", list(results), key="cap_propose_pick")
+    res = results[pick]
+    sc = by_name[pick]
+    desired = cap.recommended_desired(res, sc.source)
+    target_name = cap.action_target_for(cfg, fleet_name)
+    st.caption(
+        f"{target_name}: desired {desired} (the scenario's count "
+        f"{'at the end of the window' if sc.source == 'history' else 'at the start of the forecast'}), "
+        f"min {sc.fleet.min_instances}, max {sc.fleet.max_instances}; peak {res.summary.peak_instances}."
+    )
+    if st.button("Propose this change", key="cap_propose", type="primary"):
+        adjustments = ", ".join(
+            part
+            for part in (
+                f"growth {sc.growth_pct:+.0f}%" if sc.growth_pct else "",
+                f"spike ×{sc.spikes[0].multiplier:.1f}" if sc.spikes else "",
+                f"{sc.failed_region} failed" if sc.failed_region else "",
+            )
+            if part
+        )
+        ss["actions_prefill"] = {
+            "target": target_name,
+            "region": sc.region,
+            "desired": desired,
+            "min_instances": sc.fleet.min_instances,
+            "max_instances": sc.fleet.max_instances,
+            "reason": (
+                f"Capacity plan '{pick}' on {sc.source} demand {span}"
+                f"{' (' + adjustments + ')' if adjustments else ''}: peak {res.summary.peak_instances} "
+                f"instances, {res.summary.minutes_unserved:.0f} min with unserved demand, "
+                f"${res.summary.cost_usd:,.2f} for the window."
+            ),
+        }
+        st.switch_page("pages/actions.py")
+
+with a2.container(border=True):
+    st.markdown("**Save a scenario**")
+    save_pick = st.selectbox("Scenario to save", list(results), key="cap_save_pick")
+    save_name = st.text_input("Name", key="cap_save_name", placeholder=f"{region} {save_pick}")
+    review = st.checkbox("Mark for the weekly review", key="cap_save_review")
+    if st.button("Save", key="cap_save"):
+        name = (save_name or f"{region} {save_pick}").strip()
+        try:
+            store.save_scenario(
+                db,
+                replace(by_name[save_pick], name=name),
+                summary=results[save_pick].summary,
+                window=(first["ts"].iloc[0], first["ts"].iloc[-1]),
+                marked_for_review=review,
+            )
+            st.success(f"Saved {name!r}.")
+            saved = store.list_scenarios(db)
+        except ValueError as exc:
+            st.error(f"Could not save: {exc}")
+
+with st.expander(f"Saved scenarios ({len(saved)})", expanded=False):
+    if saved.empty:
+        st.caption("None yet: save one above.")
+    else:
+        ui.show_table(saved, key="cap_saved_table", decimals=2)
+        chosen_saved = st.selectbox("Scenario", saved["name"].tolist(), key="cap_saved_pick")
+        b1, b2, b3, b4 = st.columns(4)
+        if b1.button("Load into the controls", key="cap_saved_load"):
+            ss["cap_pending_load"] = chosen_saved
+            st.rerun()
+        marked = bool(saved.set_index("name").loc[chosen_saved, "marked_for_review"])
+        if b2.button("Unmark for review" if marked else "Mark for review", key="cap_saved_mark"):
+            store.set_marked_for_review(db, chosen_saved, not marked)
+            st.rerun()
+        new_name = b3.text_input(
+            "New name", key="cap_saved_new_name", label_visibility="collapsed", placeholder="new name"
+        )
+        if b3.button("Rename", key="cap_saved_rename"):
+            try:
+                store.rename_scenario(db, chosen_saved, new_name)
+                ss["cap_notice"] = f"Renamed {chosen_saved!r} to {new_name.strip()!r}."
+                st.rerun()
+            except (KeyError, ValueError) as exc:
+                st.error(f"Could not rename: {exc}")
+        confirm = b4.checkbox("Really delete", key="cap_saved_confirm")
+        if b4.button("Delete", key="cap_saved_delete", disabled=not confirm):
+            store.delete_scenario(db, chosen_saved)
+            ss["cap_notice"] = f"Deleted {chosen_saved!r}."
+            st.rerun()
+
+# ---- region loss (N+1) -----------------------------------------------------------------------------
+st.subheader("Region loss (N+1)")
+st.caption(
+    f"Each region failing in turn, its traffic moved to the others by routing weight, at each survivor's busiest "
+    f"moment in {window_start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"
+    + (f", with traffic {growth:+d}%" if growth else "")
+    + ", each fleet with its configured policy. 🔴 lost even at max instances · 🟡 fits only above target, "
+    "or demand unserved while scaling · 🟢 absorbed within target."
+)
+check = cap.region_loss_check(cfg, history, growth_pct=float(growth))
+summary = cap.region_loss_summary(check)
+st.dataframe(
+    summary.assign(status=summary["status"].map(STATE_ICON)),
+    hide_index=True,
+    width="stretch",
+    key="cap_loss_summary",
+    column_config={
+        "failed_region": "If this region fails",
+        "status": "Worst survivor",
+        "breaks": "Regions in trouble",
+        "unserved_requests": st.column_config.NumberColumn(
+            "Unserved requests (1 h)",
+            format="%.0f",
+            help="Summed over the survivors, in the hour after the failure",
+        ),
+        "worst_case": "Worst case",
+    },
+)
+with st.expander("Per surviving region"):
+    detail = check.assign(
+        status=check["status"].map(STATE_ICON),
+        time_to_scale_min=check["time_to_scale_s"] / 60 if "time_to_scale_s" in check else math.nan,
+    ).drop(columns=["time_to_scale_s"], errors="ignore")
+    st.dataframe(
+        detail,
+        hide_index=True,
+        width="stretch",
+        key="cap_loss_detail",
+        column_config={
+            "failed_region": "Failed",
+            "region": "Survivor",
+            "share_pct": st.column_config.NumberColumn("Share of failed traffic %", format="%.1f"),
+            "status": "Status",
+            "extra_rps": st.column_config.NumberColumn("Extra at peak (req/s)", format="%.0f"),
+            "peak_rps_after": st.column_config.NumberColumn("Peak after (req/s)", format="%.0f"),
+            "peak_at": st.column_config.DatetimeColumn("Peak at (UTC)", format="YYYY-MM-DD HH:mm"),
+            "capacity_at_max_rps": st.column_config.NumberColumn("At max (req/s)", format="%.0f"),
+            "usable_at_target_rps": st.column_config.NumberColumn(
+                "At max within target (req/s)", format="%.0f"
+            ),
+            "utilization_at_max_pct": st.column_config.NumberColumn("Util. at max %", format="%.0f"),
+            "instances_needed": st.column_config.NumberColumn("Instances needed", format="%d"),
+            "max_instances": st.column_config.NumberColumn("Max instances", format="%d"),
+            "time_to_scale_min": st.column_config.NumberColumn("Time to scale (min)", format="%.0f"),
+            "unserved_requests": st.column_config.NumberColumn("Unserved requests (1 h)", format="%.0f"),
+            "reason": "Why",
+        },
+    )

@@ -1,8 +1,170 @@
-"""CDN page: CDN hit ratio, origin offload, bandwidth and error rates by region."""
+"""CDN: hit ratio per region against the configured target, origin offload, bandwidth and error rates,
+with the dips below target explained by the incidents and changes recorded in the store."""
 
+import math
+
+import pandas as pd
 import streamlit as st
 
+from core.cdn import BITS_PER_BYTE, CDN_METRICS, cdn_overall, cdn_summary, hit_ratio_dips, offload_wide
+from core.slo import deploy_markers
+from core.timeseries import pivot_metric, ratio
 from pages import _ui as ui
 
-ui.page_header("CDN", "CDN hit ratio, origin offload, bandwidth and error rates by region.")
-st.info("This page is being built; see the issue tracker for its scope.")
+start, end = ui.page_header("CDN", "CDN hit ratio, origin offload, bandwidth and error rates by region")
+cfg = ui.config()
+target = cfg.cdn.hit_ratio_target
+regions = ui.selected_regions()
+cdn = ui.load_metrics(CDN_METRICS, start, end, regions, kind="cdn")
+if cdn.empty:
+    st.info("No CDN data for this range and these regions.")
+    st.stop()
+api = ui.load_metrics(("requests_per_second", "errors_per_second"), start, end, regions)
+# incidents and changes from the store, plus deploys annotated in the config: what explains the dips
+marks = pd.concat([ui.events(start, end), deploy_markers(cfg.deploy, start, end)], ignore_index=True)
+
+# ---- tiles -------------------------------------------------------------------------------------
+overall = cdn_overall(cdn, target)
+
+
+def shown(value: float, fmt: str) -> str:
+    """A tile value, or 'n/a' when the source does not report the metric behind it."""
+    return "n/a" if math.isnan(value) else fmt.format(value)
+
+
+t1, t2, t3, t4 = st.columns(4)
+t1.metric(
+    "Hit ratio (all regions)",
+    shown(overall["hit_ratio"] * 100, "{:.1f}%"),
+    None
+    if math.isnan(overall["hit_ratio"])
+    else f"{(overall['hit_ratio'] - target) * 100:+.1f} pts vs target",
+    help="Weighted by CDN requests",
+)
+t2.metric("Regions meeting the target", f"{overall['regions_ok']:.0f} of {overall['regions']:.0f}")
+t3.metric(
+    "Origin offload",
+    shown(overall["offload"] * 100, "{:.1f}%"),
+    help="Share of edge bytes not fetched from origin (needs cdn_bytes_origin_per_second)",
+)
+t4.metric("Edge bandwidth (mean)", shown(overall["edge_gbps_mean"], "{:.2f} Gbit/s"))
+st.caption(f"Target hit ratio {target * 100:.0f}% (`[cdn] hit_ratio_target` in the config).")
+
+# ---- per region --------------------------------------------------------------------------------
+summary = cdn_summary(cdn, target, regions)
+st.dataframe(
+    summary.assign(
+        state=summary["meets_target"].map({True: "🟢 meets target", False: "🔴 below target"}),
+        hit_ratio=summary["hit_ratio"] * 100,
+        min_hit_ratio=summary["min_hit_ratio"] * 100,
+        below_target_share=summary["below_target_share"] * 100,
+        offload=summary["offload"] * 100,
+    )[
+        [
+            "state",
+            "region",
+            "hit_ratio",
+            "min_hit_ratio",
+            "below_target_share",
+            "offload",
+            "edge_gbps_mean",
+            "edge_gbps_peak",
+            "origin_gbps_mean",
+        ]
+    ],
+    hide_index=True,
+    width="stretch",
+    key="cdn_summary",
+    column_config={
+        "state": "State",
+        "region": "Region",
+        "hit_ratio": st.column_config.NumberColumn(
+            "Hit ratio %", format="%.2f", help="Weighted by CDN requests"
+        ),
+        "min_hit_ratio": st.column_config.NumberColumn("Lowest %", format="%.1f"),
+        "below_target_share": st.column_config.NumberColumn("Time below target %", format="%.1f"),
+        "offload": st.column_config.NumberColumn("Origin offload %", format="%.2f"),
+        "edge_gbps_mean": st.column_config.NumberColumn("Edge Gbit/s (mean)", format="%.3f"),
+        "edge_gbps_peak": st.column_config.NumberColumn("Edge Gbit/s (peak)", format="%.3f"),
+        "origin_gbps_mean": st.column_config.NumberColumn("Origin Gbit/s (mean)", format="%.3f"),
+    },
+)
+
+hit_fig = ui.timeseries_figure(
+    cdn, "cdn_hit_ratio", "Cache hit ratio", "% of CDN requests", scale=100, marks=marks
+)
+hit_fig.add_hline(y=target * 100, line_dash="dash", line_color="#c62828", annotation_text="target")
+st.plotly_chart(hit_fig, width="stretch", key="cdn_hit_ratio")
+
+# ---- dips and what explains them ---------------------------------------------------------------
+dips = hit_ratio_dips(cdn, target, marks)
+st.subheader(f"Dips below {target * 100:.0f}% ({len(dips)})")
+if dips.empty:
+    st.caption("The hit ratio stayed at or above the target in every selected region.")
+else:
+    st.dataframe(
+        dips.assign(
+            lowest=dips["lowest"] * 100,
+            explained_by=dips["explained_by"].replace("", "— no recorded incident or change"),
+        ),
+        hide_index=True,
+        width="stretch",
+        key="cdn_dips",
+        column_config={
+            "region": "Region",
+            "start": st.column_config.DatetimeColumn("From (UTC)", format="YYYY-MM-DD HH:mm"),
+            "end": st.column_config.DatetimeColumn("To (UTC)", format="YYYY-MM-DD HH:mm"),
+            "minutes": st.column_config.NumberColumn("Minutes", format="%.0f"),
+            "lowest": st.column_config.NumberColumn("Lowest %", format="%.1f"),
+            "explained_by": "Explained by",
+        },
+    )
+
+# ---- offload, bandwidth, errors ----------------------------------------------------------------
+c1, c2 = st.columns(2)
+c1.plotly_chart(
+    ui.timeseries_figure(
+        cdn,
+        "cdn_bytes_edge_per_second",
+        "Origin offload (edge bytes not fetched from origin)",
+        "% of edge bytes",
+        wide=offload_wide(cdn) * 100,
+        marks=marks,
+    ),
+    width="stretch",
+    key="cdn_offload",
+)
+error_pct = ratio(pivot_metric(api, "errors_per_second"), pivot_metric(api, "requests_per_second")) * 100
+c2.plotly_chart(
+    ui.timeseries_figure(
+        api,
+        "errors_per_second",
+        "Origin (API) error rate, 5xx share",
+        "% of requests",
+        wide=error_pct,
+        marks=marks,
+    ),
+    width="stretch",
+    key="cdn_errors",
+)
+c3, c4 = st.columns(2)
+gbps = BITS_PER_BYTE / 1e9
+c3.plotly_chart(
+    ui.timeseries_figure(
+        cdn, "cdn_bytes_edge_per_second", "Edge bandwidth", "Gbit/s", scale=gbps, marks=marks
+    ),
+    width="stretch",
+    key="cdn_edge_bw",
+)
+c4.plotly_chart(
+    ui.timeseries_figure(
+        cdn,
+        "cdn_bytes_origin_per_second",
+        "Origin bandwidth (cache fills)",
+        "Gbit/s",
+        scale=gbps,
+        marks=marks,
+    ),
+    width="stretch",
+    key="cdn_origin_bw",
+)

@@ -1,10 +1,411 @@
-"""Forecast page: Demand forecasts with calibrated bands, model backtests and capacity exhaustion dates."""
+"""Forecast: demand forecasts with calibrated bands, the backtest behind the model choice, what-if
+adjustments (growth, known events), capacity exhaustion against the fleet's ceiling, and snapshots."""
 
+from datetime import timedelta
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from connectors.store_forecasts import list_snapshots, save_snapshot
+from core.config import CANONICAL_METRICS, METRIC_UNITS
+from core.forecast import (
+    AUTO,
+    EVENT_SYNTAX,
+    MODELS,
+    ForecastResult,
+    apply_events,
+    apply_growth,
+    forecast,
+    forecast_many,
+    max_capacity,
+    parse_known_events,
+    summarize,
+)
+from core.timeseries import downsample_series, pivot_metric
 from pages import _ui as ui
 
-ui.page_header(
-    "Forecast", "Demand forecasts with calibrated bands, model backtests and capacity exhaustion dates."
+HISTORY_DAYS = {"7 days": 7, "14 days": 14, "28 days": 28}
+RESOLUTIONS = {"1 hour": timedelta(hours=1), "15 minutes": timedelta(minutes=15)}
+CACHE_KEY = "fc_results"
+CACHE_SIZE = 6
+
+st.title("Forecast")
+cfg = ui.config()
+_, history_end = ui.time_range()
+
+# ---- inputs -----------------------------------------------------------------------------------------
+c1, c2, c3 = st.columns([2, 3, 2])
+metric = c1.selectbox(
+    "Metric",
+    CANONICAL_METRICS,
+    index=CANONICAL_METRICS.index("requests_per_second"),
+    format_func=lambda m: f"{m} ({METRIC_UNITS[m]})",
+    key="fc_metric",
 )
-st.info("This page is being built; see the issue tracker for its scope.")
+regions = c2.multiselect(
+    "Regions",
+    list(cfg.region_codes),
+    default=ui.selected_regions(),
+    key="fc_regions",
+    help="One forecast per region, fitted in parallel.",
+)
+model = c3.selectbox(
+    "Model",
+    [AUTO, *MODELS],
+    format_func=lambda k: "auto (best backtest MASE)" if k == AUTO else MODELS[k][1],
+    key="fc_model",
+    help="auto backtests every candidate and keeps the lowest MASE; ties go to the simpler model.",
+)
+c4, c5, c6, c7 = st.columns(4)
+history_label = c4.selectbox("History window", list(HISTORY_DAYS), index=2, key="fc_history")
+resolution_label = c5.selectbox("Resolution", list(RESOLUTIONS), key="fc_resolution")
+horizon_days = c6.slider("Horizon (days)", 1, 28, 7, key="fc_horizon")
+growth = c7.number_input(
+    "Growth override (% per month)",
+    min_value=-50.0,
+    max_value=200.0,
+    value=0.0,
+    step=1.0,
+    key="fc_growth",
+    help="Extra compound growth on top of the model's own trend, from the first forecast step.",
+)
+with st.expander("Known events and options", expanded=False):
+    events_text = st.text_area(
+        "Known events (one per line, UTC)",
+        key="fc_events",
+        placeholder="2026-11-27 .. 2026-11-30 x1.8 Black Friday\n2026-12-24 18:00 .. 2026-12-25 06:00 x0.6 Holiday",
+        help=f"{EVENT_SYNTAX}. A date-only end includes that whole day.",
+    )
+    downweight = st.toggle(
+        "Down-weight outliers (incidents)",
+        value=False,
+        key="fc_outliers",
+        help="Points far from the seasonal baseline (> 5 robust SDs) are replaced by it before fitting.",
+    )
+
+step = RESOLUTIONS[resolution_label]
+history_start = history_end - timedelta(days=HISTORY_DAYS[history_label])
+horizon = int(timedelta(days=horizon_days) / step)
+unit = METRIC_UNITS[metric]
+st.caption(
+    f"History {history_start:%Y-%m-%d %H:%M} → {history_end:%Y-%m-%d %H:%M} UTC at {resolution_label} steps; "
+    f"forecast {horizon_days} days ({horizon} steps) after it. The history ends where the sidebar range ends."
+)
+events, event_problems = parse_known_events(events_text or "")
+for problem in event_problems:
+    st.warning(f"Known events, {problem}")
+if not regions:
+    st.info("Choose at least one region.")
+    st.stop()
+
+# ---- data and fit -----------------------------------------------------------------------------------
+tidy = ui.load_metrics([metric], history_start, history_end, regions, step=step)
+wide = pivot_metric(tidy, metric)
+series = {r: wide[r] for r in regions if r in wide.columns and wide[r].notna().any()}
+missing = [r for r in regions if r not in series]
+if missing:
+    st.warning(f"No {metric} data for {', '.join(missing)} in this window.")
+if not series:
+    st.info("Nothing to forecast: no data for these regions and this window.")
+    st.stop()
+
+options = {"model": model, "outliers": "downweight" if downweight else "keep", "compare_all": model != AUTO}
+fingerprint = int(pd.util.hash_pandas_object(wide[list(series)], index=True).sum())
+cache_key = (
+    metric,
+    tuple(series),
+    history_start,
+    history_end,
+    step,
+    horizon,
+    tuple(sorted(options.items())),
+    fingerprint,
+)
+cache: dict = st.session_state.setdefault(CACHE_KEY, {})
+if cache_key not in cache:
+    bar = st.progress(0.0, text=f"Fitting {len(series)} forecast(s)...")
+    if len(series) == 1:
+        name, history = next(iter(series.items()))
+        try:
+            fitted: dict[str, ForecastResult] = {
+                name: forecast(
+                    history, horizon, progress=lambda f, t: bar.progress(min(f, 1.0), text=t), **options
+                )
+            }
+            failed: dict[str, str] = {}
+        except Exception as exc:  # shown as a message, never a traceback
+            fitted, failed = {}, {name: str(exc)}
+    else:
+        batch = forecast_many(
+            series, horizon, progress=lambda f, t: bar.progress(min(f, 1.0), text=t), **options
+        )
+        fitted, failed = batch.results, batch.errors
+    bar.empty()
+    cache[cache_key] = (fitted, failed)
+    while len(cache) > CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+results, failures = cache[cache_key]
+for region, reason in failures.items():
+    st.error(f"Could not forecast {region}: {reason}")
+if not results:
+    st.stop()
+
+adjusted = {r: apply_events(apply_growth(res.frame, growth), events) for r, res in results.items()}
+adjusting = bool(growth) or bool(events)
+capacities = {r: max_capacity(cfg, r, metric) for r in results}
+summaries = {r: summarize(res, adjusted[r], capacities[r]) for r, res in results.items()}
+
+
+def _when(ts: pd.Timestamp | None, capacity: float | None) -> str:
+    if capacity is None:
+        return "no ceiling configured"
+    return f"{ts:%Y-%m-%d %H:%M} UTC" if ts is not None else f"not within {horizon_days} d"
+
+
+# ---- summary ----------------------------------------------------------------------------------------
+st.subheader("Summary")
+summary_rows = []
+for region, s in summaries.items():
+    fleet = cfg.fleet_for(region)
+    summary_rows.append(
+        {
+            "region": region,
+            "model": s.model_key,
+            "backtest MASE": s.backtest_mase,
+            f"peak ({unit})": s.peak,
+            "peak at (UTC)": s.peak_at.to_pydatetime(),
+            f"max capacity ({unit})": s.capacity,
+            "headroom at peak %": s.headroom * 100 if s.headroom is not None else None,
+            "capacity reached (mean)": _when(s.exhaustion_mean, s.capacity),
+            f"capacity reached (upper {max(results[region].levels)}% band)": _when(
+                s.exhaustion_upper, s.capacity
+            ),
+            "fleet": f"{fleet.max_instances} × {fleet.capacity_per_instance:g} {unit}"
+            if fleet and s.capacity
+            else "",
+        }
+    )
+st.dataframe(
+    pd.DataFrame(summary_rows),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "backtest MASE": st.column_config.NumberColumn(
+            format="%.3f", help="< 1: better than the seasonal naive"
+        ),
+        f"peak ({unit})": st.column_config.NumberColumn(format="%.3g"),
+        f"max capacity ({unit})": st.column_config.NumberColumn(format="%.0f"),
+        "headroom at peak %": st.column_config.NumberColumn(format="%.1f"),
+        "peak at (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+    },
+    key="fc_summary",
+)
+if metric != "requests_per_second":
+    st.caption("Capacity exhaustion is computed for requests_per_second against each fleet's max capacity.")
+
+
+# ---- per-region chart, notes and backtest -----------------------------------------------------------
+def forecast_figure(
+    region: str, history: pd.Series, result: ForecastResult, frame: pd.DataFrame
+) -> go.Figure:
+    fig = go.Figure()
+    shown = downsample_series(history.dropna())
+    fig.add_trace(
+        go.Scatter(
+            x=shown.index,
+            y=shown.to_numpy(),
+            mode="lines",
+            name="history",
+            line={"color": "#455a64", "width": 1.2},
+        )
+    )
+    for i, level in enumerate(sorted(result.levels, reverse=True)):  # widest band first, drawn lightest
+        opacity = 0.15 + 0.1 * i
+        fig.add_trace(
+            go.Scatter(
+                x=frame["ts"],
+                y=frame[f"hi_{level}"],
+                mode="lines",
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=frame["ts"],
+                y=frame[f"lo_{level}"],
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=f"rgba(30, 136, 229, {opacity:.2f})",
+                name=f"{level}% band",
+            )
+        )
+    if adjusting:
+        fig.add_trace(
+            go.Scatter(
+                x=result.frame["ts"],
+                y=result.frame["mean"],
+                mode="lines",
+                name="model (before adjustments)",
+                line={"color": "#90a4ae", "dash": "dot"},
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["ts"],
+            y=frame["mean"],
+            mode="lines",
+            name="forecast",
+            line={"color": "#1e88e5", "width": 2},
+        )
+    )
+    capacity = capacities[region]
+    if capacity is not None:
+        fig.add_hline(
+            y=capacity,
+            line_dash="dash",
+            line_color="#e53935",
+            annotation_text=f"max capacity {capacity:,.0f} {unit}",
+            annotation_position="top left",
+        )
+        s = summaries[region]
+        for when, label in (
+            (s.exhaustion_mean, "mean reaches capacity"),
+            (s.exhaustion_upper, "upper band reaches capacity"),
+        ):
+            if when is not None:
+                fig.add_vline(x=when, line_dash="dot", line_color="#e53935")
+                fig.add_annotation(
+                    x=when, y=capacity, text=label, showarrow=True, arrowhead=1, ax=-40, ay=-30
+                )
+    for ev in events:
+        fig.add_vrect(x0=ev.start, x1=ev.end, fillcolor="#ffb300", opacity=0.15, line_width=0)
+        fig.add_annotation(
+            x=ev.start,
+            y=1.0,
+            yref="paper",
+            text=f"{ev.name} ×{ev.multiplier:g}",
+            showarrow=False,
+            xanchor="left",
+        )
+    fig.add_vline(x=result.history_end, line_dash="dot", line_color="#9e9e9e")
+    fig.update_layout(
+        title=f"{metric} · {region} · {result.model_key}",
+        height=380,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis_title="time (UTC)",
+        yaxis_title=unit,
+        legend={"orientation": "h", "y": -0.2},
+        hovermode="x unified",
+    )
+    return fig
+
+
+def backtest_table(result: ForecastResult) -> pd.DataFrame | None:
+    if result.backtest is None or not result.backtest.scores:
+        return None
+    table = result.backtest.table()
+    table["chosen"] = ["✅" if k == result.model_key else "" for k in table["model"]]
+    table = table[["chosen", *[c for c in table.columns if c != "chosen"]]]
+    table.insert(2, "description", [MODELS[k][1] for k in table["model"]])
+    table = table.rename(columns={"label": "fitted (last fold)"})
+    for lv in result.backtest.levels:
+        table[f"coverage_{lv}"] = table[f"coverage_{lv}"] * 100
+    return table
+
+
+tabs = st.tabs(list(results))
+for tab, (region, result) in zip(tabs, results.items(), strict=True):
+    with tab:
+        st.plotly_chart(
+            forecast_figure(region, series[region], result, adjusted[region]),
+            width="stretch",
+            key=f"fc_chart_{region}",
+        )
+        st.markdown(f"**Model:** `{result.model}` · fitted in {result.seconds:.1f} s")
+        for note in result.notes:
+            st.caption(f"ℹ️ {note}")
+        table = backtest_table(result)
+        if table is None:
+            st.info("No backtest: the history is too short to hold out a horizon.")
+            continue
+        bt = result.backtest
+        if bt.chosen and bt.chosen != result.model_key:
+            st.caption(
+                f"auto would choose `{bt.chosen}` (lowest backtest MASE); showing `{result.model_key}` as asked."
+            )
+        st.markdown(
+            f"**Backtest:** {bt.folds} rolling-origin fold(s) of {bt.horizon} steps; the chosen model is highlighted."
+        )
+        styled = table.style.apply(
+            lambda row: ["background-color: rgba(30,136,229,0.15)" if row["chosen"] else "" for _ in row],
+            axis=1,
+        )
+        st.dataframe(
+            styled,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "smape": st.column_config.NumberColumn("sMAPE %", format="%.2f"),
+                "mase": st.column_config.NumberColumn(
+                    "MASE", format="%.3f", help="< 1: better than the seasonal naive"
+                ),
+                **{
+                    f"coverage_{lv}": st.column_config.NumberColumn(
+                        f"{lv}% band coverage %",
+                        format="%.1f",
+                        help="Share of held-out points inside the model's own band",
+                    )
+                    for lv in bt.levels
+                },
+                "seconds": st.column_config.NumberColumn("s per fold", format="%.3f"),
+            },
+            key=f"fc_backtest_{region}",
+        )
+
+# ---- snapshots --------------------------------------------------------------------------------------
+st.subheader("Snapshots")
+st.caption(
+    "Save what is shown (with the adjustments) so the weekly review can compare it with what happened."
+)
+if st.button("💾 Save these forecasts as snapshots", key="fc_save"):
+    adjustments = {
+        "growth_pct_per_month": growth,
+        "events": [
+            {
+                "name": e.name,
+                "start": e.start.isoformat(),
+                "end": e.end.isoformat(),
+                "multiplier": e.multiplier,
+            }
+            for e in events
+        ],
+        "history_days": HISTORY_DAYS[history_label],
+        "outliers": options["outliers"],
+    }
+    ids = [
+        save_snapshot(
+            ui.db(),
+            metric,
+            region,
+            adjusted[region],
+            result.model,
+            model_key=result.model_key,
+            horizon=horizon,
+            step=step,
+            history_end=result.history_end.to_pydatetime(),
+            notes=result.notes,
+            adjustments=adjustments,
+            created_by=str(st.session_state.get("user_email", "")),
+        )
+        for region, result in results.items()
+    ]
+    st.success(f"Saved {len(ids)} snapshot(s): " + ", ".join(f"#{i}" for i in ids))
+saved = list_snapshots(ui.db(), metric=metric)
+if saved.empty:
+    st.caption(f"No {metric} snapshots saved yet.")
+else:
+    ui.show_table(saved.head(20).drop(columns=["step_s"]), key="fc_snapshots", decimals=0)

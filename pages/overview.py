@@ -1,12 +1,24 @@
 """Overview: region health grid and map, and request / error / latency charts for the selected range."""
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from core import costs
 from core.health import HEALTH_METRICS, region_health
+from core.slo import (
+    KPI,
+    KPI_METRICS,
+    kpi_cost_days,
+    kpi_summary,
+    metrics_for,
+    region_slo_states,
+    rules_lookback,
+    slos_from_config,
+)
 from core.timeseries import pivot_metric, ratio
 from pages import _ui as ui
+from pages._slo_data import slo_grid
 
 start, end = ui.page_header("Overview", "Are we healthy? Region health against the SLO targets.")
 cfg = ui.config()
@@ -31,6 +43,71 @@ if frame.empty:
 
 health = region_health(frame, cfg, regions)
 
+# ---- KPI tiles: the selected range against the period of the same length before it ----------------
+api_kpi_metrics = [m for m in KPI_METRICS if not m.startswith("cdn_")]
+cdn_kpi_metrics = [m for m in KPI_METRICS if m.startswith("cdn_")]
+previous_start = start - (end - start)
+kpi_now = pd.concat(
+    [
+        ui.load_metrics(api_kpi_metrics, start, end, regions),
+        ui.load_metrics(cdn_kpi_metrics, start, end, regions, kind="cdn"),
+    ]
+)
+kpi_before = pd.concat(
+    [
+        ui.load_metrics(api_kpi_metrics, previous_start, start, regions),
+        ui.load_metrics(cdn_kpi_metrics, previous_start, start, regions, kind="cdn"),
+    ]
+)
+(cost_first, cost_last), (previous_cost_first, previous_cost_last) = kpi_cost_days(start, end)
+costs = ui.load_costs(previous_cost_first, cost_last)
+costs_now = costs[(costs["day"] >= cost_first) & costs["region"].isin(regions)]
+costs_before = costs[(costs["day"] <= previous_cost_last) & costs["region"].isin(regions)]
+
+
+def kpi_tile(column, kpi: KPI) -> None:
+    if kpi.value is None:
+        column.metric(kpi.label, "no data")
+        return
+    if kpi.unit == "%":
+        digits = 3 if kpi.key in ("availability", "error_rate") else 1
+        value = f"{kpi.value * 100:.{digits}f}%"
+        delta = None if kpi.change is None else f"{kpi.change * 100:+.{digits}f} pts"
+    elif kpi.unit == "ms":
+        value, delta = f"{kpi.value:,.0f} ms", None if kpi.change is None else f"{kpi.change:+,.1f} ms"
+    else:
+        value = f"${kpi.value:,.0f}" if kpi.unit == "USD" else f"{kpi.value:,.0f} {kpi.unit}"
+        delta = None if kpi.change_fraction is None else f"{kpi.change_fraction * 100:+.1f}%"
+    period = f"{previous_start:%Y-%m-%d %H:%M} → {start:%Y-%m-%d %H:%M} UTC"
+    if kpi.unit == "USD":
+        period = (
+            f"the days {previous_cost_first} → {previous_cost_last} (this range: {cost_first} → {cost_last})"
+        )
+    column.metric(
+        kpi.label,
+        value,
+        delta,
+        delta_color="normal" if kpi.higher_is_better else "inverse",
+        help=f"Change vs {period}",
+    )
+
+
+kpis = kpi_summary(kpi_now, kpi_before, costs_now, costs_before)
+for kpi_row in (kpis[:4], kpis[4:]):
+    for kpi_column, kpi in zip(st.columns(4), kpi_row, strict=False):
+        kpi_tile(kpi_column, kpi)
+
+# ---- SLO alert state per region (multiwindow burn rates at the end of the range) -----------------
+slo_defs = slos_from_config(cfg.slo)
+# every region, the same data as the Triage page (shared cache)
+slo_data = slo_grid(metrics_for(slo_defs), end - rules_lookback(cfg.burn_rate_rule), end, cfg.region_codes)
+slo_states = region_slo_states(slo_data, slo_defs, end, regions, cfg.burn_rate_rule)
+SLO_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
+health["slo_alert"] = [
+    SLO_BADGES[alert] + (f" · {slo}" if alert in ("page", "ticket") else "")
+    for alert, slo in zip(slo_states["alert"], slo_states["worst_slo"], strict=True)
+]
+
 # ---- health grid -------------------------------------------------------------------------------
 st.subheader("Region health")
 grid = health.assign(
@@ -41,6 +118,7 @@ grid = health.assign(
 )[
     [
         "state",
+        "slo_alert",
         "region",
         "name",
         "availability",
@@ -60,6 +138,11 @@ st.dataframe(
     width="stretch",
     column_config={
         "state": st.column_config.TextColumn("State", help="Worst of availability and latency burn, CPU"),
+        "slo_alert": st.column_config.TextColumn(
+            "SLO alert",
+            help="Multiwindow burn-rate alert now (page / ticket) and the SLO firing; see Triage",
+            width="medium",
+        ),
         "region": "Region",
         "name": "Name",
         "availability": st.column_config.NumberColumn("Availability %", format="%.3f"),

@@ -1,11 +1,244 @@
-"""SLOs page: Availability and latency SLOs per region: error budgets, burn-down and multiwindow burn-rate alerts."""
+"""SLOs: one card per SLO x region with the error budget, its burn-down and the multiwindow burn-rate
+alert state. The SLO windows are rolling and end at the end of the selected time range."""
 
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from pages import _ui as ui
-
-ui.page_header(
-    "SLOs",
-    "Availability and latency SLOs per region: error budgets, burn-down and multiwindow burn-rate alerts.",
+from core.slo import (
+    ALERT_ORDER,
+    GLOBAL,
+    SLOReport,
+    burn_down,
+    format_duration,
+    format_window,
+    lookback,
+    metrics_for,
+    reports_table,
+    slo_counts,
+    slo_report,
+    slos_from_config,
 )
-st.info("This page is being built; see the issue tracker for its scope.")
+from pages import _ui as ui
+from pages._slo_data import slo_grid
+
+ALERT_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
+
+_, at = ui.page_header(
+    "SLOs",
+    "Error budgets, burn-down and multiwindow burn-rate alerts per SLO and region. "
+    "Each SLO's rolling window ends at the end of the selected range",
+)
+cfg = ui.config()
+slos = slos_from_config(cfg.slo)
+if not slos:
+    st.info(
+        "No SLOs are configured: add `[[slo]]` entries to the config file (see .streamlit/headroom.toml)."
+    )
+    st.stop()
+
+# every region, 1-minute steps: budgets and global figures need all of the traffic, whatever is selected
+grid = slo_grid(metrics_for(slos), at - lookback(slos), at, cfg.region_codes)
+if grid.slots == 0:
+    st.info(
+        f"No SLO data ({', '.join(metrics_for(slos))}) for the window ending at {at:%Y-%m-%d %H:%M} UTC: "
+        "pick a later range in the sidebar, or check the metrics source."
+    )
+    st.stop()
+
+selected = ui.selected_regions()
+counts = {s.name: slo_counts(grid, s) for s in slos}
+reports: list[SLOReport] = []
+for s in slos:
+    scopes = [r for r in selected if r in counts[s.name].regions]
+    if len(counts[s.name].regions) > 1:
+        scopes.insert(0, GLOBAL)
+    reports += [
+        slo_report(counts[s.name], s, at, None if r == GLOBAL else r, cfg.burn_rate_rule) for r in scopes
+    ]
+
+if not reports:
+    st.info(
+        "The metrics source has none of the SLOs' metrics for the selected regions "
+        f"({', '.join(metrics_for(slos))}). Check the source's queries or pick other regions."
+    )
+    st.stop()
+
+# ---- summary of every SLO x region ---------------------------------------------------------------
+st.subheader("All SLOs")
+table = reports_table(reports)
+summary = pd.DataFrame(
+    {
+        "SLO": table["slo"],
+        "Region": table["region"],
+        "Alert": table["alert"].map(ALERT_BADGES),
+        "Objective %": table["objective"] * 100,
+        "SLI %": table["sli"].astype(float) * 100,
+        "Budget left %": table["budget_remaining"].astype(float) * 100,
+        "Minutes left": table["minutes_remaining"].astype(float),
+        "Burn (1h)": table["current_burn"].astype(float),
+        "Exhausted in": [format_duration(r.time_to_exhaustion) for r in reports],
+    }
+)
+st.dataframe(
+    summary,
+    hide_index=True,
+    width="stretch",
+    key="slo_summary",
+    column_config={
+        "Objective %": st.column_config.NumberColumn(format="%.3f"),
+        "SLI %": st.column_config.NumberColumn(format="%.4f", help="Over the SLO's whole window"),
+        "Budget left %": st.column_config.NumberColumn(format="%.1f", help="Negative when overspent"),
+        "Minutes left": st.column_config.NumberColumn(
+            format="%.1f", help="Budget left as minutes of complete outage (bad minutes for latency SLOs)"
+        ),
+        "Burn (1h)": st.column_config.NumberColumn(
+            format="%.2f", help="Budget burn rate over the last hour: 1 spends it exactly over the window"
+        ),
+        "Exhausted in": st.column_config.TextColumn(help="At the last hour's burn rate"),
+    },
+)
+
+# ---- cards for one SLO -------------------------------------------------------------------------
+names = [s.name for s in slos]
+worst = max(reports, key=lambda r: (ALERT_ORDER[r.alert.level], r.current_burn or 0.0)).slo.name
+if st.session_state.get("slo_pick") not in names:
+    st.session_state["slo_pick"] = worst
+pick = st.selectbox("SLO", names, key="slo_pick", help="Defaults to the SLO burning fastest")
+slo = next(s for s in slos if s.name == pick)
+kind = (
+    f"latency: a minute is good when {slo.total} <= {slo.threshold:g} ms"
+    if slo.is_latency
+    else f"ratio: {slo.bad or slo.good} / {slo.total}" + (" (bad)" if slo.bad else " (good)")
+)
+st.caption(
+    f"**{slo.name}** ({slo.service}): {slo.description or kind}. Objective {slo.objective * 100:g}% "
+    f"over {format_window(slo.window)}, {slo.budgeting} budgeting ({kind}), a budget of "
+    f"{slo.budget_minutes:.1f} minutes. Window {at - slo.window:%Y-%m-%d %H:%M} → {at:%Y-%m-%d %H:%M} UTC."
+)
+
+
+def gauge(report: SLOReport, key: str) -> None:
+    remaining = report.budget.remaining_fraction
+    if remaining is None:
+        st.markdown("**Error budget remaining**: no traffic in the window")
+        return
+    value = remaining * 100
+    fig = go.Figure(
+        go.Indicator(
+            mode="gauge+number",
+            value=value,
+            number={"suffix": "%", "valueformat": ".1f"},
+            title={"text": "budget left", "font": {"size": 14}},
+            gauge={
+                "axis": {"range": [min(0.0, value), 100]},
+                "bar": {"color": "#37474f"},
+                "steps": [
+                    {"range": [min(0.0, value), 25], "color": "#ffcdd2"},
+                    {"range": [25, 50], "color": "#fff9c4"},
+                    {"range": [50, 100], "color": "#c8e6c9"},
+                ],
+            },
+        )
+    )
+    fig.update_layout(height=230, margin={"l": 30, "r": 30, "t": 50, "b": 10})
+    st.plotly_chart(fig, width="stretch", key=key)
+
+
+def burn_down_figure(report: SLOReport) -> go.Figure:
+    region = None if report.region == GLOBAL else report.region
+    down = burn_down(counts[slo.name], slo, at, region)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=down["ts"],
+            y=down["ideal_fraction"] * 100,
+            name="ideal (burn 1)",
+            line={"dash": "dash", "color": "#90a4ae"},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=down["ts"], y=down["remaining_fraction"] * 100, name="remaining", line={"color": "#1e88e5"}
+        )
+    )
+    fig.update_layout(
+        title="Burn-down over the window",
+        height=230,
+        margin={"l": 10, "r": 10, "t": 35, "b": 10},
+        xaxis_title="time (UTC)",
+        yaxis_title="% of budget left",
+        # inside the plot, bottom left: the ideal line runs top-left to bottom-right, leaving that corner free
+        legend={
+            "x": 0.01,
+            "xanchor": "left",
+            "y": 0.02,
+            "yanchor": "bottom",
+            "bgcolor": "rgba(255,255,255,0.7)",
+        },
+    )
+    return fig
+
+
+def rules_table(report: SLOReport) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "Severity": e.rule.severity,
+                "Windows": f"{format_window(e.rule.long_window)} & {format_window(e.rule.short_window)}",
+                "Long burn": e.long_burn,
+                "Short burn": e.short_burn,
+                "Threshold": e.rule.burn_rate,
+                "Firing": "🔥 yes" if e.firing else "no",
+            }
+            for e in report.alert.rules
+        ]
+    )
+
+
+cards = [r for r in reports if r.slo.name == slo.name]
+if not cards:
+    st.caption(f"No data for {slo.name} in the selected regions.")
+for report in cards:
+    b = report.budget
+    key = f"slo_card_{slo.name}_{report.region}"
+    with st.container(border=True, key=key):
+        title = "🌐 global (traffic-weighted)" if report.region == GLOBAL else f"📍 {report.region}"
+        st.markdown(f"#### {title} · {ALERT_BADGES[report.alert.level]}")
+        if b.partial:
+            start = f"{b.data_start:%Y-%m-%d %H:%M} UTC" if b.data_start else "nowhere"
+            st.warning(
+                f"The data covers {b.coverage * 100:.0f}% of the {format_window(slo.window)} window (it starts at "
+                f"{start}): figures are for the covered part."
+            )
+        gauge_col, stats_col, chart_col = st.columns([1.1, 1, 2.2])
+        with gauge_col:
+            gauge(report, f"{key}_gauge")
+        burn = "n/a" if report.current_burn is None else f"{report.current_burn:.2f}"
+        minutes = "n/a" if b.minutes_remaining is None else f"{b.minutes_remaining:,.1f} min"
+        stats_col.markdown(
+            f"**SLI** {'no traffic' if b.sli is None else f'{b.sli * 100:.4f}%'}  \n"
+            f"objective {slo.objective * 100:g}%\n\n"
+            f"**Budget left** {minutes}  \nof {b.minutes_total:,.1f} min\n\n"
+            f"**Exhausted in** {format_duration(report.time_to_exhaustion)}  \nat 1h burn {burn}",
+            help="Budget in minutes of complete outage (bad minutes for latency SLOs); exhaustion assumes the "
+            "last hour's burn rate continues",
+        )
+        if b.remaining_fraction is not None:
+            chart_col.plotly_chart(burn_down_figure(report), width="stretch", key=f"{key}_burndown")
+        st.dataframe(
+            rules_table(report),
+            hide_index=True,
+            width="stretch",
+            key=f"{key}_rules",
+            column_config={
+                "Long burn": st.column_config.NumberColumn(format="%.2f"),
+                "Short burn": st.column_config.NumberColumn(format="%.2f"),
+                "Threshold": st.column_config.NumberColumn(format="%.1f", help="Both windows must exceed it"),
+            },
+        )
+        if report.alert.partial_windows:
+            st.caption(
+                "Windows longer than the data: "
+                + ", ".join(format_window(w) for w in report.alert.partial_windows)
+            )

@@ -134,3 +134,39 @@ def test_demo_regeneration_keeps_a_real_billing_cache(tmp_path: Path) -> None:
     rows = db.execute("SELECT day, service, cost_usd FROM costs").fetchall()
     assert rows == [("2026-11-01", "Amazon CloudFront", 12.5)]
     assert db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 1440 * 6
+
+
+def test_action_markers_read_the_actions_table_only_when_it_exists(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from connectors.store import read_action_markers
+
+    db = open_db(tmp_path / "markers.db")
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    assert read_action_markers(db, start, end).empty  # no actions table yet (core/actions.py creates it)
+    db.execute(
+        "CREATE TABLE actions (id INTEGER PRIMARY KEY, target TEXT, kind TEXT, state TEXT, reason TEXT)"
+    )
+    assert read_action_markers(db, start, end).empty  # not the columns it needs: no markers, no crash
+    db.execute("DROP TABLE actions")
+    db.execute(
+        "CREATE TABLE actions (id INTEGER PRIMARY KEY, target TEXT, kind TEXT, state TEXT, reason TEXT, "
+        "started_at REAL, finished_at REAL)"
+    )
+    noon = datetime(2026, 1, 1, 12, tzinfo=UTC).timestamp()
+    rows = [
+        ("api-eu", "scale", "succeeded", "peak", noon, noon + 30),
+        ("dns", "failover", "failed", "", noon + 60, None),
+        ("api-eu", "scale", "proposed", "never ran", None, None),
+        ("api-eu", "scale", "succeeded", "last week", noon - 7 * 86400, noon - 7 * 86400 + 30),
+    ]
+    db.conn.executemany(
+        "INSERT INTO actions (target, kind, state, reason, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    marks = read_action_markers(db, start, end, {"api-eu": "eu-west-1"})
+    assert list(marks.columns) == ["start_ts", "end_ts", "region", "kind", "title", "detail"]
+    assert list(marks["title"]) == ["scale api-eu (succeeded)", "failover dns (failed)"]
+    assert list(marks["region"]) == ["eu-west-1", ""]
+    assert list(marks["detail"]) == ["peak", ""]
+    assert marks["start_ts"].iloc[0] == pd.Timestamp(noon, unit="s", tz="UTC")

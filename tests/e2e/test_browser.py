@@ -19,7 +19,7 @@ PAGES: dict[str, tuple[str, int]] = {
     "slo": ("SLOs", 0),
     "cdn": ("CDN", 0),
     "costs": ("Costs", 0),
-    "forecast": ("Forecast", 0),
+    "forecast": ("Forecast", 1),
     "capacity": ("Capacity", 0),
     "actions": ("Actions", 0),
     "review": ("Weekly review", 0),

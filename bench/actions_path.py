@@ -1,0 +1,103 @@
+"""The guarded path's costs: propose -> execute through the sandbox, a race of many threads on one
+approved action, and verify_chain over a long audit log. Prints figures; asserts nothing about time."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from connectors.base import Change  # noqa: E402
+from connectors.sandbox_executor import SandboxExecutor, sandbox_changes  # noqa: E402
+from connectors.store import open_db  # noqa: E402
+from core import audit  # noqa: E402
+from core.actions import ActionService  # noqa: E402
+from core.auth import Identity  # noqa: E402
+from core.config import config_from_dict  # noqa: E402
+
+SHIPPED = Path(__file__).resolve().parent.parent / ".streamlit" / "headroom.toml"
+CAROL, BOB = Identity("carol@example.com", source="demo"), Identity("bob@example.com", source="demo")
+
+
+def main() -> None:
+    data = tomllib.loads(SHIPPED.read_text())
+    for t in data["target"]:
+        t["cooldown"] = "0s"  # back-to-back changes for the measurement
+    cfg = config_from_dict(data)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "store.db"
+        open_db(path).conn.close()
+        clock = [datetime(2026, 11, 23, tzinfo=UTC)]
+        service = ActionService(path, cfg, SandboxExecutor(path, cfg), clock=lambda: clock[0])
+
+        # 1) small changes, each proposed and executed (two write transactions + one sandbox change)
+        rounds, times = 200, []
+        for i in range(rounds):
+            desired = 7 if i % 2 == 0 else 6
+            t0 = time.perf_counter()
+            action = service.propose(CAROL, "api-us-east-1", Change(desired=desired), f"bench {i}")
+            service.execute(CAROL, action.id)
+            times.append(time.perf_counter() - t0)
+            clock[0] += timedelta(seconds=1)
+        print(
+            f"propose+execute (sandbox, {rounds} rounds): median {statistics.median(times) * 1000:.1f} ms, "
+            f"p95 {sorted(times)[int(rounds * 0.95)] * 1000:.1f} ms"
+        )
+
+        # 2) 16 threads clicking Execute on one approved action at once, 20 times
+        applied_before = len(sandbox_changes(path))
+        ran_total, races = 0, 20
+        for i in range(races):
+            action = service.propose(CAROL, "api-us-east-1", Change(desired=12 if i % 2 == 0 else 6), "race")
+            service.approve(BOB, action.id)
+            barrier, ran = threading.Barrier(16), []
+
+            def click(
+                action_id: int = action.id, barrier: threading.Barrier = barrier, ran: list = ran
+            ) -> None:
+                barrier.wait()
+                ran.append(service.execute(CAROL, action_id).ran)
+
+            threads = [threading.Thread(target=click) for _ in range(16)]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            ran_total += sum(ran)
+            clock[0] += timedelta(seconds=1)
+        print(
+            f"{races} races of 16 threads: {ran_total} executions, "
+            f"{len(sandbox_changes(path)) - applied_before} sandbox changes (exactly one per race expected)"
+        )
+
+        # 3) verify_chain over the log written above plus filler entries
+        with audit.write_transaction(path) as conn:
+            for i in range(20_000):
+                audit.append(
+                    conn,
+                    at=clock[0],
+                    actor="bench",
+                    role="system",
+                    event="bench",
+                    reason=str(i),
+                    detail={"i": i},
+                )
+        n = len(audit.entries(path))
+        t0 = time.perf_counter()
+        status = audit.verify_chain(path)
+        elapsed = time.perf_counter() - t0
+        print(
+            f"verify_chain over {n} entries: {elapsed * 1000:.0f} ms ({n / elapsed:,.0f} entries/s), ok={status.ok}"
+        )
+
+
+if __name__ == "__main__":
+    main()

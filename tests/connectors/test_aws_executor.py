@@ -1,0 +1,335 @@
+"""AWS executor against a real moto_server over HTTP: every action kind really changes the target, and the
+whole guarded path (propose -> approve -> execute, exactly once) works against it."""
+
+from __future__ import annotations
+
+import threading
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from connectors.aws_executor import AwsExecutor
+from connectors.base import ActionExecutor, Change, SourceError, Target, TargetState
+from connectors.executors import build_executor
+from connectors.store import open_db
+from core import audit
+from core.actions import ActionRefused, ActionService, drain_region, executor_target, promote_region
+from core.auth import Identity
+from core.config import HeadroomConfig, config_from_dict
+
+SHIPPED = Path(__file__).resolve().parents[2] / ".streamlit" / "headroom.toml"
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+CAROL, BOB = Identity("carol@example.com", "Carol", "demo"), Identity("bob@example.com", "Bob", "demo")
+SERVICES = ("ecs", "autoscaling", "application-autoscaling", "route53")
+ROUTE53_WEIGHTS = {
+    "us-east-1": 32,
+    "us-west-2": 18,
+    "eu-west-1": 17,
+    "eu-central-1": 12,
+    "ap-northeast-1": 14,
+    "ap-southeast-1": 7,
+}
+
+
+def client(url: str, service: str, region: str = "us-east-1") -> Any:
+    return boto3.client(service, region_name=region, endpoint_url=url)
+
+
+@dataclass
+class Aws:
+    url: str
+    cfg: HeadroomConfig
+    executor: AwsExecutor
+    zone_id: str
+
+    def target(self, name: str) -> Target:
+        return executor_target(next(t for t in self.cfg.target if t.name == name))
+
+    def ecs_desired(self) -> int:
+        out = client(self.url, "ecs").describe_services(cluster="headroom-us-east-1", services=["api"])
+        return out["services"][0]["desiredCount"]
+
+    def asg(self) -> dict[str, Any]:
+        return client(self.url, "autoscaling", "ap-southeast-1").describe_auto_scaling_groups(
+            AutoScalingGroupNames=["api-ap-southeast-1"]
+        )["AutoScalingGroups"][0]
+
+    def scalable_target(self) -> dict[str, Any]:
+        return client(self.url, "application-autoscaling", "us-west-2").describe_scalable_targets(
+            ServiceNamespace="ecs",
+            ResourceIds=["service/headroom-us-west-2/api"],
+            ScalableDimension="ecs:service:DesiredCount",
+        )["ScalableTargets"][0]
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        out = client(self.url, "route53").list_resource_record_sets(
+            HostedZoneId=self.zone_id, StartRecordName=name
+        )
+        return [r for r in out["ResourceRecordSets"] if r["Name"] == name]
+
+
+def seed(url: str) -> str:
+    """The production the shipped config describes, created in moto; returns the hosted zone id."""
+    task = {"family": "api", "containerDefinitions": [{"name": "api", "image": "nginx", "memory": 512}]}
+    for region, desired in (("us-east-1", 6), ("us-west-2", 4)):
+        ecs = client(url, "ecs", region)
+        ecs.create_cluster(clusterName=f"headroom-{region}")
+        ecs.register_task_definition(**task)
+        ecs.create_service(
+            cluster=f"headroom-{region}", serviceName="api", taskDefinition="api", desiredCount=desired
+        )
+    client(url, "ec2", "ap-southeast-1").create_launch_template(
+        LaunchTemplateName="api-template",
+        LaunchTemplateData={"ImageId": "ami-12345678", "InstanceType": "t3.small"},
+    )
+    client(url, "autoscaling", "ap-southeast-1").create_auto_scaling_group(
+        AutoScalingGroupName="api-ap-southeast-1",
+        MinSize=2,
+        MaxSize=20,
+        DesiredCapacity=3,
+        LaunchTemplate={"LaunchTemplateName": "api-template"},
+        AvailabilityZones=["ap-southeast-1a"],
+    )
+    client(url, "application-autoscaling", "us-west-2").register_scalable_target(
+        ServiceNamespace="ecs",
+        ResourceId="service/headroom-us-west-2/api",
+        ScalableDimension="ecs:service:DesiredCount",
+        MinCapacity=4,
+        MaxCapacity=60,
+    )
+    r53 = client(url, "route53")
+    zone = r53.create_hosted_zone(Name="example.internal.", CallerReference="headroom-tests")["HostedZone"][
+        "Id"
+    ]
+    health = r53.create_health_check(
+        CallerReference="eu-west-1",
+        HealthCheckConfig={
+            "Type": "HTTPS",
+            "FullyQualifiedDomainName": "api.eu-west-1.example.com",
+            "Port": 443,
+            "ResourcePath": "/health",
+        },
+    )["HealthCheck"]["Id"]
+    changes = [
+        {
+            "Action": "CREATE",
+            "ResourceRecordSet": {
+                "Name": "api.example.internal.",
+                "Type": "CNAME",
+                "SetIdentifier": region,
+                "Weight": weight,
+                "TTL": 60,
+                "ResourceRecords": [{"Value": f"api.{region}.example.com"}],
+            },
+        }
+        for region, weight in ROUTE53_WEIGHTS.items()
+    ]
+    for region, role in (("eu-west-1", "PRIMARY"), ("eu-central-1", "SECONDARY")):
+        record = {
+            "Name": "eu.api.example.internal.",
+            "Type": "CNAME",
+            "SetIdentifier": region,
+            "Failover": role,
+            "TTL": 60,
+            "ResourceRecords": [{"Value": f"api.{region}.example.com"}],
+        }
+        if role == "PRIMARY":
+            record["HealthCheckId"] = health
+        changes.append({"Action": "CREATE", "ResourceRecordSet": record})
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
+    return zone
+
+
+@pytest.fixture
+def aws(aws_env: str) -> Aws:
+    data = tomllib.loads(SHIPPED.read_text())
+    data["sources"]["executor"] = "aws"
+    data["aws"] = {"region_name": "us-east-1", "endpoint_urls": dict.fromkeys(SERVICES, aws_env)}
+    cfg = config_from_dict(data)
+    zone = seed(aws_env)
+    return Aws(aws_env, cfg, AwsExecutor(cfg.aws), zone)
+
+
+def test_is_an_action_executor_built_from_config(aws: Aws, tmp_path: Path):
+    assert isinstance(aws.executor, ActionExecutor)
+    built = build_executor(
+        aws.cfg,
+        tmp_path / "s.db",
+        {"aws": {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}},
+    )
+    assert isinstance(built, AwsExecutor) and built.current(aws.target("api-us-east-1")).desired == 6
+
+
+def test_ecs_desired_count(aws: Aws):
+    target = aws.target("api-us-east-1")
+    assert aws.executor.current(target).desired == 6
+    after = aws.executor.apply(target, Change(desired=11))
+    assert after.desired == 11 and aws.ecs_desired() == 11
+
+
+def test_autoscaling_group_desired_and_bounds(aws: Aws):
+    target = aws.target("api-ap-southeast-1")
+    now = aws.executor.current(target)
+    assert (now.desired, now.min_instances, now.max_instances) == (3, 2, 20)
+    assert aws.executor.apply(target, Change(desired=5)).desired == 5
+    assert aws.asg()["DesiredCapacity"] == 5
+    after = aws.executor.apply(target, Change(desired=7, min_instances=4, max_instances=24))
+    assert (after.desired, after.min_instances, after.max_instances) == (7, 4, 24)
+    group = aws.asg()
+    assert (group["DesiredCapacity"], group["MinSize"], group["MaxSize"]) == (7, 4, 24)
+
+
+def test_application_autoscaling_bounds(aws: Aws):
+    target = aws.target("api-us-west-2")
+    now = aws.executor.current(target)
+    assert (now.min_instances, now.max_instances, now.desired) == (4, 60, None)
+    after = aws.executor.apply(target, Change(min_instances=9))
+    assert (after.min_instances, after.max_instances) == (9, 60)
+    assert (aws.scalable_target()["MinCapacity"], aws.scalable_target()["MaxCapacity"]) == (9, 60)
+
+
+def test_route53_weighted_records(aws: Aws):
+    target = aws.target("api-dns-weights")
+    assert aws.executor.current(target).weights == {k: float(v) for k, v in ROUTE53_WEIGHTS.items()}
+    after = aws.executor.apply(target, Change(weights={"eu-west-1": 0}))
+    assert after.weights["eu-west-1"] == 0.0 and after.weights["us-east-1"] == 32.0
+    live = {r["SetIdentifier"]: r["Weight"] for r in aws.records("api.example.internal.")}
+    assert live == {**ROUTE53_WEIGHTS, "eu-west-1": 0}
+    with pytest.raises(SourceError, match="whole numbers 0..255"):
+        aws.executor.apply(target, Change(weights={"us-east-1": 0.5}))
+
+
+def test_route53_failover_promotes_the_secondary_atomically(aws: Aws):
+    target = aws.target("api-dns-failover-eu")
+    assert aws.executor.current(target).weights == {"eu-west-1": 1.0, "eu-central-1": 0.0}
+    after = aws.executor.apply(target, Change(weights={"eu-central-1": 1.0, "eu-west-1": 0.0}))
+    assert after.weights == {"eu-west-1": 0.0, "eu-central-1": 1.0}
+    live = {r["SetIdentifier"]: r for r in aws.records("eu.api.example.internal.")}
+    assert live["eu-central-1"]["Failover"] == "PRIMARY" and live["eu-west-1"]["Failover"] == "SECONDARY"
+    assert "HealthCheckId" in live["eu-west-1"]  # the record kept its health check and value
+    assert live["eu-west-1"]["ResourceRecords"] == [{"Value": "api.eu-west-1.example.com"}]
+
+
+def test_missing_resources_give_a_clear_error(aws: Aws):
+    missing = Target("x", "ecs_service", "us-east-1", {"cluster": "headroom-us-east-1", "service": "nope"})
+    with pytest.raises(SourceError, match="service nope in cluster headroom-us-east-1.*MISSING"):
+        aws.executor.current(missing)
+    with pytest.raises(SourceError, match="Auto Scaling group ghost not found"):
+        aws.executor.current(Target("g", "autoscaling_group", "ap-southeast-1", {"asg_name": "ghost"}))
+    with pytest.raises(SourceError, match="needs params.cluster"):
+        aws.executor.current(Target("x", "ecs_service", "us-east-1", {}))
+    with pytest.raises(SourceError, match="hosted zone nowhere.internal. not found"):
+        aws.executor.current(
+            Target(
+                "d",
+                "route53_weighted",
+                "us-east-1",
+                {"hosted_zone_name": "nowhere.internal", "record_name": "a.nowhere.internal"},
+            )
+        )
+
+
+# ---- the guarded path against moto ------------------------------------------------------------------
+@pytest.fixture
+def service(aws: Aws, tmp_path: Path) -> ActionService:
+    path = tmp_path / "store.db"
+    open_db(path).conn.close()
+    return ActionService(path, aws.cfg, aws.executor, clock=lambda: T0)
+
+
+def run(service: ActionService, target: str, change: Change, approve: bool) -> None:
+    action = service.propose(CAROL, target, change, f"test {target}")
+    assert action.state == ("proposed" if approve else "approved")
+    if approve:
+        service.approve(BOB, action.id, "ok")
+    outcome = service.execute(CAROL, action.id)
+    assert outcome.ran and outcome.action.state == "succeeded", outcome.message
+    assert [e.event for e in audit.entries(service.path, action_id=action.id)] == (
+        ["propose", "approve", "execute", "succeeded"] if approve else ["propose", "execute", "succeeded"]
+    )
+
+
+def test_every_action_kind_through_the_guarded_path(aws: Aws, service: ActionService):
+    run(service, "api-us-east-1", Change(desired=12), approve=True)
+    assert aws.ecs_desired() == 12
+    run(service, "api-ap-southeast-1", Change(desired=6), approve=False)
+    assert aws.asg()["DesiredCapacity"] == 6
+    run(service, "api-us-west-2", Change(min_instances=8, max_instances=60), approve=False)
+    assert aws.scalable_target()["MinCapacity"] == 8
+    weights = service.plan("api-dns-weights", Change(weights={})).current.weights
+    run(service, "api-dns-weights", Change(weights=drain_region(weights, "ap-northeast-1")), approve=True)
+    assert {r["SetIdentifier"]: r["Weight"] for r in aws.records("api.example.internal.")}[
+        "ap-northeast-1"
+    ] == 0
+    pair = service.plan("api-dns-failover-eu", Change(weights={})).current.weights
+    run(service, "api-dns-failover-eu", Change(weights=promote_region(pair, "eu-central-1")), approve=True)
+    live = {r["SetIdentifier"]: r["Failover"] for r in aws.records("eu.api.example.internal.")}
+    assert live == {"eu-west-1": "SECONDARY", "eu-central-1": "PRIMARY"}
+    assert audit.verify_chain(service.path).ok
+
+
+def test_guardrails_enforce_what_moto_does_not(aws: Aws, service: ActionService):
+    # moto (like a misconfigured account) accepts an ASG desired above MaxSize: our bounds must refuse it
+    with pytest.raises(ActionRefused) as exc:
+        service.propose(CAROL, "api-ap-southeast-1", Change(desired=21, max_instances=21), "more")
+    assert exc.value.code == "bounds"
+    assert aws.asg()["DesiredCapacity"] == 3
+
+
+class CountingAws(AwsExecutor):
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.applies = 0
+        self._lock = threading.Lock()
+
+    def apply(self, target: Target, change: Change) -> TargetState:
+        with self._lock:
+            self.applies += 1
+        return super().apply(target, change)
+
+
+def test_concurrent_executes_change_moto_once(aws: Aws, tmp_path: Path):
+    path = tmp_path / "store.db"
+    open_db(path).conn.close()
+    counting = CountingAws(aws.cfg.aws)
+    service = ActionService(path, aws.cfg, counting, clock=lambda: T0)
+    action = service.propose(CAROL, "api-us-east-1", Change(desired=12), "launch")
+    service.approve(BOB, action.id)
+    barrier = threading.Barrier(6)
+    ran: list[bool] = []
+
+    def click() -> None:
+        barrier.wait()
+        ran.append(service.execute(CAROL, action.id).ran)
+
+    threads = [threading.Thread(target=click) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(ran) == [False] * 5 + [True]
+    assert counting.applies == 1 and aws.ecs_desired() == 12
+    events = [e.event for e in audit.entries(path, action_id=action.id)]
+    assert events == ["propose", "approve", "execute", "succeeded"]
+
+
+def test_unreachable_endpoint_is_a_refusal_not_a_crash(tmp_path: Path, aws_env: str):
+    data = tomllib.loads(SHIPPED.read_text())
+    data["aws"] = {"endpoint_urls": dict.fromkeys(SERVICES, "http://127.0.0.1:9")}  # nothing listens there
+    cfg = config_from_dict(data)
+    path = tmp_path / "store.db"
+    open_db(path).conn.close()
+    service = ActionService(path, cfg, AwsExecutor(cfg.aws), clock=lambda: T0)
+    plan = service.plan("api-us-east-1", Change(desired=8), "x")
+    assert (
+        not plan.ok
+        and "connect" in next(c for c in plan.checks if c.name == "current state read").detail.lower()
+    )
+    with pytest.raises(ActionRefused) as exc:
+        service.propose(CAROL, "api-us-east-1", Change(desired=8), "more")
+    assert exc.value.code == "target_unreadable"

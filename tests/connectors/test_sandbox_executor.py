@@ -1,0 +1,104 @@
+"""Sandbox executor: a simulated fleet and routing table in the store, initialised from config."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connectors.base import ActionExecutor, Change, SourceError, Target
+from connectors.executors import build_executor
+from connectors.sandbox_executor import SandboxExecutor, sandbox_changes, sandbox_targets
+from connectors.store import open_db
+from core.config import HeadroomConfig, config_from_dict
+
+SHIPPED = Path(__file__).resolve().parents[2] / ".streamlit" / "headroom.toml"
+ECS = Target("api-us-east-1", "ecs_service", "us-east-1", {"cluster": "headroom-us-east-1", "service": "api"})
+ASG = Target("api-ap-southeast-1", "autoscaling_group", "ap-southeast-1", {"asg_name": "api-ap-southeast-1"})
+AAS = Target("api-us-west-2", "app_autoscaling", "us-west-2", {})
+WEIGHTS = Target("api-dns-weights", "route53_weighted", "us-east-1", {})
+FAILOVER = Target(
+    "api-dns-failover-eu",
+    "route53_failover",
+    "eu-west-1",
+    {"primary": "eu-west-1", "secondary": "eu-central-1"},
+)
+
+
+@pytest.fixture
+def cfg() -> HeadroomConfig:
+    return config_from_dict(tomllib.loads(SHIPPED.read_text()))
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, cfg: HeadroomConfig) -> SandboxExecutor:
+    db = open_db(tmp_path / "store.db")
+    # the newest demo minute says 11 instances in us-east-1: the sandbox starts there
+    ts = int(datetime(2026, 11, 23, tzinfo=UTC).timestamp())
+    db["metrics"].insert_all(
+        [
+            {"ts": ts - 60, "region": "us-east-1", "instances": 40.0},
+            {"ts": ts, "region": "us-east-1", "instances": 11.0},
+        ]
+    )
+    return SandboxExecutor(db, cfg)
+
+
+def test_is_an_action_executor_and_is_built_by_default(
+    sandbox: SandboxExecutor, cfg: HeadroomConfig, tmp_path: Path
+):
+    assert isinstance(sandbox, ActionExecutor)
+    assert isinstance(build_executor(cfg, tmp_path / "other.db"), SandboxExecutor)
+
+
+def test_initial_state_comes_from_config_and_the_demo_world(sandbox: SandboxExecutor, cfg: HeadroomConfig):
+    assert sandbox.current(ECS).desired == 11  # newest instances figure, not the older 40
+    asg = sandbox.current(ASG)
+    assert (asg.desired, asg.min_instances, asg.max_instances) == (2, 2, 20)  # no metrics: fleet minimum
+    weights = sandbox.current(WEIGHTS).weights
+    assert weights == {r.code: r.routing_weight for r in cfg.region}
+    assert sandbox.current(FAILOVER).weights == {"eu-west-1": 1.0, "eu-central-1": 0.0}
+
+
+def test_scaling_changes_the_store_and_is_logged(sandbox: SandboxExecutor):
+    after = sandbox.apply(ECS, Change(desired=15))
+    assert after.desired == 15 and sandbox.current(ECS).desired == 15
+    rows = {r["target"]: r for r in sandbox_targets(sandbox.path)}
+    assert rows["api-us-east-1"]["desired"] == 15 and rows["api-us-east-1"]["fleet"] == "api-us-east-1"
+    log = sandbox_changes(sandbox.path)
+    assert [(c.target, c.change, c.before["desired"], c.after["desired"]) for c in log] == [
+        ("api-us-east-1", {"desired": 15}, 11, 15)
+    ]
+
+
+def test_asg_refuses_desired_outside_bounds_like_aws(sandbox: SandboxExecutor):
+    with pytest.raises(SourceError, match="between min 2 and max 20"):
+        sandbox.apply(ASG, Change(desired=25))
+    assert sandbox_changes(sandbox.path) == []
+    after = sandbox.apply(ASG, Change(min_instances=5, max_instances=30))
+    assert (after.desired, after.min_instances, after.max_instances) == (5, 5, 30)  # desired pulled up to min
+
+
+def test_bounds_and_kinds_are_checked(sandbox: SandboxExecutor):
+    with pytest.raises(SourceError, match="no min/max"):
+        sandbox.apply(ECS, Change(min_instances=3))
+    with pytest.raises(SourceError, match="min/max, not a desired"):
+        sandbox.apply(AAS, Change(desired=3))
+    with pytest.raises(SourceError, match="larger than max"):
+        sandbox.apply(AAS, Change(min_instances=9, max_instances=8))
+    with pytest.raises(SourceError, match="only weights"):
+        sandbox.apply(WEIGHTS, Change(desired=3))
+    with pytest.raises(SourceError, match="no record for mars-1"):
+        sandbox.apply(WEIGHTS, Change(weights={"mars-1": 1.0}))
+
+
+def test_routing_changes(sandbox: SandboxExecutor):
+    assert sandbox.apply(WEIGHTS, Change(weights={"eu-west-1": 0.0})).weights["eu-west-1"] == 0.0
+    assert sandbox.current(WEIGHTS).weights["us-east-1"] == 0.32
+    assert sandbox.apply(FAILOVER, Change(weights={"eu-west-1": 0.0, "eu-central-1": 1.0})).weights == {
+        "eu-west-1": 0.0,
+        "eu-central-1": 1.0,
+    }
+    assert len(sandbox_changes(sandbox.path, "api-dns-failover-eu")) == 1

@@ -1,0 +1,168 @@
+"""Triage page (AppTest on the demo world): what burns, the focus region, changes, runbooks, actions."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import DEMO_END, REPO_ROOT
+
+
+def open_triage(preset: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=120)
+    if preset is not None:
+        at.session_state["range_preset"] = preset
+    at.run()
+    at.switch_page("pages/triage.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_burning_list_is_ranked_fastest_first(app_config) -> None:
+    at = open_triage()
+    assert at.title[0].value == "Triage"
+    burning = at.dataframe[0].value
+    first = burning.iloc[0]
+    assert first["Region"] == "ap-southeast-1" and "page" in first["Alert"]
+    # pages rank above tickets above unalerted burns; within a level the faster burn comes first
+    level = burning["Alert"].map(lambda a: 2 if "page" in a else 1 if "ticket" in a else 0)
+    keys = list(zip(level, burning["Burn 1h"], strict=True))
+    assert keys == sorted(keys, reverse=True)
+    assert set(burning[burning["Alert"].str.contains("page")]["Region"]) == {"ap-southeast-1"}
+    assert "ap-southeast-1" in at.subheader[1].value
+
+
+def test_recent_changes_and_runbooks_for_the_focus(app_config) -> None:
+    at = open_triage()
+    changes = at.dataframe[1].value
+    assert "Ongoing latency and error regression in ap-southeast-1" in set(changes["title"])
+    assert set(changes["region"]) <= {"", "ap-southeast-1"}
+    links = " ".join(m.value for m in at.markdown)
+    # the focus is the latency SLO (fastest burn): its runbook and the region-agnostic failover one
+    assert "runbooks.example.com/api/latency" in links
+    assert "runbooks.example.com/dr/regional-failover" in links
+    assert "runbooks.example.com/api/5xx" not in links
+
+
+def test_focus_can_move_to_the_availability_slo(app_config) -> None:
+    at = open_triage()
+    options = at.selectbox(key="triage_focus").options
+    index = next(
+        i for i, label in enumerate(options) if "api-availability" in label and "ap-southeast-1" in label
+    )
+    at.selectbox(key="triage_focus").set_value(index).run()
+    assert not at.exception
+    assert "runbooks.example.com/api/5xx" in " ".join(m.value for m in at.markdown)
+
+
+def test_failover_button_opens_actions_prefilled(app_config) -> None:
+    at = open_triage()
+    at.button(key="triage_failover").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    prefill = at.session_state["actions_prefill"]
+    assert prefill["kind"] == "failover" and prefill["region"] == "ap-southeast-1"
+    assert "api-latency-p95" in prefill["reason"] and "burning" in prefill["reason"]
+    assert at.title[0].value == "Actions"
+
+
+def test_scale_button_prefills_a_scaling_proposal(app_config) -> None:
+    at = open_triage()
+    at.button(key="triage_scale").click().run()
+    assert at.session_state["actions_prefill"]["kind"] == "scale"
+    assert at.title[0].value == "Actions"
+
+
+def test_executed_actions_show_as_changes(app_config) -> None:
+    # the actions table as core/actions.py keeps it (the columns the markers read)
+    when = (DEMO_END - timedelta(minutes=30)).timestamp()
+    with sqlite3.connect(app_config.store) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS actions (id INTEGER PRIMARY KEY, target TEXT, kind TEXT, state TEXT, "
+            "reason TEXT, started_at REAL, finished_at REAL)"
+        )
+        conn.execute(
+            "INSERT INTO actions (target, kind, state, reason, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)",
+            ("api-ap-southeast-1", "scale", "succeeded", "more capacity", when, when + 60),
+        )
+    at = open_triage()
+    changes = at.dataframe[1].value
+    action = changes[changes["kind"] == "action"]
+    assert list(action["title"]) == ["scale api-ap-southeast-1 (succeeded)"]
+    assert list(action["region"]) == ["ap-southeast-1"]
+
+
+def test_nothing_burning_before_the_regression(app_config) -> None:
+    # a day before the end the demo world is calm: no alerts, the page says so and lists every scope
+    at = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=120)
+    end = DEMO_END - timedelta(days=1)
+    at.session_state["range_preset"] = "custom"
+    at.session_state["custom_start"] = True
+    at.session_state["custom_start_date"], at.session_state["custom_start_time"] = (
+        end.date(),
+        (end - timedelta(hours=6)).time(),
+    )
+    at.session_state["custom_end_date"], at.session_state["custom_end_time"] = end.date(), end.time()
+    at.run()
+    at.switch_page("pages/triage.py")
+    at.run()
+    assert not at.exception
+    assert "Nothing is burning" in at.success[0].value
+    assert len(at.dataframe[0].value) == 17  # 3 SLOs: 7 + 7 + 3 scopes
+    assert not at.button
+
+
+# ---- the same page on a real Prometheus ----------------------------------------------------------
+def test_triage_on_prometheus(app_config, prometheus_factory, tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from core.config import load_config
+    from tests.conftest import write_config
+    from tests.connectors.promdata import openmetrics
+
+    regions = list(load_config(app_config.path).region_codes)
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    prom = prometheus_factory(openmetrics(regions, end - timedelta(hours=8), end, interval_s=60))
+    write_config(
+        tmp_path,
+        {
+            "demo": {"refresh_after": "3650d"},
+            "sources": {"metrics": "prometheus"},
+            "prometheus": {"url": prom.url},
+        },
+    )
+    at = open_triage()
+    assert not at.error, [e.value for e in at.error]
+    burning = at.dataframe[0].value
+    # the exporter's p95 (~430 ms) misses the 300 ms threshold every minute: a burn of exactly 1 / 1%
+    latency = burning[burning["SLO"] == "api-latency-p95"]
+    assert set(latency["Region"]) == {*regions, "global"}
+    assert latency["Burn 1h"].to_numpy() == pytest.approx(100.0)
+    assert (latency["Alert"].str.contains("page")).all()
+    # its 503s (0.02-0.12% of requests) burn the 99.9% availability budget slower than the page rules
+    availability = burning[burning["SLO"] == "api-availability"]
+    assert not availability["Alert"].str.contains("page").any()
+    assert len(at.get("plotly_chart")) == 4
+
+
+def test_config_deploys_show_as_changes(app_config, tmp_path) -> None:
+    from tests.conftest import write_config
+
+    when = (DEMO_END - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    write_config(
+        tmp_path,
+        {
+            "demo": {"refresh_after": "3650d"},
+            "deploy": [
+                {"at": when, "description": "deploy payments v9", "region": "ap-southeast-1"},
+                {"at": when, "description": "deploy elsewhere", "region": "us-east-1"},
+            ],
+        },
+    )
+    at = open_triage()
+    changes = at.dataframe[1].value
+    assert "deploy payments v9" in set(changes["title"])
+    assert "deploy elsewhere" not in set(changes["title"])  # another region's change is not this one's
