@@ -13,12 +13,18 @@ none for a budget's service or region, is a real $0 day for that budget. The fir
 counted in the actuals but left out of the models: billing that starts mid-day (a new account, the demo
 world) would otherwise read as a cheap day and drag down that weekday's expectation for weeks.
 
-Projection model: weekly-seasonal. Each future day is the mean of the last `weeks` observed values on
-the same weekday (spend follows the weekly traffic cycle: weekends are cheaper). The band comes from the
-in-sample one-step residuals of that same rule, scaled robustly (1.4826 x median |residual|), so a
-one-off credit or a partial first day of data does not widen it; a sum of n days gets sqrt(n) times a
-day's spread (days taken as independent). core/forecast.py was not in main when this was written; any
-`Forecaster` returning the same `DailyForecast` frame can replace the default.
+End-of-month projection: `auto_forecast` by default, i.e. core/forecast.py's automatic choice among
+statsmodels candidates (rolling-origin backtest, calibrated bands) with a weekly season, on the daily
+spend of the last five weeks before the month plus the month's closed days. It falls back to the
+weekly-seasonal rule below when the history is under two weeks or cannot be forecast. Any `Forecaster`
+returning a `DailyForecast` can be passed instead; hand-checkable tests use `weekly_seasonal_forecast`.
+A sum of n days gets sqrt(n) times a day's spread (days taken as independent).
+
+Weekly-seasonal rule (the fallback, the anomaly expectation, and the estimate of a missing day): a day
+is the mean of the last `weeks` observed values on the same weekday (spend follows the weekly traffic
+cycle: weekends are cheaper). Its band comes from the in-sample one-step residuals of the same rule,
+scaled robustly (1.4826 x median |residual|), so a one-off credit or a partial first day of data does
+not widen it.
 """
 
 from __future__ import annotations
@@ -223,7 +229,7 @@ def residuals(history: pd.Series, weeks: int = DEFAULT_WEEKS) -> pd.Series:
         expected = _same_weekday_mean(values, i, weeks)
         if not math.isnan(expected):
             out[history.index[i]] = actual - expected
-    return pd.Series(out, dtype="float64")
+    return pd.Series(list(out.values()), index=pd.DatetimeIndex(list(out), name="day"), dtype="float64")
 
 
 def robust_sd(resid: pd.Series | np.ndarray) -> float:
@@ -268,6 +274,31 @@ def weekly_seasonal_forecast(
         frame[f"lo_{level}"] = frame["mean"] - half
         frame[f"hi_{level}"] = frame["mean"] + half
     return DailyForecast(frame, f"weekly seasonal (mean of the last {weeks} same weekdays)")
+
+
+def auto_forecast(history: pd.Series, horizon: int, levels: Sequence[int] = LEVELS) -> DailyForecast:
+    """core.forecast's automatic model choice with a weekly season, days aligned to the history's index
+    (a missing last day still forecasts from the day after the history); the weekly-seasonal rule when
+    the history is under two weeks or core.forecast cannot fit it."""
+    from core.forecast import ForecastError, forecast  # statsmodels is imported lazily: it is slow
+
+    observed = history.dropna()
+    if len(observed) < 2 * SEASON_DAYS or horizon == 0:
+        return weekly_seasonal_forecast(history, horizon, levels=levels)
+    levels = tuple(sorted({*levels, 95}))  # a day's sd is read from its 95% band
+    series = history.copy()
+    series.index = series.index.tz_localize(UTC)
+    tail = (history.index[-1] - observed.index[-1]).days
+    try:
+        result = forecast(series, horizon + tail, season_lengths=(SEASON_DAYS,), levels=levels)
+    except ForecastError:
+        return weekly_seasonal_forecast(history, horizon, levels=levels)
+    frame = result.frame.copy()
+    frame["day"] = frame["ts"].dt.tz_convert(UTC).dt.tz_localize(None).astype("datetime64[ns]")
+    frame = frame[frame["day"] > history.index[-1]].head(horizon).reset_index(drop=True)
+    frame["sd"] = (frame["hi_95"] - frame["lo_95"]) / (2 * z_value(95))
+    columns = ["day", "mean", "sd", *[f"{side}_{lvl}" for lvl in levels for side in ("lo", "hi")]]
+    return DailyForecast(frame[columns], f"{result.model} (core.forecast, chosen by backtest)")
 
 
 # ---- month-to-date and end-of-month projection ------------------------------------------------------
@@ -332,7 +363,7 @@ def project_month(
         remaining = missing_estimate = projected = math.nan
         bands = {lvl: (math.nan, math.nan) for lvl in levels}
     else:
-        fc = (forecaster or (lambda h, n: weekly_seasonal_forecast(h, n, weeks, levels)))(history, horizon)
+        fc = (forecaster or auto_forecast)(history, horizon)
         method = fc.method
         future = fc.frame.set_index("day")
         # missing closed days of the month are estimated by the same weekday rule as the projection
@@ -504,8 +535,12 @@ def budgets_projected_to_overrun(
 ) -> list[BudgetStatus]:
     """Budgets whose spend exceeds them, or is projected to, within this month (earliest first).
     Overview and Triage show these as guardrail alerts."""
-    statuses = [s for s in budget_statuses(billing, budgets, today, forecaster) if s.overrun_date]
-    return sorted(statuses, key=lambda s: (s.overrun_date, s.name))
+    return overrunning(budget_statuses(billing, budgets, today, forecaster))
+
+
+def overrunning(statuses: Sequence[BudgetStatus]) -> list[BudgetStatus]:
+    """The statuses with an overrun date this month, earliest first."""
+    return sorted((s for s in statuses if s.overrun_date), key=lambda s: (s.overrun_date, s.name))
 
 
 def budget_alert_text(status: BudgetStatus) -> str:

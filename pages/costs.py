@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import costs
+from pages import _costs_data as cd
 from pages import _ui as ui
 
 USD = st.column_config.NumberColumn(format="dollar")
@@ -53,7 +54,7 @@ def usd_axis(
 
 st.title("Costs")
 cfg = ui.config()
-today = ui.data_anchor().date()
+today = cd.today()
 c1, c2 = st.columns([1, 2])
 days = c1.selectbox(
     "Days shown", DAYS_CHOICES, index=1, key="costs_days", format_func=lambda d: f"last {d} closed days"
@@ -68,7 +69,7 @@ st.caption(
     "apart and projected with the rest of the month · all amounts USD, credits net"
 )
 
-billing = costs.normalise_billing(ui.load_costs(costs.load_start(today, days), today))
+billing = cd.billing(costs.load_start(today, days), today)
 if billing.empty:
     st.info(
         f"No billing data for {costs.load_start(today, days)} → {today}. "
@@ -83,7 +84,7 @@ view = costs.billing_in_regions(billing, regions, cfg.region_codes)
 scope_note = "all regions" if all_regions else ", ".join(regions) + " (costs without a region left out)"
 
 # ---- headline figures ----------------------------------------------------------------------------------
-projection = costs.project_month(view, today)
+projection = cd.project_month(view, today)
 run_rate = costs.run_rate(view, today)
 k1, k2, k3, k4 = st.columns(4)
 k1.metric(f"Month to date ({projection.month_start:%b %Y})", usd(projection.spent_usd))
@@ -171,7 +172,7 @@ with st.expander(f"Anomalous days by {group_by} ({len(anomalies)})", expanded=no
 
 # ---- budgets ------------------------------------------------------------------------------------------
 st.subheader(f"Budgets for {projection.month_start:%B %Y}")
-statuses = costs.budget_statuses(billing, cfg.budget, today)
+statuses = cd.budget_statuses(cd.month_billing(billing, today), cfg.budget, today)
 if not statuses:
     st.info("No [[budget]] in the configuration: add one to track spend against it.")
 else:

