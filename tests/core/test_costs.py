@@ -511,3 +511,35 @@ def test_empty_scope_has_no_changes_to_flag():
     assert (ch["cost_usd"] == 0.0).all() and not ch["anomaly"].any()
     nothing = costs.daily_changes(bill().iloc[:0], TODAY, 7)
     assert len(nothing) == 7 and nothing["cost_usd"].isna().all() and not nothing["anomaly"].any()
+
+
+# ---- the default projection: core.forecast ----------------------------------------------------------------
+def weekly_pattern(first: date, last: date) -> pd.DataFrame:
+    rows, day = [], first
+    while day <= last:
+        rows.append((day, EC2, USE1, 40.0 if day.weekday() >= 5 else 100.0))
+        day += timedelta(days=1)
+    return pd.DataFrame(rows, columns=["day", "service", "region", "cost_usd"])
+
+
+def test_default_projection_uses_core_forecast():
+    # a perfectly weekly bill: the backtest picks seasonal naive (zero error), which repeats the week.
+    # Nov 1-22: 15 weekdays x 100 + 7 weekend days x 40 = 1780; Nov 23-30: Mon-Fri 500, Sat-Sun 80,
+    # Mon 100 -> 680; its backtest errors are zero, so is the band
+    p = costs.project_month(weekly_pattern(date(2026, 10, 26), date(2026, 11, 22)), TODAY)
+    assert "core.forecast" in p.method and "seasonal naive" in p.method
+    assert p.spent_usd == pytest.approx(1780.0)
+    assert p.projected_usd == pytest.approx(2460.0)
+    assert p.bands[80] == pytest.approx((2460.0, 2460.0))
+
+
+def test_auto_forecast_aligns_days_after_a_missing_last_day_and_falls_back_when_short():
+    idx = pd.date_range("2026-10-01", periods=30, freq="D", name="day")
+    flat = pd.Series(50.0, index=idx)
+    flat.iloc[-1] = math.nan  # Oct 30 missing: the forecast still starts on Oct 31
+    fc = costs.auto_forecast(flat, 3)
+    assert [d.date() for d in fc.frame["day"]] == [date(2026, 10, 31), date(2026, 11, 1), date(2026, 11, 2)]
+    assert fc.frame["mean"].tolist() == pytest.approx([50.0] * 3)  # a constant is its own forecast
+    assert fc.frame["sd"].tolist() == pytest.approx([0.0] * 3)
+    short = pd.Series([10.0, 20.0, 30.0], index=idx[:3])  # under two weeks: the weekly-seasonal rule
+    pd.testing.assert_frame_equal(costs.auto_forecast(short, 5).frame, WEEKLY(short, 5).frame)
