@@ -95,6 +95,8 @@ class ReportInputs:
     costs: pd.DataFrame | None = None
     events: pd.DataFrame | None = None
     db: Any = None  # sqlite_utils.Database for snapshots, scenarios, actions, notes
+    # 1-minute SLO metrics from (week start - longest SLO window) to week end; also the region-loss demand
+    slo_metrics: pd.DataFrame | None = None
 
 
 # ---- sections ---------------------------------------------------------------------------------------
@@ -239,12 +241,208 @@ def incidents_table(events: pd.DataFrame | None, week: Week) -> pd.DataFrame:
     return e[["start_ts", "end_ts", "region", "kind", "title"]].reset_index(drop=True)
 
 
+def slo_section(inputs: ReportInputs, week: Week) -> Section:
+    """Budget remaining at the start and end of the week per SLO x region (and globally), and the
+    incidents that overlapped the week."""
+    from core.slo import GLOBAL, SLO, error_budget
+
+    section = Section("slo", "SLOs and error budgets")
+    frame = inputs.slo_metrics if inputs.slo_metrics is not None else inputs.metrics
+    if not inputs.config.slo or frame is None or frame.empty:
+        section.missing = "No SLOs configured or no SLO data."
+        return section
+    rows = []
+    for cfg_slo in inputs.config.slo:
+        slo = SLO.from_config(cfg_slo)
+        regions = list(cfg_slo.regions) or list(inputs.config.region_codes)
+        for region in [None, *regions]:
+            start = error_budget(frame, slo, week.start, region=region)
+            end = error_budget(frame, slo, week.end, region=region)
+            rows.append(
+                {
+                    "slo": slo.name,
+                    "service": cfg_slo.service,
+                    "region": region or GLOBAL,
+                    "objective_pct": slo.objective * 100,
+                    "budget_start_pct": None
+                    if start.remaining_fraction is None
+                    else start.remaining_fraction * 100,
+                    "budget_end_pct": None
+                    if end.remaining_fraction is None
+                    else end.remaining_fraction * 100,
+                    "sli_end_pct": None if end.sli is None else end.sli * 100,
+                    "minutes_left_end": end.minutes_remaining,
+                    "partial_window": bool(end.partial),
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["budget_change_pts"] = table["budget_end_pct"] - table["budget_start_pct"]
+    section.tables["budgets"] = table
+    incidents = incidents_table(inputs.events, week)
+    section.tables["incidents"] = incidents
+    burned = table[table["budget_change_pts"] < -0.05].sort_values("budget_change_pts")
+    if burned.empty:
+        section.summary.append(
+            "No SLO lost budget this week (old errors leaving the window can even return some)."
+        )
+    else:
+        worst = burned.iloc[0]
+        section.summary.append(
+            f"Largest burn this week: {worst['slo']} in {worst['region']}, budget "
+            f"{worst['budget_start_pct']:.1f}% → {worst['budget_end_pct']:.1f}% "
+            f"({worst['budget_change_pts']:+.1f} points)."
+        )
+    exhausted = table[table["budget_end_pct"] <= 0]
+    section.summary.append(
+        f"{len(exhausted)} SLO x region budget(s) exhausted at the end of the week; "
+        f"{len(incidents)} incident(s) overlapped the week."
+    )
+    if table["partial_window"].any():
+        section.summary.append(
+            "Some SLO windows reach back before the data starts: figures cover the data only."
+        )
+    return section
+
+
+def forecast_section(inputs: ReportInputs, week: Week) -> Section:
+    """Forecast snapshots saved before the week, scored against what happened in it."""
+    from connectors.store_forecasts import list_snapshots, load_snapshot
+    from core.forecast import score_against_actual
+
+    section = Section("forecast", "Forecast vs actual")
+    if inputs.db is None:
+        section.missing = "No store: forecast snapshots are kept there."
+        return section
+    listed = list_snapshots(inputs.db, until=week.start)
+    rows = []
+    for snap_id in listed["id"] if not listed.empty else []:
+        snap = load_snapshot(inputs.db, int(snap_id))
+        in_week = snap.frame[(snap.frame["ts"] >= week.start) & (snap.frame["ts"] < week.end)]
+        if in_week.empty:
+            continue
+        actual = _metric_in(inputs.metrics, snap.metric, week.start, week.end)
+        if snap.region not in actual.columns:
+            continue
+        actual_series = actual[snap.region].resample(snap.step).mean() if snap.step else actual[snap.region]
+        score = score_against_actual(in_week, actual_series)
+        if not score.get("points"):
+            continue
+        rows.append(
+            {
+                "snapshot": int(snap.id),
+                "metric": snap.metric,
+                "region": snap.region,
+                "model": snap.model_key,
+                "made_at": snap.created_at,
+                "points": int(score["points"]),
+                "smape_pct": score.get("smape"),
+                "coverage_95_pct": score.get("coverage_95", float("nan")) * 100,
+            }
+        )
+    if not rows:
+        section.missing = (
+            "No forecast snapshot saved before this week covers it: save one from the Forecast "
+            "page to hold next week's forecast to account."
+        )
+        return section
+    table = pd.DataFrame(rows)
+    section.tables["forecast_vs_actual"] = table
+    section.summary.append(
+        f"{len(table)} snapshot(s) scored: median sMAPE {table['smape_pct'].median():.1f}%, "
+        f"95% band coverage {table['coverage_95_pct'].median():.0f}% (median)."
+    )
+    return section
+
+
+def region_loss_section(inputs: ReportInputs, week: Week) -> Section:
+    """The N+1 check on this week's demand: if a region fails, can the others absorb it?"""
+    from core.capacity import region_loss_check, region_loss_summary
+
+    section = Section("region_loss", "Region-loss (N+1) check on this week's demand")
+    frame = inputs.slo_metrics if inputs.slo_metrics is not None else inputs.metrics
+    demand = _metric_in(frame, "requests_per_second", week.start, week.end)
+    if demand.empty:
+        section.missing = "No request-rate data for this week."
+        return section
+    check = region_loss_check(inputs.config, demand)
+    summary = region_loss_summary(check)
+    section.tables["region_loss"] = summary
+    counts = summary["status"].value_counts()
+    section.summary.append(
+        ", ".join(f"{counts.get(s, 0)} {s}" for s in ("red", "amber", "green")) + " across failed regions."
+    )
+    for row in summary[summary["status"].isin(["red", "amber"])].itertuples():
+        section.summary.append(f"{row.failed_region}: {row.worst_case}")
+    return section
+
+
+def scenarios_section(inputs: ReportInputs, week: Week) -> Section:
+    from connectors.store_scenarios import scenarios_for_review
+
+    section = Section("scenarios", "Scenarios marked for review")
+    marked = scenarios_for_review(inputs.db) if inputs.db is not None else pd.DataFrame()
+    if marked.empty:
+        section.missing = "No saved scenario is marked for review (mark one on the Capacity page)."
+        return section
+    keep = [c for c in marked.columns if not c.endswith("_json") and c not in ("spec", "policy", "fleet")]
+    section.tables["scenarios"] = marked[keep]
+    section.summary.append(f"{len(marked)} scenario(s) to discuss: {', '.join(map(str, marked['name']))}.")
+    return section
+
+
+ACTION_COLUMNS = (
+    "id",
+    "kind",
+    "target",
+    "state",
+    "reason",
+    "proposed_by",
+    "approved_by",
+    "executed_by",
+    "proposed_at",
+    "finished_at",
+    "error",
+)
+
+
+def actions_section(inputs: ReportInputs, week: Week) -> Section:
+    """Every action proposed during the week, with its outcome."""
+    section = Section("actions", "Actions taken")
+    if inputs.db is None or "actions" not in inputs.db.table_names():
+        section.missing = "No actions have been recorded yet."
+        return section
+    frame = pd.read_sql_query(
+        f"SELECT {', '.join(ACTION_COLUMNS)} FROM actions WHERE proposed_at >= ? AND proposed_at < ? ORDER BY id",
+        inputs.db.conn,
+        params=[week.start.timestamp(), week.end.timestamp()],
+    )
+    for col in ("proposed_at", "finished_at"):
+        frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
+    section.tables["actions"] = frame
+    if frame.empty:
+        section.summary.append("No action was proposed this week.")
+    else:
+        counts = frame["state"].value_counts()
+        section.summary.append(
+            f"{len(frame)} action(s): " + ", ".join(f"{n} {state}" for state, n in counts.items()) + "."
+        )
+    return section
+
+
 SectionBuilder = Callable[[ReportInputs, Week], Section]
 
 
 def section_builders() -> list[SectionBuilder]:
     """The report's sections in meeting order."""
-    return [traffic_section, headroom_section]
+    return [
+        slo_section,
+        traffic_section,
+        forecast_section,
+        headroom_section,
+        region_loss_section,
+        scenarios_section,
+        actions_section,
+    ]
 
 
 def build_report(
@@ -373,7 +571,19 @@ def gather_inputs(
             (week.start - timedelta(days=35)).date(), (week.end - timedelta(days=1)).date()
         )
     events = read_events(db, start, week.end) if db is not None else None
-    return ReportInputs(config=config, metrics=metrics, costs=costs, events=events, db=db)
+    slo_metrics = None
+    if config.slo:
+        from core.slo import SLO, metrics_for
+
+        slos = [SLO.from_config(s) for s in config.slo]
+        longest = max(s.window for s in slos)
+        wanted = sorted(set(metrics_for(slos)) | {"requests_per_second"})
+        slo_metrics = metrics_source.query_range(
+            wanted, week.start - longest, week.end, timedelta(minutes=1), list(config.region_codes)
+        )
+    return ReportInputs(
+        config=config, metrics=metrics, costs=costs, events=events, db=db, slo_metrics=slo_metrics
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

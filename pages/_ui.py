@@ -26,6 +26,23 @@ from core.config import METRIC_UNITS, ConfigError, HeadroomConfig, config_path, 
 from core.health import STATE_COLOURS
 from core.timeseries import choose_step, downsample_series, pivot_metric
 
+
+def _leave_legacy_pages_mode() -> None:
+    """A cold deep link (/forecast as a fresh server's first request) makes Streamlit run the page file
+    in its legacy pages/-directory mode, because st.navigation has not run yet: no Headroom sidebar, raw
+    file names in the menu. Every page imports this module first, so switch the flag st.navigation would
+    set and rerun: the rerun goes through dashboard.py and lands on the requested page."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without this internal: nothing to correct
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_legacy_pages_mode()
+
 PRESETS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
     "6h": timedelta(hours=6),

@@ -120,13 +120,97 @@ def demo_inputs(demo_store: Path, tmp_path: Path):
     return gather_inputs(CFG, StoreMetricsSource(db), StoreBillingSource(db), db, week), week, db
 
 
+def _seed_review_material(db, week: Week) -> dict:
+    """What a real week leaves behind: a forecast saved before it, a scenario marked for review, an
+    action executed during it (through the guarded path and the sandbox executor)."""
+    from connectors.base import Change
+    from connectors.executors import build_executor
+    from connectors.store_forecasts import save_snapshot
+    from connectors.store_scenarios import save_scenario
+    from core.actions import ActionService
+    from core.auth import Identity
+    from core.capacity import Fleet, Scenario, TargetTracking
+    from core.forecast import forecast
+
+    src = StoreMetricsSource(db)
+    history = src.query_range(
+        ["requests_per_second"],
+        week.start - timedelta(days=14),
+        week.start - timedelta(hours=1),
+        timedelta(hours=1),
+        ["us-east-1"],
+    )
+    series = history.set_index("ts")["value"].asfreq("1h")
+    result = forecast(series, horizon=24 * 7, model="seasonal_naive")
+    snap_id = save_snapshot(
+        db,
+        "requests_per_second",
+        "us-east-1",
+        result.frame,
+        result.model,
+        model_key="seasonal_naive",
+        created_at=week.start - timedelta(hours=1),
+    )
+    fleet = Fleet.from_config(CFG.fleet_for("eu-west-1"))
+    save_scenario(
+        db,
+        Scenario("eu-west-1 +30%", "eu-west-1", fleet, TargetTracking(target_utilization=0.6), growth_pct=30),
+        marked_for_review=True,
+    )
+    during = week.start + timedelta(days=2)
+    service = ActionService(db, CFG, build_executor(CFG, db), clock=lambda: during)
+    carol = Identity("carol@example.com", source="demo")
+    action = service.propose(carol, "api-eu-west-1", Change(desired=30), "review test: pre-scale for launch")
+    if action.state != "approved":
+        action = service.approve(Identity("bob@example.com", source="demo"), action.id)
+    service.execute(carol, action.id)
+    return {"snapshot": snap_id, "forecast": result, "action": action.id}
+
+
 def test_demo_week_has_every_section_with_content(demo_inputs) -> None:
-    inputs, week, _ = demo_inputs
+    from core.forecast import score_against_actual
+    from core.slo import SLO, error_budget
+
+    inputs, week, db = demo_inputs
+    seeded = _seed_review_material(db, week)
     report = build_report(inputs, week)
-    assert [s.key for s in report.sections][:2] == ["traffic", "headroom"]
+    assert [s.key for s in report.sections] == [
+        "slo",
+        "traffic",
+        "forecast",
+        "headroom",
+        "region_loss",
+        "scenarios",
+        "actions",
+    ]
     for section in report.sections:
         assert not section.missing, (section.key, section.missing)
-        assert section.summary and section.tables
+        assert section.summary and section.tables, section.key
+
+    # SLO budgets are exactly what core.slo.error_budget says at the week's edges
+    budgets = report.section("slo").tables["budgets"]
+    slo = SLO.from_config(CFG.slo[0])
+    row = budgets[(budgets["slo"] == slo.name) & (budgets["region"] == "ap-southeast-1")].iloc[0]
+    at_end = error_budget(inputs.slo_metrics, slo, week.end, region="ap-southeast-1")
+    at_start = error_budget(inputs.slo_metrics, slo, week.start, region="ap-southeast-1")
+    assert row["budget_end_pct"] == pytest.approx(at_end.remaining_fraction * 100)
+    assert row["budget_start_pct"] == pytest.approx(at_start.remaining_fraction * 100)
+
+    # the saved forecast is scored against the week's actual traffic
+    scored = report.section("forecast").tables["forecast_vs_actual"].iloc[0]
+    assert scored["snapshot"] == seeded["snapshot"] and scored["region"] == "us-east-1"
+    frame = seeded["forecast"].frame
+    in_week = frame[(frame["ts"] >= week.start) & (frame["ts"] < week.end)]
+    actual = inputs.metrics[
+        (inputs.metrics["metric"] == "requests_per_second") & (inputs.metrics["region"] == "us-east-1")
+    ]
+    expected = score_against_actual(in_week, actual.set_index("ts")["value"])
+    assert scored["smape_pct"] == pytest.approx(expected["smape"])
+
+    assert list(report.section("scenarios").tables["scenarios"]["name"]) == ["eu-west-1 +30%"]
+    actions = report.section("actions").tables["actions"]
+    assert list(actions["id"]) == [seeded["action"]] and actions["state"].iloc[0] == "succeeded"
+    assert set(report.section("region_loss").tables["region_loss"]["failed_region"]) == set(CFG.region_codes)
 
 
 def test_notes_roundtrip_and_html_and_zip(demo_inputs) -> None:

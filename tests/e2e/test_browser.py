@@ -15,14 +15,14 @@ pytestmark = pytest.mark.slow
 # url path -> (title shown on the page, minimum number of plotly charts that must render)
 PAGES: dict[str, tuple[str, int]] = {
     "": ("Overview", 5),
-    "triage": ("Triage", 0),
-    "slo": ("SLOs", 0),
-    "cdn": ("CDN", 0),
+    "triage": ("Triage", 4),
+    "slo": ("SLOs", 1),
+    "cdn": ("CDN", 5),
     "costs": ("Costs", 0),
     "forecast": ("Forecast", 1),
-    "capacity": ("Capacity", 0),
+    "capacity": ("Capacity", 4),
     "actions": ("Actions", 0),
-    "review": ("Weekly review", 0),
+    "review": ("Weekly review", 1),
 }
 
 
@@ -100,3 +100,24 @@ def test_screenshots_are_written() -> None:
     shots = ARTIFACTS / "screenshots"
     assert (shots / "overview.png").exists() and (shots / "overview.png").stat().st_size > 10_000
     assert len(list(Path(shots).glob("*.png"))) >= len(PAGES)
+
+
+def test_cold_deep_link_runs_through_dashboard(tmp_path, demo_store, chromium) -> None:
+    """A fresh server whose first request is /capacity must still render through dashboard.py (Headroom
+    sidebar, no raw file names), not Streamlit's legacy pages/ directory mode."""
+    import shutil
+
+    shutil.copy(demo_store, tmp_path / "headroom.db")
+    server = start_streamlit(write_config(tmp_path, {"demo": {"refresh_after": "3650d"}}))
+    page = chromium.new_page()
+    try:
+        page.goto(f"{server.url}/capacity", wait_until="domcontentloaded")
+        wait_until_idle(page)
+        assert "Capacity" in page.locator("h1").first.inner_text()
+        sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+        assert "Time range" in sidebar and "Weekly review" in sidebar
+        assert "_ui" not in sidebar and "dashboard" not in sidebar
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        page.close()
+        stop_streamlit(server)

@@ -63,17 +63,22 @@ def test_failover_button_opens_actions_prefilled(app_config) -> None:
     at = open_triage()
     at.button(key="triage_failover").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    prefill = at.session_state["actions_prefill"]
-    assert prefill["kind"] == "failover" and prefill["region"] == "ap-southeast-1"
-    assert "api-latency-p95" in prefill["reason"] and "burning" in prefill["reason"]
+    # the Actions page consumed the prefill: its propose form now drains the burning region's weight
     assert at.title[0].value == "Actions"
+    assert "actions_prefill" not in at.session_state
+    reason = at.session_state["act_reason"]
+    assert "api-latency-p95" in reason and "burning" in reason
+    target = at.session_state["act_target"]
+    assert target == "api-dns-weights"
+    assert at.session_state[f"act_w_{target}_ap-southeast-1"] == 0.0
 
 
 def test_scale_button_prefills_a_scaling_proposal(app_config) -> None:
     at = open_triage()
     at.button(key="triage_scale").click().run()
-    assert at.session_state["actions_prefill"]["kind"] == "scale"
     assert at.title[0].value == "Actions"
+    assert "actions_prefill" not in at.session_state
+    assert at.session_state["act_target"] == "api-ap-southeast-1"  # the burning region's fleet
 
 
 def test_executed_actions_show_as_changes(app_config) -> None:
