@@ -797,16 +797,23 @@ def scenario_cost(
 ) -> ScenarioCost:
     """Cost of running `instance_hours` over `hours` at `price_per_hour`, per day and against the
     current run rate of the same scope."""
-    if hours <= 0:
+    return _against_run_rate(
+        instance_hours * price_per_hour, hours, run_rate_usd_per_day, instance_hours, price_per_hour
+    )
+
+
+def _against_run_rate(
+    cost_usd: float, hours: float, run_rate_usd_per_day: float, instance_hours: float, price_per_hour: float
+) -> ScenarioCost:
+    if not hours > 0:
         raise ValueError("a scenario must last more than 0 hours")
-    cost = instance_hours * price_per_hour
-    per_day = cost / hours * 24.0
+    per_day = cost_usd / hours * 24.0
     delta = per_day - run_rate_usd_per_day
     return ScenarioCost(
         instance_hours=instance_hours,
         price_per_hour=price_per_hour,
         hours=hours,
-        cost_usd=cost,
+        cost_usd=cost_usd,
         usd_per_day=per_day,
         run_rate_usd_per_day=run_rate_usd_per_day,
         delta_usd_per_day=delta,
@@ -822,3 +829,49 @@ def scenario_cost_from_simulation(result: Any, run_rate_usd_per_day: float) -> S
     return scenario_cost(
         float(result.summary.instance_hours), float(result.fleet.price_per_hour), hours, run_rate_usd_per_day
     )
+
+
+SAVED_SCENARIO_COLUMNS: tuple[str, ...] = (
+    "name",
+    "region",
+    "window_start",
+    "window_end",
+    "cost_usd",
+    "usd_per_day",
+    "run_rate_usd_per_day",
+    "delta_usd_per_day",
+    "delta_pct",
+    "delta_usd_per_month",
+)
+
+
+def saved_scenarios_vs_run_rate(
+    scenarios: pd.DataFrame, billing: pd.DataFrame, today: date, service: str
+) -> pd.DataFrame:
+    """Saved capacity scenarios (connectors/store_scenarios.list_scenarios: name, region, window_start,
+    window_end, cost_usd of the last run) per day over their window, against the run rate of `service`
+    in each scenario's region. Scenarios saved without a run or a window are left out."""
+    rows = []
+    for sc in scenarios.itertuples(index=False):
+        if pd.isna(sc.cost_usd) or pd.isna(sc.window_start) or pd.isna(sc.window_end):
+            continue
+        hours = (pd.Timestamp(sc.window_end) - pd.Timestamp(sc.window_start)).total_seconds() / 3600.0
+        if hours <= 0:
+            continue
+        rate = run_rate(billing, today, service, sc.region)
+        c = _against_run_rate(float(sc.cost_usd), hours, rate, math.nan, math.nan)
+        rows.append(
+            {
+                "name": sc.name,
+                "region": sc.region,
+                "window_start": sc.window_start,
+                "window_end": sc.window_end,
+                "cost_usd": c.cost_usd,
+                "usd_per_day": c.usd_per_day,
+                "run_rate_usd_per_day": c.run_rate_usd_per_day,
+                "delta_usd_per_day": c.delta_usd_per_day,
+                "delta_pct": c.delta_pct,
+                "delta_usd_per_month": c.delta_usd_per_month,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(SAVED_SCENARIO_COLUMNS))

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from connectors.store_scenarios import list_scenarios
 from core import costs
 from pages import _costs_data as cd
 from pages import _ui as ui
@@ -345,31 +346,31 @@ else:
         "the 'all regions' row adds costs without a region."
     )
 
-# ---- a fleet size against today's run rate -----------------------------------------------------------
-st.subheader("What would a fleet size cost?")
+# ---- capacity plans against today's run rate -------------------------------------------------------
+st.subheader("What would a capacity plan cost?")
+services = sorted(billing["service"].unique())
+compared = st.selectbox(
+    "Compared with today's run rate of",
+    services,
+    index=services.index(COMPUTE_SERVICE) if COMPUTE_SERVICE in services else 0,
+    key="costs_compare_service",
+    help="The billed service that pays for the fleets' instances; run rate = mean of the last 7 closed days.",
+)
 fleets = {f.name: f for f in cfg.fleet}
 if not fleets:
     st.info("No [[fleet]] in the configuration.")
 else:
-    services = sorted(billing["service"].unique())
-    s1, s2, s3 = st.columns(3)
+    s1, s2 = st.columns(2)
     fleet = fleets[s1.selectbox("Fleet", list(fleets), key="costs_fleet")]
-    compared = s2.selectbox(
-        "Compared with the spend of",
-        services,
-        index=services.index(COMPUTE_SERVICE) if COMPUTE_SERVICE in services else 0,
-        key="costs_compare_service",
-    )
     current = costs.run_rate(billing, today, compared, fleet.region)
-    now_instances = costs.equivalent_instances(current, fleet.price_per_hour)
-    instances = s3.number_input(
+    instances = s2.number_input(
         "Average instances",
         min_value=0.0,
         max_value=float(max(fleet.max_instances, 1)) * 4,
-        value=float(round(now_instances, 1)),
+        value=float(round(costs.equivalent_instances(current, fleet.price_per_hour), 1)),
         step=1.0,
-        key="costs_instances",
-        help="Around the clock; e.g. a plan's mean instance count from the Capacity page.",
+        key=f"costs_instances_{fleet.name}",
+        help="Around the clock. Starts at what today's run rate pays for.",
     )
     scenario = costs.scenario_cost(instances * 24, fleet.price_per_hour, 24.0, current)
     r1, r2, r3 = st.columns(3)
@@ -386,3 +387,26 @@ else:
         delta_color="inverse",
     )
     download(scenario.as_frame(), "This comparison", "scenario")
+
+saved = costs.saved_scenarios_vs_run_rate(list_scenarios(ui.db()), billing, today, compared)
+st.markdown("**Saved scenarios (Capacity page)**, their last run's instance cost per day over its window")
+if saved.empty:
+    st.caption("No saved scenario with a run yet: save one on the Capacity page.")
+else:
+    st.dataframe(
+        saved,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "window_start": st.column_config.DatetimeColumn("window from (UTC)", format="YYYY-MM-DD HH:mm"),
+            "window_end": st.column_config.DatetimeColumn("to (UTC)", format="YYYY-MM-DD HH:mm"),
+            "cost_usd": st.column_config.NumberColumn("cost over the window (USD)", format="dollar"),
+            "usd_per_day": st.column_config.NumberColumn("per day (USD)", format="dollar"),
+            "run_rate_usd_per_day": st.column_config.NumberColumn("run rate (USD/day)", format="dollar"),
+            "delta_usd_per_day": st.column_config.NumberColumn("difference (USD/day)", format="%+.2f"),
+            "delta_pct": st.column_config.NumberColumn("difference", format="%+.1f%%"),
+            "delta_usd_per_month": st.column_config.NumberColumn("per 30 days (USD)", format="%+.0f"),
+        },
+        key="costs_saved_scenarios",
+    )
+    download(saved, "Saved scenarios against the run rate", "saved-scenarios")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, timedelta, timezone
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -435,16 +434,41 @@ def test_scenario_cost_reproduces_the_miyabi_figure_against_a_run_rate():
         costs.scenario_cost(1, 1, 0, 1)
 
 
-def test_scenario_cost_from_a_simulation_summary():
-    sim = SimpleNamespace(
-        frame=pd.DataFrame({"ts": pd.date_range("2026-11-23", periods=1440, freq="min", tz=UTC)}),
-        step_s=60.0,
-        summary=SimpleNamespace(instance_hours=480.0),
-        fleet=SimpleNamespace(price_per_hour=0.0857),
+def test_scenario_cost_from_a_capacity_simulation():
+    from core.capacity import Fleet, TargetTracking, simulate
+
+    # 100 req/s for a day at 50 req/s per instance and a 0.5 target: 4 instances all day (utilisation
+    # stays exactly on target), 96 instance-hours at $0.0857 = $8.2272
+    demand = pd.Series(100.0, index=pd.date_range("2026-11-23", periods=1440, freq="min", tz=UTC))
+    fleet = Fleet(capacity_per_instance=50.0, min_instances=1, max_instances=20, price_per_hour=0.0857)
+    sim = simulate(demand, fleet, TargetTracking(target_utilization=0.5))
+    s = costs.scenario_cost_from_simulation(sim, run_rate_usd_per_day=10.0)
+    assert s.hours == 24.0 and s.instance_hours == pytest.approx(96.0)
+    assert s.cost_usd == pytest.approx(8.2272) and s.usd_per_day == pytest.approx(8.2272)
+    assert s.delta_usd_per_day == pytest.approx(8.2272 - 10.0)
+    assert s.delta_usd_per_month == pytest.approx((8.2272 - 10.0) * 30)
+
+
+def test_saved_scenarios_against_the_run_rate_of_their_region():
+    # EC2 in us-east-1 ran 710 in the week to Nov 22: 101.43 a day
+    saved = pd.DataFrame(
+        {
+            "name": ["week plan", "no run", "half day"],
+            "region": [USE1, USE1, EUW1],
+            "window_start": pd.to_datetime(["2026-11-16 00:00", None, "2026-11-22 00:00"], utc=True),
+            "window_end": pd.to_datetime(["2026-11-23 00:00", None, "2026-11-22 12:00"], utc=True),
+            "cost_usd": [350.0, math.nan, 3.0],
+        }
     )
-    s = costs.scenario_cost_from_simulation(sim, run_rate_usd_per_day=50.0)
-    assert s.hours == 24.0 and s.cost_usd == pytest.approx(41.136) and s.usd_per_day == pytest.approx(41.136)
-    assert s.delta_usd_per_day == pytest.approx(41.136 - 50.0)
+    out = costs.saved_scenarios_vs_run_rate(saved, bill(), TODAY, EC2).set_index("name")
+    assert list(out.index) == ["week plan", "half day"]  # saved without a run: nothing to price
+    assert out.loc["week plan", "usd_per_day"] == pytest.approx(50.0)
+    assert out.loc["week plan", "run_rate_usd_per_day"] == pytest.approx(710 / 7)
+    assert out.loc["week plan", "delta_usd_per_month"] == pytest.approx((50 - 710 / 7) * 30)
+    assert out.loc["half day", "usd_per_day"] == pytest.approx(6.0)  # 3 over 12 hours
+    # no EC2 in eu-west-1 on days with a bill: a $0 run rate, so no percentage
+    assert out.loc["half day", "run_rate_usd_per_day"] == 0.0 and math.isnan(out.loc["half day", "delta_pct"])
+    assert costs.saved_scenarios_vs_run_rate(saved.iloc[:0], bill(), TODAY, EC2).empty
 
 
 def test_daily_spend_by_fills_days_orders_by_spend_and_folds_the_tail():

@@ -5,7 +5,7 @@ an unreachable billing source (a banner, no traceback)."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -113,6 +113,26 @@ def test_break_down_by_region_and_region_filter(app_config) -> None:
     assert list(table["spent_usd"]) == pytest.approx(
         [s.spent_usd for s in costs.budget_statuses(billing, cfg.budget, today)]
     )
+
+
+def test_saved_capacity_scenario_against_the_run_rate(app_config) -> None:
+    from connectors.store_scenarios import save_scenario
+    from core.capacity import Fleet, Scenario, TargetTracking
+
+    today, billing = demo_truth(app_config)
+    db = open_db(app_config.store)
+    plan = Scenario("plan A", "us-east-1", Fleet(50.0, 6, 90, 180, 0.0857), TargetTracking())
+    # $700 of instances over a 7-day window: $100 a day
+    window = (datetime(2026, 11, 16, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC))
+    save_scenario(db, plan, summary={"cost_usd": 700.0}, window=window)
+    save_scenario(db, Scenario("never run", "eu-west-1", Fleet(50.0, 4, 60), TargetTracking()))
+    at = run_page()
+    saved = table_with(at, "run_rate_usd_per_day").set_index("name")
+    assert list(saved.index) == ["plan A"]  # one without a run has no cost to compare
+    assert saved.loc["plan A", "usd_per_day"] == pytest.approx(100.0)
+    rate = costs.run_rate(billing, today, EC2, "us-east-1")
+    assert saved.loc["plan A", "run_rate_usd_per_day"] == pytest.approx(rate)
+    assert saved.loc["plan A", "delta_usd_per_month"] == pytest.approx((100.0 - rate) * 30)
 
 
 def test_unreachable_billing_source_is_a_banner_not_a_traceback(app_config, monkeypatch, tmp_path) -> None:
