@@ -191,6 +191,7 @@ else:
                 x=list(ahead["day"]) + list(ahead["day"][::-1]),
                 y=list(ahead[f"cum_hi_{level}"]) + list(ahead[f"cum_lo_{level}"][::-1]),
                 fill="toself",
+                mode="lines",
                 fillcolor=f"rgba(30,136,229,{alpha})",
                 line={"width": 0},
                 name=f"{level}% band",
@@ -379,7 +380,11 @@ else:
         f"{usd(scenario.usd_per_day, 2)}/day",
         help=f"{fleet.instance_type or 'instance'} at ${fleet.price_per_hour}/hour",
     )
-    r2.metric(f"Run rate of {compared} in {fleet.region}", f"{usd(current, 2)}/day")
+    r2.metric(
+        f"Run rate in {fleet.region}",
+        f"{usd(current, 2)}/day",
+        help=f"{compared}, mean of the last 7 closed days",
+    )
     r3.metric(
         "Difference",
         f"{usd(scenario.delta_usd_per_day, 2, sign=True)}/day",
