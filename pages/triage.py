@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from connectors.store import read_action_markers
+from core.capacity import region_loss_check, region_loss_summary
 from core.slo import (
     GLOBAL,
     SLOReport,
@@ -77,11 +78,50 @@ TABLE_FORMAT = {
     for w in WINDOWS
 }
 
+
+def region_loss_panel() -> None:
+    """The N+1 table (issue 6): on call, 'can the others take this region's traffic?' matters first."""
+    st.markdown("#### 🧮 Can we lose a region? (N+1 on the last 24 h of demand)")
+    demand = ui.load_metrics(
+        ["requests_per_second"],
+        at - timedelta(hours=24),
+        at,
+        list(cfg.region_codes),
+        step=timedelta(minutes=1),
+    )
+    loss = region_loss_summary(region_loss_check(cfg, pivot_metric(demand, "requests_per_second")))
+    if loss.empty:
+        st.caption("No request-rate data for the last 24 h.")
+    else:
+        st.dataframe(
+            loss.assign(
+                status=loss["status"]
+                .map({"green": "🟢 green", "amber": "🟡 amber", "red": "🔴 red"})
+                .fillna(loss["status"])
+            ),
+            hide_index=True,
+            width="stretch",
+            key="triage_region_loss",
+            column_config={
+                "failed_region": "If this region fails",
+                "status": "Worst survivor",
+                "breaks": "Survivors in trouble",
+                "unserved_requests": st.column_config.NumberColumn("Unserved requests", format="%.0f"),
+                "worst_case": "Worst case",
+            },
+        )
+        st.caption(
+            "Its traffic moves to the others by routing weight; each survivor scales with its configured "
+            "policy at its busiest minute. Details and what-ifs on the Capacity page."
+        )
+
+
 if not burning:
     st.success(f"Nothing is burning at {at:%Y-%m-%d %H:%M} UTC: every SLO is within its budget burn.")
     st.dataframe(
         summary(reports), hide_index=True, width="stretch", key="triage_all", column_config=TABLE_FORMAT
     )
+    region_loss_panel()
     st.stop()
 
 st.subheader(f"🔥 Burning now ({len(burning)})")
@@ -226,3 +266,6 @@ else:
             "detail": "Detail",
         },
     )
+
+
+region_loss_panel()

@@ -171,3 +171,13 @@ def test_config_deploys_show_as_changes(app_config, tmp_path) -> None:
     changes = at.dataframe[1].value
     assert "deploy payments v9" in set(changes["title"])
     assert "deploy elsewhere" not in set(changes["title"])  # another region's change is not this one's
+
+
+def test_region_loss_table_on_triage(app_config) -> None:
+    """Issue 6: the N+1 check is on Triage too, one row per region that could fail."""
+    at = open_triage()
+    assert not at.exception
+    table = next(df.value for df in at.dataframe if "failed_region" in df.value.columns)
+    assert sorted(table["failed_region"]) == sorted(
+        ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1", "ap-southeast-1"])
+    assert all(any(c in s for c in ("green", "amber", "red")) for s in table["status"])
