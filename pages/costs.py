@@ -1,10 +1,417 @@
-"""Costs page: Spend by service and region, budget vs actual vs forecast, unit cost per million requests."""
+"""Costs: spend by service and region, budget vs actual vs forecast, top movers, unit cost per million
+requests, and what a fleet size would cost against today's run rate. Figures come from core/costs.py."""
 
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from connectors.store_scenarios import list_scenarios
+from core import costs
+from pages import _costs_data as cd
 from pages import _ui as ui
 
-ui.page_header(
-    "Costs", "Spend by service and region, budget vs actual vs forecast, unit cost per million requests."
+USD = st.column_config.NumberColumn(format="dollar")
+PCT = st.column_config.NumberColumn(format="%.1f%%")
+RAG = {"red": "🔴 red", "amber": "🟡 amber", "green": "🟢 green", "no data": "⚪ no data"}
+DAYS_CHOICES = (14, 30, 60, 90)
+COMPUTE_SERVICE = "Amazon Elastic Compute Cloud - Compute"
+
+
+def download(frame: pd.DataFrame, what: str, key: str) -> None:
+    st.download_button(
+        f"⬇️ {what} (CSV)",
+        frame.to_csv(index=False).encode(),
+        file_name=f"headroom-costs-{key}-{today}.csv",
+        mime="text/csv",
+        key=f"costs_csv_{key}",
+    )
+
+
+def usd(value: float, decimals: int = 0, sign: bool = False) -> str:
+    """$1,234 / -$50 / +$3 (with sign=True); n/a when there is nothing to compute from."""
+    if value != value:  # NaN
+        return "n/a"
+    prefix = "-" if value < 0 else ("+" if sign else "")
+    return f"{prefix}${abs(value):,.{decimals}f}"
+
+
+def usd_axis(
+    fig: go.Figure, title: str, y_title: str, height: int = 380, legend_title: str = ""
+) -> go.Figure:
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis_title="day (UTC)",
+        yaxis_title=y_title,
+        yaxis_tickprefix="$",
+        legend={"title": legend_title},
+        hovermode="x unified",
+    )
+    return fig
+
+
+st.title("Costs")
+cfg = ui.config()
+today = cd.today()
+c1, c2 = st.columns([1, 2])
+days = c1.selectbox(
+    "Days shown", DAYS_CHOICES, index=1, key="costs_days", format_func=lambda d: f"last {d} closed days"
 )
-st.info("This page is being built; see the issue tracker for its scope.")
+group_by = c2.segmented_control(
+    "Break down by", ["service", "region"], default="service", key="costs_group_by"
+)
+group_by = group_by or "service"
+first_shown, yesterday = today - timedelta(days=days), today - timedelta(days=1)
+st.caption(
+    f"UTC days {first_shown} → {yesterday} (closed) · today {today} is open: its partial spend is shown "
+    "apart and projected with the rest of the month · all amounts USD, credits net"
+)
+
+billing = cd.billing(costs.load_start(today, days), today)
+if billing.empty:
+    st.info(
+        f"No billing data for {costs.load_start(today, days)} → {today}. "
+        "Check the billing source in the sidebar's Data sources panel."
+    )
+    st.stop()
+
+# the sidebar's regions filter the views; costs without a region ('global') only count with all regions
+regions = ui.selected_regions()
+all_regions = set(regions) == set(cfg.region_codes)
+view = costs.billing_in_regions(billing, regions, cfg.region_codes)
+scope_note = "all regions" if all_regions else ", ".join(regions) + " (costs without a region left out)"
+
+# ---- headline figures ----------------------------------------------------------------------------------
+projection = cd.project_month(view, today)
+run_rate = costs.run_rate(view, today)
+k1, k2, k3, k4 = st.columns(4)
+k1.metric(f"Month to date ({projection.month_start:%b %Y})", usd(projection.spent_usd))
+k2.metric(
+    "Projected month end",
+    usd(projection.projected_usd),
+    help=f"80% band {usd(projection.lo_80)} – {usd(projection.hi_80)}; model: {projection.method}",
+)
+k3.metric("Run rate", f"{usd(run_rate)}/day", help="Mean daily spend of the last 7 closed days")
+k4.metric("Today so far", usd(projection.today_so_far_usd), help=f"{today} UTC is open: partial spend")
+if projection.missing_days:
+    st.warning(
+        f"No billing rows for {len(projection.missing_days)} closed day(s) this month "
+        f"({', '.join(str(d) for d in projection.missing_days)}): estimated at "
+        f"{usd(projection.missing_estimate_usd)} in the projection, left out of month to date."
+    )
+st.caption(f"Scope: {scope_note}.")
+
+# ---- daily spend, stacked, with anomalies ------------------------------------------------------------------
+st.subheader(f"Daily spend by {group_by}")
+wide = costs.daily_spend_by(view, first_shown, yesterday, group_by)
+changes = costs.daily_changes(view, today, days)
+fig = go.Figure()
+for name in wide.columns:
+    fig.add_trace(go.Bar(x=wide.index, y=wide[name], name=str(name)))
+fig.add_trace(
+    go.Scatter(
+        x=changes["day"],
+        y=changes["expected_usd"],
+        name="expected (same weekday, 4 weeks)",
+        mode="lines",
+        line={"dash": "dot", "color": "#455a64"},
+    )
+)
+flagged = changes[changes["anomaly"]]
+if not flagged.empty:
+    fig.add_trace(
+        go.Scatter(
+            x=flagged["day"],
+            y=flagged["cost_usd"],
+            name="anomaly (outside the 95% band)",
+            mode="markers",
+            marker={"symbol": "x", "size": 13, "color": "#d50000", "line": {"width": 2}},
+            text=[
+                f"{r.direction} expected: {usd(r.cost_usd)} vs {usd(r.expected_usd)} "
+                f"(band {usd(r.lo_usd)} – {usd(r.hi_usd)})"
+                for r in flagged.itertuples()
+            ],
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
+fig.update_layout(barmode="stack")
+st.plotly_chart(
+    usd_axis(fig, f"Daily spend by {group_by} (stacked)", "USD per day", 420, group_by),
+    key="costs_daily_chart",
+)
+long = wide.stack().rename("cost_usd").reset_index()
+d1, d2 = st.columns(2)
+with d1:
+    download(long, f"Daily spend by {group_by}", f"daily-by-{group_by}")
+with d2:
+    download(changes, "Day-over-day, week-over-week and anomalies (total)", "changes")
+
+anomalies = costs.anomalies_by(view, today, days, group_by)
+with st.expander(f"Anomalous days by {group_by} ({len(anomalies)})", expanded=not anomalies.empty):
+    if anomalies.empty:
+        st.caption(f"No {group_by} spent outside its 95% band by at least ${costs.ANOMALY_MIN_USD:.0f}.")
+    else:
+        st.dataframe(
+            anomalies[
+                ["day", group_by, "direction", "cost_usd", "expected_usd", "lo_usd", "hi_usd", "wow_pct"]
+            ],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "cost_usd": st.column_config.NumberColumn("spend (USD)", format="dollar"),
+                "expected_usd": st.column_config.NumberColumn("expected (USD)", format="dollar"),
+                "lo_usd": st.column_config.NumberColumn("band low (USD)", format="dollar"),
+                "hi_usd": st.column_config.NumberColumn("band high (USD)", format="dollar"),
+                "wow_pct": st.column_config.NumberColumn("vs a week before", format="%+.1f%%"),
+            },
+            key="costs_anomalies",
+        )
+        download(anomalies, f"Anomalies by {group_by}", f"anomalies-by-{group_by}")
+
+# ---- budgets ------------------------------------------------------------------------------------------
+st.subheader(f"Budgets for {projection.month_start:%B %Y}")
+statuses = cd.budget_statuses(cd.month_billing(billing, today), cfg.budget, today)
+if not statuses:
+    st.info("No [[budget]] in the configuration: add one to track spend against it.")
+else:
+    names = [s.name for s in statuses]
+    worst = next((s.name for s in statuses if s.state == "red"), names[0])
+    chosen_name = st.selectbox("Budget", names, index=names.index(worst), key="costs_budget")
+    chosen = statuses[names.index(chosen_name)]
+    daily = chosen.projection.daily
+    actual = daily[daily["actual_usd"].notna() | (daily["day"] < today)]
+    ahead = daily[daily["day"] >= today - timedelta(days=1)]
+    bfig = go.Figure()
+    for level, alpha in ((95, 0.15), (80, 0.3)):
+        bfig.add_trace(
+            go.Scatter(
+                x=list(ahead["day"]) + list(ahead["day"][::-1]),
+                y=list(ahead[f"cum_hi_{level}"]) + list(ahead[f"cum_lo_{level}"][::-1]),
+                fill="toself",
+                mode="lines",
+                fillcolor=f"rgba(30,136,229,{alpha})",
+                line={"width": 0},
+                name=f"{level}% band",
+                hoverinfo="skip",
+            )
+        )
+    bfig.add_trace(
+        go.Scatter(
+            x=ahead["day"],
+            y=ahead["cumulative_usd"],
+            name="projection",
+            mode="lines",
+            line={"dash": "dash", "color": "#1e88e5"},
+        )
+    )
+    bfig.add_trace(
+        go.Scatter(
+            x=actual["day"],
+            y=actual["cumulative_usd"],
+            name="actual",
+            mode="lines+markers",
+            line={"color": "#212121"},
+        )
+    )
+    bfig.add_hline(
+        y=chosen.monthly_usd,
+        line_color="#d50000",
+        line_dash="dot",
+        annotation_text=f"budget {usd(chosen.monthly_usd)}",
+    )
+    st.plotly_chart(
+        usd_axis(bfig, f"{chosen.name}: month to date vs budget ({chosen.scope})", "cumulative USD"),
+        key="costs_budget_chart",
+    )
+    st.markdown(f"{RAG[chosen.state]} · {chosen.reason}")
+
+    table = costs.budget_table(statuses)
+    st.dataframe(
+        table.assign(state=table["state"].map(RAG)),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "budget_usd": st.column_config.NumberColumn("budget (USD)", format="dollar"),
+            "spent_usd": st.column_config.NumberColumn("spent, closed days (USD)", format="dollar"),
+            "consumed_pct": st.column_config.ProgressColumn(
+                "consumed", format="%.0f%%", min_value=0, max_value=100
+            ),
+            "projected_eom_usd": st.column_config.NumberColumn("projected month end (USD)", format="dollar"),
+            "projected_lo_80_usd": st.column_config.NumberColumn("80% low (USD)", format="dollar"),
+            "projected_hi_80_usd": st.column_config.NumberColumn("80% high (USD)", format="dollar"),
+            "projected_pct": st.column_config.NumberColumn("projected % of budget", format="%.0f%%"),
+            "overrun_date": st.column_config.DateColumn("overrun on (UTC)"),
+        },
+        key="costs_budget_table",
+    )
+    download(table, "Budgets", "budgets")
+    st.caption(
+        "Budgets cover their own service and region whatever the sidebar shows. red: spent or projected "
+        f"above the budget · amber: projected above {costs.AMBER_FRACTION:.0%} of it, or its 80% band "
+        "above it · green: otherwise."
+    )
+
+# ---- top movers ------------------------------------------------------------------------------------------
+st.subheader("Top movers this week")
+st.caption(f"{today - timedelta(days=7)} → {yesterday} against the 7 days before (UTC).")
+m1, m2 = st.columns(2)
+for col, by in ((m1, "service"), (m2, "region")):
+    movers = costs.top_movers(view, today, by)
+    with col:
+        st.dataframe(
+            movers[[by, "change_usd", "change_pct", "this_week_usd", "last_week_usd"]],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "this_week_usd": st.column_config.NumberColumn("this week (USD)", format="dollar"),
+                "last_week_usd": st.column_config.NumberColumn("week before (USD)", format="dollar"),
+                "change_usd": st.column_config.NumberColumn("change (USD)", format="%+.2f"),
+                "change_pct": st.column_config.NumberColumn("change", format="%+.1f%%"),
+            },
+            key=f"costs_movers_{by}",
+        )
+        download(movers, f"Top movers by {by}", f"movers-by-{by}")
+
+# ---- unit cost per region --------------------------------------------------------------------------------
+st.subheader("Unit cost: USD per million requests")
+step = timedelta(minutes=5)
+traffic = ui.load_metrics(
+    ["requests_per_second"],
+    datetime.combine(first_shown, datetime.min.time(), UTC),
+    datetime.combine(today, datetime.min.time(), UTC) - timedelta(seconds=1),
+    regions,
+    step=step,
+)
+units = costs.unit_costs(view, traffic, first_shown, yesterday, step)
+if units.daily.empty:
+    st.info("No request traffic for these days and regions: unit cost needs both billing and traffic.")
+else:
+    u1, u2 = st.columns([2, 3])
+    bars = units.by_region
+    ufig = go.Figure(
+        go.Bar(
+            x=bars["region"],
+            y=bars["usd_per_million_requests"],
+            marker_color=[
+                ui.region_colour(r) if r != costs.ALL_REGIONS else "#455a64" for r in bars["region"]
+            ],
+            text=[usd(v, 2) for v in bars["usd_per_million_requests"]],
+        )
+    )
+    ufig.update_layout(
+        title=f"{first_shown} → {yesterday}",
+        height=340,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis_title="region",
+        yaxis_title="USD per million requests",
+        yaxis_tickprefix="$",
+    )
+    u1.plotly_chart(ufig, key="costs_unit_bars")
+    lfig = go.Figure()
+    for region, part in units.daily.groupby("region"):
+        lfig.add_trace(
+            go.Scatter(
+                x=part["day"],
+                y=part["usd_per_million_requests"],
+                name=str(region),
+                mode="lines",
+                line={"color": ui.region_colour(str(region))},
+            )
+        )
+    u2.plotly_chart(
+        usd_axis(lfig, "Per day", "USD per million requests", 340, "region"), key="costs_unit_daily"
+    )
+    st.dataframe(
+        bars,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "cost_usd": st.column_config.NumberColumn("spend (USD)", format="dollar"),
+            "requests_millions": st.column_config.NumberColumn("requests (millions)", format="%.1f"),
+            "usd_per_million_requests": st.column_config.NumberColumn(
+                "USD per million requests", format="$%.3f"
+            ),
+        },
+        key="costs_unit_table",
+    )
+    e1, e2 = st.columns(2)
+    with e1:
+        download(bars, "Unit cost by region", "unit-cost")
+    with e2:
+        download(units.daily, "Unit cost per day and region", "unit-cost-daily")
+    st.caption(
+        "All of a region's spend over its requests (sum over minutes of req/s × 60) on days with both; "
+        "the 'all regions' row adds costs without a region."
+    )
+
+# ---- capacity plans against today's run rate -------------------------------------------------------
+st.subheader("What would a capacity plan cost?")
+services = sorted(billing["service"].unique())
+compared = st.selectbox(
+    "Compared with today's run rate of",
+    services,
+    index=services.index(COMPUTE_SERVICE) if COMPUTE_SERVICE in services else 0,
+    key="costs_compare_service",
+    help="The billed service that pays for the fleets' instances; run rate = mean of the last 7 closed days.",
+)
+fleets = {f.name: f for f in cfg.fleet}
+if not fleets:
+    st.info("No [[fleet]] in the configuration.")
+else:
+    s1, s2 = st.columns(2)
+    fleet = fleets[s1.selectbox("Fleet", list(fleets), key="costs_fleet")]
+    current = costs.run_rate(billing, today, compared, fleet.region)
+    instances = s2.number_input(
+        "Average instances",
+        min_value=0.0,
+        max_value=float(max(fleet.max_instances, 1)) * 4,
+        value=float(round(costs.equivalent_instances(current, fleet.price_per_hour), 1)),
+        step=1.0,
+        key=f"costs_instances_{fleet.name}",
+        help="Around the clock. Starts at what today's run rate pays for.",
+    )
+    scenario = costs.scenario_cost(instances * 24, fleet.price_per_hour, 24.0, current)
+    r1, r2, r3 = st.columns(3)
+    r1.metric(
+        f"{fleet.name} at {instances:g} instances",
+        f"{usd(scenario.usd_per_day, 2)}/day",
+        help=f"{fleet.instance_type or 'instance'} at ${fleet.price_per_hour}/hour",
+    )
+    r2.metric(
+        f"Run rate in {fleet.region}",
+        f"{usd(current, 2)}/day",
+        help=f"{compared}, mean of the last 7 closed days",
+    )
+    r3.metric(
+        "Difference",
+        f"{usd(scenario.delta_usd_per_day, 2, sign=True)}/day",
+        delta=f"{usd(scenario.delta_usd_per_month, sign=True)} per 30 days",
+        delta_color="inverse",
+    )
+    download(scenario.as_frame(), "This comparison", "scenario")
+
+saved = costs.saved_scenarios_vs_run_rate(list_scenarios(ui.db()), billing, today, compared)
+st.markdown("**Saved scenarios (Capacity page)**, their last run's instance cost per day over its window")
+if saved.empty:
+    st.caption("No saved scenario with a run yet: save one on the Capacity page.")
+else:
+    st.dataframe(
+        saved,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "window_start": st.column_config.DatetimeColumn("window from (UTC)", format="YYYY-MM-DD HH:mm"),
+            "window_end": st.column_config.DatetimeColumn("to (UTC)", format="YYYY-MM-DD HH:mm"),
+            "cost_usd": st.column_config.NumberColumn("cost over the window (USD)", format="dollar"),
+            "usd_per_day": st.column_config.NumberColumn("per day (USD)", format="dollar"),
+            "run_rate_usd_per_day": st.column_config.NumberColumn("run rate (USD/day)", format="dollar"),
+            "delta_usd_per_day": st.column_config.NumberColumn("difference (USD/day)", format="%+.2f"),
+            "delta_pct": st.column_config.NumberColumn("difference", format="%+.1f%%"),
+            "delta_usd_per_month": st.column_config.NumberColumn("per 30 days (USD)", format="%+.0f"),
+        },
+        key="costs_saved_scenarios",
+    )
+    download(saved, "Saved scenarios against the run rate", "saved-scenarios")

@@ -4,6 +4,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import costs
 from core.health import HEALTH_METRICS, region_health
 from core.slo import (
     KPI,
@@ -16,6 +17,7 @@ from core.slo import (
     slos_from_config,
 )
 from core.timeseries import pivot_metric, ratio
+from pages import _costs_data as costs_data
 from pages import _ui as ui
 from pages._slo_data import slo_grid
 
@@ -24,6 +26,14 @@ cfg = ui.config()
 regions = ui.selected_regions()
 frame = ui.load_metrics(HEALTH_METRICS, start, end, regions)
 marks = ui.events(start, end)
+
+# ---- guardrail: budgets spent or projected to overrun this month (core/costs.py) ------------------
+at_risk = costs_data.budgets_projected_to_overrun(cfg.budget)
+if at_risk:
+    st.warning(
+        f"💵 **{len(at_risk)} budget(s) projected to overrun in {costs_data.today():%B %Y}** "
+        "(details on the Costs page)\n\n" + "\n".join(f"- {costs.budget_alert_text(s)}" for s in at_risk)
+    )
 
 if frame.empty:
     st.info("No data for this range and these regions.")

@@ -1,0 +1,53 @@
+"""Streamlit glue shared by the cost-facing pages (Costs, the Overview banner; Triage may call it too):
+the billing history a month's projection needs, and the projections themselves, cached.
+
+Why cached: the end-of-month projection backtests statsmodels candidates (core.forecast), ~0.3 s per
+budget here, and a page reruns on every widget change. The key is the billing frame's content and the
+day, so a new bill or a new day recomputes; every session shares the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+
+from core import costs
+from core.config import Budget
+from pages import _ui as ui
+
+TTL_S = 3600
+
+
+def today() -> date:
+    """The UTC day the cost figures are as of: the data's 'now' (the demo world's end, or the clock)."""
+    return ui.data_anchor().date()
+
+
+def billing(first: date, last: date) -> pd.DataFrame:
+    """The billing frame for first..last (a banner and the last good data when the source fails)."""
+    return costs.normalise_billing(ui.load_costs(first, last)).reset_index(drop=True)
+
+
+def month_billing(frame: pd.DataFrame, day: date) -> pd.DataFrame:
+    """The part of a billing frame the month's projections read; pages that loaded more history pass
+    this, so their cached budget figures are the Overview's (same frame, same cache entry)."""
+    return frame[frame["day"] >= costs.history_start(day)].reset_index(drop=True)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner="Projecting the month's spend...")
+def project_month(frame: pd.DataFrame, day: date) -> costs.MonthProjection:
+    return costs.project_month(month_billing(frame, day), day)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner="Projecting budgets...")
+def budget_statuses(frame: pd.DataFrame, budgets: Sequence[Budget], day: date) -> list[costs.BudgetStatus]:
+    return costs.budget_statuses(frame, list(budgets), day)
+
+
+def budgets_projected_to_overrun(budgets: Sequence[Budget]) -> list[costs.BudgetStatus]:
+    """Budgets spent or projected past their amount this month, earliest first (for banners)."""
+    day = today()
+    return costs.overrunning(budget_statuses(billing(costs.history_start(day), day), tuple(budgets), day))
