@@ -390,6 +390,52 @@ def scenarios_section(inputs: ReportInputs, week: Week) -> Section:
     return section
 
 
+def costs_section(inputs: ReportInputs, week: Week) -> Section:
+    """The week's spend vs the week before, budgets as they stood at the week's last day, unit cost."""
+    from core.costs import budget_statuses, budget_table, normalise_billing, unit_costs
+
+    section = Section("costs", "Cost vs budget and unit cost")
+    if inputs.costs is None or inputs.costs.empty:
+        section.missing = "No billing data."
+        return section
+    billing = normalise_billing(inputs.costs)
+    first, last = week.start.date(), (week.end - timedelta(days=1)).date()
+    prev_first, prev_last = first - timedelta(days=7), last - timedelta(days=7)
+    this_week = billing[(billing["day"] >= first) & (billing["day"] <= last)]
+    prev_week = billing[(billing["day"] >= prev_first) & (billing["day"] <= prev_last)]
+    if this_week.empty:
+        section.missing = "No billing rows for this week."
+        return section
+    spend = this_week.groupby("service")["cost_usd"].sum().rename("week_usd").to_frame()
+    spend["prev_week_usd"] = prev_week.groupby("service")["cost_usd"].sum()
+    spend["change_pct"] = (spend["week_usd"] / spend["prev_week_usd"] - 1) * 100
+    spend = spend.sort_values("week_usd", ascending=False).reset_index()
+    section.tables["spend_by_service"] = spend
+    total, prev_total = this_week["cost_usd"].sum(), prev_week["cost_usd"].sum()
+    section.summary.append(
+        f"Spend ${total:,.0f} this week"
+        + (f" ({(total / prev_total - 1) * 100:+.1f}% vs the week before)." if prev_total > 0 else ".")
+    )
+    statuses = budget_statuses(billing[billing["day"] <= last], inputs.config.budget, last)
+    if statuses:
+        table = budget_table(statuses)
+        section.tables["budgets"] = table
+        reds = table[table["state"] == "red"]
+        section.summary.append(
+            f"Budgets at {last:%Y-%m-%d}: {len(reds)} red, {int((table['state'] == 'amber').sum())} amber, "
+            f"{int((table['state'] == 'green').sum())} green"
+            + (f" (red: {', '.join(reds['budget'])})." if len(reds) else ".")
+        )
+    units = unit_costs(billing, inputs.metrics, first, last, step=timedelta(hours=1))
+    if not units.by_region.empty:
+        section.tables["unit_cost"] = units.by_region
+        overall = units.by_region.iloc[-1]
+        section.summary.append(
+            f"Unit cost: ${overall['usd_per_million_requests']:,.2f} per million requests."
+        )
+    return section
+
+
 ACTION_COLUMNS = (
     "id",
     "kind",
@@ -441,6 +487,7 @@ def section_builders() -> list[SectionBuilder]:
         headroom_section,
         region_loss_section,
         scenarios_section,
+        costs_section,
         actions_section,
     ]
 

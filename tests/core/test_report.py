@@ -181,6 +181,7 @@ def test_demo_week_has_every_section_with_content(demo_inputs) -> None:
         "headroom",
         "region_loss",
         "scenarios",
+        "costs",
         "actions",
     ]
     for section in report.sections:
@@ -211,6 +212,18 @@ def test_demo_week_has_every_section_with_content(demo_inputs) -> None:
     actions = report.section("actions").tables["actions"]
     assert list(actions["id"]) == [seeded["action"]] and actions["state"].iloc[0] == "succeeded"
     assert set(report.section("region_loss").tables["region_loss"]["failed_region"]) == set(CFG.region_codes)
+
+    # costs: the week's spend per service adds up to the billing rows of the week's seven days
+    from core.costs import budget_statuses, normalise_billing
+
+    spend = report.section("costs").tables["spend_by_service"]
+    billing = normalise_billing(inputs.costs)
+    first, last = week.start.date(), (week.end - timedelta(days=1)).date()
+    in_week = billing[(billing["day"] >= first) & (billing["day"] <= last)]
+    assert spend["week_usd"].sum() == pytest.approx(in_week["cost_usd"].sum())
+    budgets = report.section("costs").tables["budgets"]
+    expected = budget_statuses(billing[billing["day"] <= last], CFG.budget, last)
+    assert list(budgets["state"]) == [s.state for s in expected]
 
 
 def test_notes_roundtrip_and_html_and_zip(demo_inputs) -> None:

@@ -179,5 +179,6 @@ def test_region_loss_table_on_triage(app_config) -> None:
     assert not at.exception
     table = next(df.value for df in at.dataframe if "failed_region" in df.value.columns)
     assert sorted(table["failed_region"]) == sorted(
-        ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1", "ap-southeast-1"])
+        ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1", "ap-southeast-1"]
+    )
     assert all(any(c in s for c in ("green", "amber", "red")) for s in table["status"])
