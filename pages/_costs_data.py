@@ -51,3 +51,13 @@ def budgets_projected_to_overrun(budgets: Sequence[Budget]) -> list[costs.Budget
     """Budgets spent or projected past their amount this month, earliest first (for banners)."""
     day = today()
     return costs.overrunning(budget_statuses(billing(costs.history_start(day), day), tuple(budgets), day))
+
+
+def overrun_banner(budgets: Sequence[Budget]) -> None:
+    """The guardrail alert (Overview and Triage): budgets spent or projected to overrun this month."""
+    at_risk = budgets_projected_to_overrun(budgets)
+    if at_risk:
+        st.warning(
+            f"💵 **{len(at_risk)} budget(s) projected to overrun in {today():%B %Y}** "
+            "(details on the Costs page)\n\n" + "\n".join(f"- {costs.budget_alert_text(s)}" for s in at_risk)
+        )

@@ -4,7 +4,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import costs
 from core.health import HEALTH_METRICS, region_health
 from core.slo import (
     KPI,
@@ -28,12 +27,7 @@ frame = ui.load_metrics(HEALTH_METRICS, start, end, regions)
 marks = ui.events(start, end)
 
 # ---- guardrail: budgets spent or projected to overrun this month (core/costs.py) ------------------
-at_risk = costs_data.budgets_projected_to_overrun(cfg.budget)
-if at_risk:
-    st.warning(
-        f"💵 **{len(at_risk)} budget(s) projected to overrun in {costs_data.today():%B %Y}** "
-        "(details on the Costs page)\n\n" + "\n".join(f"- {costs.budget_alert_text(s)}" for s in at_risk)
-    )
+costs_data.overrun_banner(cfg.budget)
 
 if frame.empty:
     st.info("No data for this range and these regions.")

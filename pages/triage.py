@@ -25,6 +25,7 @@ from core.slo import (
     slos_from_config,
 )
 from core.timeseries import pivot_metric, ratio
+from pages import _costs_data as costs_data
 from pages import _ui as ui
 from pages._slo_data import slo_grid
 
@@ -37,6 +38,7 @@ start, at = ui.page_header(
     "changes, runbooks and quick actions",
 )
 cfg = ui.config()
+costs_data.overrun_banner(cfg.budget)  # the money guardrail belongs in the on-call view too
 slos = slos_from_config(cfg.slo)
 if not slos:
     st.info("No SLOs are configured: add `[[slo]]` entries to the config file to see what is burning.")

@@ -182,3 +182,10 @@ def test_region_loss_table_on_triage(app_config) -> None:
         ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1", "ap-southeast-1"]
     )
     assert all(any(c in s for c in ("green", "amber", "red")) for s in table["status"])
+
+
+def test_budget_overrun_guardrail_on_triage(app_config) -> None:
+    """Issue 7: budgets projected to overrun this month are shown to on-call too (the demo's CDN budget)."""
+    at = open_triage()
+    banners = " ".join(w.value for w in at.warning)
+    assert "projected to overrun" in banners and "CDN (CloudFront)" in banners
