@@ -35,6 +35,15 @@ def wait_until_idle(page, timeout_ms: int = 90_000) -> None:
         page.wait_for_timeout(400)
 
 
+def wait_for_charts(page, count: int, timeout_ms: int = 60_000) -> None:
+    """Charts render one after another: wait until `count` plotly charts have drawn their SVG."""
+    page.wait_for_function(
+        "n => [...document.querySelectorAll('.js-plotly-plot')].filter(e => e.querySelector('.main-svg')).length >= n",
+        arg=count,
+        timeout=timeout_ms,
+    )
+
+
 @pytest.fixture(scope="module")
 def cold_app(tmp_path_factory: pytest.TempPathFactory):
     directory = tmp_path_factory.mktemp("e2e")
@@ -58,7 +67,7 @@ def test_every_page_renders_without_exception(cold_app, chromium) -> None:
             page.goto(f"{server.url}/{path}", wait_until="domcontentloaded")
             wait_until_idle(page)
             if min_charts:
-                page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+                wait_for_charts(page, min_charts)
             page.screenshot(path=str(shots / f"{path or 'overview'}.png"), full_page=True)
             exceptions = page.locator('[data-testid="stException"]')
             assert exceptions.count() == 0, f"/{path}: {exceptions.first.inner_text()[:2000]}"
