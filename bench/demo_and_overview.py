@@ -8,7 +8,6 @@ Usage: .venv/bin/python bench/demo_and_overview.py [--repeat 5]
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -17,20 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _timing import median_time  # noqa: E402
+
 from connectors.demo import generate_world, write_world  # noqa: E402
 from connectors.store import StoreMetricsSource, open_db  # noqa: E402
 from core.config import load_config  # noqa: E402
 from core.health import HEALTH_METRICS, region_health  # noqa: E402
 from core.timeseries import choose_step, downsample_series, pivot_metric  # noqa: E402
-
-
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
 
 
 def main() -> None:
@@ -69,8 +61,8 @@ def main() -> None:
         def baseline_load():
             return src.query_range(HEALTH_METRICS, start, end, timedelta(minutes=1), list(cfg.region_codes))
 
-        t_base, raw = timed(baseline_load, args.repeat)
-        t_over, (frame, _) = timed(overview_load, args.repeat)
+        t_base, raw = median_time(baseline_load, args.repeat)
+        t_over, (frame, _) = median_time(overview_load, args.repeat)
         print(
             f"overview load, 30 days x 6 regions x {len(HEALTH_METRICS)} metrics (median of {args.repeat}):"
         )

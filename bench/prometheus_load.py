@@ -29,6 +29,8 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _timing import median_time  # noqa: E402
+
 from connectors.prometheus import PrometheusSource, aligned_range, choose_step, render_query  # noqa: E402
 from core.config import load_config  # noqa: E402
 from core.timeseries import choose_step as chart_step  # noqa: E402
@@ -62,15 +64,6 @@ def start_prometheus(root: Path, text: str) -> tuple[str, subprocess.Popen]:
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/-/ready", timeout=120, proc=proc)
     return url, proc
-
-
-def median_time(fn, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
 
 
 def main() -> None:

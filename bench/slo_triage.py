@@ -26,20 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _timing import median_time  # noqa: E402
+
 from connectors.demo import ensure_demo_world  # noqa: E402
 from connectors.store import StoreMetricsSource, open_db  # noqa: E402
 from core.config import DEFAULT_BURN_RATE_RULES, load_config  # noqa: E402
 from core.slo import lookback, metric_grid, metrics_for, slo_reports, slos_from_config  # noqa: E402
 from tests.conftest import DEMO_END, write_config  # noqa: E402
-
-
-def median_time(fn, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
 
 
 def naive_burn_rates(frame, slos, at, regions) -> int:
