@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any, Literal, Protocol
 
 import boto3
 from botocore.config import Config
@@ -62,6 +63,29 @@ class AwsCredentials:
 
     def __repr__(self) -> str:  # never print keys
         return f"AwsCredentials(profile_name={self.profile_name!r}, keys={'set' if self.aws_access_key_id else 'chain'})"
+
+
+class AwsServiceConfig(Protocol):
+    """The connection settings CloudWatchConfig and CostExplorerConfig share."""
+
+    region_name: str
+    endpoint_url: str | None
+    retry_mode: Literal["standard", "adaptive"]
+    max_attempts: int
+    timeout: timedelta
+
+
+def client_for(service: str, config: AwsServiceConfig, credentials: AwsCredentials | None = None) -> Any:
+    """make_client with a connector config's connection settings."""
+    return make_client(
+        service,
+        region_name=config.region_name,
+        endpoint_url=config.endpoint_url,
+        retry_mode=config.retry_mode,
+        max_attempts=config.max_attempts,
+        timeout_s=config.timeout.total_seconds(),
+        credentials=credentials,
+    )
 
 
 def make_client(

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from connectors.aws_common import AwsCredentials, make_client, source_error
+from connectors.aws_common import AwsCredentials, client_for, source_error
 from connectors.base import SourceHealth, empty_metrics_frame, tidy_metrics
 from core.config import CANONICAL_METRICS, CloudWatchConfig
 
@@ -99,15 +99,7 @@ class CloudWatchCdnSource:
     ):
         self.config = config
         self.name = name
-        self.client = client or make_client(
-            "cloudwatch",
-            region_name=config.region_name,
-            endpoint_url=config.endpoint_url,
-            retry_mode=config.retry_mode,
-            max_attempts=config.max_attempts,
-            timeout_s=config.timeout.total_seconds(),
-            credentials=credentials,
-        )
+        self.client = client or client_for("cloudwatch", config, credentials)
         self._lock = threading.Lock()
         self._cache: dict[tuple[Any, ...], tuple[float, pd.DataFrame]] = {}
         self._last_success: datetime | None = None

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import sqlite_utils
 
-from connectors.aws_common import AwsCredentials, make_client, source_error
+from connectors.aws_common import AwsCredentials, client_for, source_error
 from connectors.base import SourceError, SourceHealth, empty_billing_frame
 from connectors.store import COSTS_TABLE
 from core.config import CostExplorerConfig
@@ -54,15 +54,7 @@ class CostExplorerSource:
         self.config = config
         self.db = db
         self.name = name
-        self.client = client or make_client(
-            "ce",
-            region_name=config.region_name,
-            endpoint_url=config.endpoint_url,
-            retry_mode=config.retry_mode,
-            max_attempts=config.max_attempts,
-            timeout_s=config.timeout.total_seconds(),
-            credentials=credentials,
-        )
+        self.client = client or client_for("ce", config, credentials)
         ensure_fetch_log(db)
         self._lock = threading.Lock()
         self._last_success: datetime | None = None
