@@ -14,13 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connectors.base import Change  # noqa: E402
 from connectors.sandbox_executor import SandboxExecutor, sandbox_changes  # noqa: E402
 from connectors.store import open_db  # noqa: E402
 from core import audit  # noqa: E402
 from core.actions import ActionService  # noqa: E402
 from core.auth import Identity  # noqa: E402
 from core.config import config_from_dict  # noqa: E402
+from core.ports import Change  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parent.parent / ".streamlit" / "headroom.toml"
 CAROL, BOB = Identity("carol@example.com", source="demo"), Identity("bob@example.com", source="demo")

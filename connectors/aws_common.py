@@ -27,7 +27,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from connectors.base import SourceError
+from core.ports import SourceError
 
 THROTTLING_CODES = frozenset(
     {

@@ -25,8 +25,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors.base import Change, SourceError, Target, TargetState
 from core.config import AwsExecutorConfig
+from core.ports import Change, SourceError, Target, TargetState
 
 _RETRIES = {"mode": "standard", "max_attempts": 3}
 

@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from connectors.aws_common import AwsCredentials, client_for, source_error
-from connectors.base import SourceHealth, empty_metrics_frame, tidy_metrics
 from core.config import CANONICAL_METRICS, CloudWatchConfig
+from core.ports import SourceHealth, empty_metrics_frame, tidy_metrics
 
 NAMESPACE = "AWS/CloudFront"
 MAX_QUERIES_PER_CALL = 500

@@ -22,9 +22,9 @@ import pandas as pd
 import sqlite_utils
 
 from connectors.aws_common import AwsCredentials, client_for, source_error
-from connectors.base import SourceError, SourceHealth, empty_billing_frame
 from connectors.store import COSTS_TABLE
 from core.config import CostExplorerConfig
+from core.ports import SourceError, SourceHealth, empty_billing_frame
 
 FETCH_LOG_TABLE = "cost_explorer_days"
 METRIC = "UnblendedCost"

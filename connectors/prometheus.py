@@ -34,8 +34,8 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from connectors.base import SourceError, SourceHealth, empty_metrics_frame
 from core.config import CANONICAL_METRICS, PrometheusConfig
+from core.ports import SourceError, SourceHealth, empty_metrics_frame
 
 # Prometheus refuses a query_range whose (end - start) / step exceeds 11,000 points per series.
 MAX_POINTS_PER_SERIES = 11_000
@@ -122,7 +122,7 @@ def aligned_range(start: datetime, end: datetime, step_s: int) -> tuple[int, int
 class PrometheusAuth:
     """Credentials and transport options; plain values so this module never touches Streamlit.
 
-    Built by connectors/sources.py from `[connections.prometheus]` in secrets.toml and HEADROOM_PROMETHEUS_*
+    Built by headroom/wiring.py from `[connections.prometheus]` in secrets.toml and HEADROOM_PROMETHEUS_*
     environment variables (see `from_settings`).
     """
 

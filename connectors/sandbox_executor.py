@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Change, SourceError, Target, TargetState
 from core.config import HeadroomConfig
+from core.ports import Change, SourceError, Target, TargetState
 
 SANDBOX_TARGETS_TABLE = "sandbox_targets"
 SANDBOX_CHANGES_TABLE = "sandbox_changes"

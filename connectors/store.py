@@ -17,14 +17,14 @@ from pathlib import Path
 import pandas as pd
 import sqlite_utils
 
-from connectors.base import (
+from core.config import CANONICAL_METRICS
+from core.ports import (
     SourceError,
     SourceHealth,
     empty_billing_frame,
     empty_metrics_frame,
     tidy_metrics,
 )
-from core.config import CANONICAL_METRICS
 
 METRICS_TABLE = "metrics"
 COSTS_TABLE = "costs"

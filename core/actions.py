@@ -36,10 +36,10 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from connectors.base import ActionExecutor, Change, SourceError, Target, TargetState
 from core import audit
 from core.auth import Identity, allowed, normalise_email, role_of
 from core.config import ActionTarget, HeadroomConfig
+from core.ports import ActionExecutor, Change, SourceError, Target, TargetState
 
 ACTIONS_TABLE = "actions"
 OPEN_STATES: tuple[str, ...] = ("proposed", "approved", "executing")
@@ -1773,3 +1773,33 @@ def _already(action: Action) -> str:
     if action.state == "executing":
         return f"Action #{action.id} is already being executed (started {fmt_utc(action.started_at)}); nothing more was done."
     return f"Action #{action.id} already ran ({action.state} at {fmt_utc(action.finished_at)}); it is never run twice."
+
+
+# the columns of the weekly review's "Actions taken" table
+REVIEW_ACTION_COLUMNS = (
+    "id",
+    "kind",
+    "target",
+    "state",
+    "reason",
+    "proposed_by",
+    "approved_by",
+    "executed_by",
+    "proposed_at",
+    "finished_at",
+    "error",
+)
+
+
+def actions_proposed_between(db: Any, start: datetime, end: datetime) -> pd.DataFrame | None:
+    """Actions proposed in [start, end) with their outcome (None when no action was ever recorded)."""
+    if db is None or "actions" not in db.table_names():
+        return None
+    frame = pd.read_sql_query(
+        f"SELECT {', '.join(REVIEW_ACTION_COLUMNS)} FROM actions WHERE proposed_at >= ? AND proposed_at < ? ORDER BY id",
+        db.conn,
+        params=[start.timestamp(), end.timestamp()],
+    )
+    for col in ("proposed_at", "finished_at"):
+        frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
+    return frame

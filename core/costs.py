@@ -1,7 +1,7 @@
 """Costs and FinOps: month-to-date spend, end-of-month projection with a band, budgets with a
 red/amber/green state and a projected overrun date, day-over-day and week-over-week changes with anomaly
 flags, top movers, cost per million requests per region, and the cost of a capacity scenario against the
-current run rate. Pure pandas/numpy over billing frames (connectors/base.py: day, service, region,
+current run rate. Pure pandas/numpy over billing frames (core/ports.py: day, service, region,
 cost_usd); no streamlit.
 
 Days are UTC calendar days. `today` is the open day: its rows are partial (the demo world writes the

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 import streamlit as st
 
-from connectors.base import SourceError, empty_metrics_frame
 from core.config import config_path
+from core.ports import SourceError, empty_metrics_frame
 from core.slo import MetricGrid, metric_grid
 from pages import _ui as ui
 

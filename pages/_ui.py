@@ -13,18 +13,18 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from connectors.base import SourceError, SourceHealth, empty_metrics_frame
 from connectors.demo import demo_world_end, demo_world_is_current, ensure_demo_world
-from connectors.sources import (
+from connectors.store import open_db, read_events
+from core.config import METRIC_UNITS, ConfigError, HeadroomConfig, config_path, load_config
+from core.health import STATE_COLOURS
+from core.ports import SourceError, SourceHealth, empty_metrics_frame
+from core.timeseries import choose_step, downsample_series, pivot_metric
+from headroom.wiring import (
     build_billing_source,
     build_cdn_source,
     build_metrics_source,
     uses_demo_world,
 )
-from connectors.store import open_db, read_events
-from core.config import METRIC_UNITS, ConfigError, HeadroomConfig, config_path, load_config
-from core.health import STATE_COLOURS
-from core.timeseries import choose_step, downsample_series, pivot_metric
 
 
 def _leave_legacy_pages_mode() -> None:
@@ -323,7 +323,7 @@ def load_costs(start: date, end: date) -> pd.DataFrame:
         entry = last_good.get(key)
         if entry is None:
             st.error(f"⚠️ **{exc.source} is unavailable**: {exc.message}")
-            from connectors.base import empty_billing_frame
+            from core.ports import empty_billing_frame
 
             return empty_billing_frame()
         st.warning(f"⚠️ **{exc.source} is unavailable**: {exc.message} Showing the last good data.")

@@ -7,8 +7,6 @@ from datetime import UTC, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from connectors.base import Change
-from connectors.executors import build_executor
 from core import audit
 from core.actions import (
     FIELDS_OF_TARGET,
@@ -29,6 +27,8 @@ from core.actions import (
 )
 from core.auth import Identity, allowed, resolve_identity, role_of
 from core.config import config_path
+from core.ports import Change
+from headroom.wiring import build_executor
 from pages import _ui as ui
 
 ss = st.session_state

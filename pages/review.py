@@ -2,16 +2,10 @@
 
 import streamlit as st
 
-from core.report import (
-    Week,
-    build_report,
-    export_zip,
-    gather_inputs,
-    last_complete_week,
-    load_notes,
-    render_html,
-    save_note,
-)
+from connectors.store_notes import load_notes, save_note
+from core.report import Week, build_report, export_zip, last_complete_week
+from headroom.render import figure_for, render_html
+from headroom.wiring import gather_review_inputs
 from pages import _ui as ui
 
 st.title("Weekly review")
@@ -31,7 +25,7 @@ st.caption(
 )
 
 try:
-    inputs = gather_inputs(cfg, ui.source("metrics"), ui.source("billing"), db, week)
+    inputs = gather_review_inputs(cfg, ui.source("metrics"), ui.source("billing"), db, week)
 except Exception as exc:  # a dead source: say which, keep the page
     st.error(f"⚠️ Could not read the data for {week.label}: {exc}")
     st.stop()
@@ -47,7 +41,7 @@ for section in report.sections:
     for line in section.summary:
         st.markdown(line)
     for k, fig in enumerate(section.figures):
-        st.plotly_chart(fig, width="stretch", key=f"review_{section.key}_fig_{k}")
+        st.plotly_chart(figure_for(fig), width="stretch", key=f"review_{section.key}_fig_{k}")
     for name, table in section.tables.items():
         st.caption(name.replace("_", " "))
         ui.show_table(table, key=f"review_{section.key}_{name}")
@@ -80,4 +74,6 @@ c2.download_button(
     mime="application/zip",
     key="review_download_zip",
 )
-st.caption(f"Same file from a scheduled job: `python -m core.report --week {week.label} --out report.html`")
+st.caption(
+    f"Same file from a scheduled job: `python -m headroom review --week {week.label} --out report.html`"
+)

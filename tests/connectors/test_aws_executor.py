@@ -14,13 +14,13 @@ import boto3
 import pytest
 
 from connectors.aws_executor import AwsExecutor
-from connectors.base import ActionExecutor, Change, SourceError, Target, TargetState
-from connectors.executors import build_executor
 from connectors.store import open_db
 from core import audit
 from core.actions import ActionRefused, ActionService, drain_region, executor_target, promote_region
 from core.auth import Identity
 from core.config import HeadroomConfig, config_from_dict
+from core.ports import ActionExecutor, Change, SourceError, Target, TargetState
+from headroom.wiring import build_executor
 
 SHIPPED = Path(__file__).resolve().parents[2] / ".streamlit" / "headroom.toml"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -160,7 +160,7 @@ def test_is_an_action_executor_built_from_config(aws: Aws, tmp_path: Path):
     built = build_executor(
         aws.cfg,
         tmp_path / "s.db",
-        {"aws": {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}},
+        {"connections": {"aws": {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}}},
     )
     assert isinstance(built, AwsExecutor) and built.current(aws.target("api-us-east-1")).desired == 6
 

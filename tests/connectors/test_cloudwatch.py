@@ -9,7 +9,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from connectors.aws_common import source_error
-from connectors.base import SourceError
 from connectors.cloudwatch import (
     MAX_DATAPOINTS_PER_CALL,
     MAX_QUERIES_PER_CALL,
@@ -17,6 +16,7 @@ from connectors.cloudwatch import (
     choose_period,
 )
 from core.config import CloudWatchConfig, Distribution
+from core.ports import SourceError
 from tests.conftest import free_port
 from tests.connectors.awsdata import cloudfront_sample as sample
 from tests.connectors.awsdata import put_cloudfront_data

@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from connectors.base import SourceError
 from connectors.cost_explorer import FETCH_LOG_TABLE, CostExplorerSource
 from connectors.store import COSTS_TABLE, open_db
 from core.config import CostExplorerConfig
+from core.ports import SourceError
 from tests.connectors.awsdata import CDN, EC2
 from tests.connectors.awsdata import ce_group as group
 from tests.connectors.awsdata import ce_period as period

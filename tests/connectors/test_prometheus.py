@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from connectors.base import SourceError
 from connectors.prometheus import (
     MAX_POINTS_PER_SERIES,
     PrometheusAuth,
@@ -25,6 +24,7 @@ from connectors.prometheus import (
     render_query,
 )
 from core.config import PrometheusConfig, load_config
+from core.ports import SourceError
 from tests.conftest import SHIPPED_CONFIG
 from tests.connectors.promdata import CDN_QUERIES, openmetrics
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import ActionExecutor, Change, SourceError, Target
-from connectors.executors import build_executor
 from connectors.sandbox_executor import SandboxExecutor, sandbox_changes, sandbox_targets
 from connectors.store import open_db
 from core.config import HeadroomConfig, config_from_dict
+from core.ports import ActionExecutor, Change, SourceError, Target
+from headroom.wiring import build_executor
 
 SHIPPED = Path(__file__).resolve().parents[2] / ".streamlit" / "headroom.toml"
 ECS = Target("api-us-east-1", "ecs_service", "us-east-1", {"cluster": "headroom-us-east-1", "service": "api"})

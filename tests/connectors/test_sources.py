@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.base import SourceError
 from connectors.cloudwatch import CloudWatchCdnSource
 from connectors.cost_explorer import CostExplorerSource
 from connectors.prometheus import PrometheusSource
-from connectors.sources import build_billing_source, build_cdn_source, build_metrics_source
 from connectors.store import StoreMetricsSource, open_db
 from core.config import HeadroomConfig, config_from_dict
+from core.ports import SourceError
+from headroom.wiring import build_billing_source, build_cdn_source, build_metrics_source
 from tests.conftest import SHIPPED_CONFIG, deep_merge
 from tests.connectors.promdata import openmetrics
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from connectors.base import METRICS_COLUMNS, MetricsSource, SourceError
 from connectors.demo import demo_world_end, ensure_demo_world
 from connectors.store import StoreBillingSource, StoreMetricsSource, open_db, read_events
 from core.config import load_config
+from core.ports import METRICS_COLUMNS, MetricsSource, SourceError
 from tests.conftest import DEMO_END, write_config
 
 

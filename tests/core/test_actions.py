@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from connectors.base import Change, SourceError, Target, TargetState
 from connectors.sandbox_executor import SandboxExecutor, sandbox_changes
 from connectors.store import open_db
 from core import audit
@@ -32,6 +31,7 @@ from core.actions import (
 )
 from core.auth import ANONYMOUS, Identity
 from core.config import HeadroomConfig, config_from_dict
+from core.ports import Change, SourceError, Target, TargetState
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = REPO_ROOT / ".streamlit" / "headroom.toml"

@@ -799,12 +799,3 @@ def test_demand_with_gaps_is_put_on_a_regular_grid() -> None:
             Fleet(50, 1, 10),
             TargetTracking(),
         )
-
-
-def test_region_loss_command_line_on_the_demo_world(app_config, capsys) -> None:
-    assert cap.main(["region-loss", "--days", "2", "--config", str(app_config.path)]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("Region loss (N+1), demand ") and "growth +0%" in out
-    for code in ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1", "ap-southeast-1"):
-        assert code in out
-    assert cap.main(["region-loss", "--config", str(app_config.path) + ".missing"]) == 2

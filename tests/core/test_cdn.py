@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from connectors.base import tidy_metrics
 from core.cdn import cdn_overall, cdn_summary, hit_ratio_dips, offload_wide
+from core.ports import tidy_metrics
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)

@@ -1,4 +1,4 @@
-"""Weekly report: ISO weeks, section figures against hand computation, notes, HTML/ZIP export, CLI."""
+"""Weekly report: ISO weeks, section figures against hand computation, notes; HTML/ZIP export."""
 
 from __future__ import annotations
 
@@ -12,19 +12,11 @@ import pandas as pd
 import pytest
 
 from connectors.store import StoreBillingSource, StoreMetricsSource, open_db
+from connectors.store_notes import load_notes, save_note
 from core.config import load_config
-from core.report import (
-    ReportInputs,
-    Week,
-    build_report,
-    export_zip,
-    gather_inputs,
-    last_complete_week,
-    load_notes,
-    main,
-    render_html,
-    save_note,
-)
+from core.report import ReportInputs, Week, build_report, export_zip, last_complete_week
+from headroom.render import render_html
+from headroom.wiring import gather_review_inputs
 from tests.conftest import DEMO_END, SHIPPED_CONFIG
 
 CFG = load_config(SHIPPED_CONFIG)
@@ -117,20 +109,20 @@ def demo_inputs(demo_store: Path, tmp_path: Path):
     shutil.copy(demo_store, store)
     db = open_db(store)
     week = last_complete_week(DEMO_END)
-    return gather_inputs(CFG, StoreMetricsSource(db), StoreBillingSource(db), db, week), week, db
+    return gather_review_inputs(CFG, StoreMetricsSource(db), StoreBillingSource(db), db, week), week, db
 
 
 def _seed_review_material(db, week: Week) -> dict:
     """What a real week leaves behind: a forecast saved before it, a scenario marked for review, an
     action executed during it (through the guarded path and the sandbox executor)."""
-    from connectors.base import Change
-    from connectors.executors import build_executor
     from connectors.store_forecasts import save_snapshot
     from connectors.store_scenarios import save_scenario
     from core.actions import ActionService
     from core.auth import Identity
     from core.capacity import Fleet, Scenario, TargetTracking
     from core.forecast import forecast
+    from core.ports import Change
+    from headroom.wiring import build_executor
 
     src = StoreMetricsSource(db)
     history = src.query_range(
@@ -173,6 +165,8 @@ def test_demo_week_has_every_section_with_content(demo_inputs) -> None:
 
     inputs, week, db = demo_inputs
     seeded = _seed_review_material(db, week)
+    # the wiring reads what the store holds when the inputs are gathered: gather again after seeding
+    inputs = gather_review_inputs(CFG, StoreMetricsSource(db), StoreBillingSource(db), db, week)
     report = build_report(inputs, week)
     assert [s.key for s in report.sections] == [
         "slo",
@@ -243,21 +237,3 @@ def test_notes_roundtrip_and_html_and_zip(demo_inputs) -> None:
     names = zipfile.ZipFile(io.BytesIO(export_zip(report))).namelist()
     assert f"{week.label}/traffic__traffic.csv" in names and f"{week.label}/headroom__headroom.csv" in names
     assert export_zip(report) == export_zip(build_report(inputs, week))
-
-
-def test_cli_writes_the_same_file_as_the_page(app_config, tmp_path: Path) -> None:
-    db = open_db(app_config.store)
-    week = last_complete_week(DEMO_END)
-    save_note(db, week, "headroom", "Check eu-central-1 max before the holidays")
-    out = tmp_path / "report.html"
-    assert main(["--week", week.label, "--out", str(out), "--zip", str(tmp_path / "r.zip")]) == 0
-    cfg = load_config(app_config.path)
-    inputs = gather_inputs(cfg, StoreMetricsSource(db), StoreBillingSource(db), db, week)
-    page_bytes = render_html(build_report(inputs, week), load_notes(db, week)).encode("utf-8")
-    assert out.read_bytes() == page_bytes
-    assert zipfile.ZipFile(tmp_path / "r.zip").namelist()
-
-
-def test_cli_rejects_a_bad_week(app_config, tmp_path: Path, capsys) -> None:
-    assert main(["--week", "last-week", "--out", str(tmp_path / "x.html")]) == 2
-    assert "2026-W47" in capsys.readouterr().err

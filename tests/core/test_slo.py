@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.base import tidy_metrics
 from core.config import BurnRateRule, SLOConfig, load_config
+from core.ports import tidy_metrics
 from core.slo import (
     GLOBAL,
     SLO,

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from connectors.base import tidy_metrics
 from core.config import DEFAULT_BURN_RATE_RULES
+from core.ports import tidy_metrics
 from core.slo import SLO, alert_state, burn_rate, sli
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,9 @@ import pytest
 
 from connectors.store import StoreBillingSource, StoreMetricsSource, open_db
 from core.config import load_config
-from core.report import build_report, gather_inputs, last_complete_week, render_html
+from core.report import build_report, last_complete_week
+from headroom.render import render_html
+from headroom.wiring import gather_review_inputs
 from tests.conftest import ARTIFACTS, DEMO_END, SHIPPED_CONFIG
 
 pytestmark = pytest.mark.slow
@@ -18,7 +20,9 @@ def test_exported_html_renders_every_chart_offline(demo_store: Path, tmp_path: P
     db = open_db(demo_store)
     week = last_complete_week(DEMO_END)
     cfg = load_config(SHIPPED_CONFIG)
-    report = build_report(gather_inputs(cfg, StoreMetricsSource(db), StoreBillingSource(db), db, week), week)
+    report = build_report(
+        gather_review_inputs(cfg, StoreMetricsSource(db), StoreBillingSource(db), db, week), week
+    )
     expected_charts = sum(len(s.figures) for s in report.sections)
     assert expected_charts >= 1
     path = tmp_path / "report.html"

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from connectors.base import Change
 from connectors.sandbox_executor import SandboxExecutor, sandbox_changes
 from core import audit
 from core.actions import ActionService
 from core.auth import Identity
 from core.config import load_config
+from core.ports import Change
 from tests.conftest import REPO_ROOT, write_config
 
 PAGE = str(REPO_ROOT / "pages" / "actions.py")

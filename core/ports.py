@@ -1,4 +1,4 @@
-"""Protocols every connector implements, the tidy frame contracts, and SourceError.
+"""Ports: the protocols connectors implement, the value types core needs, the tidy frame contracts, and SourceError.
 
 Tidy metrics frame: columns ts (datetime64[ns, UTC]), region (str), metric (str), value (float64),
 sorted by ts. Billing frame: day (date), service (str), region (str), cost_usd (float64).

@@ -1,4 +1,5 @@
-"""Build the configured sources from config: one place that knows which class serves which source.
+"""Wiring: build the configured sources and the action executor from config. The one place that knows
+which connector class serves which `[sources]` choice (docs/ARCHITECTURE.md, "Layers").
 
 Credentials follow Streamlit's convention: `[connections.prometheus]` and `[connections.aws]` sections of
 `.streamlit/secrets.toml` (passed in here as a plain mapping), or environment variables
@@ -9,13 +10,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from connectors.base import BillingSource, MetricsSource, SourceError
 from connectors.store import StoreBillingSource, StoreMetricsSource
 from core.config import HeadroomConfig
+from core.ports import ActionExecutor, BillingSource, MetricsSource, SourceError
+
+if TYPE_CHECKING:
+    from core.report import ReportInputs, Week
 
 
 def connection_settings(secrets: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
@@ -102,3 +107,76 @@ def build_billing_source(
     if kind == "cost_explorer":
         return _cost_explorer(config, db, secrets)
     raise NotImplementedError(f"sources.billing = {kind!r} is not available in this build")
+
+
+def aws_credential_settings(secrets: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The one AWS credentials convention, for readers and the executor alike: `[connections.aws]` in
+    secrets.toml; otherwise boto3's own chain (environment, profile, SSO, instance/task role)."""
+    return connection_settings(secrets, "aws")
+
+
+def build_executor(
+    config: HeadroomConfig, db: Any, secrets: Mapping[str, Any] | None = None
+) -> ActionExecutor:
+    """The configured ActionExecutor (`[sources].executor`): the sandbox, or AWS."""
+    kind = config.sources.executor
+    if kind == "sandbox":
+        from connectors.sandbox_executor import SandboxExecutor
+
+        return SandboxExecutor(db, config)
+    if kind == "aws":
+        from connectors.aws_executor import AwsExecutor
+
+        settings = aws_credential_settings(secrets)
+        keys = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "profile_name")
+        return AwsExecutor(config.aws, credentials={k: str(settings[k]) for k in keys if settings.get(k)})
+    raise ValueError(f"sources.executor = {kind!r} is not available (sandbox | aws)")
+
+
+def gather_review_inputs(
+    config: HeadroomConfig, metrics_source: Any, billing_source: Any, db: Any, week: Week
+) -> ReportInputs:
+    """Read what the weekly review needs: hourly metrics from four weeks before the week to its end, the
+    SLO metrics at 1 minute, the bill, and what the store holds (events, snapshots, scenarios, actions)."""
+    from connectors.store import read_events
+    from connectors.store_forecasts import list_snapshots, load_snapshot
+    from connectors.store_scenarios import scenarios_for_review
+    from core.actions import actions_proposed_between
+    from core.report import REPORT_METRICS, ReportInputs
+
+    start = week.shifted(-4).start
+    metrics = metrics_source.query_range(
+        list(REPORT_METRICS), start, week.end, timedelta(hours=1), list(config.region_codes)
+    )
+    costs = None
+    if billing_source is not None:
+        costs = billing_source.daily_costs(
+            (week.start - timedelta(days=35)).date(), (week.end - timedelta(days=1)).date()
+        )
+    events = read_events(db, start, week.end) if db is not None else None
+    slo_metrics = None
+    if config.slo:
+        from core.slo import SLO, metrics_for
+
+        slos = [SLO.from_config(s) for s in config.slo]
+        longest = max(s.window for s in slos)
+        wanted = sorted(set(metrics_for(slos)) | {"requests_per_second"})
+        slo_metrics = metrics_source.query_range(
+            wanted, week.start - longest, week.end, timedelta(minutes=1), list(config.region_codes)
+        )
+    snapshots = scenarios = actions = None
+    if db is not None:
+        listed = list_snapshots(db, until=week.start)
+        snapshots = [load_snapshot(db, int(i)) for i in (listed["id"] if not listed.empty else [])]
+        scenarios = scenarios_for_review(db)
+        actions = actions_proposed_between(db, week.start, week.end)
+    return ReportInputs(
+        config=config,
+        metrics=metrics,
+        costs=costs,
+        events=events,
+        slo_metrics=slo_metrics,
+        snapshots=snapshots,
+        scenarios=scenarios,
+        actions=actions,
+    )

@@ -1,102 +1,26 @@
-"""The weekly capacity review: one report per ISO week, assembled from the other core modules, exported
-as a self-contained HTML file (plotly.js inlined, works offline) and a ZIP of CSVs.
-
-`python -m core.report --week 2026-W47 --out report.html` builds the same file the page offers for
-download, from the configured sources and the notes saved in the store.
-"""
+"""The weekly review's sections, each built from `ReportInputs` by one function, in meeting order, and
+the ZIP export of their tables. Pure: the wiring reads the store and the sources (headroom/wiring.py),
+the HTML export and the page draw the charts (headroom/render.py, pages/review.py)."""
 
 from __future__ import annotations
 
-import argparse
-import html
 import io
-import sys
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from core.config import HeadroomConfig
-
-REPORT_METRICS: tuple[str, ...] = (
-    "requests_per_second",
-    "errors_per_second",
-    "latency_p95_ms",
-    "instances",
+from core.report.types import (
+    MIN_WEEK_COVERAGE,
+    ChartSpec,
+    ChartTrace,
+    ReportInputs,
+    Section,
+    Week,
+    WeeklyReport,
 )
-NOTES_TABLE = "review_notes"
-MIN_WEEK_COVERAGE = 0.9  # share of a week that must have data for week-over-week comparisons
-
-
-@dataclass(frozen=True)
-class Week:
-    """An ISO week, Monday 00:00 UTC to the next Monday 00:00 UTC."""
-
-    label: str  # e.g. "2026-W47"
-    start: datetime
-    end: datetime
-
-    @classmethod
-    def parse(cls, label: str) -> Week:
-        try:
-            year_s, week_s = label.strip().upper().split("-W")
-            monday = date.fromisocalendar(int(year_s), int(week_s), 1)
-        except ValueError:
-            raise ValueError(f"week must look like 2026-W47, got {label!r}") from None
-        start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
-        return cls(f"{int(year_s)}-W{int(week_s):02d}", start, start + timedelta(days=7))
-
-    @classmethod
-    def containing(cls, when: datetime) -> Week:
-        iso = when.astimezone(UTC).isocalendar()
-        return cls.parse(f"{iso.year}-W{iso.week:02d}")
-
-    def shifted(self, weeks: int) -> Week:
-        return Week.containing(self.start + timedelta(weeks=weeks))
-
-
-def last_complete_week(data_end: datetime) -> Week:
-    """The newest ISO week that ends at or before `data_end`."""
-    week = Week.containing(data_end)
-    return week if week.end <= data_end else week.shifted(-1)
-
-
-@dataclass
-class Section:
-    key: str
-    title: str
-    summary: list[str] = field(default_factory=list)
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    figures: list[Any] = field(default_factory=list)  # plotly figures
-    missing: str = ""  # why a section has no content (a source down, nothing saved yet...)
-
-
-@dataclass
-class WeeklyReport:
-    week: Week
-    sections: list[Section]
-
-    def section(self, key: str) -> Section:
-        return next(s for s in self.sections if s.key == key)
-
-
-@dataclass
-class ReportInputs:
-    """What the report reads. `metrics` is a tidy frame covering at least the week, the week before
-    and the same week four weeks earlier (hourly step is plenty); the rest are optional."""
-
-    config: HeadroomConfig
-    metrics: pd.DataFrame
-    costs: pd.DataFrame | None = None
-    events: pd.DataFrame | None = None
-    db: Any = None  # sqlite_utils.Database for snapshots, scenarios, actions, notes
-    # 1-minute SLO metrics from (week start - longest SLO window) to week end; also the region-loss demand
-    slo_metrics: pd.DataFrame | None = None
 
 
 # ---- sections ---------------------------------------------------------------------------------------
@@ -133,8 +57,6 @@ def _step_seconds(index: pd.DatetimeIndex) -> float:
 
 
 def traffic_section(inputs: ReportInputs, week: Week) -> Section:
-    import plotly.graph_objects as go
-
     section = Section("traffic", "Traffic and peaks")
     this = _traffic_stats(inputs.metrics, week)
     if this.empty:
@@ -169,7 +91,7 @@ def traffic_section(inputs: ReportInputs, week: Week) -> Section:
     )
     if missing:
         section.summary.append(f"Not enough data to compare with {' or '.join(missing)}.")
-    fig = go.Figure()
+    traces = []
     for offset, name, dash in (
         (0, week.label, "solid"),
         (-1, "previous week", "dot"),
@@ -180,15 +102,17 @@ def traffic_section(inputs: ReportInputs, week: Week) -> Section:
         if rps.empty:
             continue
         hours = (rps.index - w.start).total_seconds() / 3600
-        fig.add_trace(go.Scatter(x=hours, y=rps.to_numpy(), name=name, line={"dash": dash}))
-    fig.update_layout(
-        title="Global request rate, this week vs earlier weeks",
-        xaxis_title="hours since Monday 00:00 UTC",
-        yaxis_title="req/s",
-        height=340,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        traces.append(
+            ChartTrace(name, tuple(hours.to_numpy().tolist()), tuple(rps.to_numpy().tolist()), dash)
+        )
+    section.figures.append(
+        ChartSpec(
+            title="Global request rate, this week vs earlier weeks",
+            x_title="hours since Monday 00:00 UTC",
+            y_title="req/s",
+            traces=tuple(traces),
+        )
     )
-    section.figures.append(fig)
     return section
 
 
@@ -306,17 +230,14 @@ def slo_section(inputs: ReportInputs, week: Week) -> Section:
 
 def forecast_section(inputs: ReportInputs, week: Week) -> Section:
     """Forecast snapshots saved before the week, scored against what happened in it."""
-    from connectors.store_forecasts import list_snapshots, load_snapshot
     from core.forecast import score_against_actual
 
     section = Section("forecast", "Forecast vs actual")
-    if inputs.db is None:
+    if inputs.snapshots is None:
         section.missing = "No store: forecast snapshots are kept there."
         return section
-    listed = list_snapshots(inputs.db, until=week.start)
     rows = []
-    for snap_id in listed["id"] if not listed.empty else []:
-        snap = load_snapshot(inputs.db, int(snap_id))
+    for snap in inputs.snapshots:
         in_week = snap.frame[(snap.frame["ts"] >= week.start) & (snap.frame["ts"] < week.end)]
         if in_week.empty:
             continue
@@ -377,10 +298,8 @@ def region_loss_section(inputs: ReportInputs, week: Week) -> Section:
 
 
 def scenarios_section(inputs: ReportInputs, week: Week) -> Section:
-    from connectors.store_scenarios import scenarios_for_review
-
     section = Section("scenarios", "Scenarios marked for review")
-    marked = scenarios_for_review(inputs.db) if inputs.db is not None else pd.DataFrame()
+    marked = inputs.scenarios if inputs.scenarios is not None else pd.DataFrame()
     if marked.empty:
         section.missing = "No saved scenario is marked for review (mark one on the Capacity page)."
         return section
@@ -436,34 +355,13 @@ def costs_section(inputs: ReportInputs, week: Week) -> Section:
     return section
 
 
-ACTION_COLUMNS = (
-    "id",
-    "kind",
-    "target",
-    "state",
-    "reason",
-    "proposed_by",
-    "approved_by",
-    "executed_by",
-    "proposed_at",
-    "finished_at",
-    "error",
-)
-
-
 def actions_section(inputs: ReportInputs, week: Week) -> Section:
     """Every action proposed during the week, with its outcome."""
     section = Section("actions", "Actions taken")
-    if inputs.db is None or "actions" not in inputs.db.table_names():
+    if inputs.actions is None:
         section.missing = "No actions have been recorded yet."
         return section
-    frame = pd.read_sql_query(
-        f"SELECT {', '.join(ACTION_COLUMNS)} FROM actions WHERE proposed_at >= ? AND proposed_at < ? ORDER BY id",
-        inputs.db.conn,
-        params=[week.start.timestamp(), week.end.timestamp()],
-    )
-    for col in ("proposed_at", "finished_at"):
-        frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
+    frame = inputs.actions
     section.tables["actions"] = frame
     if frame.empty:
         section.summary.append("No action was proposed this week.")
@@ -512,82 +410,6 @@ def build_report(
     return WeeklyReport(week, sections)
 
 
-# ---- notes (kept in the store with the week) --------------------------------------------------------
-def load_notes(db: Any, week: Week) -> dict[str, str]:
-    if db is None or NOTES_TABLE not in db.table_names():
-        return {}
-    rows = db.execute(f"SELECT section, text FROM {NOTES_TABLE} WHERE week = ?", [week.label]).fetchall()
-    return {section: text for section, text in rows}
-
-
-def save_note(
-    db: Any, week: Week, section: str, text: str, author: str = "", now: datetime | None = None
-) -> None:
-    db[NOTES_TABLE].upsert(
-        {
-            "week": week.label,
-            "section": section,
-            "text": text,
-            "author": author,
-            "updated_at": (now or datetime.now(UTC)).isoformat(),
-        },
-        pk=("week", "section"),
-    )
-
-
-# ---- export -----------------------------------------------------------------------------------------
-def _table_html(frame: pd.DataFrame) -> str:
-    shown = frame.copy()
-    for col in shown.columns:
-        if pd.api.types.is_float_dtype(shown[col]):
-            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
-        elif pd.api.types.is_datetime64_any_dtype(shown[col]):
-            shown[col] = shown[col].dt.strftime("%Y-%m-%d %H:%M UTC")
-    return shown.to_html(index=False, border=0, classes="tbl", escape=True)
-
-
-def render_html(report: WeeklyReport, notes: Mapping[str, str] | None = None) -> str:
-    """One self-contained HTML file: plotly.js inlined once, deterministic element ids (so the page's
-    download and the CLI's file are byte-identical for the same data and notes)."""
-    import plotly.io as pio
-    from plotly.offline import get_plotlyjs
-
-    notes = notes or {}
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>Headroom weekly capacity review {report.week.label}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}"
-        "h1{margin-bottom:0}.range{color:#666}section{margin:2rem 0;border-top:1px solid #ddd}"
-        ".tbl{border-collapse:collapse;font-size:0.9rem}.tbl td,.tbl th{padding:4px 8px;border-bottom:1px solid #eee;"
-        "text-align:right}.missing{color:#a15c00}.note{background:#f6f8fa;padding:0.6rem;white-space:pre-wrap}</style>",
-        f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
-        f"<h1>Weekly capacity review {report.week.label}</h1>",
-        f"<p class='range'>{report.week.start:%Y-%m-%d %H:%M} to {report.week.end:%Y-%m-%d %H:%M} UTC</p>",
-    ]
-    for section in report.sections:
-        parts.append(f"<section id='{section.key}'><h2>{html.escape(section.title)}</h2>")
-        if section.missing:
-            parts.append(f"<p class='missing'>{html.escape(section.missing)}</p>")
-        parts.extend(f"<p>{html.escape(line)}</p>" for line in section.summary)
-        for k, fig in enumerate(section.figures):
-            parts.append(
-                pio.to_html(
-                    fig,
-                    include_plotlyjs=False,
-                    full_html=False,
-                    div_id=f"{section.key}-chart-{k}",
-                    config={"displaylogo": False},
-                )
-            )
-        for name, table in section.tables.items():
-            parts.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>{_table_html(table)}")
-        if notes.get(section.key):
-            parts.append(f"<h3>Notes</h3><div class='note'>{html.escape(notes[section.key])}</div>")
-        parts.append("</section>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
 def export_zip(report: WeeklyReport) -> bytes:
     """Every table of the report as CSV, one file per table, in a ZIP (deterministic timestamps)."""
     buf = io.BytesIO()
@@ -599,75 +421,3 @@ def export_zip(report: WeeklyReport) -> bytes:
                 )
                 zf.writestr(info, table.to_csv(index=False))
     return buf.getvalue()
-
-
-# ---- assembling inputs from the configured sources (used by the page and the CLI) ------------------
-def gather_inputs(
-    config: HeadroomConfig, metrics_source: Any, billing_source: Any, db: Any, week: Week
-) -> ReportInputs:
-    """Read what the report needs: hourly metrics from four weeks before the week to its end."""
-    from connectors.store import read_events
-
-    start = week.shifted(-4).start
-    metrics = metrics_source.query_range(
-        list(REPORT_METRICS), start, week.end, timedelta(hours=1), list(config.region_codes)
-    )
-    costs = None
-    if billing_source is not None:
-        costs = billing_source.daily_costs(
-            (week.start - timedelta(days=35)).date(), (week.end - timedelta(days=1)).date()
-        )
-    events = read_events(db, start, week.end) if db is not None else None
-    slo_metrics = None
-    if config.slo:
-        from core.slo import SLO, metrics_for
-
-        slos = [SLO.from_config(s) for s in config.slo]
-        longest = max(s.window for s in slos)
-        wanted = sorted(set(metrics_for(slos)) | {"requests_per_second"})
-        slo_metrics = metrics_source.query_range(
-            wanted, week.start - longest, week.end, timedelta(minutes=1), list(config.region_codes)
-        )
-    return ReportInputs(
-        config=config, metrics=metrics, costs=costs, events=events, db=db, slo_metrics=slo_metrics
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.report", description=__doc__.splitlines()[0])
-    parser.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
-    parser.add_argument("--out", required=True, type=Path, help="HTML file to write")
-    parser.add_argument("--zip", type=Path, help="also write the tables as a ZIP of CSVs")
-    parser.add_argument(
-        "--config", type=Path, help="config file (default: HEADROOM_CONFIG or the shipped one)"
-    )
-    args = parser.parse_args(argv)
-
-    from connectors.sources import build_billing_source, build_metrics_source
-    from connectors.store import open_db
-    from core.config import ConfigError, load_config
-
-    try:
-        config = load_config(args.config)
-        week = Week.parse(args.week)
-    except (ConfigError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    db = open_db(config.store_path())
-    inputs = gather_inputs(
-        config, build_metrics_source(config, db), build_billing_source(config, db), db, week
-    )
-    report = build_report(inputs, week, progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr))
-    args.out.write_text(render_html(report, load_notes(db, week)), encoding="utf-8")
-    if args.zip:
-        args.zip.write_bytes(export_zip(report))
-    print(
-        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB), sections: "
-        + ", ".join(s.key for s in report.sections),
-        file=sys.stderr,
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""`python -m headroom COMMAND ...`: the one command-line entry. Each command is a thin layer over library
+functions (parse arguments, wire sources from config, call core, print or write), as sqlite-utils keeps its
+CLI over its library. Exit codes: 0 done, 1 a data source failed, 2 bad arguments or config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from core.config import ConfigError, HeadroomConfig, load_config
+from core.ports import SourceError
+
+Command = Callable[[argparse.Namespace, HeadroomConfig], int]
+
+
+def _region_loss(args: argparse.Namespace, config: HeadroomConfig) -> int:
+    from connectors.store import StoreMetricsSource, open_db
+    from core.capacity import region_loss_check, region_loss_summary
+    from core.timeseries import pivot_metric
+    from headroom.wiring import build_metrics_source
+
+    db = open_db(config.store_path())
+    source = build_metrics_source(config, db, {})
+    if args.end:
+        end = pd.Timestamp(args.end)
+        end = (end.tz_localize("UTC") if end.tz is None else end.tz_convert("UTC")).to_pydatetime()
+    else:
+        bounds = source.data_bounds() if isinstance(source, StoreMetricsSource) else None
+        end = bounds[1] if bounds else datetime.now(UTC).replace(second=0, microsecond=0)
+    start = end - timedelta(days=args.days)
+    frame = source.query_range(["requests_per_second"], start, end, timedelta(minutes=1))
+    check = region_loss_check(config, pivot_metric(frame, "requests_per_second"), growth_pct=args.growth)
+    columns = [
+        "failed_region",
+        "region",
+        "status",
+        "share_pct",
+        "extra_rps",
+        "peak_rps_after",
+        "peak_at",
+        "usable_at_target_rps",
+        "capacity_at_max_rps",
+        "instances_needed",
+        "max_instances",
+        "time_to_scale_s",
+        "unserved_requests",
+    ]
+    table = check[[c for c in columns if c in check]].copy()
+    numeric = table.select_dtypes("number").columns
+    table[numeric] = table[numeric].round(1)
+    with pd.option_context("display.width", 250, "display.max_columns", 40, "display.max_colwidth", 120):
+        print(
+            f"Region loss (N+1), demand {start:%Y-%m-%d %H:%M} -> {end:%Y-%m-%d %H:%M} UTC, "
+            f"growth {args.growth:+.0f}%"
+        )
+        print(region_loss_summary(check).to_string(index=False))
+        print()
+        print(table.to_string(index=False))
+    return 0
+
+
+def _review(args: argparse.Namespace, config: HeadroomConfig) -> int:
+    from connectors.store import open_db
+    from core.report import Week, build_report, export_zip
+    from headroom.render import render_html
+    from connectors.store_notes import load_notes
+    from headroom.wiring import build_billing_source, build_metrics_source, gather_review_inputs
+
+    try:
+        week = Week.parse(args.week)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    db = open_db(config.store_path())
+    inputs = gather_review_inputs(
+        config, build_metrics_source(config, db), build_billing_source(config, db), db, week
+    )
+    report = build_report(inputs, week, progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr))
+    args.out.write_text(render_html(report, load_notes(db, week)), encoding="utf-8")
+    if args.zip:
+        args.zip.write_bytes(export_zip(report))
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB), sections: "
+        + ", ".join(s.key for s in report.sections),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m headroom", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument(
+            "--config", type=Path, help="config file (default: HEADROOM_CONFIG or the shipped one)"
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    loss = command("region-loss", _region_loss, "the region-loss (N+1) check on the configured metrics")
+    loss.add_argument("--days", type=float, default=7.0, help="demand window length in days (default 7)")
+    loss.add_argument("--growth", type=float, default=0.0, help="traffic growth in percent (default 0)")
+    loss.add_argument(
+        "--end", help="window end, ISO 8601 UTC (default: the newest data in the store, or now)"
+    )
+
+    review = command("review", _review, "the weekly review as one offline HTML file (and a ZIP of CSVs)")
+    review.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
+    review.add_argument("--out", required=True, type=Path, help="HTML file to write")
+    review.add_argument("--zip", type=Path, help="also write the tables as a ZIP of CSVs")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return args.handler(args, config)
+    except SourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
