@@ -66,9 +66,9 @@ def _region_loss(args: argparse.Namespace, config: HeadroomConfig) -> int:
 
 def _review(args: argparse.Namespace, config: HeadroomConfig) -> int:
     from connectors.store import open_db
+    from connectors.store_notes import load_notes
     from core.report import Week, build_report, export_zip
     from headroom.render import render_html
-    from connectors.store_notes import load_notes
     from headroom.wiring import build_billing_source, build_metrics_source, gather_review_inputs
 
     try:
