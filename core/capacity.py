@@ -30,8 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from core.config import Fleet as ConfigFleet
-from core.config import HeadroomConfig
+from core.config import FleetConfig, HeadroomConfig
 
 # ceil(x - _EPS): float noise (10 x 0.66 / 0.6 = 11.000000000000002) must not add an instance
 _EPS = 1e-9
@@ -71,7 +70,7 @@ class Fleet:
             raise ValueError("warmup_s and price_per_hour must be >= 0")
 
     @classmethod
-    def from_config(cls, fleet: ConfigFleet) -> Fleet:
+    def from_config(cls, fleet: FleetConfig) -> Fleet:
         """The simulator's view of a configured fleet ([[fleet]] in the config file)."""
         return cls(
             capacity_per_instance=float(fleet.capacity_per_instance),
@@ -1201,7 +1200,7 @@ def replay(
 # ---- policies from the config, and (de)serialisation -------------------------------------------
 
 
-def policy_for_fleet(fleet: ConfigFleet) -> Policy:
+def policy_for_fleet(fleet: FleetConfig) -> Policy:
     """The policy a configured fleet names, with its target utilisation and default parameters."""
     t = fleet.target_utilization
     if fleet.policy == "step_scaling":
@@ -1493,7 +1492,7 @@ def _absorb(
     code: str,
     failed: str,
     share: float,
-    cfg_fleet: ConfigFleet,
+    cfg_fleet: FleetConfig,
     policies: Mapping[str, Policy] | None,
     settle: timedelta,
     lead: timedelta,
