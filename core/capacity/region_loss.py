@@ -19,6 +19,8 @@ from core.capacity.simulate import simulate
 from core.config import FleetConfig, HeadroomConfig
 
 REGION_LOSS_STATES = ("green", "amber", "red")
+# worst first; "unknown" (no data or no fleet) sorts between amber and green
+_STATUS_ORDER = {"red": 0, "amber": 1, "unknown": 2, "green": 3}
 
 
 def region_loss_check(
@@ -72,8 +74,7 @@ def region_loss_check(
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    order = {"red": 0, "amber": 1, "unknown": 2, "green": 3}
-    frame["_o"] = frame["status"].map(order)
+    frame["_o"] = frame["status"].map(_STATUS_ORDER)
     frame = frame.sort_values(["_o", "failed_region", "region"], kind="stable").drop(columns="_o")
     return frame.reset_index(drop=True)
 
@@ -88,6 +89,8 @@ def _absorb(
     settle: timedelta,
     lead: timedelta,
 ) -> dict[str, Any]:
+    """One survivor's row: simulate `code` from `lead` before to `settle` after the failure of `failed`,
+    placed at the busiest moment of its own traffic plus its `share` of the failed region's."""
     fleet = Fleet.from_config(cfg_fleet)
     policy = (policies or {}).get(code) or policy_for_fleet(cfg_fleet)
     if isinstance(policy, Predictive):  # the forecast floor needs days of history; judge its reactive part
@@ -104,35 +107,10 @@ def _absorb(
     window = combined[(combined.index >= fail_at - lead) & (combined.index <= fail_at + settle)]
     demand = own.reindex(window.index).where(window.index < fail_at, window)
     result = simulate(demand, fleet, policy, target_utilization=target)
-    f = result.frame
-    after = f[f["ts"] >= fail_at]
-    # "scaled" = the fleet is back within target (or at max) for 3 minutes in a row: when AWS's high
-    # alarm would clear. Instances already in hand may cover the extra load at once (0 s).
-    within = (after["utilization"].to_numpy() <= target + 0.01) | (
-        after["in_service"].to_numpy() >= fleet.max_instances
-    )
-    step = result.step_s
-    first = _first_run(within, max(1, math.ceil(180 / step - _EPS)))
-    time_to_scale = float("nan") if first is None else first * step
-    unserved = float(after["unserved"].sum() * step)
-    if peak > max_capacity + _EPS:
-        status = "red"
-        reason = (
-            f"needs {peak:,.0f} req/s at peak, more than {max_capacity:,.0f} req/s at max "
-            f"({fleet.max_instances} instances): raise max to {math.ceil(peak / fleet.capacity_per_instance)}+"
-        )
-    elif peak > usable + _EPS:
-        status = "amber"
-        reason = (
-            f"fits at max only at {peak / max_capacity:.1%} utilisation (target {target:.0%}); "
-            f"{needed} instances needed, max {fleet.max_instances}"
-        )
-    elif unserved > 0.5:
-        status = "amber"
-        reason = f"{unserved:,.0f} requests unserved while scaling (alarm + {fleet.warmup_s:.0f} s warm-up)"
-    else:
-        status = "green"
-        reason = "absorbs the extra traffic within target"
+    after = result.frame[result.frame["ts"] >= fail_at]
+    time_to_scale = _time_to_scale(after, target, fleet.max_instances, result.step_s)
+    unserved = float(after["unserved"].sum() * result.step_s)
+    status, reason = _verdict(peak, max_capacity, usable, needed, unserved, fleet, target)
     return {
         "status": status,
         "extra_rps": float(moved.loc[fail_at]),
@@ -147,6 +125,38 @@ def _absorb(
         "unserved_requests": unserved,
         "reason": reason,
     }
+
+
+def _time_to_scale(after: pd.DataFrame, target: float, max_instances: int, step: float) -> float:
+    """Seconds from the failure until the fleet is "scaled": back within target (or at max) for 3 minutes
+    in a row, when AWS's high alarm would clear. Instances already in hand may cover the extra load at
+    once (0 s); NaN when it never gets there inside the window."""
+    within = (after["utilization"].to_numpy() <= target + 0.01) | (
+        after["in_service"].to_numpy() >= max_instances
+    )
+    first = _first_run(within, max(1, math.ceil(180 / step - _EPS)))
+    return float("nan") if first is None else first * step
+
+
+def _verdict(
+    peak: float, max_capacity: float, usable: float, needed: int, unserved: float, fleet: Fleet, target: float
+) -> tuple[str, str]:
+    """Status (red / amber / green) and the sentence that explains it, as region_loss_check defines them."""
+    if peak > max_capacity + _EPS:
+        return "red", (
+            f"needs {peak:,.0f} req/s at peak, more than {max_capacity:,.0f} req/s at max "
+            f"({fleet.max_instances} instances): raise max to {math.ceil(peak / fleet.capacity_per_instance)}+"
+        )
+    if peak > usable + _EPS:
+        return "amber", (
+            f"fits at max only at {peak / max_capacity:.1%} utilisation (target {target:.0%}); "
+            f"{needed} instances needed, max {fleet.max_instances}"
+        )
+    if unserved > 0.5:
+        return "amber", (
+            f"{unserved:,.0f} requests unserved while scaling (alarm + {fleet.warmup_s:.0f} s warm-up)"
+        )
+    return "green", "absorbs the extra traffic within target"
 
 
 def _first_run(flags: np.ndarray, k: int) -> int | None:
@@ -164,13 +174,12 @@ def region_loss_summary(check: pd.DataFrame) -> pd.DataFrame:
     columns = ["failed_region", "status", "breaks", "unserved_requests", "worst_case"]
     if check.empty:
         return pd.DataFrame(columns=columns)
-    order = {"red": 0, "amber": 1, "unknown": 2, "green": 3}
     rows = []
     for failed, grp in check.groupby("failed_region", sort=False):
-        worst = min(grp["status"], key=lambda s: order.get(s, 2))
+        worst = min(grp["status"], key=lambda s: _STATUS_ORDER.get(s, 2))
         bad = grp[grp["status"].isin(["red", "amber"])]
         if not bad.empty and "utilization_at_max_pct" in bad:  # red first, then the most loaded
-            bad = bad.assign(_o=bad["status"].map(order)).sort_values(
+            bad = bad.assign(_o=bad["status"].map(_STATUS_ORDER)).sort_values(
                 ["_o", "utilization_at_max_pct"], ascending=[True, False], kind="stable"
             )
         first_bad = bad.iloc[0] if not bad.empty else None
@@ -185,5 +194,5 @@ def region_loss_summary(check: pd.DataFrame) -> pd.DataFrame:
             }
         )
     out = pd.DataFrame(rows, columns=columns)
-    out["_o"] = out["status"].map(order)
+    out["_o"] = out["status"].map(_STATUS_ORDER)
     return out.sort_values(["_o", "failed_region"], kind="stable").drop(columns="_o").reset_index(drop=True)
