@@ -162,7 +162,7 @@ class Budget:
 
 
 @dataclass(config=_STRICT, frozen=True)
-class Fleet:
+class FleetConfig:
     """A scalable fleet of one service in one region (the unit the planner simulates)."""
 
     name: str
@@ -180,7 +180,7 @@ class Fleet:
     instance_type: str = ""
 
     @model_validator(mode="after")
-    def _bounds(self) -> Fleet:
+    def _bounds(self) -> FleetConfig:
         if self.min_instances > self.max_instances:
             raise ValueError(f"min_instances ({self.min_instances}) > max_instances ({self.max_instances})")
         return self
@@ -336,7 +336,7 @@ class HeadroomConfig:
     slo: tuple[SLOConfig, ...] = ()
     burn_rate_rule: tuple[BurnRateRule, ...] = DEFAULT_BURN_RATE_RULES
     budget: tuple[Budget, ...] = ()
-    fleet: tuple[Fleet, ...] = ()
+    fleet: tuple[FleetConfig, ...] = ()
     target: tuple[ActionTarget, ...] = ()
     user: tuple[User, ...] = ()
     auth: AuthConfig = field(default_factory=AuthConfig)
@@ -387,7 +387,7 @@ class HeadroomConfig:
                 return r
         raise KeyError(code)
 
-    def fleet_for(self, region: str, service: str = "api") -> Fleet | None:
+    def fleet_for(self, region: str, service: str = "api") -> FleetConfig | None:
         return next((f for f in self.fleet if f.region == region and f.service == service), None)
 
     def store_path(self) -> Path:

@@ -1,0 +1,198 @@
+"""Region loss (N+1): if one region fails and its traffic moves to the others by routing weight, can
+each survivor absorb its share?"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.capacity._shared import _EPS
+from core.capacity.demand import failover_shares
+from core.capacity.fleet import Fleet
+from core.capacity.policies import Policy, Predictive, Scheduled, policy_for_fleet, reference_target
+from core.capacity.simulate import simulate
+from core.config import FleetConfig, HeadroomConfig
+
+REGION_LOSS_STATES = ("green", "amber", "red")
+# worst first; "unknown" (no data or no fleet) sorts between amber and green
+_STATUS_ORDER = {"red": 0, "amber": 1, "unknown": 2, "green": 3}
+
+
+def region_loss_check(
+    config: HeadroomConfig,
+    demand_by_region: pd.DataFrame,
+    *,
+    service: str = "api",
+    policies: Mapping[str, Policy] | None = None,
+    growth_pct: float = 0.0,
+    settle: timedelta = timedelta(hours=1),
+    lead: timedelta = timedelta(hours=6),
+) -> pd.DataFrame:
+    """For every region F and every surviving region S: if F fails and its traffic moves to the others
+    by routing weight, can S absorb its share?
+
+    The failure is placed at S's busiest moment after failover (worst case). S's fleet is simulated with
+    its configured policy from `lead` before the failure (so it is in steady state) to `settle` after.
+    Status: red = the peak after failover exceeds S's capacity at max instances (demand is lost even when
+    fully scaled); amber = it fits at max but above the target utilisation, or demand goes unserved
+    while S scales (alarm + warm-up); green = S absorbs it within target with no unserved demand.
+    `growth_pct` scales all demand first (what if traffic grows?). time_to_scale_s counts from the failure
+    until S is back within target (or at max) for 3 minutes in a row. One row per (failed_region,
+    region), worst first.
+    """
+    codes = [r.code for r in config.region]
+    weights = {r.code: r.routing_weight for r in config.region}
+    rows: list[dict[str, Any]] = []
+    wide = demand_by_region.sort_index() * (1.0 + growth_pct / 100.0)
+    for failed in codes:
+        shares = failover_shares(weights, failed)
+        for code in codes:
+            if code == failed:
+                continue
+            cfg_fleet = config.fleet_for(code, service)
+            base = {
+                "failed_region": failed,
+                "region": code,
+                "share_pct": shares.get(code, 0.0) * 100,
+            }
+            if failed not in wide.columns or code not in wide.columns or wide[[failed, code]].dropna().empty:
+                rows.append(base | {"status": "unknown", "reason": "no request-rate data for these regions"})
+                continue
+            if cfg_fleet is None:
+                rows.append(
+                    base | {"status": "unknown", "reason": f"no {service} fleet configured in {code}"}
+                )
+                continue
+            rows.append(
+                base | _absorb(wide, code, failed, shares.get(code, 0.0), cfg_fleet, policies, settle, lead)
+            )
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["_o"] = frame["status"].map(_STATUS_ORDER)
+    frame = frame.sort_values(["_o", "failed_region", "region"], kind="stable").drop(columns="_o")
+    return frame.reset_index(drop=True)
+
+
+def _absorb(
+    wide: pd.DataFrame,
+    code: str,
+    failed: str,
+    share: float,
+    cfg_fleet: FleetConfig,
+    policies: Mapping[str, Policy] | None,
+    settle: timedelta,
+    lead: timedelta,
+) -> dict[str, Any]:
+    """One survivor's row: simulate `code` from `lead` before to `settle` after the failure of `failed`,
+    placed at the busiest moment of its own traffic plus its `share` of the failed region's."""
+    fleet = Fleet.from_config(cfg_fleet)
+    policy = (policies or {}).get(code) or policy_for_fleet(cfg_fleet)
+    if isinstance(policy, Predictive):  # the forecast floor needs days of history; judge its reactive part
+        policy = policy.tracking()
+    target = reference_target(policy) if not isinstance(policy, Scheduled) else cfg_fleet.target_utilization
+    own = wide[code].astype("float64").interpolate(limit_direction="both")
+    moved = share * wide[failed].astype("float64").interpolate(limit_direction="both").fillna(0.0)
+    combined = own + moved
+    fail_at = combined.idxmax()
+    peak = float(combined.max())
+    max_capacity = fleet.max_instances * fleet.capacity_per_instance
+    usable = max_capacity * target
+    needed = math.ceil(peak / (fleet.capacity_per_instance * target) - _EPS)
+    window = combined[(combined.index >= fail_at - lead) & (combined.index <= fail_at + settle)]
+    demand = own.reindex(window.index).where(window.index < fail_at, window)
+    result = simulate(demand, fleet, policy, target_utilization=target)
+    after = result.frame[result.frame["ts"] >= fail_at]
+    time_to_scale = _time_to_scale(after, target, fleet.max_instances, result.step_s)
+    unserved = float(after["unserved"].sum() * result.step_s)
+    status, reason = _verdict(peak, max_capacity, usable, needed, unserved, fleet, target)
+    return {
+        "status": status,
+        "extra_rps": float(moved.loc[fail_at]),
+        "peak_rps_after": peak,
+        "peak_at": fail_at,
+        "capacity_at_max_rps": max_capacity,
+        "usable_at_target_rps": usable,
+        "utilization_at_max_pct": peak / max_capacity * 100,
+        "instances_needed": needed,
+        "max_instances": fleet.max_instances,
+        "time_to_scale_s": time_to_scale,
+        "unserved_requests": unserved,
+        "reason": reason,
+    }
+
+
+def _time_to_scale(after: pd.DataFrame, target: float, max_instances: int, step: float) -> float:
+    """Seconds from the failure until the fleet is "scaled": back within target (or at max) for 3 minutes
+    in a row, when AWS's high alarm would clear. Instances already in hand may cover the extra load at
+    once (0 s); NaN when it never gets there inside the window."""
+    within = (after["utilization"].to_numpy() <= target + 0.01) | (
+        after["in_service"].to_numpy() >= max_instances
+    )
+    first = _first_run(within, max(1, math.ceil(180 / step - _EPS)))
+    return float("nan") if first is None else first * step
+
+
+def _verdict(
+    peak: float, max_capacity: float, usable: float, needed: int, unserved: float, fleet: Fleet, target: float
+) -> tuple[str, str]:
+    """Status (red / amber / green) and the sentence that explains it, as region_loss_check defines them."""
+    if peak > max_capacity + _EPS:
+        return "red", (
+            f"needs {peak:,.0f} req/s at peak, more than {max_capacity:,.0f} req/s at max "
+            f"({fleet.max_instances} instances): raise max to {math.ceil(peak / fleet.capacity_per_instance)}+"
+        )
+    if peak > usable + _EPS:
+        return "amber", (
+            f"fits at max only at {peak / max_capacity:.1%} utilisation (target {target:.0%}); "
+            f"{needed} instances needed, max {fleet.max_instances}"
+        )
+    if unserved > 0.5:
+        return "amber", (
+            f"{unserved:,.0f} requests unserved while scaling (alarm + {fleet.warmup_s:.0f} s warm-up)"
+        )
+    return "green", "absorbs the extra traffic within target"
+
+
+def _first_run(flags: np.ndarray, k: int) -> int | None:
+    """Index where the first run of k True values in a row starts (None if there is none)."""
+    if len(flags) < k:
+        return None
+    counts = np.concatenate([[0], np.cumsum(flags.astype(np.int64))])
+    full = (counts[k:] - counts[:-k]) == k
+    return int(np.argmax(full)) if full.any() else None
+
+
+def region_loss_summary(check: pd.DataFrame) -> pd.DataFrame:
+    """One row per failed region: the worst survivor's status, who is in trouble, total unserved
+    requests, and the worst case in a sentence."""
+    columns = ["failed_region", "status", "breaks", "unserved_requests", "worst_case"]
+    if check.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for failed, grp in check.groupby("failed_region", sort=False):
+        worst = min(grp["status"], key=lambda s: _STATUS_ORDER.get(s, 2))
+        bad = grp[grp["status"].isin(["red", "amber"])]
+        if not bad.empty and "utilization_at_max_pct" in bad:  # red first, then the most loaded
+            bad = bad.assign(_o=bad["status"].map(_STATUS_ORDER)).sort_values(
+                ["_o", "utilization_at_max_pct"], ascending=[True, False], kind="stable"
+            )
+        first_bad = bad.iloc[0] if not bad.empty else None
+        unserved = grp["unserved_requests"] if "unserved_requests" in grp else pd.Series(dtype=float)
+        rows.append(
+            {
+                "failed_region": failed,
+                "status": worst,
+                "breaks": ", ".join(f"{r} ({s})" for r, s in zip(bad["region"], bad["status"], strict=True)),
+                "unserved_requests": float(unserved.fillna(0).sum()),
+                "worst_case": "" if first_bad is None else f"{first_bad['region']}: {first_bad['reason']}",
+            }
+        )
+    out = pd.DataFrame(rows, columns=columns)
+    out["_o"] = out["status"].map(_STATUS_ORDER)
+    return out.sort_values(["_o", "failed_region"], kind="stable").drop(columns="_o").reset_index(drop=True)
