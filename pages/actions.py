@@ -28,8 +28,8 @@ from core.actions import (
     state_from_dict,
 )
 from core.auth import Identity, allowed, resolve_identity, role_of
-from core.config import config_path
-from core.ports import Change
+from core.config import ActionTarget, config_path
+from core.ports import Change, TargetState
 from headroom.wiring import build_executor
 from pages import _ui as ui
 
@@ -312,27 +312,9 @@ def _form_change(target, current) -> Change:
     return build_change(current, weights={r: (1.0 if r == primary else 0.0) for r in records})
 
 
-def _propose_tab() -> None:
-    _apply_prefill()
-    for note in ss.get("act_prefill_notes", []):
-        st.info(note)
-    targets = {t.name: t for t in cfg.target}
-    if not targets:
-        st.info("No [[target]] is configured, so there is nothing to change.")
-        return
-    if ss.get("act_target") not in targets:
-        ss["act_target"] = next(iter(targets))
-    name = st.selectbox(
-        "Target",
-        list(targets),
-        key="act_target",
-        format_func=lambda n: f"{n} · {targets[n].kind} · {targets[n].region}",
-    )
-    target = targets[name]
-    current, error = service.read_current(target)
-    if current is None:
-        st.error(f"⚠️ Cannot read {name}'s current state: {error}")
-        return
+def _change_inputs(target: ActionTarget, current: TargetState) -> None:
+    """The widgets for what this kind of target can change, seeded from its current state."""
+    name = target.name
     if KIND_OF_TARGET[target.kind] == "scale":
         cols = st.columns(3)
         for col, field, label in (
@@ -372,6 +354,30 @@ def _propose_tab() -> None:
         if ss.get(key) not in records:
             ss[key] = primary_now
         st.radio("Primary (serves traffic while healthy)", records, key=key, horizontal=True)
+
+
+def _propose_tab() -> None:
+    _apply_prefill()
+    for note in ss.get("act_prefill_notes", []):
+        st.info(note)
+    targets = {t.name: t for t in cfg.target}
+    if not targets:
+        st.info("No [[target]] is configured, so there is nothing to change.")
+        return
+    if ss.get("act_target") not in targets:
+        ss["act_target"] = next(iter(targets))
+    name = st.selectbox(
+        "Target",
+        list(targets),
+        key="act_target",
+        format_func=lambda n: f"{n} · {targets[n].kind} · {targets[n].region}",
+    )
+    target = targets[name]
+    current, error = service.read_current(target)
+    if current is None:
+        st.error(f"⚠️ Cannot read {name}'s current state: {error}")
+        return
+    _change_inputs(target, current)
     change = _form_change(target, current)
     reason = st.text_area(
         "Reason (required, recorded in the audit log)",
