@@ -1,4 +1,4 @@
-"""Actions: propose, approve and execute scaling and failover through one guarded path (core/actions.py),
+"""Actions: propose, approve and execute scaling and failover through one guarded path (core/actions/),
 with a tamper-evident audit log. Every rule is enforced in core; this page only shows and asks."""
 
 import uuid
