@@ -433,3 +433,9 @@ def page_header(title: str, description: str) -> tuple[datetime, datetime]:
     start, end = time_range()
     st.caption(f"{description}  ·  {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC")
     return start, end
+
+
+def table_of(items: Sequence[Any], columns: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per item, one column per entry of `columns` (column name -> function of the item), in
+    order: the table pages build from a list of domain objects (audit entries, actions, checks)."""
+    return pd.DataFrame({name: [column(item) for item in items] for name, column in columns.items()})

@@ -1,8 +1,10 @@
-"""Actions: propose, approve and execute scaling and failover through one guarded path (core/actions.py),
+"""Actions: propose, approve and execute scaling and failover through one guarded path (core/actions/),
 with a tamper-evident audit log. Every rule is enforced in core; this page only shows and asks."""
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -26,12 +28,13 @@ from core.actions import (
     state_from_dict,
 )
 from core.auth import Identity, allowed, resolve_identity, role_of
-from core.config import config_path
-from core.ports import Change
+from core.config import ActionTarget, config_path
+from core.ports import Change, TargetState
 from headroom.wiring import build_executor
 from pages import _ui as ui
 
 ss = st.session_state
+T = TypeVar("T")
 cfg = ui.config()
 ui.page_header(
     "Actions",
@@ -151,10 +154,11 @@ def _propose(target: str, shown: dict, reason: str, request_id: str, run_now: bo
             "and click again. Nothing was proposed.",
         )
         return
-    try:
-        action = service.propose(me, target, change_from_dict(shown), reason, request_id=request_id)
-    except ActionRefused as exc:
-        _say("error", f"⛔ Proposal refused: {exc.message}")
+    action = _attempt(
+        "Proposal",
+        lambda: service.propose(me, target, change_from_dict(shown), reason, request_id=request_id),
+    )
+    if action is None:
         return
     ss["act_request_id"] = uuid.uuid4().hex  # the next submit is a new proposal
     if action.state == "proposed":
@@ -170,38 +174,37 @@ def _propose(target: str, shown: dict, reason: str, request_id: str, run_now: bo
         _say("info", f"Action #{action.id} is approved by policy and ready to run.")
 
 
-def _approve(action_id: int) -> None:
+def _attempt(label: str, call: Callable[..., T], *args: Any) -> T | None:
+    """Run one service transition; a refusal becomes "⛔ <label> refused: ..." on the next run and None."""
     try:
-        action = service.approve(me, action_id, ss.get(f"approve_note_{action_id}", ""))
+        return call(*args)
     except ActionRefused as exc:
-        _say("error", f"⛔ Approval refused: {exc.message}")
-        return
-    _say("success", f"✅ Action #{action_id} approved; it can run until {fmt_utc(action.expires_at)}.")
+        _say("error", f"⛔ {label} refused: {exc.message}")
+        return None
+
+
+def _approve(action_id: int) -> None:
+    note = ss.get(f"approve_note_{action_id}", "")
+    action = _attempt("Approval", service.approve, me, action_id, note)
+    if action is not None:
+        _say("success", f"✅ Action #{action_id} approved; it can run until {fmt_utc(action.expires_at)}.")
 
 
 def _reject(action_id: int) -> None:
-    try:
-        service.reject(me, action_id, ss.get(f"approve_note_{action_id}", ""))
-    except ActionRefused as exc:
-        _say("error", f"⛔ Rejection refused: {exc.message}")
-        return
-    _say("info", f"Action #{action_id} rejected.")
+    reason = ss.get(f"approve_note_{action_id}", "")
+    if _attempt("Rejection", service.reject, me, action_id, reason) is not None:
+        _say("info", f"Action #{action_id} rejected.")
 
 
 def _cancel(action_id: int) -> None:
-    try:
-        service.cancel(me, action_id, ss.get(f"cancel_reason_{action_id}", ""))
-    except ActionRefused as exc:
-        _say("error", f"⛔ Cancel refused: {exc.message}")
-        return
-    _say("info", f"Action #{action_id} cancelled.")
+    reason = ss.get(f"cancel_reason_{action_id}", "")
+    if _attempt("Cancel", service.cancel, me, action_id, reason) is not None:
+        _say("info", f"Action #{action_id} cancelled.")
 
 
 def _execute(action_id: int) -> None:
-    try:
-        outcome = service.execute(me, action_id)
-    except ActionRefused as exc:
-        _say("error", f"⛔ Execution refused: {exc.message}")
+    outcome = _attempt("Execution", service.execute, me, action_id)
+    if outcome is None:
         return
     if not outcome.ran:
         _say("info", f"ℹ️ {outcome.message}")
@@ -226,12 +229,13 @@ def _plan_view(plan: Plan) -> None:
             }
         )
         ui.show_table(shares, key=f"shares_{plan.target.name}")
-    checks = pd.DataFrame(
+    checks = ui.table_of(
+        plan.checks,
         {
-            "guardrail": [c.name for c in plan.checks],
-            "result": ["✅ pass" if c.passed else "❌ fail" for c in plan.checks],
-            "detail": [c.detail for c in plan.checks],
-        }
+            "guardrail": lambda c: c.name,
+            "result": lambda c: "✅ pass" if c.passed else "❌ fail",
+            "detail": lambda c: c.detail,
+        },
     )
     st.dataframe(checks, hide_index=True, width="stretch", key=f"checks_{plan.target.name}")
     st.markdown(
@@ -308,27 +312,9 @@ def _form_change(target, current) -> Change:
     return build_change(current, weights={r: (1.0 if r == primary else 0.0) for r in records})
 
 
-def _propose_tab() -> None:
-    _apply_prefill()
-    for note in ss.get("act_prefill_notes", []):
-        st.info(note)
-    targets = {t.name: t for t in cfg.target}
-    if not targets:
-        st.info("No [[target]] is configured, so there is nothing to change.")
-        return
-    if ss.get("act_target") not in targets:
-        ss["act_target"] = next(iter(targets))
-    name = st.selectbox(
-        "Target",
-        list(targets),
-        key="act_target",
-        format_func=lambda n: f"{n} · {targets[n].kind} · {targets[n].region}",
-    )
-    target = targets[name]
-    current, error = service.read_current(target)
-    if current is None:
-        st.error(f"⚠️ Cannot read {name}'s current state: {error}")
-        return
+def _change_inputs(target: ActionTarget, current: TargetState) -> None:
+    """The widgets for what this kind of target can change, seeded from its current state."""
+    name = target.name
     if KIND_OF_TARGET[target.kind] == "scale":
         cols = st.columns(3)
         for col, field, label in (
@@ -368,6 +354,30 @@ def _propose_tab() -> None:
         if ss.get(key) not in records:
             ss[key] = primary_now
         st.radio("Primary (serves traffic while healthy)", records, key=key, horizontal=True)
+
+
+def _propose_tab() -> None:
+    _apply_prefill()
+    for note in ss.get("act_prefill_notes", []):
+        st.info(note)
+    targets = {t.name: t for t in cfg.target}
+    if not targets:
+        st.info("No [[target]] is configured, so there is nothing to change.")
+        return
+    if ss.get("act_target") not in targets:
+        ss["act_target"] = next(iter(targets))
+    name = st.selectbox(
+        "Target",
+        list(targets),
+        key="act_target",
+        format_func=lambda n: f"{n} · {targets[n].kind} · {targets[n].region}",
+    )
+    target = targets[name]
+    current, error = service.read_current(target)
+    if current is None:
+        st.error(f"⚠️ Cannot read {name}'s current state: {error}")
+        return
+    _change_inputs(target, current)
     change = _form_change(target, current)
     reason = st.text_area(
         "Reason (required, recorded in the audit log)",
@@ -507,23 +517,23 @@ def _history_tab() -> None:
     if not actions:
         st.info("No actions match these filters.")
         return
-    frame = pd.DataFrame(
+    frame = ui.table_of(
+        actions,
         {
-            "id": [a.id for a in actions],
-            "target": [a.target for a in actions],
-            "change": [a.describe_change() for a in actions],
-            "state": [a.state for a in actions],
-            "proposed_by": [a.proposed_by for a in actions],
-            "proposed_at": [a.proposed_at for a in actions],
-            "approved_by": [a.approved_by or ("policy" if not a.needs_approval else "") for a in actions],
-            "executed_by": [a.executed_by or "" for a in actions],
-            "finished_at": [a.finished_at for a in actions],
-            "result": [
+            "id": lambda a: a.id,
+            "target": lambda a: a.target,
+            "change": lambda a: a.describe_change(),
+            "state": lambda a: a.state,
+            "proposed_by": lambda a: a.proposed_by,
+            "proposed_at": lambda a: a.proposed_at,
+            "approved_by": lambda a: a.approved_by or ("policy" if not a.needs_approval else ""),
+            "executed_by": lambda a: a.executed_by or "",
+            "finished_at": lambda a: a.finished_at,
+            "result": lambda a: (
                 (a.error or describe_state(a.after)) if (a.after or a.error) else a.closed_note
-                for a in actions
-            ],
-            "reason": [a.reason for a in actions],
-        }
+            ),
+            "reason": lambda a: a.reason,
+        },
     )
     ui.show_table(frame, key="history_table")
     st.download_button(
@@ -544,18 +554,19 @@ def _audit_tab() -> None:
     if not entries:
         st.info("The audit log is empty.")
     else:
-        frame = pd.DataFrame(
+        frame = ui.table_of(
+            list(reversed(entries)),
             {
-                "seq": [e.seq for e in reversed(entries)],
-                "at": [e.at for e in reversed(entries)],
-                "actor": [e.actor for e in reversed(entries)],
-                "role": [e.role for e in reversed(entries)],
-                "event": [e.event for e in reversed(entries)],
-                "action": [e.action_id for e in reversed(entries)],
-                "target": [e.target for e in reversed(entries)],
-                "why": [e.reason for e in reversed(entries)],
-                "hash": [e.hash[:12] + "…" for e in reversed(entries)],
-            }
+                "seq": lambda e: e.seq,
+                "at": lambda e: e.at,
+                "actor": lambda e: e.actor,
+                "role": lambda e: e.role,
+                "event": lambda e: e.event,
+                "action": lambda e: e.action_id,
+                "target": lambda e: e.target,
+                "why": lambda e: e.reason,
+                "hash": lambda e: e.hash[:12] + "…",
+            },
         )
         ui.show_table(frame, key="audit_table")
     st.download_button(

@@ -1,0 +1,335 @@
+"""Running an approved action exactly once, and settling what a crashed process left executing.
+
+approved -> executing is one compare-and-set inside BEGIN IMMEDIATE, so of any number of reruns, double
+clicks, tabs or threads exactly one wins and calls the executor. The intent (state executing, the state
+read before, the owner process) is committed before the outside call; `reconcile()` reads the target of
+anything a dead process left executing and records what it shows, never re-applying."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+from typing import Literal
+
+from core import audit
+from core.actions import store as actions_store
+from core.actions.base import _minutes, _ServiceBase
+from core.actions.rules import check_cooldown, check_freeze, matches
+from core.actions.types import (
+    SYSTEM_ACTOR,
+    SYSTEM_ROLE,
+    Action,
+    ActionRefused,
+    ExecuteOutcome,
+    Plan,
+    ReconcileOutcome,
+    change_to_dict,
+    describe_change,
+    describe_state,
+    executor_target,
+    fmt_utc,
+    state_to_dict,
+)
+from core.auth import Identity, allowed
+from core.config import ActionTarget
+from core.ports import Change, SourceError, TargetState
+
+# this process, recorded as the owner of what it executes; reconcile() leaves live owners alone
+PROCESS_TOKEN = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+# an execution older than this is reconciled even if its owner seems alive (PID reuse; executors give up
+# after a few minutes at most)
+STALE_EXECUTION = timedelta(hours=1)
+
+# states in which an action has been (or is being) run: a repeat of execute() is then a no-op
+_RAN_STATES = ("executing", "succeeded", "failed")
+
+
+class _ExecutionSteps(_ServiceBase):
+    """execute() and reconcile(), each broken into its named steps."""
+
+    def execute(self, actor: Identity, action_id: int) -> ExecuteOutcome:
+        """Run an approved action exactly once. A repeat (rerun, double click, another tab) that finds it
+        already executing or finished returns ran=False and changes nothing."""
+        role = self.role(actor)
+        loaded = self._load_for_execute(actor, role, action_id)
+        if isinstance(loaded, ExecuteOutcome):
+            return loaded
+        replanned = self._replan(actor, loaded)
+        if isinstance(replanned, ExecuteOutcome):
+            return replanned
+        target, plan = replanned
+        claimed = self._claim(actor, role, loaded, target, plan)
+        if claimed is not None:
+            return claimed
+        # the intent is committed: now, and only now, the outside call
+        after, error = self._apply(target, loaded.change)
+        return self._record_outcome(actor, role, loaded, after, error)
+
+    def _load_for_execute(self, actor: Identity, role: str, action_id: int) -> Action | ExecuteOutcome:
+        """The approved, unexpired action; or the outcome of a repeat (it already ran or is running).
+        Anything else is refused (and audited)."""
+        if not allowed(role, "execute"):
+            raise self._refuse(
+                actor,
+                "execute",
+                "forbidden",
+                f"Your role ({role}) cannot execute changes; operators, approvers and admins can.",
+                action_id=action_id,
+            )
+        action = self._load(actor, "execute", action_id)
+        if action.state in _RAN_STATES:
+            return ExecuteOutcome(action, False, _already(action))
+        if action.state == "proposed":
+            raise self._refuse(
+                actor,
+                "execute",
+                "not_approved",
+                f"Action #{action_id} needs an approver's approval before it can run.",
+                action_id=action_id,
+                target=action.target,
+            )
+        action = self._expire_if_due(action)
+        if action.state == "expired":
+            raise self._refuse(
+                actor,
+                "execute",
+                "expired",
+                f"The approval of action #{action_id} expired at {fmt_utc(action.expires_at)} "
+                f"(approvals are valid for {_minutes(self.cfg.auth.approval_expiry)}); "
+                "propose it again.",
+                action_id=action_id,
+                target=action.target,
+            )
+        if action.state != "approved":
+            raise self._refuse_state(actor, "execute", action, "only approved actions can run")
+        return action
+
+    def _replan(self, actor: Identity, action: Action) -> tuple[ActionTarget, Plan] | ExecuteOutcome:
+        """The guardrails again, against the state read now (the target may have moved since the
+        proposal). A failure caused by a racer that ran the action meanwhile is a repeat, not a refusal."""
+        target = self.target(action.target)
+        if target is None:
+            raise self._refuse(
+                actor,
+                "execute",
+                "unknown_target",
+                f"Target {action.target!r} is no longer configured; nothing was changed.",
+                action_id=action.id,
+                target=action.target,
+            )
+        plan = self.plan(action.target, action.change, action.reason, exclude_action=action.id)
+        if not plan.ok:
+            # a racer may have run it meanwhile (its result fails our cooldown or "is a change" checks)
+            raced = self.get(action.id)
+            if raced is not None and raced.state in _RAN_STATES:
+                return ExecuteOutcome(raced, False, _already(raced))
+            code, message = self._refusal_from_plan(plan)
+            raise self._refuse(actor, "execute", code, message, action_id=action.id, target=action.target)
+        return target, plan
+
+    def _claim(
+        self, actor: Identity, role: str, action: Action, target: ActionTarget, plan: Plan
+    ) -> ExecuteOutcome | None:
+        """Under the write lock: the time-based guardrails once more, then the approved -> executing
+        compare-and-set with its audit entry. None when this caller won and must now apply the change;
+        the outcome of a repeat when another caller won; a refusal otherwise."""
+        now = self.now()
+        refusal: ActionRefused | None = None
+        won, fresh = False, action
+        with audit.write_transaction(self.path) as conn:
+            locked = actions_store.read_action(conn, action.id)
+            cool = check_cooldown(target, actions_store.last_change_at(conn, target.name), now)
+            freeze = check_freeze(target, now)
+            if locked is None or locked.state != "approved":
+                fresh = locked or action  # someone else moved it: no checks, no change, no audit
+            elif not cool.passed or not freeze.passed:
+                bad = cool if not cool.passed else freeze
+                refusal = ActionRefused(
+                    bad.code, f"Refused by guardrails: {bad.name}: {bad.detail}.", action.id
+                )
+            else:
+                won = actions_store.claim_for_execute(
+                    conn, action.id, actor.email, PROCESS_TOKEN, plan.current, now
+                )
+                fresh = actions_store.read_action(conn, action.id)
+                assert fresh is not None
+                if won:
+                    self._audit(
+                        conn,
+                        actor.email,
+                        role,
+                        "execute",
+                        fresh,
+                        action.reason,
+                        {
+                            "change": change_to_dict(action.change),
+                            "before": state_to_dict(plan.current),
+                            "executor": getattr(self.executor, "name", type(self.executor).__name__),
+                            "approved_by": fresh.approved_by or "policy (within approval step)",
+                        },
+                    )
+        if refusal is not None:
+            raise self._refuse(
+                actor, "execute", refusal.code, refusal.message, action_id=action.id, target=action.target
+            )
+        if won:
+            return None
+        if fresh.state in _RAN_STATES:
+            return ExecuteOutcome(fresh, False, _already(fresh))
+        raise self._refuse(
+            actor,
+            "execute",
+            "state",
+            f"Action #{action.id} is {fresh.state}; only approved actions can run.",
+            action_id=action.id,
+            target=action.target,
+        )
+
+    def _apply(self, target: ActionTarget, change: Change) -> tuple[TargetState | None, str]:
+        """The outside call and its read-back: the state after, and an error ('' when it matches)."""
+        after: TargetState | None = None
+        error = ""
+        try:
+            after = self.executor.apply(executor_target(target), change)
+        except SourceError as exc:
+            error = exc.message
+        except Exception as exc:  # whatever the executor raised, the action must end in a final state
+            error = f"{type(exc).__name__}: {exc}"
+        if not error and not matches(change, after):
+            error = (
+                f"the target reads back {describe_state(after)}, not the requested {describe_change(change)}"
+            )
+        return after, error
+
+    def _record_outcome(
+        self, actor: Identity, role: str, action: Action, after: TargetState | None, error: str
+    ) -> ExecuteOutcome:
+        """executing -> succeeded | failed, audited; a result that comes after reconcile() settled the
+        action is audited as late_result and changes nothing."""
+        final = "failed" if error else "succeeded"
+        done = self.now()
+        with audit.write_transaction(self.path) as conn:
+            won = actions_store.record_result(conn, action.id, final, after, error, done, PROCESS_TOKEN)
+            fresh = actions_store.read_action(conn, action.id)
+            assert fresh is not None
+            self._audit(
+                conn,
+                actor.email,
+                role,
+                final if won else "late_result",
+                fresh,
+                error or "read back matches the change",
+                {"after": state_to_dict(after), "change": change_to_dict(action.change)},
+            )
+        if final == "succeeded":
+            return ExecuteOutcome(fresh, True, f"Action #{action.id} succeeded: {describe_state(after)}.")
+        return ExecuteOutcome(fresh, True, f"Action #{action.id} failed: {error}.")
+
+    # -- crash recovery ----------------------------------------------------------------------------
+    def reconcile(self) -> list[ReconcileOutcome]:
+        """Settle actions a dead process left executing, by reading the target; never re-apply."""
+        now = self.now()
+        with audit.read_connection(self.path) as conn:
+            executing = actions_store.executing_actions(conn)
+        outcomes = []
+        for action in executing:
+            if action.owner == PROCESS_TOKEN:
+                continue  # in flight in this very process
+            fresh_enough = action.started_at is not None and now - action.started_at < STALE_EXECUTION
+            if _owner_alive(action.owner) and fresh_enough:
+                continue  # another live process is still applying it
+            settled = self._settle(action, now)
+            if settled is not None:
+                outcomes.append(settled)
+        return outcomes
+
+    def _settle(self, action: Action, now: datetime) -> ReconcileOutcome | None:
+        """Read the target of an abandoned execution and record what it shows (None if another
+        session settled it first)."""
+        target = self.target(action.target)
+        state, read_error = (
+            self.read_current(target) if target else (None, "the target is no longer configured")
+        )
+        outcome, message = _verdict(action, state, read_error)
+        with audit.write_transaction(self.path) as conn:
+            error = "" if outcome == "succeeded" else message
+            won = actions_store.settle_abandoned(conn, action.id, outcome, state, error, now, action.owner)
+            fresh = actions_store.read_action(conn, action.id)
+            assert fresh is not None
+            if not won:
+                return None
+            self._audit(
+                conn,
+                SYSTEM_ACTOR,
+                SYSTEM_ROLE,
+                "reconcile",
+                fresh,
+                message,
+                {
+                    "outcome": outcome,
+                    "read_back": state_to_dict(state),
+                    "change": change_to_dict(action.change),
+                    "owner": action.owner,
+                },
+            )
+        return ReconcileOutcome(fresh, outcome, message)
+
+
+def _verdict(
+    action: Action, state: TargetState | None, read_error: str
+) -> tuple[Literal["succeeded", "failed"], str]:
+    """What an abandoned execution ended as, judged from the target as it reads now."""
+    if state is not None and matches(action.change, state):
+        return (
+            "succeeded",
+            (
+                f"Headroom stopped before recording the result; the target already reads "
+                f"{describe_state(state)}, matching the change. It was not re-applied."
+            ),
+        )
+    if state is not None:
+        return (
+            "failed",
+            (
+                f"Headroom stopped between recording the intent and the result; the target reads "
+                f"{describe_state(state)}, not the requested {describe_change(action.change)}. "
+                "The change was NOT re-applied: check the target and propose again if it is still needed."
+            ),
+        )
+    return (
+        "failed",
+        (
+            f"Headroom stopped between recording the intent and the result, and the target cannot be "
+            f"read now ({read_error}): the outcome is unknown. Nothing was re-applied; check the "
+            "target by hand."
+        ),
+    )
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """Is the process that recorded this intent still running (on this host)? Unknown hosts: assume so."""
+    if not owner:
+        return False
+    parts = owner.split(":")
+    if len(parts) < 3:
+        return False
+    host, pid_text = parts[0], parts[1]
+    if host != socket.gethostname():
+        return True
+    if owner != PROCESS_TOKEN and pid_text == str(os.getpid()):
+        return False  # our own PID, another token: an earlier run of this process (a restarted container)
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+def _already(action: Action) -> str:
+    if action.state == "executing":
+        return f"Action #{action.id} is already being executed (started {fmt_utc(action.started_at)}); nothing more was done."
+    return f"Action #{action.id} already ran ({action.state} at {fmt_utc(action.finished_at)}); it is never run twice."
