@@ -1,7 +1,7 @@
 """Headroom entry point: page config, data on first start, the sidebar, and navigation. Nothing else."""
 
 # Import the heavy libraries before any page runs: a cold first load once failed with a partially
-# initialised pandas when a page imported plotly first (DESIGN.md, "Pitfalls seen").
+# initialised pandas when a page imported plotly first.
 import numpy  # noqa: F401
 import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401

@@ -283,7 +283,9 @@ def read_events(db: sqlite_utils.Database, start: datetime, end: datetime) -> pd
     return frame
 
 
-ACTIONS_TABLE = "actions"  # created and owned by core/actions.py; read here only for change markers
+# Owned by core.actions (its DDL and writes live there). The read below is the one statement against it
+# outside its owner: it moves into the actions store once core/actions/ is a package (docs/ARCHITECTURE.md).
+ACTIONS_TABLE = "actions"
 
 
 def read_action_markers(

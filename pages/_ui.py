@@ -413,18 +413,59 @@ def add_event_marks(fig: go.Figure, marks: pd.DataFrame) -> None:
             )
 
 
+# ---- tables: one way to build a column's format, and the read-only table every page shows ---------
+UTC_MINUTE = "YYYY-MM-DD HH:mm"  # every table shows times to the minute, in UTC
+
+
+def number_column(label: str | None = None, decimals: int = 1, help: str | None = None) -> Any:
+    """A number shown with a fixed count of decimals (percent figures already scaled to 0-100 included)."""
+    return st.column_config.NumberColumn(label, format=f"%.{decimals}f", help=help)
+
+
+def count_column(label: str | None = None, help: str | None = None) -> Any:
+    """A whole number (instances, events)."""
+    return st.column_config.NumberColumn(label, format="%d", help=help)
+
+
+def usd_column(label: str | None = None, decimals: int | None = None, help: str | None = None) -> Any:
+    """Dollars: Streamlit's locale dollar format, or '$' and a fixed count of decimals when given."""
+    return st.column_config.NumberColumn(
+        label, format="dollar" if decimals is None else f"$%.{decimals}f", help=help
+    )
+
+
+def percent_column(label: str | None = None, decimals: int = 1, help: str | None = None) -> Any:
+    """A 0-100 figure shown with a % sign."""
+    return st.column_config.NumberColumn(label, format=f"%.{decimals}f%%", help=help)
+
+
+def change_column(label: str | None = None, decimals: int = 1, percent: bool = False) -> Any:
+    """A signed change (+/-), in the column's unit or in percent."""
+    return st.column_config.NumberColumn(label, format=f"%+.{decimals}f" + ("%%" if percent else ""))
+
+
+def utc_time_column(label: str | None = None) -> Any:
+    return st.column_config.DatetimeColumn(label, format=UTC_MINUTE)
+
+
+def data_table(frame: Any, key: str, columns: Mapping[str, Any] | None = None) -> None:
+    """A read-only, full-width table without the index; `columns` maps a column to its label or to one
+    of the *_column formats above."""
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=dict(columns or {}), key=key)
+
+
 def show_table(frame: pd.DataFrame, key: str, decimals: int = 1) -> None:
     """A read-only table with rounded floats and UTC timestamps, for report-like sections."""
-    config_ = {}
+    columns: dict[str, Any] = {}
     for col in frame.columns:
         label = col.replace("_", " ")
         if pd.api.types.is_float_dtype(frame[col]):
-            config_[col] = st.column_config.NumberColumn(label, format=f"%.{decimals}f")
+            columns[col] = number_column(label, decimals)
         elif pd.api.types.is_datetime64_any_dtype(frame[col]):
-            config_[col] = st.column_config.DatetimeColumn(label + " (UTC)", format="YYYY-MM-DD HH:mm")
+            columns[col] = utc_time_column(label + " (UTC)")
         else:
-            config_[col] = st.column_config.Column(label)
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=config_, key=key)
+            columns[col] = st.column_config.Column(label)
+    data_table(frame, key, columns)
 
 
 def state_badge(state: str) -> str:
