@@ -57,6 +57,7 @@ CACHE_TTL_S = 60
 TOPOJSON_URL = "/app/static/topojson/"
 _generation_lock = threading.Lock()
 T = TypeVar("T")
+LAST_GOOD_VIEWS = 32  # per session: the views a page set shows at once, with room for a few ranges
 
 
 # ---- configuration, store, sources -----------------------------------------------------------------
@@ -291,7 +292,10 @@ def load_last_good(
     except Exception as exc:  # anything else from a source is still the source's failure, not a crash
         failure = SourceError(source_name, f"unexpected error: {exc}")
     else:
+        last_good.pop(view, None)  # re-inserted last: the dict's order is least recently fetched first
         last_good[view] = (result, time.time())
+        while len(last_good) > LAST_GOOD_VIEWS:  # the range is in the key, so bound what a session keeps
+            last_good.pop(next(iter(last_good)))
         return result
     entry = last_good.get(view)
     if entry is None:

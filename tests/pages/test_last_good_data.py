@@ -101,3 +101,32 @@ def test_any_exception_from_a_source_is_a_banner_keyed_by_the_whole_view() -> No
     assert not at.exception
     assert at.session_state["shown"] == "nothing"
     assert any("test source is unavailable" in e.value and "socket closed" in e.value for e in at.error)
+
+
+def _many_views_script() -> None:
+    """Fetches views 0..n-1 successfully, then view 0 again with the source down."""
+    import streamlit as st
+
+    from pages import _ui as ui
+
+    def failing() -> str:
+        raise RuntimeError("down")
+
+    for i in range(st.session_state["views"]):
+        ui.load_last_good(("view", i), lambda i=i: f"data {i}", lambda: "nothing", "test source")
+    st.session_state["oldest"] = ui.load_last_good(("view", 0), failing, lambda: "nothing", "test source")
+    st.session_state["newest"] = ui.load_last_good(
+        ("view", st.session_state["views"] - 1), failing, lambda: "nothing", "test source"
+    )
+
+
+def test_a_session_keeps_a_bounded_number_of_views() -> None:
+    from pages._ui import LAST_GOOD_VIEWS
+
+    at = AppTest.from_function(_many_views_script, default_timeout=60)
+    at.session_state["views"] = LAST_GOOD_VIEWS + 1
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.session_state["_last_good"]) == LAST_GOOD_VIEWS
+    assert at.session_state["oldest"] == "nothing"  # the least recently fetched view was dropped
+    assert at.session_state["newest"] == f"data {LAST_GOOD_VIEWS}"
