@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from _timing import median_time  # noqa: E402
 
-from connectors.prometheus import PrometheusSource, aligned_range, choose_step, render_query  # noqa: E402
+from connectors.prometheus import PrometheusSource, aligned_range, prometheus_step_seconds, render_query  # noqa: E402
 from core.config import load_config  # noqa: E402
 from core.timeseries import choose_step as chart_step  # noqa: E402
 from tests.conftest import free_port, wait_http  # noqa: E402
@@ -98,7 +98,7 @@ def main() -> None:
         )
         source = PrometheusSource(prom_cfg, regions)
         requested = chart_step(start, end, 10_000)  # what pages/_ui.load_metrics asks for
-        step = choose_step(start, end, requested, prom_cfg.scrape_interval)
+        step = prometheus_step_seconds(start, end, requested, prom_cfg.scrape_interval)
         s, e = aligned_range(start, end, step)
         rendered = [render_query(q, regions) for q in queries.values()]
         session = requests.Session()

@@ -1,1 +1,1 @@
-"""Connectors: one small class per outside system, each behind a protocol in base.py."""
+"""Connectors: one small class per outside system, each implementing a protocol in core/ports.py."""

@@ -22,9 +22,10 @@ import pandas as pd
 import sqlite_utils
 
 from connectors.aws_common import AwsCredentials, client_for, source_error
-from connectors.store import COSTS_TABLE
+from connectors.store import cost_totals_by_day, read_costs, replace_costs
+from core import db as store_db
 from core.config import CostExplorerConfig
-from core.ports import SourceError, SourceHealth, empty_billing_frame
+from core.ports import SourceError, SourceHealth
 
 FETCH_LOG_TABLE = "cost_explorer_days"
 METRIC = "UnblendedCost"
@@ -100,13 +101,7 @@ class CostExplorerSource:
                 [start.isoformat(), end.isoformat()],
             ).fetchall()
         }
-        present = {
-            r[0]: (r[1], r[2] or 0.0)
-            for r in self.db.execute(
-                f"SELECT day, COUNT(*), SUM(cost_usd) FROM {COSTS_TABLE} WHERE day >= ? AND day <= ? GROUP BY day",
-                [start.isoformat(), end.isoformat()],
-            ).fetchall()
-        }
+        present = cost_totals_by_day(self.db, start, end)
         refresh = self.config.refresh_open_days_after
         due: list[date] = []
         day = start
@@ -144,20 +139,14 @@ class CostExplorerSource:
             rows[key] = rows.get(key, 0.0) + amount
         fetched_at = now.isoformat()
         days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-        with self.db.conn:  # one transaction: the cache and its log agree or neither changes
-            self.db.conn.execute("BEGIN")
-            self.db.conn.execute(
-                f"DELETE FROM {COSTS_TABLE} WHERE day >= ? AND day <= ?", [days[0], days[-1]]
-            )
-            self.db.conn.executemany(
-                f"INSERT INTO {COSTS_TABLE} (day, service, region, cost_usd) VALUES (?, ?, ?, ?)",
-                [(d, s, r, c) for (d, s, r), c in rows.items()],
-            )
+        # one transaction: the cache and its log agree or neither changes
+        with store_db.transaction(self.db.conn) as conn:
+            replace_costs(conn, days[0], days[-1], [(d, s, r, c) for (d, s, r), c in rows.items()])
             per_day: dict[str, tuple[int, float]] = {}
             for (d, _, _), c in rows.items():
                 n, total = per_day.get(d, (0, 0.0))
                 per_day[d] = (n + 1, total + c)
-            self.db.conn.executemany(
+            conn.executemany(
                 f"INSERT OR REPLACE INTO {FETCH_LOG_TABLE} (day, fetched_at, estimated, rows, total_usd) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [
@@ -222,16 +211,6 @@ class CostExplorerSource:
 
     def _read(self, start: date, end: date) -> pd.DataFrame:
         try:
-            frame = pd.read_sql_query(
-                f"SELECT day, service, region, cost_usd FROM {COSTS_TABLE} WHERE day >= ? AND day <= ? "
-                "ORDER BY day, service, region",
-                self.db.conn,
-                params=[start.isoformat(), end.isoformat()],
-            )
+            return read_costs(self.db, start, end)
         except Exception as exc:
             raise SourceError(self.name, f"could not read cached costs from the store: {exc}") from exc
-        if frame.empty:
-            return empty_billing_frame()
-        frame["day"] = pd.to_datetime(frame["day"]).dt.date
-        frame["cost_usd"] = frame["cost_usd"].astype("float64")
-        return frame

@@ -27,14 +27,8 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from connectors.store import (
-    COSTS_TABLE,
-    EVENTS_TABLE,
-    METRICS_TABLE,
-    get_meta,
-    set_meta,
-)
-from core.config import CANONICAL_METRICS, HeadroomConfig
+from connectors.store import get_meta, replace_world, set_meta
+from core.config import HeadroomConfig
 
 Progress = Callable[[float, str], None]
 
@@ -349,36 +343,16 @@ def write_world(
 ) -> None:
     """Replace the demo world's metrics, costs and events in one transaction. With `billing=None` the
     costs table is left alone (it is then Cost Explorer's paid-for cache, not demo data)."""
-    conn = db.conn
-    cols = ["ts", "region", *CANONICAL_METRICS]
-    placeholders = ", ".join("?" for _ in cols)
-    quoted = ", ".join(f'"{c}"' for c in cols)
-    records = metrics[cols].itertuples(index=False, name=None)
-    conn.execute("BEGIN")
-    try:
-        conn.execute(f"DELETE FROM {METRICS_TABLE}")
-        if billing is not None:
-            conn.execute(f"DELETE FROM {COSTS_TABLE}")
-        conn.execute(f"DELETE FROM {EVENTS_TABLE}")
-        conn.executemany(f"INSERT INTO {METRICS_TABLE} ({quoted}) VALUES ({placeholders})", records)
-        if progress:
-            progress(0.95, "metrics stored")
-        if billing is not None:
-            conn.executemany(
-                f"INSERT INTO {COSTS_TABLE} (day, service, region, cost_usd) VALUES (?, ?, ?, ?)",
-                billing[["day", "service", "region", "cost_usd"]].itertuples(index=False, name=None),
-            )
-        conn.executemany(
-            f"INSERT INTO {EVENTS_TABLE} (start_ts, end_ts, region, kind, title, detail) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (int(e.start.timestamp()), int(e.end.timestamp()), e.region, e.kind, e.title, e.detail)
-                for e in events
-            ],
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    replace_world(
+        db,
+        metrics,
+        billing,
+        [
+            (int(e.start.timestamp()), int(e.end.timestamp()), e.region, e.kind, e.title, e.detail)
+            for e in events
+        ],
+        on_metrics_stored=(lambda: progress(0.95, "metrics stored")) if progress else None,
+    )
 
 
 def demo_world_end(db: sqlite_utils.Database) -> datetime | None:

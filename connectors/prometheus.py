@@ -94,9 +94,13 @@ def check_template(metric: str, template: str) -> None:
         )
 
 
-def choose_step(start: datetime, end: datetime, requested: timedelta, scrape_interval: timedelta) -> int:
-    """Step in whole seconds: at least the requested step and the scrape interval, and large enough that
-    no series has more than MAX_POINTS_PER_SERIES points; steps of a minute or more are whole minutes."""
+def prometheus_step_seconds(
+    start: datetime, end: datetime, requested: timedelta, scrape_interval: timedelta
+) -> int:
+    """The step a Prometheus range query is sent with, in whole seconds (core.timeseries.choose_step is
+    the chart step a page asks for): at least the requested step and the scrape interval, and large
+    enough that no series has more than MAX_POINTS_PER_SERIES points; steps of a minute or more are
+    whole minutes."""
     span = max((end - start).total_seconds(), 0.0)
     floor = max(requested.total_seconds(), scrape_interval.total_seconds(), 1.0)
     # points = floor(span / step) + 1 <= MAX  <=>  step >= span / (MAX - 1)
@@ -274,7 +278,7 @@ class PrometheusSource:
         regions: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Tidy frame for `metrics` over [start, end]; metrics without a configured query are skipped
-        (health() names them). The effective step follows `choose_step`."""
+        (health() names them). The effective step follows `prometheus_step_seconds`."""
         unknown = [m for m in metrics if m not in CANONICAL_METRICS]
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(CANONICAL_METRICS)}")
@@ -284,7 +288,7 @@ class PrometheusSource:
         wanted = [m for m in dict.fromkeys(metrics) if m in self.queries]
         if not wanted or not wanted_regions or end <= start:
             return empty_metrics_frame()
-        step_s = choose_step(start, end, step, self.config.scrape_interval)
+        step_s = prometheus_step_seconds(start, end, step, self.config.scrape_interval)
         start_s, end_s = aligned_range(start, end, step_s)
         queries = {m: render_query(self.queries[m], wanted_regions) for m in wanted}
         results = self._fetch_all(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)

@@ -15,9 +15,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from connectors.store import latest_metric_value
+from core import db as store_db
 from core.config import HeadroomConfig
 from core.ports import Change, SourceError, Target, TargetState
 
@@ -58,13 +59,7 @@ class SandboxChange:
 
 
 def _path_of(store: Any) -> str:
-    if isinstance(store, str | Path):
-        return str(store)
-    conn = getattr(store, "conn", store)
-    row = conn.execute("PRAGMA database_list").fetchone()
-    if not row or not row[2]:
-        raise ValueError("the sandbox needs a file database (not in-memory)")
-    return row[2]
+    return store_db.file_path(store)
 
 
 class SandboxExecutor:
@@ -78,20 +73,10 @@ class SandboxExecutor:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout=30000")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with store_db.write_transaction(self.path) as conn:
             for statement in _SCHEMA:
                 conn.execute(statement)
             yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.close()
 
     # -- initial state from config -------------------------------------------------------------------
     def _initial(self, conn: sqlite3.Connection, target: Target) -> dict[str, Any]:
@@ -127,14 +112,8 @@ class SandboxExecutor:
     @staticmethod
     def _latest_instances(conn: sqlite3.Connection, region: str) -> int | None:
         """The newest simulated instance count of the demo world, so the sandbox starts where the charts end."""
-        try:
-            row = conn.execute(
-                "SELECT instances FROM metrics WHERE region = ? AND instances IS NOT NULL ORDER BY ts DESC LIMIT 1",
-                [region],
-            ).fetchone()
-        except sqlite3.OperationalError:  # no metrics table (a store without the demo world)
-            return None
-        return None if row is None else round(row[0])
+        value = latest_metric_value(conn, "instances", region)
+        return None if value is None else round(value)
 
     def _row(self, conn: sqlite3.Connection, target: Target) -> dict[str, Any]:
         found = conn.execute(
@@ -265,19 +244,13 @@ def sandbox_targets(store: Any) -> list[dict[str, Any]]:
     """Every simulated target as it is now (for dashboards): target, kind, region, fleet, desired, min,
     max, weights, updated_at (UTC datetime)."""
     path = _path_of(store)
-    conn = sqlite3.connect(path, timeout=30)
-    try:
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = ?", [SANDBOX_TARGETS_TABLE]
-        ).fetchone()
-        if not exists:
+    with store_db.read_connection(path) as conn:
+        if not store_db.has_table(conn, SANDBOX_TARGETS_TABLE):
             return []
         rows = conn.execute(
             f"SELECT target, kind, region, fleet, desired, min_instances, max_instances, weights, updated_at "
             f"FROM {SANDBOX_TARGETS_TABLE} ORDER BY target"
         ).fetchall()
-    finally:
-        conn.close()
     keys = (
         "target",
         "kind",
@@ -301,12 +274,8 @@ def sandbox_targets(store: Any) -> list[dict[str, Any]]:
 def sandbox_changes(store: Any, target: str | None = None) -> list[SandboxChange]:
     """Every change the sandbox applied, oldest first (the 'outside system' log the tests count)."""
     path = _path_of(store)
-    conn = sqlite3.connect(path, timeout=30)
-    try:
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = ?", [SANDBOX_CHANGES_TABLE]
-        ).fetchone()
-        if not exists:
+    with store_db.read_connection(path) as conn:
+        if not store_db.has_table(conn, SANDBOX_CHANGES_TABLE):
             return []
         sql = f"SELECT id, at, target, change, before, after FROM {SANDBOX_CHANGES_TABLE}"
         params: list[Any] = []
@@ -314,8 +283,6 @@ def sandbox_changes(store: Any, target: str | None = None) -> list[SandboxChange
             sql += " WHERE target = ?"
             params.append(target)
         rows = conn.execute(sql + " ORDER BY id", params).fetchall()
-    finally:
-        conn.close()
     return [
         SandboxChange(
             r[0],

@@ -1,22 +1,24 @@
-"""Embedded SQLite store (sqlite-utils): metrics, costs, events, and the tables other modules own.
+"""Embedded SQLite store (sqlite-utils): owner of the metrics, costs, events and meta tables.
 
-Metrics are kept wide (one row per minute x region, one column per canonical metric): 35 days x 6
-regions is 302k rows instead of 4M tidy rows, inserts in seconds, and a range query aggregates by step
-in SQL so a 30-day chart reads a few thousand rows. Other modules create their own tables through
-`open_db()` (forecast snapshots, scenarios, actions, audit, review notes).
+Every statement against these four tables lives here (the demo world and the Cost Explorer cache write
+through `replace_world` / `replace_costs`). Metrics are kept wide (one row per minute x region, one column
+per canonical metric): 35 days x 6 regions is 302k rows instead of 4M tidy rows, inserts in seconds, and a
+range query aggregates by step in SQL so a 30-day chart reads a few thousand rows. Other tables live in
+the same file but belong to their own modules (docs/ARCHITECTURE.md, "Store").
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import sqlite_utils
 
+from core import db as store_db
 from core.config import CANONICAL_METRICS
 from core.ports import (
     SourceError,
@@ -38,14 +40,9 @@ _STEP_AGGREGATE = {m: "AVG" for m in CANONICAL_METRICS} | {"instances": "MAX", "
 
 
 def open_db(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating if needed) the store with WAL and a busy timeout so several sessions can share it."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(p), timeout=30, check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    db = sqlite_utils.Database(conn)
+    """Open (creating if needed) the store with core.db's pragmas (WAL, busy timeout, foreign keys) so
+    several sessions can share it."""
+    db = sqlite_utils.Database(store_db.open_file(path))
     ensure_schema(db)
     return db
 
@@ -174,25 +171,104 @@ class StoreBillingSource:
     def daily_costs(self, start: date, end: date) -> pd.DataFrame:
         """Costs for days start..end inclusive."""
         try:
-            frame = pd.read_sql_query(
-                f"SELECT day, service, region, cost_usd FROM {COSTS_TABLE} WHERE day >= ? AND day <= ? "
-                "ORDER BY day, service, region",
-                self.db.conn,
-                params=[start.isoformat(), end.isoformat()],
-            )
+            return read_costs(self.db, start, end)
         except (sqlite3.Error, pd.errors.DatabaseError) as exc:
             raise SourceError(self.name, f"could not read costs from the embedded store: {exc}") from exc
-        if frame.empty:
-            return empty_billing_frame()
-        frame["day"] = pd.to_datetime(frame["day"]).dt.date
-        frame["cost_usd"] = frame["cost_usd"].astype("float64")
-        return frame
 
     def health(self) -> SourceHealth:
         row = self.db.execute(f"SELECT MIN(day), MAX(day), COUNT(*) FROM {COSTS_TABLE}").fetchone()
         if not row or not row[2]:
             return SourceHealth(self.name, "down", "no billing rows yet")
         return SourceHealth(self.name, "ok", f"{row[2]} rows, {row[0]} to {row[1]}")
+
+
+# ---- costs: read and replace (the demo's bill and Cost Explorer's cache share the table) -------------
+def read_costs(db: sqlite_utils.Database, start: date, end: date) -> pd.DataFrame:
+    """The billing frame for days start..end inclusive (sqlite3 / pandas errors propagate: the caller
+    names its source)."""
+    frame = pd.read_sql_query(
+        f"SELECT day, service, region, cost_usd FROM {COSTS_TABLE} WHERE day >= ? AND day <= ? "
+        "ORDER BY day, service, region",
+        db.conn,
+        params=[start.isoformat(), end.isoformat()],
+    )
+    if frame.empty:
+        return empty_billing_frame()
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    frame["cost_usd"] = frame["cost_usd"].astype("float64")
+    return frame
+
+
+def cost_totals_by_day(db: sqlite_utils.Database, start: date, end: date) -> dict[str, tuple[int, float]]:
+    """{ISO day: (row count, dollars)} for days start..end that have rows."""
+    rows = db.execute(
+        f"SELECT day, COUNT(*), SUM(cost_usd) FROM {COSTS_TABLE} WHERE day >= ? AND day <= ? GROUP BY day",
+        [start.isoformat(), end.isoformat()],
+    ).fetchall()
+    return {r[0]: (r[1], r[2] or 0.0) for r in rows}
+
+
+def replace_costs(
+    conn: sqlite3.Connection, first_day: str, last_day: str, rows: Iterable[tuple[str, str, str, float]]
+) -> None:
+    """Replace the cost rows of days first_day..last_day (ISO) with `rows` (day, service, region,
+    cost_usd). Runs on the caller's connection inside the caller's transaction, so the caller can write
+    its own bookkeeping (Cost Explorer's fetch log) atomically with it."""
+    if not conn.in_transaction:
+        raise RuntimeError("replace_costs needs a transaction on this connection (core.db.transaction)")
+    conn.execute(f"DELETE FROM {COSTS_TABLE} WHERE day >= ? AND day <= ?", [first_day, last_day])
+    conn.executemany(f"INSERT INTO {COSTS_TABLE} (day, service, region, cost_usd) VALUES (?, ?, ?, ?)", rows)
+
+
+# ---- the demo world: metrics, costs and events replaced together ----------------------------------------
+def replace_world(
+    db: sqlite_utils.Database,
+    metrics: pd.DataFrame,
+    billing: pd.DataFrame | None,
+    events: Iterable[tuple[int, int, str, str, str, str]],
+    on_metrics_stored: Callable[[], None] | None = None,
+) -> None:
+    """Replace every metrics and events row (and every costs row unless `billing` is None) in one
+    transaction. `metrics` is wide (ts, region, one column per canonical metric); `events` are
+    (start_ts, end_ts, region, kind, title, detail) tuples."""
+    cols = ["ts", "region", *CANONICAL_METRICS]
+    placeholders = ", ".join("?" for _ in cols)
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    records = metrics[cols].itertuples(index=False, name=None)
+    with store_db.transaction(db.conn, immediate=False):
+        db.conn.execute(f"DELETE FROM {METRICS_TABLE}")
+        if billing is not None:
+            db.conn.execute(f"DELETE FROM {COSTS_TABLE}")
+        db.conn.execute(f"DELETE FROM {EVENTS_TABLE}")
+        db.conn.executemany(f"INSERT INTO {METRICS_TABLE} ({quoted}) VALUES ({placeholders})", records)
+        if on_metrics_stored:
+            on_metrics_stored()
+        if billing is not None:
+            db.conn.executemany(
+                f"INSERT INTO {COSTS_TABLE} (day, service, region, cost_usd) VALUES (?, ?, ?, ?)",
+                billing[["day", "service", "region", "cost_usd"]].itertuples(index=False, name=None),
+            )
+        db.conn.executemany(
+            f"INSERT INTO {EVENTS_TABLE} (start_ts, end_ts, region, kind, title, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            list(events),
+        )
+
+
+def latest_metric_value(conn: sqlite3.Connection, metric: str, region: str) -> float | None:
+    """The newest non-null value of a canonical metric in a region, or None (also when the store has no
+    metrics table: a store without the demo world). Takes a plain connection so a caller can read it
+    inside its own transaction."""
+    if metric not in CANONICAL_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(CANONICAL_METRICS)}")
+    try:
+        row = conn.execute(
+            f'SELECT "{metric}" FROM {METRICS_TABLE} WHERE region = ? AND "{metric}" IS NOT NULL '
+            "ORDER BY ts DESC LIMIT 1",
+            [region],
+        ).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return None if row is None else row[0]
 
 
 def read_events(db: sqlite_utils.Database, start: datetime, end: datetime) -> pd.DataFrame:
@@ -207,7 +283,9 @@ def read_events(db: sqlite_utils.Database, start: datetime, end: datetime) -> pd
     return frame
 
 
-ACTIONS_TABLE = "actions"  # created and owned by core/actions.py; read here only for change markers
+# Owned by core.actions (its DDL and writes live there). The read below is the one statement against it
+# outside its owner: it moves into the actions store once core/actions/ is a package (docs/ARCHITECTURE.md).
+ACTIONS_TABLE = "actions"
 
 
 def read_action_markers(

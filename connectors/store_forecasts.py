@@ -19,6 +19,8 @@ from typing import Any
 import pandas as pd
 import sqlite_utils
 
+from core import db as store_db
+
 SNAPSHOTS_TABLE = "forecast_snapshots"
 POINTS_TABLE = "forecast_snapshot_points"
 
@@ -138,10 +140,8 @@ def save_snapshot(
     epochs = (ts.as_unit("ns").asi8 // 1_000_000_000).tolist()
     values = frame[columns].astype("float64").to_numpy()
     rows = [(e, *(None if v != v else float(v) for v in row)) for e, row in zip(epochs, values, strict=True)]
-    conn = db.conn
     # one transaction: a snapshot is either stored whole or not at all
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with store_db.transaction(db.conn) as conn:
         cur = conn.execute(
             f"INSERT INTO {SNAPSHOTS_TABLE} (metric, region, created_at, model, model_key, horizon, step_s, "
             "history_end, notes, adjustments, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -154,10 +154,6 @@ def save_snapshot(
             f"INSERT INTO {POINTS_TABLE} (snapshot_id, ts, {quoted}) VALUES (?, ?, {marks})",
             [(snapshot_id, *r) for r in rows],
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return snapshot_id
 
 

@@ -10,6 +10,16 @@ from core.report import Week
 NOTES_TABLE = "review_notes"
 
 
+def ensure_notes_table(db: Any) -> None:
+    """The table's DDL, here with every statement against it (before, the first upsert made it up)."""
+    if NOTES_TABLE not in db.table_names():
+        db[NOTES_TABLE].create(
+            {"week": str, "section": str, "text": str, "author": str, "updated_at": str},
+            pk=("week", "section"),
+            not_null={"week", "section"},
+        )
+
+
 def load_notes(db: Any, week: Week) -> dict[str, str]:
     if db is None or NOTES_TABLE not in db.table_names():
         return {}
@@ -20,6 +30,7 @@ def load_notes(db: Any, week: Week) -> dict[str, str]:
 def save_note(
     db: Any, week: Week, section: str, text: str, author: str = "", now: datetime | None = None
 ) -> None:
+    ensure_notes_table(db)
     db[NOTES_TABLE].upsert(
         {
             "week": week.label,

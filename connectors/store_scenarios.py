@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import sqlite_utils
 
+from core import db as store_db
 from core.capacity import Scenario, SimulationSummary
 
 SCENARIOS_TABLE = "scenarios"
@@ -170,7 +171,7 @@ def rename_scenario(db: sqlite_utils.Database, old: str, new: str) -> None:
         raise ValueError(f"a scenario named {new!r} already exists")
     spec = json.loads(row["spec"])
     spec["name"] = new
-    with db.conn:
+    with store_db.transaction(db.conn):
         db.execute(
             f"UPDATE {SCENARIOS_TABLE} SET name = ?, spec = ?, updated_at = ? WHERE name = ?",
             [new, json.dumps(spec, sort_keys=True), _now(), old],
@@ -180,14 +181,14 @@ def rename_scenario(db: sqlite_utils.Database, old: str, new: str) -> None:
 def delete_scenario(db: sqlite_utils.Database, name: str) -> None:
     if _row(db, name) is None:
         raise ScenarioNotFound(name)
-    with db.conn:
+    with store_db.transaction(db.conn):
         db.execute(f"DELETE FROM {SCENARIOS_TABLE} WHERE name = ?", [name])
 
 
 def set_marked_for_review(db: sqlite_utils.Database, name: str, marked: bool) -> None:
     if _row(db, name) is None:
         raise ScenarioNotFound(name)
-    with db.conn:
+    with store_db.transaction(db.conn):
         db.execute(
             f"UPDATE {SCENARIOS_TABLE} SET marked_for_review = ?, updated_at = ? WHERE name = ?",
             [int(marked), _now(), name],

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core import db
+
 AUDIT_TABLE = "audit"
 AUDIT_HEAD_TABLE = "audit_head"
 GENESIS_HASH = "0" * 64
@@ -190,39 +192,16 @@ def append(
     )
 
 
-def _connect(path: Path | str) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
-
-
 @contextmanager
 def write_transaction(path: Path | str) -> Iterator[sqlite3.Connection]:
-    """A fresh connection inside BEGIN IMMEDIATE (the write lock is taken at once), committed on success.
-
-    A connection per transaction keeps threads (Streamlit sessions) from sharing one transaction state.
-    """
-    conn = _connect(path)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    """A fresh connection inside BEGIN IMMEDIATE (core.db.write_transaction) with the audit tables
+    ensured, committed on success."""
+    with db.write_transaction(path) as conn:
         ensure_audit_schema(conn)
         yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
 
 
-@contextmanager
-def read_connection(path: Path | str) -> Iterator[sqlite3.Connection]:
-    conn = _connect(path)
-    try:
-        yield conn
-    finally:
-        conn.close()
+read_connection = db.read_connection
 
 
 def record(path: Path | str, **fields: Any) -> AuditEntry:
@@ -267,10 +246,7 @@ def entries(path: Path | str, *, action_id: int | None = None, limit: int | None
 
 
 def _has_table(conn: sqlite3.Connection) -> bool:
-    return (
-        conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", [AUDIT_TABLE]).fetchone()
-        is not None
-    )
+    return db.has_table(conn, AUDIT_TABLE)
 
 
 def verify_chain(path: Path | str) -> ChainStatus:

@@ -3,20 +3,19 @@ for every region, put on a MetricGrid and cached as a resource.
 
 Why not ui.load_metrics: st.cache_data pickles what it caches, and 30 days x 6 regions x 3 metrics is
 ~780k tidy rows whose unpickling alone took 0.2-0.6 s per rerun here; the grid is a few numpy arrays,
-shared read-only between sessions without a copy. Failures behave like ui.load_metrics: a banner and
-the last good data of this view.
+shared read-only between sessions without a copy. Failures go through the same ui.load_last_good: a
+banner and the last good grid of exactly this view.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import streamlit as st
 
 from core.config import config_path
-from core.ports import SourceError, empty_metrics_frame
+from core.ports import empty_metrics_frame
 from core.slo import MetricGrid, metric_grid
 from pages import _ui as ui
 
@@ -46,21 +45,10 @@ def slo_grid(
         mtime = config_path().stat().st_mtime
     except OSError:
         mtime = 0.0
-    view = ("slo_grid", kind, tuple(metrics), tuple(regions))
-    last_good: dict = st.session_state.setdefault("_last_good", {})
-    try:
-        grid = _grid(kind, tuple(metrics), start, end, tuple(regions), mtime)
-    except Exception as exc:  # any source failure is the source's, not a crash of the page
-        err = exc if isinstance(exc, SourceError) else SourceError(kind, f"unexpected error: {exc}")
-        entry = last_good.get(view)
-        if entry is None:
-            st.error(f"⚠️ **{err.source} is unavailable**: {err.message} No earlier data for this view yet.")
-            return metric_grid(empty_metrics_frame())
-        grid, when = entry
-        st.warning(
-            f"⚠️ **{err.source} is unavailable**: {err.message} Showing the last good data, "
-            f"fetched {(time.time() - when) / 60:.0f} min ago."
-        )
-        return grid
-    last_good[view] = (grid, time.time())
-    return grid
+    metrics_key, regions_key = tuple(metrics), tuple(regions)
+    return ui.load_last_good(
+        ("slo_grid", kind, metrics_key, start, end, SLO_STEP, regions_key),
+        lambda: _grid(kind, metrics_key, start, end, regions_key, mtime),
+        lambda: metric_grid(empty_metrics_frame()),
+        kind,
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,7 +17,7 @@ from connectors.demo import demo_world_end, demo_world_is_current, ensure_demo_w
 from connectors.store import open_db, read_events
 from core.config import METRIC_UNITS, ConfigError, HeadroomConfig, config_path, load_config
 from core.health import STATE_COLOURS
-from core.ports import SourceError, SourceHealth, empty_metrics_frame
+from core.ports import SourceError, SourceHealth, empty_billing_frame, empty_metrics_frame
 from core.timeseries import choose_step, downsample_series, pivot_metric
 from headroom.wiring import (
     build_billing_source,
@@ -56,6 +56,8 @@ CACHE_TTL_S = 60
 # plotly geo basemaps served from ./static by Streamlit (offline; no CDN fetch)
 TOPOJSON_URL = "/app/static/topojson/"
 _generation_lock = threading.Lock()
+T = TypeVar("T")
+LAST_GOOD_VIEWS = 32  # per session: the views a page set shows at once, with room for a few ranges
 
 
 # ---- configuration, store, sources -----------------------------------------------------------------
@@ -274,6 +276,41 @@ def _query(
     return source(kind).query_range(list(metrics), start, end, step, list(regions))
 
 
+def load_last_good(
+    view: tuple[Any, ...], fetch: Callable[[], T], empty: Callable[[], T], source_name: str
+) -> T:
+    """The one "last good data" loader every page uses: run `fetch()` and remember the result for this
+    session under `view`; when the source fails, show a banner and the last good result of exactly this
+    view, or `empty()` with an error when there is none. `view` must hold everything that defines the
+    data (source, metrics, start, end, step, regions; billing start and end), so a failure never shows
+    another range's data under this range's title."""
+    last_good: dict = st.session_state.setdefault("_last_good", {})
+    try:
+        result = fetch()
+    except SourceError as exc:
+        failure = exc
+    except Exception as exc:  # anything else from a source is still the source's failure, not a crash
+        failure = SourceError(source_name, f"unexpected error: {exc}")
+    else:
+        last_good.pop(view, None)  # re-inserted last: the dict's order is least recently fetched first
+        last_good[view] = (result, time.time())
+        while len(last_good) > LAST_GOOD_VIEWS:  # the range is in the key, so bound what a session keeps
+            last_good.pop(next(iter(last_good)))
+        return result
+    entry = last_good.get(view)
+    if entry is None:
+        st.error(
+            f"⚠️ **{failure.source} is unavailable**: {failure.message} No earlier data for this view yet."
+        )
+        return empty()
+    result, when = entry
+    st.warning(
+        f"⚠️ **{failure.source} is unavailable**: {failure.message} Showing the last good data, "
+        f"fetched {(time.time() - when) / 60:.0f} min ago."
+    )
+    return result
+
+
 def load_metrics(
     metrics: Sequence[str],
     start: datetime | None = None,
@@ -286,50 +323,25 @@ def load_metrics(
     """Tidy metrics for the range; on a source failure, a banner and the last good data of this view."""
     if start is None or end is None:
         start, end = time_range()
-    regions = tuple(regions) if regions is not None else tuple(selected_regions())
+    regions_key = tuple(regions) if regions is not None else tuple(selected_regions())
     step = step or choose_step(start, end, max_points)
-    view_key = (kind, tuple(metrics), regions)
-    last_good: dict = st.session_state.setdefault("_last_good", {})
-    try:
-        frame = _query(kind, tuple(metrics), start, end, step, regions)
-    except SourceError as exc:
-        return _fallback(last_good.get(view_key), exc)
-    except Exception as exc:  # anything else from a source is still the source's failure, not a crash
-        return _fallback(last_good.get(view_key), SourceError(kind, f"unexpected error: {exc}"))
-    last_good[view_key] = (frame, time.time())
-    return frame
-
-
-def _fallback(entry: tuple[pd.DataFrame, float] | None, exc: SourceError) -> pd.DataFrame:
-    if entry is None:
-        st.error(f"⚠️ **{exc.source} is unavailable**: {exc.message} No earlier data for this view yet.")
-        return empty_metrics_frame()
-    frame, when = entry
-    age_min = (time.time() - when) / 60
-    st.warning(
-        f"⚠️ **{exc.source} is unavailable**: {exc.message} Showing the last good data, "
-        f"fetched {age_min:.0f} min ago."
+    metrics_key = tuple(metrics)
+    return load_last_good(
+        ("metrics", kind, metrics_key, start, end, step, regions_key),
+        lambda: _query(kind, metrics_key, start, end, step, regions_key),
+        empty_metrics_frame,
+        kind,
     )
-    return frame
 
 
 def load_costs(start: date, end: date) -> pd.DataFrame:
-    """Billing frame for days start..end; on failure a banner and the last good data."""
-    last_good: dict = st.session_state.setdefault("_last_good", {})
-    key = ("billing",)
-    try:
-        frame = source("billing").daily_costs(start, end)
-    except SourceError as exc:
-        entry = last_good.get(key)
-        if entry is None:
-            st.error(f"⚠️ **{exc.source} is unavailable**: {exc.message}")
-            from core.ports import empty_billing_frame
-
-            return empty_billing_frame()
-        st.warning(f"⚠️ **{exc.source} is unavailable**: {exc.message} Showing the last good data.")
-        return entry[0]
-    last_good[key] = (frame, time.time())
-    return frame
+    """Billing frame for days start..end; on failure a banner and the last good data of these days."""
+    return load_last_good(
+        ("billing", start, end),
+        lambda: source("billing").daily_costs(start, end),
+        empty_billing_frame,
+        "billing",
+    )
 
 
 def events(start: datetime, end: datetime) -> pd.DataFrame:
@@ -405,18 +417,59 @@ def add_event_marks(fig: go.Figure, marks: pd.DataFrame) -> None:
             )
 
 
+# ---- tables: one way to build a column's format, and the read-only table every page shows ---------
+UTC_MINUTE = "YYYY-MM-DD HH:mm"  # every table shows times to the minute, in UTC
+
+
+def number_column(label: str | None = None, decimals: int = 1, help: str | None = None) -> Any:
+    """A number shown with a fixed count of decimals (percent figures already scaled to 0-100 included)."""
+    return st.column_config.NumberColumn(label, format=f"%.{decimals}f", help=help)
+
+
+def count_column(label: str | None = None, help: str | None = None) -> Any:
+    """A whole number (instances, events)."""
+    return st.column_config.NumberColumn(label, format="%d", help=help)
+
+
+def usd_column(label: str | None = None, decimals: int | None = None, help: str | None = None) -> Any:
+    """Dollars: Streamlit's locale dollar format, or '$' and a fixed count of decimals when given."""
+    return st.column_config.NumberColumn(
+        label, format="dollar" if decimals is None else f"$%.{decimals}f", help=help
+    )
+
+
+def percent_column(label: str | None = None, decimals: int = 1, help: str | None = None) -> Any:
+    """A 0-100 figure shown with a % sign."""
+    return st.column_config.NumberColumn(label, format=f"%.{decimals}f%%", help=help)
+
+
+def change_column(label: str | None = None, decimals: int = 1, percent: bool = False) -> Any:
+    """A signed change (+/-), in the column's unit or in percent."""
+    return st.column_config.NumberColumn(label, format=f"%+.{decimals}f" + ("%%" if percent else ""))
+
+
+def utc_time_column(label: str | None = None) -> Any:
+    return st.column_config.DatetimeColumn(label, format=UTC_MINUTE)
+
+
+def data_table(frame: Any, key: str, columns: Mapping[str, Any] | None = None) -> None:
+    """A read-only, full-width table without the index; `columns` maps a column to its label or to one
+    of the *_column formats above."""
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=dict(columns or {}), key=key)
+
+
 def show_table(frame: pd.DataFrame, key: str, decimals: int = 1) -> None:
     """A read-only table with rounded floats and UTC timestamps, for report-like sections."""
-    config_ = {}
+    columns: dict[str, Any] = {}
     for col in frame.columns:
         label = col.replace("_", " ")
         if pd.api.types.is_float_dtype(frame[col]):
-            config_[col] = st.column_config.NumberColumn(label, format=f"%.{decimals}f")
+            columns[col] = number_column(label, decimals)
         elif pd.api.types.is_datetime64_any_dtype(frame[col]):
-            config_[col] = st.column_config.DatetimeColumn(label + " (UTC)", format="YYYY-MM-DD HH:mm")
+            columns[col] = utc_time_column(label + " (UTC)")
         else:
-            config_[col] = st.column_config.Column(label)
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=config_, key=key)
+            columns[col] = st.column_config.Column(label)
+    data_table(frame, key, columns)
 
 
 def state_badge(state: str) -> str:

@@ -441,29 +441,25 @@ g4.plotly_chart(
 # ---- summary ---------------------------------------------------------------------------------------
 st.markdown("**Scenario summary** (cost = instance-hours × price)")
 table = cap.compare_scenarios(results)
-st.dataframe(
+ui.data_table(
     table,
-    hide_index=True,
-    width="stretch",
     key="cap_summary",
-    column_config={
+    columns={
         "scenario": "Scenario",
         "policy": "Policy",
-        "cost_usd": st.column_config.NumberColumn("Cost (USD)", format="$%.2f"),
-        "instance_hours": st.column_config.NumberColumn("Instance-hours", format="%.0f"),
-        "peak_instances": st.column_config.NumberColumn("Peak instances", format="%d"),
-        "mean_utilization_pct": st.column_config.NumberColumn("Mean util. %", format="%.1f"),
-        "p95_utilization_pct": st.column_config.NumberColumn("p95 util. %", format="%.1f"),
-        "minutes_over_target": st.column_config.NumberColumn("Min over target", format="%.0f"),
-        "minutes_unserved": st.column_config.NumberColumn(
-            "Min with unserved demand", format="%.0f", help="SLO risk: minutes where demand exceeded capacity"
+        "cost_usd": ui.usd_column("Cost (USD)", 2),
+        "instance_hours": ui.number_column("Instance-hours", 0),
+        "peak_instances": ui.count_column("Peak instances"),
+        "mean_utilization_pct": ui.number_column("Mean util. %"),
+        "p95_utilization_pct": ui.number_column("p95 util. %"),
+        "minutes_over_target": ui.number_column("Min over target", 0),
+        "minutes_unserved": ui.number_column(
+            "Min with unserved demand", 0, help="SLO risk: minutes where demand exceeded capacity"
         ),
-        "unserved_requests": st.column_config.NumberColumn("Unserved requests", format="%.0f"),
-        "scale_events": st.column_config.NumberColumn("Scale events", format="%d"),
-        "overprovisioned_instance_hours": st.column_config.NumberColumn(
-            "Over-provisioned inst.-h",
-            format="%.0f",
-            help="Instance-hours above what demand needed at target",
+        "unserved_requests": ui.number_column("Unserved requests", 0),
+        "scale_events": ui.count_column("Scale events"),
+        "overprovisioned_instance_hours": ui.number_column(
+            "Over-provisioned inst.-h", 0, help="Instance-hours above what demand needed at target"
         ),
     },
 )
@@ -570,19 +566,15 @@ st.caption(
 )
 check = cap.region_loss_check(cfg, history, growth_pct=float(growth))
 summary = cap.region_loss_summary(check)
-st.dataframe(
+ui.data_table(
     summary.assign(status=summary["status"].map(STATE_ICON)),
-    hide_index=True,
-    width="stretch",
     key="cap_loss_summary",
-    column_config={
+    columns={
         "failed_region": "If this region fails",
         "status": "Worst survivor",
         "breaks": "Regions in trouble",
-        "unserved_requests": st.column_config.NumberColumn(
-            "Unserved requests (1 h)",
-            format="%.0f",
-            help="Summed over the survivors, in the hour after the failure",
+        "unserved_requests": ui.number_column(
+            "Unserved requests (1 h)", 0, help="Summed over the survivors, in the hour after the failure"
         ),
         "worst_case": "Worst case",
     },
@@ -592,28 +584,24 @@ with st.expander("Per surviving region"):
         status=check["status"].map(STATE_ICON),
         time_to_scale_min=check["time_to_scale_s"] / 60 if "time_to_scale_s" in check else math.nan,
     ).drop(columns=["time_to_scale_s"], errors="ignore")
-    st.dataframe(
+    ui.data_table(
         detail,
-        hide_index=True,
-        width="stretch",
         key="cap_loss_detail",
-        column_config={
+        columns={
             "failed_region": "Failed",
             "region": "Survivor",
-            "share_pct": st.column_config.NumberColumn("Share of failed traffic %", format="%.1f"),
+            "share_pct": ui.number_column("Share of failed traffic %"),
             "status": "Status",
-            "extra_rps": st.column_config.NumberColumn("Extra at peak (req/s)", format="%.0f"),
-            "peak_rps_after": st.column_config.NumberColumn("Peak after (req/s)", format="%.0f"),
-            "peak_at": st.column_config.DatetimeColumn("Peak at (UTC)", format="YYYY-MM-DD HH:mm"),
-            "capacity_at_max_rps": st.column_config.NumberColumn("At max (req/s)", format="%.0f"),
-            "usable_at_target_rps": st.column_config.NumberColumn(
-                "At max within target (req/s)", format="%.0f"
-            ),
-            "utilization_at_max_pct": st.column_config.NumberColumn("Util. at max %", format="%.0f"),
-            "instances_needed": st.column_config.NumberColumn("Instances needed", format="%d"),
-            "max_instances": st.column_config.NumberColumn("Max instances", format="%d"),
-            "time_to_scale_min": st.column_config.NumberColumn("Time to scale (min)", format="%.0f"),
-            "unserved_requests": st.column_config.NumberColumn("Unserved requests (1 h)", format="%.0f"),
+            "extra_rps": ui.number_column("Extra at peak (req/s)", 0),
+            "peak_rps_after": ui.number_column("Peak after (req/s)", 0),
+            "peak_at": ui.utc_time_column("Peak at (UTC)"),
+            "capacity_at_max_rps": ui.number_column("At max (req/s)", 0),
+            "usable_at_target_rps": ui.number_column("At max within target (req/s)", 0),
+            "utilization_at_max_pct": ui.number_column("Util. at max %", 0),
+            "instances_needed": ui.count_column("Instances needed"),
+            "max_instances": ui.count_column("Max instances"),
+            "time_to_scale_min": ui.number_column("Time to scale (min)", 0),
+            "unserved_requests": ui.number_column("Unserved requests (1 h)", 0),
             "reason": "Why",
         },
     )

@@ -52,7 +52,7 @@ st.caption(f"Target hit ratio {target * 100:.0f}% (`[cdn] hit_ratio_target` in t
 
 # ---- per region --------------------------------------------------------------------------------
 summary = cdn_summary(cdn, target, regions)
-st.dataframe(
+ui.data_table(
     summary.assign(
         state=summary["meets_target"].map({True: "🟢 meets target", False: "🔴 below target"}),
         hit_ratio=summary["hit_ratio"] * 100,
@@ -72,21 +72,17 @@ st.dataframe(
             "origin_gbps_mean",
         ]
     ],
-    hide_index=True,
-    width="stretch",
     key="cdn_summary",
-    column_config={
+    columns={
         "state": "State",
         "region": "Region",
-        "hit_ratio": st.column_config.NumberColumn(
-            "Hit ratio %", format="%.2f", help="Weighted by CDN requests"
-        ),
-        "min_hit_ratio": st.column_config.NumberColumn("Lowest %", format="%.1f"),
-        "below_target_share": st.column_config.NumberColumn("Time below target %", format="%.1f"),
-        "offload": st.column_config.NumberColumn("Origin offload %", format="%.2f"),
-        "edge_gbps_mean": st.column_config.NumberColumn("Edge Gbit/s (mean)", format="%.3f"),
-        "edge_gbps_peak": st.column_config.NumberColumn("Edge Gbit/s (peak)", format="%.3f"),
-        "origin_gbps_mean": st.column_config.NumberColumn("Origin Gbit/s (mean)", format="%.3f"),
+        "hit_ratio": ui.number_column("Hit ratio %", 2, help="Weighted by CDN requests"),
+        "min_hit_ratio": ui.number_column("Lowest %"),
+        "below_target_share": ui.number_column("Time below target %"),
+        "offload": ui.number_column("Origin offload %", 2),
+        "edge_gbps_mean": ui.number_column("Edge Gbit/s (mean)", 3),
+        "edge_gbps_peak": ui.number_column("Edge Gbit/s (peak)", 3),
+        "origin_gbps_mean": ui.number_column("Origin Gbit/s (mean)", 3),
     },
 )
 
@@ -102,20 +98,18 @@ st.subheader(f"Dips below {target * 100:.0f}% ({len(dips)})")
 if dips.empty:
     st.caption("The hit ratio stayed at or above the target in every selected region.")
 else:
-    st.dataframe(
+    ui.data_table(
         dips.assign(
             lowest=dips["lowest"] * 100,
             explained_by=dips["explained_by"].replace("", "— no recorded incident or change"),
         ),
-        hide_index=True,
-        width="stretch",
         key="cdn_dips",
-        column_config={
+        columns={
             "region": "Region",
-            "start": st.column_config.DatetimeColumn("From (UTC)", format="YYYY-MM-DD HH:mm"),
-            "end": st.column_config.DatetimeColumn("To (UTC)", format="YYYY-MM-DD HH:mm"),
-            "minutes": st.column_config.NumberColumn("Minutes", format="%.0f"),
-            "lowest": st.column_config.NumberColumn("Lowest %", format="%.1f"),
+            "start": ui.utc_time_column("From (UTC)"),
+            "end": ui.utc_time_column("To (UTC)"),
+            "minutes": ui.number_column("Minutes", 0),
+            "lowest": ui.number_column("Lowest %"),
             "explained_by": "Explained by",
         },
     )

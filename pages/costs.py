@@ -12,8 +12,6 @@ from core import costs
 from pages import _costs_data as cd
 from pages import _ui as ui
 
-USD = st.column_config.NumberColumn(format="dollar")
-PCT = st.column_config.NumberColumn(format="%.1f%%")
 RAG = {"red": "🔴 red", "amber": "🟡 amber", "green": "🟢 green", "no data": "⚪ no data"}
 DAYS_CHOICES = (14, 30, 60, 90)
 COMPUTE_SERVICE = "Amazon Elastic Compute Cloud - Compute"
@@ -154,18 +152,16 @@ with st.expander(f"Anomalous days by {group_by} ({len(anomalies)})", expanded=no
     if anomalies.empty:
         st.caption(f"No {group_by} spent outside its 95% band by at least ${costs.ANOMALY_MIN_USD:.0f}.")
     else:
-        st.dataframe(
+        ui.data_table(
             anomalies[
                 ["day", group_by, "direction", "cost_usd", "expected_usd", "lo_usd", "hi_usd", "wow_pct"]
             ],
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "cost_usd": st.column_config.NumberColumn("spend (USD)", format="dollar"),
-                "expected_usd": st.column_config.NumberColumn("expected (USD)", format="dollar"),
-                "lo_usd": st.column_config.NumberColumn("band low (USD)", format="dollar"),
-                "hi_usd": st.column_config.NumberColumn("band high (USD)", format="dollar"),
-                "wow_pct": st.column_config.NumberColumn("vs a week before", format="%+.1f%%"),
+            columns={
+                "cost_usd": ui.usd_column("spend (USD)"),
+                "expected_usd": ui.usd_column("expected (USD)"),
+                "lo_usd": ui.usd_column("band low (USD)"),
+                "hi_usd": ui.usd_column("band high (USD)"),
+                "wow_pct": ui.change_column("vs a week before", 1, percent=True),
             },
             key="costs_anomalies",
         )
@@ -229,20 +225,18 @@ else:
     st.markdown(f"{RAG[chosen.state]} · {chosen.reason}")
 
     table = costs.budget_table(statuses)
-    st.dataframe(
+    ui.data_table(
         table.assign(state=table["state"].map(RAG)),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "budget_usd": st.column_config.NumberColumn("budget (USD)", format="dollar"),
-            "spent_usd": st.column_config.NumberColumn("spent, closed days (USD)", format="dollar"),
+        columns={
+            "budget_usd": ui.usd_column("budget (USD)"),
+            "spent_usd": ui.usd_column("spent, closed days (USD)"),
             "consumed_pct": st.column_config.ProgressColumn(
                 "consumed", format="%.0f%%", min_value=0, max_value=100
             ),
-            "projected_eom_usd": st.column_config.NumberColumn("projected month end (USD)", format="dollar"),
-            "projected_lo_80_usd": st.column_config.NumberColumn("80% low (USD)", format="dollar"),
-            "projected_hi_80_usd": st.column_config.NumberColumn("80% high (USD)", format="dollar"),
-            "projected_pct": st.column_config.NumberColumn("projected % of budget", format="%.0f%%"),
+            "projected_eom_usd": ui.usd_column("projected month end (USD)"),
+            "projected_lo_80_usd": ui.usd_column("80% low (USD)"),
+            "projected_hi_80_usd": ui.usd_column("80% high (USD)"),
+            "projected_pct": ui.percent_column("projected % of budget", 0),
             "overrun_date": st.column_config.DateColumn("overrun on (UTC)"),
         },
         key="costs_budget_table",
@@ -261,15 +255,13 @@ m1, m2 = st.columns(2)
 for col, by in ((m1, "service"), (m2, "region")):
     movers = costs.top_movers(view, today, by)
     with col:
-        st.dataframe(
+        ui.data_table(
             movers[[by, "change_usd", "change_pct", "this_week_usd", "last_week_usd"]],
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "this_week_usd": st.column_config.NumberColumn("this week (USD)", format="dollar"),
-                "last_week_usd": st.column_config.NumberColumn("week before (USD)", format="dollar"),
-                "change_usd": st.column_config.NumberColumn("change (USD)", format="%+.2f"),
-                "change_pct": st.column_config.NumberColumn("change", format="%+.1f%%"),
+            columns={
+                "this_week_usd": ui.usd_column("this week (USD)"),
+                "last_week_usd": ui.usd_column("week before (USD)"),
+                "change_usd": ui.change_column("change (USD)", 2),
+                "change_pct": ui.change_column("change", 1, percent=True),
             },
             key=f"costs_movers_{by}",
         )
@@ -324,16 +316,12 @@ else:
     u2.plotly_chart(
         usd_axis(lfig, "Per day", "USD per million requests", 340, "region"), key="costs_unit_daily"
     )
-    st.dataframe(
+    ui.data_table(
         bars,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "cost_usd": st.column_config.NumberColumn("spend (USD)", format="dollar"),
-            "requests_millions": st.column_config.NumberColumn("requests (millions)", format="%.1f"),
-            "usd_per_million_requests": st.column_config.NumberColumn(
-                "USD per million requests", format="$%.3f"
-            ),
+        columns={
+            "cost_usd": ui.usd_column("spend (USD)"),
+            "requests_millions": ui.number_column("requests (millions)"),
+            "usd_per_million_requests": ui.usd_column("USD per million requests", 3),
         },
         key="costs_unit_table",
     )
@@ -398,19 +386,17 @@ st.markdown("**Saved scenarios (Capacity page)**, their last run's instance cost
 if saved.empty:
     st.caption("No saved scenario with a run yet: save one on the Capacity page.")
 else:
-    st.dataframe(
+    ui.data_table(
         saved,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "window_start": st.column_config.DatetimeColumn("window from (UTC)", format="YYYY-MM-DD HH:mm"),
-            "window_end": st.column_config.DatetimeColumn("to (UTC)", format="YYYY-MM-DD HH:mm"),
-            "cost_usd": st.column_config.NumberColumn("cost over the window (USD)", format="dollar"),
-            "usd_per_day": st.column_config.NumberColumn("per day (USD)", format="dollar"),
-            "run_rate_usd_per_day": st.column_config.NumberColumn("run rate (USD/day)", format="dollar"),
-            "delta_usd_per_day": st.column_config.NumberColumn("difference (USD/day)", format="%+.2f"),
-            "delta_pct": st.column_config.NumberColumn("difference", format="%+.1f%%"),
-            "delta_usd_per_month": st.column_config.NumberColumn("per 30 days (USD)", format="%+.0f"),
+        columns={
+            "window_start": ui.utc_time_column("window from (UTC)"),
+            "window_end": ui.utc_time_column("to (UTC)"),
+            "cost_usd": ui.usd_column("cost over the window (USD)"),
+            "usd_per_day": ui.usd_column("per day (USD)"),
+            "run_rate_usd_per_day": ui.usd_column("run rate (USD/day)"),
+            "delta_usd_per_day": ui.change_column("difference (USD/day)", 2),
+            "delta_pct": ui.change_column("difference", 1, percent=True),
+            "delta_usd_per_month": ui.change_column("per 30 days (USD)", 0),
         },
         key="costs_saved_scenarios",
     )

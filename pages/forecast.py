@@ -186,18 +186,14 @@ for region, s in summaries.items():
             else "",
         }
     )
-st.dataframe(
+ui.data_table(
     pd.DataFrame(summary_rows),
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "backtest MASE": st.column_config.NumberColumn(
-            format="%.3f", help="< 1: better than the seasonal naive"
-        ),
+    columns={
+        "backtest MASE": ui.number_column(None, 3, help="< 1: better than the seasonal naive"),
         f"peak ({unit})": st.column_config.NumberColumn(format="%.3g"),
-        f"max capacity ({unit})": st.column_config.NumberColumn(format="%.0f"),
-        "headroom at peak %": st.column_config.NumberColumn(format="%.1f"),
-        "peak at (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        f"max capacity ({unit})": ui.number_column(None, 0),
+        "headroom at peak %": ui.number_column(),
+        "peak at (UTC)": ui.utc_time_column(),
     },
     key="fc_summary",
 )
@@ -344,24 +340,20 @@ for tab, (region, result) in zip(tabs, results.items(), strict=True):
             lambda row: ["background-color: rgba(30,136,229,0.15)" if row["chosen"] else "" for _ in row],
             axis=1,
         )
-        st.dataframe(
+        ui.data_table(
             styled,
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "smape": st.column_config.NumberColumn("sMAPE %", format="%.2f"),
-                "mase": st.column_config.NumberColumn(
-                    "MASE", format="%.3f", help="< 1: better than the seasonal naive"
-                ),
+            columns={
+                "smape": ui.number_column("sMAPE %", 2),
+                "mase": ui.number_column("MASE", 3, help="< 1: better than the seasonal naive"),
                 **{
-                    f"coverage_{lv}": st.column_config.NumberColumn(
+                    f"coverage_{lv}": ui.number_column(
                         f"{lv}% band coverage %",
-                        format="%.1f",
+                        1,
                         help="Share of held-out points inside the model's own band",
                     )
                     for lv in bt.levels
                 },
-                "seconds": st.column_config.NumberColumn("s per fold", format="%.3f"),
+                "seconds": ui.number_column("s per fold", 3),
             },
             key=f"fc_backtest_{region}",
         )

@@ -124,11 +124,9 @@ grid = health.assign(
         "latency_burn",
     ]
 ]
-st.dataframe(
+ui.data_table(
     grid,
-    hide_index=True,
-    width="stretch",
-    column_config={
+    columns={
         "state": st.column_config.TextColumn("State", help="Worst of availability and latency burn, CPU"),
         "slo_alert": st.column_config.TextColumn(
             "SLO alert",
@@ -137,18 +135,18 @@ st.dataframe(
         ),
         "region": "Region",
         "name": "Name",
-        "availability": st.column_config.NumberColumn("Availability %", format="%.3f"),
-        "error_rate": st.column_config.NumberColumn("Error rate %", format="%.3f"),
-        "p95_ms": st.column_config.NumberColumn("p95 (ms, mean)", format="%.0f"),
-        "rps_mean": st.column_config.NumberColumn("RPS mean (req/s)", format="%.0f"),
-        "rps_peak": st.column_config.NumberColumn("RPS peak (req/s)", format="%.0f"),
-        "cpu_mean": st.column_config.NumberColumn("CPU mean %", format="%.1f"),
-        "instances": st.column_config.NumberColumn("Instances (now)", format="%d"),
-        "availability_burn": st.column_config.NumberColumn(
-            "Availability burn", format="%.2f", help="Error-budget burn rate over the range (1 = on budget)"
+        "availability": ui.number_column("Availability %", 3),
+        "error_rate": ui.number_column("Error rate %", 3),
+        "p95_ms": ui.number_column("p95 (ms, mean)", 0),
+        "rps_mean": ui.number_column("RPS mean (req/s)", 0),
+        "rps_peak": ui.number_column("RPS peak (req/s)", 0),
+        "cpu_mean": ui.number_column("CPU mean %"),
+        "instances": ui.count_column("Instances (now)"),
+        "availability_burn": ui.number_column(
+            "Availability burn", 2, help="Error-budget burn rate over the range (1 = on budget)"
         ),
-        "latency_burn": st.column_config.NumberColumn(
-            "Latency burn", format="%.2f", help="Burn of the latency SLO (share of minutes over threshold)"
+        "latency_burn": ui.number_column(
+            "Latency burn", 2, help="Burn of the latency SLO (share of minutes over threshold)"
         ),
     },
     key="overview_health_grid",
@@ -215,9 +213,7 @@ c4.plotly_chart(
 )
 if not marks.empty:
     with st.expander(f"Incidents and changes in this range ({len(marks)})"):
-        st.dataframe(
+        ui.data_table(
             marks[["start_ts", "end_ts", "region", "kind", "title", "detail"]],
-            hide_index=True,
-            width="stretch",
             key="overview_events",
         )

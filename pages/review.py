@@ -24,10 +24,14 @@ st.caption(
     "Notes are saved with the week."
 )
 
-try:
-    inputs = gather_review_inputs(cfg, ui.source("metrics"), ui.source("billing"), db, week)
-except Exception as exc:  # a dead source: say which, keep the page
-    st.error(f"⚠️ Could not read the data for {week.label}: {exc}")
+# the week defines the data (its four weeks of history, SLO minutes, bill and stored records)
+inputs = ui.load_last_good(
+    ("review", week.label, tuple(cfg.region_codes)),
+    lambda: gather_review_inputs(cfg, ui.source("metrics"), ui.source("billing"), db, week),
+    lambda: None,
+    "the review's data sources",
+)
+if inputs is None:  # a dead source and nothing read earlier for this week: the banner says which
     st.stop()
 bar = st.progress(0.0, text="Assembling the report...")
 report = build_report(inputs, week, progress=lambda f, text: bar.progress(f, text=text))

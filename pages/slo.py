@@ -80,20 +80,18 @@ summary = pd.DataFrame(
         "Exhausted in": [format_duration(r.time_to_exhaustion) for r in reports],
     }
 )
-st.dataframe(
+ui.data_table(
     summary,
-    hide_index=True,
-    width="stretch",
     key="slo_summary",
-    column_config={
-        "Objective %": st.column_config.NumberColumn(format="%.3f"),
-        "SLI %": st.column_config.NumberColumn(format="%.4f", help="Over the SLO's whole window"),
-        "Budget left %": st.column_config.NumberColumn(format="%.1f", help="Negative when overspent"),
-        "Minutes left": st.column_config.NumberColumn(
-            format="%.1f", help="Budget left as minutes of complete outage (bad minutes for latency SLOs)"
+    columns={
+        "Objective %": ui.number_column(None, 3),
+        "SLI %": ui.number_column(None, 4, help="Over the SLO's whole window"),
+        "Budget left %": ui.number_column(None, 1, help="Negative when overspent"),
+        "Minutes left": ui.number_column(
+            None, 1, help="Budget left as minutes of complete outage (bad minutes for latency SLOs)"
         ),
-        "Burn (1h)": st.column_config.NumberColumn(
-            format="%.2f", help="Budget burn rate over the last hour: 1 spends it exactly over the window"
+        "Burn (1h)": ui.number_column(
+            None, 2, help="Budget burn rate over the last hour: 1 spends it exactly over the window"
         ),
         "Exhausted in": st.column_config.TextColumn(help="At the last hour's burn rate"),
     },
@@ -226,15 +224,13 @@ for report in cards:
         )
         if b.remaining_fraction is not None:
             chart_col.plotly_chart(burn_down_figure(report), width="stretch", key=f"{key}_burndown")
-        st.dataframe(
+        ui.data_table(
             rules_table(report),
-            hide_index=True,
-            width="stretch",
             key=f"{key}_rules",
-            column_config={
-                "Long burn": st.column_config.NumberColumn(format="%.2f"),
-                "Short burn": st.column_config.NumberColumn(format="%.2f"),
-                "Threshold": st.column_config.NumberColumn(format="%.1f", help="Both windows must exceed it"),
+            columns={
+                "Long burn": ui.number_column(None, 2),
+                "Short burn": ui.number_column(None, 2),
+                "Threshold": ui.number_column(None, 1, help="Both windows must exceed it"),
             },
         )
         if report.alert.partial_windows:

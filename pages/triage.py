@@ -74,8 +74,8 @@ def summary(rows: list[SLOReport]) -> pd.DataFrame:
 
 
 TABLE_FORMAT = {
-    f"Burn {format_window(w)}": st.column_config.NumberColumn(
-        format="%.1f", help=f"Error-budget burn rate over the last {format_window(w)}; 1 = on budget"
+    f"Burn {format_window(w)}": ui.number_column(
+        None, 1, help=f"Error-budget burn rate over the last {format_window(w)}; 1 = on budget"
     )
     for w in WINDOWS
 }
@@ -95,20 +95,18 @@ def region_loss_panel() -> None:
     if loss.empty:
         st.caption("No request-rate data for the last 24 h.")
     else:
-        st.dataframe(
+        ui.data_table(
             loss.assign(
                 status=loss["status"]
                 .map({"green": "🟢 green", "amber": "🟡 amber", "red": "🔴 red"})
                 .fillna(loss["status"])
             ),
-            hide_index=True,
-            width="stretch",
             key="triage_region_loss",
-            column_config={
+            columns={
                 "failed_region": "If this region fails",
                 "status": "Worst survivor",
                 "breaks": "Survivors in trouble",
-                "unserved_requests": st.column_config.NumberColumn("Unserved requests", format="%.0f"),
+                "unserved_requests": ui.number_column("Unserved requests", 0),
                 "worst_case": "Worst case",
             },
         )
@@ -120,17 +118,13 @@ def region_loss_panel() -> None:
 
 if not burning:
     st.success(f"Nothing is burning at {at:%Y-%m-%d %H:%M} UTC: every SLO is within its budget burn.")
-    st.dataframe(
-        summary(reports), hide_index=True, width="stretch", key="triage_all", column_config=TABLE_FORMAT
-    )
+    ui.data_table(summary(reports), key="triage_all", columns=TABLE_FORMAT)
     region_loss_panel()
     st.stop()
 
 st.subheader(f"🔥 Burning now ({len(burning)})")
 st.page_link("pages/slo.py", label="Error budgets, burn-down and time to exhaustion: SLOs page", icon="🎯")
-st.dataframe(
-    summary(burning), hide_index=True, width="stretch", key="triage_burning", column_config=TABLE_FORMAT
-)
+ui.data_table(summary(burning), key="triage_burning", columns=TABLE_FORMAT)
 
 
 def focus_label(i: int) -> str:
@@ -255,13 +249,11 @@ st.markdown("#### 🕑 Recent changes")
 if marks.empty:
     st.caption(f"No deploys, incidents or actions recorded for {region} in the selected range.")
 else:
-    st.dataframe(
+    ui.data_table(
         marks.sort_values("start_ts", ascending=False)[["start_ts", "kind", "region", "title", "detail"]],
-        hide_index=True,
-        width="stretch",
         key="triage_changes",
-        column_config={
-            "start_ts": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm"),
+        columns={
+            "start_ts": ui.utc_time_column("When (UTC)"),
             "kind": "Kind",
             "region": st.column_config.TextColumn("Region", help="Empty: every region"),
             "title": "What",

@@ -150,7 +150,8 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
     """Callable(openmetrics_text) -> a running Prometheus on a free port with that data backfilled.
 
     The text needs `# TYPE` lines, timestamps in seconds, counters sampled as `*_total`, samples of a
-    series in ascending time, and a final `# EOF` (docs/ARCHITECTURE.md, "Real components in tests"). Servers stop at the end of the session.
+    series in ascending time, and a final `# EOF` (what `promtool tsdb create-blocks-from openmetrics`
+    accepts; docs/ARCHITECTURE.md, "Real components in tests"). Servers stop at the end of the session.
     """
     if not shutil.which("prometheus") or not shutil.which("promtool"):
         pytest.fail("Debian's prometheus is not installed: run the README's test command (tests/run.sh)")

@@ -20,7 +20,7 @@ from connectors.prometheus import (
     PrometheusSource,
     aligned_range,
     check_template,
-    choose_step,
+    prometheus_step_seconds,
     render_query,
 )
 from core.config import PrometheusConfig, load_config
@@ -108,7 +108,7 @@ def test_frame_equals_raw_http_api_for_every_metric(prom):
     assert set(frame["region"]) == set(ASKED)
     assert set(frame["metric"]) == set(QUERIES)
 
-    step = choose_step(START, END, timedelta(minutes=5), SHIPPED.scrape_interval)
+    step = prometheus_step_seconds(START, END, timedelta(minutes=5), SHIPPED.scrape_interval)
     start_s, end_s = aligned_range(START, END, step)
     for metric, template in QUERIES.items():
         expected = raw_range(prom.url, render_query(template, ASKED), start_s, end_s, step)
@@ -198,7 +198,7 @@ def test_step_rule_over_90_days_against_prometheus(prom):
 
     source = make_source(prom.url)
     frame = source.query_range(["requests_per_second"], start, END, timedelta(minutes=1))
-    step = choose_step(start, END, timedelta(minutes=1), SHIPPED.scrape_interval)
+    step = prometheus_step_seconds(start, END, timedelta(minutes=1), SHIPPED.scrape_interval)
     assert (END - start).total_seconds() / step <= MAX_POINTS_PER_SERIES - 1
     assert step % 60 == 0
     for _, sub in frame.groupby("region"):
@@ -218,11 +218,17 @@ def raw_get_status(url: str, **params) -> int:
 
 def test_step_never_below_scrape_interval_and_points_bounded():
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    assert choose_step(t0, t0 + timedelta(hours=1), timedelta(seconds=1), timedelta(seconds=15)) == 15
-    assert choose_step(t0, t0 + timedelta(hours=1), timedelta(minutes=5), timedelta(seconds=15)) == 300
+    assert (
+        prometheus_step_seconds(t0, t0 + timedelta(hours=1), timedelta(seconds=1), timedelta(seconds=15))
+        == 15
+    )
+    assert (
+        prometheus_step_seconds(t0, t0 + timedelta(hours=1), timedelta(minutes=5), timedelta(seconds=15))
+        == 300
+    )
     for days in (1, 7, 30, 90, 365):
         for requested in (1, 15, 60):
-            step = choose_step(
+            step = prometheus_step_seconds(
                 t0, t0 + timedelta(days=days), timedelta(seconds=requested), timedelta(seconds=15)
             )
             s, e = aligned_range(t0 + timedelta(seconds=7), t0 + timedelta(days=days, seconds=7), step)
