@@ -283,11 +283,6 @@ def read_events(db: sqlite_utils.Database, start: datetime, end: datetime) -> pd
     return frame
 
 
-# Owned by core.actions (its DDL and writes live there). The read below is the one statement against it
-# outside its owner: it moves into the actions store once core/actions/ is a package (docs/ARCHITECTURE.md).
-ACTIONS_TABLE = "actions"
-
-
 def read_action_markers(
     db: sqlite_utils.Database, start: datetime, end: datetime, target_regions: dict[str, str] | None = None
 ) -> pd.DataFrame:
@@ -297,17 +292,9 @@ def read_action_markers(
     empty = pd.DataFrame(
         {c: pd.Series([], dtype="datetime64[ns, UTC]" if c.endswith("_ts") else object) for c in columns}
     )
-    if ACTIONS_TABLE not in db.table_names():
-        return empty
-    have = {c.name for c in db[ACTIONS_TABLE].columns}
-    if not {"target", "kind", "state", "reason", "started_at", "finished_at"} <= have:
-        return empty
-    rows = db.execute(
-        f"SELECT target, kind, state, reason, started_at, finished_at FROM {ACTIONS_TABLE} "
-        "WHERE started_at IS NOT NULL AND started_at <= ? AND COALESCE(finished_at, started_at) >= ? "
-        "ORDER BY started_at",
-        [_epoch(end), _epoch(start)],
-    ).fetchall()
+    from core.actions.store import changes_made_between  # the actions table's owner
+
+    rows = changes_made_between(db.conn, start, end)
     if not rows:
         return empty
     regions = target_regions or {}

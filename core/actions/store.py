@@ -9,7 +9,6 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,6 +23,7 @@ from core.actions.types import (
     state_to_dict,
 )
 from core.auth import normalise_email
+from core.db import file_path, has_table
 from core.ports import Change, TargetState
 
 ACTIONS_TABLE = "actions"
@@ -66,13 +66,7 @@ _SCHEMA: tuple[str, ...] = (
 
 def db_file_path(store: Any) -> str:
     """A file path from a path or a sqlite_utils.Database / sqlite3.Connection opened on a file."""
-    if isinstance(store, str | Path):
-        return str(store)
-    conn = getattr(store, "conn", store)
-    row = conn.execute("PRAGMA database_list").fetchone()
-    if not row or not row[2]:
-        raise ValueError("the actions store must be a file database (not in-memory)")
-    return row[2]
+    return file_path(store)
 
 
 def ensure_actions_schema(conn: sqlite3.Connection) -> None:
@@ -417,3 +411,19 @@ def actions_proposed_between(db: Any, start: datetime, end: datetime) -> pd.Data
     for col in ("proposed_at", "finished_at"):
         frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
     return frame
+
+
+def changes_made_between(conn: sqlite3.Connection, start: datetime, end: datetime) -> list[tuple]:
+    """Actions whose change was under way or made in [start, end]: (target, kind, state, reason,
+    started_at, finished_at) rows by start, epoch seconds; [] when no action was ever recorded."""
+    if not has_table(conn, ACTIONS_TABLE):
+        return []
+    have = {row[1] for row in conn.execute(f"PRAGMA table_info({ACTIONS_TABLE})")}
+    if not {"target", "kind", "state", "reason", "started_at", "finished_at"} <= have:
+        return []  # a store from before these columns: no markers rather than a crash
+    return conn.execute(
+        f"SELECT target, kind, state, reason, started_at, finished_at FROM {ACTIONS_TABLE} "
+        "WHERE started_at IS NOT NULL AND started_at <= ? AND COALESCE(finished_at, started_at) >= ? "
+        "ORDER BY started_at",
+        [int(end.timestamp()), int(start.timestamp())],
+    ).fetchall()
