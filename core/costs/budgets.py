@@ -82,25 +82,7 @@ def budget_status(
     lo, hi = p.bands.get(80, (math.nan, math.nan))
     consumed = p.spent_usd / limit
     projected_consumed = p.projected_usd / limit
-    state: BudgetLevel
-    if math.isnan(p.projected_usd):
-        state, reason = "no data", "no billing history for this budget's scope"
-    elif p.spent_usd > limit:
-        state = "red"
-        reason = f"spent {_usd(p.spent_usd)}, over the {_usd(limit)} budget since {overrun}"
-    elif p.projected_usd > limit:
-        state = "red"
-        reason = (
-            f"projected {_usd(p.projected_usd)} ({projected_consumed:.0%} of {_usd(limit)}); "
-            f"overrun expected on {overrun}"
-        )
-    elif projected_consumed > AMBER_FRACTION or (not math.isnan(hi) and hi > limit):
-        state = "amber"
-        band = f"; the 80% band reaches {_usd(hi)}" if not math.isnan(hi) else ""
-        reason = f"projected {_usd(p.projected_usd)} is {projected_consumed:.0%} of {_usd(limit)}{band}"
-    else:
-        state = "green"
-        reason = f"projected {_usd(p.projected_usd)} is {projected_consumed:.0%} of {_usd(limit)}"
+    state, reason = _level_and_reason(p, limit, overrun, hi)
     return BudgetState(
         name=budget.name,
         service=budget.service,
@@ -118,6 +100,29 @@ def budget_status(
         reason=reason,
         projection=p,
     )
+
+
+def _level_and_reason(
+    p: MonthProjection, limit: float, overrun: date | None, hi_80: float
+) -> tuple[BudgetLevel, str]:
+    """The RAG level of a month's projection against a budget of `limit` USD, and why, in words."""
+    projected_consumed = p.projected_usd / limit
+    if math.isnan(p.projected_usd):
+        return "no data", "no billing history for this budget's scope"
+    if p.spent_usd > limit:
+        return "red", f"spent {_usd(p.spent_usd)}, over the {_usd(limit)} budget since {overrun}"
+    if p.projected_usd > limit:
+        return "red", (
+            f"projected {_usd(p.projected_usd)} ({projected_consumed:.0%} of {_usd(limit)}); "
+            f"overrun expected on {overrun}"
+        )
+    if projected_consumed > AMBER_FRACTION or (not math.isnan(hi_80) and hi_80 > limit):
+        band = f"; the 80% band reaches {_usd(hi_80)}" if not math.isnan(hi_80) else ""
+        return (
+            "amber",
+            f"projected {_usd(p.projected_usd)} is {projected_consumed:.0%} of {_usd(limit)}{band}",
+        )
+    return "green", f"projected {_usd(p.projected_usd)} is {projected_consumed:.0%} of {_usd(limit)}"
 
 
 def budget_statuses(

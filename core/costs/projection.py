@@ -67,51 +67,89 @@ def project_month(
     """Month-to-date spend and the end-of-month projection for one scope ('' = all)."""
     first, last = month_bounds(today)
     billing = normalise_billing(billing)
-    bounds = _data_days(billing)
     yesterday = today - timedelta(days=1)
     in_month = daily_totals(billing, first, yesterday, service, region)
     today_so_far = float(daily_totals(billing, today, today, service, region).fillna(0.0).sum())
     spent = float(in_month.fillna(0.0).sum())
-    # gaps after the data began; days before it are simply before the history
-    missing = in_month[in_month.isna()].index
-    missing = missing[missing > pd.Timestamp(bounds[0])] if bounds else missing[:0]
+    missing = _missing_days(in_month, billing)
     # the model sees a fixed window, so pages that load different ranges agree
     history = model_series(billing, history_start(today, weeks), yesterday, service, region)
-    horizon = (last - today).days + 1
 
-    method = "no billing history"
     daily = pd.DataFrame({"day": _days(first, last)})
     daily["actual_usd"] = in_month.reindex(daily["day"]).to_numpy()
     daily["forecast_usd"] = math.nan
     daily["sd"] = math.nan
     if history.dropna().empty:
+        method = "no billing history"
         remaining = missing_estimate = projected = math.nan
         bands = {lvl: (math.nan, math.nan) for lvl in levels}
     else:
-        fc = (forecaster or auto_forecast)(history, horizon)
+        fc = (forecaster or auto_forecast)(history, (last - today).days + 1)
         method = fc.method
-        future = fc.frame.set_index("day")
-        # missing closed days of the month are estimated by the same weekday rule as the projection
-        for day in missing:
-            estimate = same_weekday_mean(history, day, weeks)
-            if math.isnan(estimate):
-                estimate = float(history.dropna().iloc[-SEASON_DAYS * weeks :].mean())
-            daily.loc[daily["day"] == day, ["forecast_usd", "sd"]] = [estimate, _sd_of(future)]
-        future_days = daily["day"] >= pd.Timestamp(today)
-        daily.loc[future_days, "forecast_usd"] = (
-            future["mean"].reindex(daily.loc[future_days, "day"]).to_numpy()
-        )
-        daily.loc[future_days, "sd"] = _sd_column(future).reindex(daily.loc[future_days, "day"]).to_numpy()
+        _fill_forecast(daily, fc.frame.set_index("day"), history, missing, today, weeks)
         missing_estimate = float(daily.loc[daily["day"].isin(missing), "forecast_usd"].sum())
-        remaining = float(daily.loc[future_days, "forecast_usd"].sum())
+        remaining = float(daily.loc[daily["day"] >= pd.Timestamp(today), "forecast_usd"].sum())
         projected = spent + missing_estimate + remaining
-        total_sd = math.sqrt(float((daily["sd"].fillna(0.0) ** 2).sum()))
-        if daily.loc[daily["forecast_usd"].notna(), "sd"].isna().any():
-            total_sd = math.nan
-        bands = {
-            lvl: (projected - z_value(lvl) * total_sd, projected + z_value(lvl) * total_sd) for lvl in levels
-        }
+        bands = _month_bands(daily, projected, levels)
+    return MonthProjection(
+        today=today,
+        month_start=first,
+        month_end=last,
+        spent_usd=spent,
+        today_so_far_usd=today_so_far,
+        missing_days=tuple(d.date() for d in missing),
+        missing_estimate_usd=missing_estimate,
+        remaining_usd=remaining,
+        projected_usd=projected,
+        bands=bands,
+        daily=_with_day_bands_and_cumulative(daily, levels),
+        method=method,
+    )
 
+
+def _missing_days(in_month: pd.Series, billing: pd.DataFrame) -> pd.DatetimeIndex:
+    """Closed days of the month without any billing row, after the data began (days before it are
+    simply before the history, not gaps)."""
+    bounds = _data_days(billing)
+    missing = in_month[in_month.isna()].index
+    return missing[missing > pd.Timestamp(bounds[0])] if bounds else missing[:0]
+
+
+def _fill_forecast(
+    daily: pd.DataFrame,
+    future: pd.DataFrame,
+    history: pd.Series,
+    missing: pd.DatetimeIndex,
+    today: date,
+    weeks: int,
+) -> None:
+    """Fill `daily`'s forecast_usd and sd in place: missing closed days with their estimate, today to
+    the month's end with the forecast (`future`, indexed by day)."""
+    # missing closed days of the month are estimated by the same weekday rule as the projection
+    for day in missing:
+        estimate = same_weekday_mean(history, day, weeks)
+        if math.isnan(estimate):
+            estimate = float(history.dropna().iloc[-SEASON_DAYS * weeks :].mean())
+        daily.loc[daily["day"] == day, ["forecast_usd", "sd"]] = [estimate, _sd_of(future)]
+    future_days = daily["day"] >= pd.Timestamp(today)
+    daily.loc[future_days, "forecast_usd"] = future["mean"].reindex(daily.loc[future_days, "day"]).to_numpy()
+    daily.loc[future_days, "sd"] = _sd_column(future).reindex(daily.loc[future_days, "day"]).to_numpy()
+
+
+def _month_bands(
+    daily: pd.DataFrame, projected: float, levels: Sequence[int]
+) -> dict[int, tuple[float, float]]:
+    """The projected total's band per level: the days' spreads added in quadrature (days independent);
+    unknown when a forecast day has no spread."""
+    total_sd = math.sqrt(float((daily["sd"].fillna(0.0) ** 2).sum()))
+    if daily.loc[daily["forecast_usd"].notna(), "sd"].isna().any():
+        total_sd = math.nan
+    return {lvl: (projected - z_value(lvl) * total_sd, projected + z_value(lvl) * total_sd) for lvl in levels}
+
+
+def _with_day_bands_and_cumulative(daily: pd.DataFrame, levels: Sequence[int]) -> pd.DataFrame:
+    """The day bands (lo/hi per level), the cumulative spend and its bands; `sd` dropped, `day` as date."""
+    daily = daily.copy()
     for level in levels:
         half = z_value(level) * daily["sd"]
         daily[f"lo_{level}"] = daily["forecast_usd"] - half
@@ -125,20 +163,7 @@ def project_month(
         daily[f"cum_hi_{level}"] = daily["cumulative_usd"] + z_value(level) * cum_sd
     daily = daily.drop(columns="sd")
     daily["day"] = daily["day"].dt.date
-    return MonthProjection(
-        today=today,
-        month_start=first,
-        month_end=last,
-        spent_usd=spent,
-        today_so_far_usd=today_so_far,
-        missing_days=tuple(d.date() for d in missing),
-        missing_estimate_usd=missing_estimate,
-        remaining_usd=remaining,
-        projected_usd=projected,
-        bands=bands,
-        daily=daily,
-        method=method,
-    )
+    return daily
 
 
 def _sd_column(future: pd.DataFrame) -> pd.Series:
