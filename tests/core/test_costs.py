@@ -1,4 +1,4 @@
-"""core/costs.py against hand-computed figures.
+"""core/costs against hand-computed figures.
 
 The base bill (EC2 in us-east-1) follows a weekly cycle in November 2026 (Nov 2 is a Monday):
   Sun Nov 1: 25 (the first day of data: partial, counted but left out of the model)
@@ -424,7 +424,7 @@ def test_run_rate_is_the_mean_of_the_last_closed_week():
 
 
 def test_scenario_cost_reproduces_the_miyabi_figure_against_a_run_rate():
-    # 10 tasks 24/7 for 30 days at $0.04048 per task-hour = $291.46 (DESIGN.md)
+    # 10 tasks 24/7 for 30 days at $0.04048 per task-hour = $291.46
     s = costs.scenario_cost(10 * 24 * 30, 0.04048, 24 * 30, run_rate_usd_per_day=12.0)
     assert s.cost_usd == pytest.approx(291.456)
     assert s.usd_per_day == pytest.approx(9.7152)

@@ -1,4 +1,4 @@
-"""The Costs page in AppTest: from the demo world (figures equal core/costs.py on the same store), with
+"""The Costs page in AppTest: from the demo world (figures equal core/costs on the same store), with
 the sidebar's region filter, from Cost Explorer served by moto_server (hand-computed figures), and with
 an unreachable billing source (a banner, no traceback)."""
 
@@ -200,7 +200,7 @@ def test_cost_explorer_from_moto_through_the_same_page(
     # closed days Nov 1-22: 22 x 300 - 50
     assert shown["Month to date (Nov 2026)"] == "$6,550"
     assert shown["Today so far"] == "$120"
-    # the projections are core/costs.py's on the bill Cost Explorer returned (now in the store's cache)
+    # the projections are core.costs' on the bill Cost Explorer returned (now in the store's cache)
     db = open_db(app_config.store)
     cached = StoreBillingSource(db).daily_costs(date(2026, 8, 1), TODAY)
     assert cached["cost_usd"].sum() == pytest.approx(22 * 300 - 50 + 120)  # exactly the seeded bill
