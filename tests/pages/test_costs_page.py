@@ -15,6 +15,7 @@ from connectors.demo import demo_world_end
 from connectors.store import StoreBillingSource, open_db
 from core import costs
 from core.config import load_config
+from core.units import DAYS_PER_MONTH
 from tests.conftest import REPO_ROOT, write_config
 from tests.connectors.awsdata import ce_group, ce_period, seed_cost_and_usage
 
@@ -132,7 +133,7 @@ def test_saved_capacity_scenario_against_the_run_rate(app_config) -> None:
     assert saved.loc["plan A", "usd_per_day"] == pytest.approx(100.0)
     rate = costs.run_rate(billing, today, EC2, "us-east-1")
     assert saved.loc["plan A", "run_rate_usd_per_day"] == pytest.approx(rate)
-    assert saved.loc["plan A", "delta_usd_per_month"] == pytest.approx((100.0 - rate) * 30)
+    assert saved.loc["plan A", "delta_usd_per_month"] == pytest.approx((100.0 - rate) * DAYS_PER_MONTH)
 
 
 def test_unreachable_billing_source_is_a_banner_not_a_traceback(app_config, monkeypatch, tmp_path) -> None:
