@@ -1,6 +1,6 @@
 """SLO evaluation speed and the Triage page's render time on the demo world (6 regions, 1-minute data).
 
-1. core/slo.py: every SLO x scope report (budget over the SLO window, 7 burn-rate windows, time to
+1. core/slo: every SLO x scope report (budget over the SLO window, 7 burn-rate windows, time to
    exhaustion) from a 30-day frame, against a baseline that filters the tidy frame once per window
    (what a straightforward pandas implementation does).
 2. Triage render: the page script run through dashboard.py in Streamlit's AppTest, cold (empty caches:
@@ -139,7 +139,7 @@ def main() -> None:
             lambda: naive_burn_rates(frame, slos, at, cfg.region_codes), max(1, args.repeat // 2)
         )
         print(
-            f"core/slo.py: {len(reports)} SLO x scope reports (budget + 7 burn windows each) in {t_fast:.3f} s; "
+            f"core/slo: {len(reports)} SLO x scope reports (budget + 7 burn windows each) in {t_fast:.3f} s; "
             f"baseline masking the frame per window ({n_windows} windows): {t_naive:.3f} s "
             f"({t_naive / t_fast:.0f}x slower)"
         )

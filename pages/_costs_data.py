@@ -43,11 +43,11 @@ def project_month(frame: pd.DataFrame, day: date) -> costs.MonthProjection:
 
 
 @st.cache_data(ttl=TTL_S, max_entries=32, show_spinner="Projecting budgets...")
-def budget_statuses(frame: pd.DataFrame, budgets: Sequence[Budget], day: date) -> list[costs.BudgetStatus]:
+def budget_statuses(frame: pd.DataFrame, budgets: Sequence[Budget], day: date) -> list[costs.BudgetState]:
     return costs.budget_statuses(frame, list(budgets), day)
 
 
-def budgets_projected_to_overrun(budgets: Sequence[Budget]) -> list[costs.BudgetStatus]:
+def budgets_projected_to_overrun(budgets: Sequence[Budget]) -> list[costs.BudgetState]:
     """Budgets spent or projected past their amount this month, earliest first (for banners)."""
     day = today()
     return costs.overrunning(budget_statuses(billing(costs.history_start(day), day), tuple(budgets), day))

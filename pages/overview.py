@@ -5,16 +5,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.health import HEALTH_METRICS, region_health
-from core.slo import (
-    KPI,
-    KPI_METRICS,
-    kpi_cost_days,
-    kpi_summary,
-    metrics_for,
-    region_slo_states,
-    rules_lookback,
-    slos_from_config,
-)
+from core.kpi import KPI, KPI_METRICS, kpi_cost_days, kpi_summary
+from core.slo import metrics_for, region_slo_states, rules_lookback, slos_from_config
 from core.timeseries import pivot_metric, ratio
 from pages import _costs_data as costs_data
 from pages import _ui as ui

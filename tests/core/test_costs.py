@@ -1,4 +1,4 @@
-"""core/costs.py against hand-computed figures.
+"""core/costs against hand-computed figures.
 
 The base bill (EC2 in us-east-1) follows a weekly cycle in November 2026 (Nov 2 is a Monday):
   Sun Nov 1: 25 (the first day of data: partial, counted but left out of the model)
@@ -26,6 +26,7 @@ import pytest
 
 from core import costs
 from core.config import Budget
+from core.units import DAYS_PER_MONTH
 
 TODAY = date(2026, 11, 23)
 EC2, S3 = "EC2", "S3"
@@ -423,15 +424,23 @@ def test_run_rate_is_the_mean_of_the_last_closed_week():
 
 
 def test_scenario_cost_reproduces_the_miyabi_figure_against_a_run_rate():
-    # 10 tasks 24/7 for 30 days at $0.04048 per task-hour = $291.46 (DESIGN.md)
+    # 10 tasks 24/7 for 30 days at $0.04048 per task-hour = $291.46
     s = costs.scenario_cost(10 * 24 * 30, 0.04048, 24 * 30, run_rate_usd_per_day=12.0)
     assert s.cost_usd == pytest.approx(291.456)
     assert s.usd_per_day == pytest.approx(9.7152)
     assert s.delta_usd_per_day == pytest.approx(9.7152 - 12.0)
     assert s.delta_pct == pytest.approx((9.7152 - 12.0) / 12.0 * 100)
-    assert s.delta_usd_per_month == pytest.approx((9.7152 - 12.0) * 30)
+    assert s.delta_usd_per_month == pytest.approx((9.7152 - 12.0) * DAYS_PER_MONTH)
     with pytest.raises(ValueError):
         costs.scenario_cost(1, 1, 0, 1)
+
+
+def test_a_scenario_month_is_the_730_hour_month_the_actions_page_uses():
+    # one $1/h instance around the clock against a $0 run rate: $24 a day, $730 a month (730 h, as
+    # core/actions.py prices a month), not $720 (30 days)
+    s = costs.scenario_cost(24.0, 1.0, 24.0, run_rate_usd_per_day=0.0)
+    assert s.delta_usd_per_day == pytest.approx(24.0)
+    assert s.delta_usd_per_month == pytest.approx(730.0)
 
 
 def test_scenario_cost_from_a_capacity_simulation():
@@ -446,7 +455,7 @@ def test_scenario_cost_from_a_capacity_simulation():
     assert s.hours == 24.0 and s.instance_hours == pytest.approx(96.0)
     assert s.cost_usd == pytest.approx(8.2272) and s.usd_per_day == pytest.approx(8.2272)
     assert s.delta_usd_per_day == pytest.approx(8.2272 - 10.0)
-    assert s.delta_usd_per_month == pytest.approx((8.2272 - 10.0) * 30)
+    assert s.delta_usd_per_month == pytest.approx((8.2272 - 10.0) * DAYS_PER_MONTH)
 
 
 def test_saved_scenarios_against_the_run_rate_of_their_region():
@@ -464,7 +473,7 @@ def test_saved_scenarios_against_the_run_rate_of_their_region():
     assert list(out.index) == ["week plan", "half day"]  # saved without a run: nothing to price
     assert out.loc["week plan", "usd_per_day"] == pytest.approx(50.0)
     assert out.loc["week plan", "run_rate_usd_per_day"] == pytest.approx(710 / 7)
-    assert out.loc["week plan", "delta_usd_per_month"] == pytest.approx((50 - 710 / 7) * 30)
+    assert out.loc["week plan", "delta_usd_per_month"] == pytest.approx((50 - 710 / 7) * DAYS_PER_MONTH)
     assert out.loc["half day", "usd_per_day"] == pytest.approx(6.0)  # 3 over 12 hours
     # no EC2 in eu-west-1 on days with a bill: a $0 run rate, so no percentage
     assert out.loc["half day", "run_rate_usd_per_day"] == 0.0 and math.isnan(out.loc["half day", "delta_pct"])

@@ -1,4 +1,4 @@
-"""core/slo.py: every formula against values computed by hand, the edges, and properties (hypothesis)."""
+"""core/slo/: every formula against values computed by hand, the edges, and properties (hypothesis)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from core.slo import (
     error_budget,
     format_duration,
     format_window,
-    kpi_summary,
     metric_grid,
     region_slo_states,
     reports_table,
@@ -505,47 +504,6 @@ def test_formatting_helpers() -> None:
     assert format_duration(timedelta(minutes=12)) == "12 min"
     assert format_duration(timedelta(hours=2, minutes=5)) == "2 h 5 min"
     assert format_duration(timedelta(days=3, hours=4)) == "3 d 4 h"
-
-
-def test_kpi_summary_by_hand() -> None:
-    current = frame_of(
-        {
-            "a": {
-                "requests_per_second": [30.0, 30.0],
-                "errors_per_second": [0.3, 0.0],
-                "latency_p95_ms": [100.0, 100.0],
-                "cdn_hit_ratio": [0.9, 0.9],
-                "cdn_requests_per_second": [30.0, 30.0],
-            },
-            "b": {
-                "requests_per_second": [10.0, 10.0],
-                "errors_per_second": [0.1, 0.1],
-                "latency_p95_ms": [300.0, 300.0],
-                "cdn_hit_ratio": [0.5, 0.5],
-                "cdn_requests_per_second": [10.0, 10.0],
-            },
-        }
-    )
-    previous = frame_of({"a": {"requests_per_second": [20.0], "errors_per_second": [0.0]}})
-    costs = pd.DataFrame(
-        {"day": ["d1", "d1", "d2"], "service": "s", "region": "a", "cost_usd": [10.0, 20.0, 50.0]}
-    )
-    kpis = {k.key: k for k in kpi_summary(current, previous, costs, costs.iloc[:1])}
-    # 0.5 errors/s of 80 req/s summed over two minutes: 30 / 4800
-    assert kpis["error_rate"].value == pytest.approx(0.5 * 60 / 4800)
-    assert kpis["availability"].value == pytest.approx(1 - 0.5 * 60 / 4800)
-    assert kpis["availability"].previous == pytest.approx(1.0)
-    assert kpis["rps"].value == pytest.approx(40.0)
-    assert kpis["rps"].change == pytest.approx(20.0)
-    assert kpis["rps"].change_fraction == pytest.approx(1.0)
-    # request-weighted: (30 x 100 + 10 x 300) / 40
-    assert kpis["p95"].value == pytest.approx(150.0)
-    assert kpis["p95"].previous is None and kpis["p95"].change is None
-    assert kpis["p50"].value is None
-    assert kpis["cdn_hit_ratio"].value == pytest.approx((30 * 0.9 + 10 * 0.5) / 40)
-    assert kpis["cost_per_day"].value == pytest.approx(40.0)  # (30 + 50) / 2 days
-    assert kpis["cost_per_day"].previous == pytest.approx(10.0)
-    assert not kpis["cost_per_day"].higher_is_better and kpis["availability"].higher_is_better
 
 
 # ---- properties ---------------------------------------------------------------------------------

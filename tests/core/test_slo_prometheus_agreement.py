@@ -1,12 +1,12 @@
-"""core/slo.py agrees with a real Prometheus evaluating the same SLIs and burn rates in PromQL.
+"""core/slo agrees with a real Prometheus evaluating the same SLIs and burn rates in PromQL.
 
-The same per-minute data is written twice: as the tidy frame core/slo.py reads (rates in req/s) and
+The same per-minute data is written twice: as the tidy frame core/slo reads (rates in req/s) and
 as OpenMetrics counters (cumulative request and error counts) plus a p95 gauge, backfilled into the
 Debian prometheus by the `prometheus_factory` fixture. PromQL is then evaluated over HTTP at fixed times.
 
 Why the numbers can agree exactly, and where they would not:
 - A counter sample at t holds every event up to t, and the frame's rate sample at t describes the minute
-  ending at t, so core/slo.py's window (T - w, T] and `increase(x[w])` at T cover the same minutes.
+  ending at t, so core/slo's window (T - w, T] and `increase(x[w])` at T cover the same minutes.
 - Prometheus 2.x range selectors are closed ([T - w, T], left-open only since 3.0): at a T on the
   minute, the window holds the samples at T - w and at T, so `increase()` is exactly
   counter(T) - counter(T - w) and its extrapolation (stretching the first-to-last sample span out to
@@ -15,7 +15,7 @@ Why the numbers can agree exactly, and where they would not:
   only differs by which minutes are in the window (and `rate()` is the same thing divided by w). So
   ratio queries are evaluated on the minute below.
 - For the latency SLI the subquery `[1h:1m]` is also closed at both ends: at T on the minute it would
-  see 61 points. Evaluating 30 s after the minute gives the 60 points core/slo.py uses for (T - 1h, T].
+  see 61 points. Evaluating 30 s after the minute gives the 60 points core/slo uses for (T - 1h, T].
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Costs page in AppTest: from the demo world (figures equal core/costs.py on the same store), with
+"""The Costs page in AppTest: from the demo world (figures equal core/costs on the same store), with
 the sidebar's region filter, from Cost Explorer served by moto_server (hand-computed figures), and with
 an unreachable billing source (a banner, no traceback)."""
 
@@ -15,6 +15,7 @@ from connectors.demo import demo_world_end
 from connectors.store import StoreBillingSource, open_db
 from core import costs
 from core.config import load_config
+from core.units import DAYS_PER_MONTH
 from tests.conftest import REPO_ROOT, write_config
 from tests.connectors.awsdata import ce_group, ce_period, seed_cost_and_usage
 
@@ -132,7 +133,7 @@ def test_saved_capacity_scenario_against_the_run_rate(app_config) -> None:
     assert saved.loc["plan A", "usd_per_day"] == pytest.approx(100.0)
     rate = costs.run_rate(billing, today, EC2, "us-east-1")
     assert saved.loc["plan A", "run_rate_usd_per_day"] == pytest.approx(rate)
-    assert saved.loc["plan A", "delta_usd_per_month"] == pytest.approx((100.0 - rate) * 30)
+    assert saved.loc["plan A", "delta_usd_per_month"] == pytest.approx((100.0 - rate) * DAYS_PER_MONTH)
 
 
 def test_unreachable_billing_source_is_a_banner_not_a_traceback(app_config, monkeypatch, tmp_path) -> None:
@@ -200,7 +201,7 @@ def test_cost_explorer_from_moto_through_the_same_page(
     # closed days Nov 1-22: 22 x 300 - 50
     assert shown["Month to date (Nov 2026)"] == "$6,550"
     assert shown["Today so far"] == "$120"
-    # the projections are core/costs.py's on the bill Cost Explorer returned (now in the store's cache)
+    # the projections are core.costs' on the bill Cost Explorer returned (now in the store's cache)
     db = open_db(app_config.store)
     cached = StoreBillingSource(db).daily_costs(date(2026, 8, 1), TODAY)
     assert cached["cost_usd"].sum() == pytest.approx(22 * 300 - 50 + 120)  # exactly the seeded bill

@@ -1,0 +1,147 @@
+"""Billing frames and calendar days: UTC days and months, how much history to load, the billing contract
+normalised, filtered and summed per day (a day with no rows at all is missing, NaN), and the per-day
+spend by service or region for stacked charts."""
+
+from __future__ import annotations
+
+import calendar
+import math
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+SEASON_DAYS = 7
+DEFAULT_WEEKS = 4  # same-weekday observations averaged for a forecast
+
+
+# ---- days and months ------------------------------------------------------------------------------
+def utc_today(now: datetime) -> date:
+    """The UTC calendar day of an aware datetime (billing days are UTC, whatever the local time)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(UTC).date()
+
+
+def month_bounds(day: date) -> tuple[date, date]:
+    """First and last day of the calendar month containing `day`."""
+    last = calendar.monthrange(day.year, day.month)[1]
+    return day.replace(day=1), day.replace(day=last)
+
+
+def history_start(today: date, weeks: int = DEFAULT_WEEKS) -> date:
+    """Earliest day a caller should load so the projection has `weeks` full weeks before the month,
+    plus one more week of residuals for the band."""
+    return month_bounds(today)[0] - timedelta(days=SEASON_DAYS * (weeks + 1))
+
+
+def _days(first: date, last: date) -> pd.DatetimeIndex:
+    return pd.date_range(pd.Timestamp(first), pd.Timestamp(last), freq="D", name="day")
+
+
+# ---- billing frames ----------------------------------------------------------------------------------
+def normalise_billing(billing: pd.DataFrame) -> pd.DataFrame:
+    """The billing contract with `day` as datetime.date and cost_usd as float64 (strings, timestamps or
+    dates are accepted for `day`)."""
+    out = billing.loc[:, ["day", "service", "region", "cost_usd"]].copy()
+    if out.empty:
+        out["day"] = pd.Series([], dtype=object)
+        out["cost_usd"] = out["cost_usd"].astype("float64")
+        return out
+    out["day"] = pd.to_datetime(out["day"].astype(str)).dt.date
+    out["service"] = out["service"].astype(str)
+    out["region"] = out["region"].astype(str)
+    out["cost_usd"] = out["cost_usd"].astype("float64")
+    return out
+
+
+def filter_billing(billing: pd.DataFrame, service: str = "", region: str = "") -> pd.DataFrame:
+    """Rows of one service and/or region ('' = all)."""
+    mask = pd.Series(True, index=billing.index)
+    if service:
+        mask &= billing["service"] == service
+    if region:
+        mask &= billing["region"] == region
+    return billing[mask]
+
+
+def billing_in_regions(billing: pd.DataFrame, regions: Sequence[str], known: Sequence[str]) -> pd.DataFrame:
+    """Rows of the chosen regions. Rows outside every known region (Cost Explorer's 'global', i.e.
+    NoRegion) belong to no one region, so they count only when every known region is chosen."""
+    everything = set(known) <= set(regions)
+    keep = billing["region"].isin(list(regions))
+    if everything:
+        keep |= ~billing["region"].isin(list(known))
+    return billing[keep]
+
+
+def daily_totals(
+    billing: pd.DataFrame, first: date, last: date, service: str = "", region: str = ""
+) -> pd.Series:
+    """Net spend per day first..last (daily DatetimeIndex named 'day'). Days without any billing row
+    (for any service or region) are NaN; days with rows but none in the filter are 0."""
+    index = _days(first, last)
+    if len(index) == 0:
+        return pd.Series([], index=index, dtype="float64", name="cost_usd")
+    b = normalise_billing(billing)
+    days_with_data = pd.DatetimeIndex(pd.to_datetime(pd.Series(b["day"].unique(), dtype=object)))
+    sel = filter_billing(b, service, region)
+    sums = sel.groupby(pd.to_datetime(sel["day"]))["cost_usd"].sum() if not sel.empty else pd.Series()
+    out = pd.Series(np.nan, index=index, dtype="float64", name="cost_usd")
+    out[index.isin(days_with_data)] = 0.0
+    if not sums.empty:
+        sums = sums[sums.index.isin(index)]
+        out.loc[sums.index] = sums.to_numpy()
+    return out
+
+
+def _data_days(billing: pd.DataFrame) -> tuple[date, date] | None:
+    b = normalise_billing(billing)
+    if b.empty:
+        return None
+    return min(b["day"]), max(b["day"])
+
+
+def model_series(
+    billing: pd.DataFrame, first: date, last: date, service: str = "", region: str = ""
+) -> pd.Series:
+    """daily_totals as the models see them: when the data begins inside the window (after `first`),
+    its first day is blanked, since it may be partial. Data reaching back to `first` or before is
+    loaded history, not a beginning, so callers that load more or less history agree."""
+    s = daily_totals(billing, first, last, service, region)
+    bounds = _data_days(billing)
+    if bounds is not None and first < bounds[0] <= last:
+        s[pd.Timestamp(bounds[0])] = math.nan
+    return s
+
+
+OTHER = "other"
+
+
+def daily_spend_by(
+    billing: pd.DataFrame, first: date, last: date, by: Literal["service", "region"], top: int = 8
+) -> pd.DataFrame:
+    """Wide frame for a stacked chart: one row per day first..last (date index, every day present, 0
+    where nothing was billed), one column per service or region, biggest spender first; beyond `top`
+    the rest is summed into 'other'."""
+    b = normalise_billing(billing)
+    b = b[(b["day"] >= first) & (b["day"] <= last)]
+    days = [d.date() for d in _days(first, last)]
+    wide = b.pivot_table(index="day", columns=by, values="cost_usd", aggfunc="sum", fill_value=0.0)
+    wide = wide.reindex(days, fill_value=0.0)
+    wide.index.name = "day"
+    order = wide.sum().sort_values(ascending=False, kind="stable").index
+    wide = wide[order]
+    if wide.shape[1] > top + 1:
+        wide = pd.concat([wide.iloc[:, :top], wide.iloc[:, top:].sum(axis=1).rename(OTHER)], axis=1)
+    wide.columns.name = by
+    return wide.astype("float64")
+
+
+def load_start(today: date, days_shown: int, weeks: int = DEFAULT_WEEKS) -> date:
+    """Earliest day to load for a view of `days_shown` closed days: the projection's window, and for
+    the first shown day its weekday expectation and the residuals that set its band."""
+    window = timedelta(days=SEASON_DAYS * (weeks + 1))
+    return min(history_start(today, weeks), today - timedelta(days=days_shown) - 2 * window)

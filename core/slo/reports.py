@@ -1,0 +1,148 @@
+"""Per SLO x scope reports (budget, alert state, current burn, time to exhaustion), their flat table, the
+worst alert per region, and the compact window / duration names the pages show."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from core.config import DEFAULT_BURN_RATE_RULES, BurnRateRule
+from core.slo.alerts import alert_state, burn_rate
+from core.slo.budget import error_budget, time_to_exhaustion
+from core.slo.grid import MetricGrid, SLOData, _as_counts, metric_grid, slo_counts
+from core.slo.types import ALERT_ORDER, CURRENT_BURN_WINDOW, GLOBAL, SLO, SLOReport
+
+
+def slo_report(
+    frame: SLOData,
+    slo: SLO,
+    at: datetime,
+    region: str | None = None,
+    rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES,
+    with_budget: bool = True,
+) -> SLOReport:
+    """Budget, alert state, current burn and time to exhaustion of one SLO in one scope. With
+    with_budget=False only the alert part is computed (for data covering the rule windows only)."""
+    counts = _as_counts(frame, slo)
+    budget = error_budget(counts, slo, at, region) if with_budget else None
+    alert = alert_state(counts, slo, at, rules, region)
+    current = alert.burn_rates.get(CURRENT_BURN_WINDOW)
+    if CURRENT_BURN_WINDOW not in alert.burn_rates:
+        current = burn_rate(counts, slo, CURRENT_BURN_WINDOW, at, region)
+    return SLOReport(
+        slo=slo,
+        region=region or GLOBAL,
+        budget=budget,
+        alert=alert,
+        current_burn=current,
+        time_to_exhaustion=None
+        if budget is None
+        else time_to_exhaustion(budget.remaining_fraction, current, slo.window),
+    )
+
+
+def slo_reports(
+    frame: pd.DataFrame | MetricGrid,
+    slos: Sequence[SLO],
+    at: datetime,
+    regions: Sequence[str] | None = None,
+    rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES,
+    include_global: bool = True,
+    with_budget: bool = True,
+) -> list[SLOReport]:
+    """One report per SLO x scope (each of the SLO's regions among `regions`, then global)."""
+    grid = frame if isinstance(frame, MetricGrid) else metric_grid(frame)
+    out: list[SLOReport] = []
+    for slo in slos:
+        counts = slo_counts(grid, slo)
+        scopes = [r for r in (regions if regions is not None else counts.regions) if r in counts.regions]
+        if slo.regions:
+            scopes = [r for r in scopes if r in slo.regions]
+        for region in scopes:
+            out.append(slo_report(counts, slo, at, region, rules, with_budget))
+        if include_global and len(counts.regions) > 1:
+            out.append(slo_report(counts, slo, at, None, rules, with_budget))
+    return out
+
+
+def reports_table(reports: Sequence[SLOReport]) -> pd.DataFrame:
+    """A flat table of reports (one row each), the window burn rates as columns named like 'burn_1h'."""
+    rows = []
+    for rep in reports:
+        b = rep.budget
+        row: dict[str, object] = {
+            "slo": rep.slo.name,
+            "region": rep.region,
+            "objective": rep.slo.objective,
+            "sli": None if b is None else b.sli,
+            "budget_remaining": None if b is None else b.remaining_fraction,
+            "minutes_remaining": None if b is None else b.minutes_remaining,
+            "minutes_total": rep.slo.budget_minutes,
+            "current_burn": rep.current_burn,
+            "time_to_exhaustion_h": None
+            if rep.time_to_exhaustion is None
+            else rep.time_to_exhaustion.total_seconds() / 3600,
+            "alert": rep.alert.level,
+            "partial": None if b is None else b.partial,
+        }
+        for window, burn in rep.alert.burn_rates.items():
+            row[f"burn_{format_window(window)}"] = burn
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def region_slo_states(
+    frame: pd.DataFrame | MetricGrid,
+    slos: Sequence[SLO],
+    at: datetime,
+    regions: Sequence[str],
+    rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES,
+) -> pd.DataFrame:
+    """Per region, the worst alert level over the SLOs that cover it and the SLO responsible:
+    columns region, alert ('page' | 'ticket' | 'ok' | 'no data'), worst_slo, current_burn.
+    Needs data over the rule windows only (rules_lookback)."""
+    reports = slo_reports(frame, slos, at, regions, rules, include_global=False, with_budget=False)
+    rows = []
+    for region in regions:
+        mine = [r for r in reports if r.region == region]
+        if not mine:
+            rows.append({"region": region, "alert": "no data", "worst_slo": "", "current_burn": np.nan})
+            continue
+        worst = max(mine, key=lambda r: (ALERT_ORDER[r.alert.level], r.current_burn or 0.0))
+        rows.append(
+            {
+                "region": region,
+                "alert": worst.alert.level,
+                "worst_slo": worst.slo.name,
+                "current_burn": np.nan if worst.current_burn is None else worst.current_burn,
+            }
+        )
+    return pd.DataFrame(rows, columns=["region", "alert", "worst_slo", "current_burn"])
+
+
+def format_window(window: timedelta) -> str:
+    """5m, 1h, 3d: the compact names the Workbook uses."""
+    s = int(window.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s % size == 0 and s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def format_duration(delta: timedelta | None) -> str:
+    """A human duration for 'time to exhaustion': '3 d 4 h', '2 h 5 min', '12 min', 'now', 'never'."""
+    if delta is None:
+        return "not burning"
+    s = delta.total_seconds()
+    if s <= 0:
+        return "exhausted"
+    if s < 3600:
+        return f"{max(s / 60, 1):.0f} min"
+    if s < 86400:
+        return f"{int(s // 3600)} h {int(s % 3600 // 60)} min"
+    if s >= 365 * 86400:
+        return "> 1 year"
+    return f"{int(s // 86400)} d {int(s % 86400 // 3600)} h"
