@@ -24,7 +24,7 @@ ROLES: tuple[Role, ...] = ("viewer", "operator", "approver", "admin")
 DEFAULT_ROLE: Role = "viewer"
 
 # permission -> roles that hold it. Approving and rejecting are further limited by the two-person rule
-# (never your own proposal), which core/actions.py enforces.
+# (never your own proposal), which core.actions enforces.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "view": frozenset(ROLES),
     "propose": frozenset({"operator", "approver", "admin"}),

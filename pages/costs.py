@@ -1,5 +1,5 @@
 """Costs: spend by service and region, budget vs actual vs forecast, top movers, unit cost per million
-requests, and what a fleet size would cost against today's run rate. Figures come from core/costs.py."""
+requests, and what a fleet size would cost against today's run rate. Figures come from the core/costs package."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -376,7 +376,7 @@ else:
     r3.metric(
         "Difference",
         f"{usd(scenario.delta_usd_per_day, 2, sign=True)}/day",
-        delta=f"{usd(scenario.delta_usd_per_month, sign=True)} per 30 days",
+        delta=f"{usd(scenario.delta_usd_per_month, sign=True)} per month (730 h)",
         delta_color="inverse",
     )
     download(scenario.as_frame(), "This comparison", "scenario")
@@ -396,7 +396,7 @@ else:
             "run_rate_usd_per_day": ui.usd_column("run rate (USD/day)"),
             "delta_usd_per_day": ui.change_column("difference (USD/day)", 2),
             "delta_pct": ui.change_column("difference", 1, percent=True),
-            "delta_usd_per_month": ui.change_column("per 30 days (USD)", 0),
+            "delta_usd_per_month": ui.change_column("per month, 730 h (USD)", 0),
         },
         key="costs_saved_scenarios",
     )

@@ -18,7 +18,7 @@ regions = ui.selected_regions()
 frame = ui.load_metrics(HEALTH_METRICS, start, end, regions)
 marks = ui.events(start, end)
 
-# ---- guardrail: budgets spent or projected to overrun this month (core/costs.py) ------------------
+# ---- guardrail: budgets spent or projected to overrun this month (core.costs) ------------------
 costs_data.overrun_banner(cfg.budget)
 
 if frame.empty:

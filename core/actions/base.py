@@ -149,7 +149,7 @@ class _ServiceBase:
         current: TargetState | None = None,
     ) -> Plan:
         """What would happen: current state, change, every guardrail with pass/fail, whether it needs
-        approval, and (for scaling, when core/capacity.py exists) predicted utilisation and cost."""
+        approval, and (for scaling, when core.capacity exists) predicted utilisation and cost."""
         target = self.target(target_name)
         if target is None:
             raise KeyError(target_name)

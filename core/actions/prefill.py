@@ -1,5 +1,5 @@
 """What other pages suggest (the proposal prefill) and what a scaling change is predicted to do
-(utilisation and monthly cost, replayed through core/capacity.py when it is available)."""
+(utilisation and monthly cost, replayed through core.capacity when it is available)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def resolve_prefill(cfg: HeadroomConfig, prefill: Mapping[str, Any] | None) -> D
     )
 
 
-# ---- prediction (core/capacity.py, optional) -------------------------------------------------------
+# ---- prediction (core.capacity, optional) -------------------------------------------------------
 def predict(
     cfg: HeadroomConfig,
     target: ActionTarget,
@@ -95,14 +95,14 @@ def predict(
     demand: pd.Series | None,
 ) -> tuple[Prediction | None, str]:
     """Predicted utilisation and monthly cost of holding the fleet at its count before and after a scaling
-    change, replaying recent demand (req/s, UTC index) through core/capacity.py's simulator when that
+    change, replaying recent demand (req/s, UTC index) through core.capacity's simulator when that
     module exists; otherwise (None, a sentence saying why there is no prediction)."""
     if KIND_OF_TARGET.get(target.kind) != "scale":
         return None, "Utilisation and cost predictions apply to scaling changes."
     try:
         from core import capacity  # lazy: written on another branch, may be absent
     except ImportError:
-        return None, "Predicted utilisation and cost need core/capacity.py, which is not in this build."
+        return None, "Predicted utilisation and cost need core.capacity, which is not in this build."
     fleet = next((f for f in cfg.fleet if f.name == target.fleet), None)
     if fleet is None:
         return None, f"Target {target.name} names no fleet, so there is nothing to predict from."
@@ -114,7 +114,7 @@ def predict(
         before_sim = _held_at(capacity, fleet, current.desired, demand)
         after_sim = _held_at(capacity, fleet, after.desired, demand)
     except Exception as exc:  # the planner must never block the guarded path
-        return None, f"core/capacity.py could not predict this change ({type(exc).__name__}: {exc})."
+        return None, f"core.capacity could not predict this change ({type(exc).__name__}: {exc})."
     hours = max(len(demand) * _step_hours(demand), 1e-9)
     per_month = HOURS_PER_MONTH / hours
     span = f"{demand.index.min():%Y-%m-%d %H:%M} to {demand.index.max():%Y-%m-%d %H:%M} UTC"

@@ -60,7 +60,7 @@ class GuardrailCheck:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Predicted effect of a scaling change (from core/capacity.py when it is available)."""
+    """Predicted effect of a scaling change (from core.capacity when it is available)."""
 
     utilisation_before: float | None
     utilisation_after: float | None

@@ -13,7 +13,7 @@ none for a budget's service or region, is a real $0 day for that budget. The fir
 counted in the actuals but left out of the models: billing that starts mid-day (a new account, the demo
 world) would otherwise read as a cheap day and drag down that weekday's expectation for weeks.
 
-End-of-month projection: `auto_forecast` by default, i.e. core/forecast.py's automatic choice among
+End-of-month projection: `auto_forecast` by default, i.e. core.forecast's automatic choice among
 statsmodels candidates (rolling-origin backtest, calibrated bands) with a weekly season, on the daily
 spend of the last five weeks before the month plus the month's closed days. It falls back to the
 weekly-seasonal rule below when the history is under two weeks or cannot be forecast. Any `Forecaster`

@@ -1,6 +1,6 @@
 """Forecasts of daily spend: the weekly-seasonal rule (mean of the last same weekdays, robust residual
 spread), which is also the anomaly expectation and the estimate of a missing day, and `auto_forecast`,
-core/forecast.py's automatic model choice with the rule as its fallback."""
+core.forecast's automatic model choice with the rule as its fallback."""
 
 from __future__ import annotations
 

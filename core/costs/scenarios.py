@@ -80,7 +80,7 @@ def _against_run_rate(
 
 
 def scenario_cost_from_simulation(result: Any, run_rate_usd_per_day: float) -> ScenarioCost:
-    """Same, from a capacity simulation (core/capacity.py's SimulationResult, read by duck typing:
+    """Same, from a capacity simulation (core.capacity's SimulationResult, read by duck typing:
     summary.instance_hours, fleet.price_per_hour, len(frame) x step_s)."""
     hours = len(result.frame) * float(result.step_s) / 3600.0
     return scenario_cost(

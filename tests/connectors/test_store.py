@@ -143,7 +143,7 @@ def test_action_markers_read_the_actions_table_only_when_it_exists(tmp_path: Pat
 
     db = open_db(tmp_path / "markers.db")
     start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
-    assert read_action_markers(db, start, end).empty  # no actions table yet (core/actions.py creates it)
+    assert read_action_markers(db, start, end).empty  # no actions table yet (core.actions creates it)
     db.execute(
         "CREATE TABLE actions (id INTEGER PRIMARY KEY, target TEXT, kind TEXT, state TEXT, reason TEXT)"
     )

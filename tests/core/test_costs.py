@@ -437,7 +437,7 @@ def test_scenario_cost_reproduces_the_miyabi_figure_against_a_run_rate():
 
 def test_a_scenario_month_is_the_730_hour_month_the_actions_page_uses():
     # one $1/h instance around the clock against a $0 run rate: $24 a day, $730 a month (730 h, as
-    # core/actions.py prices a month), not $720 (30 days)
+    # core.actions prices a month), not $720 (30 days)
     s = costs.scenario_cost(24.0, 1.0, 24.0, run_rate_usd_per_day=0.0)
     assert s.delta_usd_per_day == pytest.approx(24.0)
     assert s.delta_usd_per_month == pytest.approx(730.0)

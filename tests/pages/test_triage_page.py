@@ -82,7 +82,7 @@ def test_scale_button_prefills_a_scaling_proposal(app_config) -> None:
 
 
 def test_executed_actions_show_as_changes(app_config) -> None:
-    # the actions table as core/actions.py keeps it (the columns the markers read)
+    # the actions table as core.actions keeps it (the columns the markers read)
     when = (DEMO_END - timedelta(minutes=30)).timestamp()
     with sqlite3.connect(app_config.store) as conn:
         conn.execute(

@@ -380,7 +380,7 @@ def test_prediction_of_utilisation_and_cost_or_a_note_why_not(world: World):
     try:
         import core.capacity  # noqa: F401
     except ImportError:
-        assert plan.prediction is None and "core/capacity.py" in plan.prediction_note
+        assert plan.prediction is None and "core.capacity" in plan.prediction_note
         return
     p = plan.prediction
     assert p is not None, plan.prediction_note
