@@ -34,12 +34,16 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from core.config import CANONICAL_METRICS, PrometheusConfig
+from core.config import (
+    CANONICAL_METRICS,
+    PLACEHOLDER_IN_MATCHER,
+    PrometheusConfig,
+    template_problem,
+)
 from core.ports import SourceError, SourceHealth, empty_metrics_frame
 
 # Prometheus refuses a query_range whose (end - start) / step exceeds 11,000 points per series.
 MAX_POINTS_PER_SERIES = 11_000
-REGIONS_PLACEHOLDER = "$regions"
 REGION_LABEL = "region"
 MAX_CONCURRENT_QUERIES = 8
 MAX_CACHE_ENTRIES = 256
@@ -50,8 +54,9 @@ MAX_CACHE_ENTRIES = 256
 _SAFE_LABEL_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
 # RE2 metacharacters (Prometheus regexes are RE2, fully anchored).
 _RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
-# `$regions` must sit alone inside a quoted regex matcher, e.g. region=~"$regions".
-_PLACEHOLDER_IN_MATCHER = re.compile(r"""(=~|!~)(\s*)(["'])\$regions\3""")
+# `$regions` must sit alone inside a quoted regex matcher, e.g. region=~"$regions" (the config refuses
+# other templates at load time too).
+_PLACEHOLDER_IN_MATCHER = PLACEHOLDER_IN_MATCHER
 
 
 def is_safe_label_value(value: str) -> bool:
@@ -86,12 +91,9 @@ def render_query(template: str, regions: Sequence[str]) -> str:
 
 def check_template(metric: str, template: str) -> None:
     """A template must place `$regions` only inside a quoted =~ / !~ matcher (so escaping is complete)."""
-    occurrences = template.count(REGIONS_PLACEHOLDER)
-    if occurrences != len(_PLACEHOLDER_IN_MATCHER.findall(template)):
-        raise ValueError(
-            f"prometheus.queries.{metric}: `$regions` must appear only as a whole quoted regex matcher, "
-            f'e.g. region=~"$regions"; got {template!r}'
-        )
+    why = template_problem(template)
+    if why is not None:
+        raise ValueError(f"prometheus.queries.{metric}: {why}")
 
 
 def choose_step(start: datetime, end: datetime, requested: timedelta, scrape_interval: timedelta) -> int:
