@@ -11,6 +11,7 @@ Secrets (AWS keys, Prometheus auth, OIDC) never live here: see `.streamlit/secre
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -541,6 +542,7 @@ def _store_path_problems(path: Path) -> list[str]:
 
 
 _ADAPTER = TypeAdapter(HeadroomConfig)
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _loc_to_key(loc: tuple[Any, ...]) -> str:
@@ -550,7 +552,9 @@ def _loc_to_key(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif isinstance(part, str) and not part.startswith(("function-", "literal[", "tagged-union")):
-            out += ("." if out else "") + part
+            # a key that is not a bare TOML key is quoted the TOML way, so `sources." "` stays readable
+            name = part if _BARE_KEY.fullmatch(part) else json.dumps(part)
+            out += ("." if out else "") + name
     return out or "(top level)"
 
 
