@@ -335,10 +335,22 @@ class PrometheusSource:
         A clean probe does not clear the warnings of the last query: the data on the page is still the
         partial answer, so the source stays degraded until a query_range answers without warnings."""
         t0 = time.perf_counter()
+        where = f"health check against {self.url}"
         try:
-            self.client.custom_query("vector(1)")
-        except Exception as exc:  # the client raises requests errors and its own exception type
-            self._record_error(f"health check against {self.url} failed: {_short(exc)}")
+            status, body = self._get_within_deadline(f"{self.url}/api/v1/query", {"query": "vector(1)"})
+            payload = json.loads(body)
+        except (_DeadlineExceeded, requests.Timeout):
+            self._record_error(f"{where} timed out after {self.timeout_s:g} s (total deadline)")
+            return
+        except requests.ConnectionError as exc:
+            self._record_error(f"{where} failed: could not connect: {_connection_reason(exc)}")
+            return
+        except Exception as exc:  # requests errors, a body that is not JSON
+            self._record_error(f"{where} failed: {_short(exc)}")
+            return
+        if not isinstance(payload, dict) or payload.get("status") != "success":
+            error = payload.get("error", "") if isinstance(payload, dict) else ""
+            self._record_error(f"{where} failed: HTTP {status} {error}".rstrip())
             return
         self._record_success(time.perf_counter() - t0, None)
 

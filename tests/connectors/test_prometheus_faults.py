@@ -29,7 +29,7 @@ DRIBBLE_FOR_S = 30.0  # how long the slow server keeps sending, far beyond any c
 class FakePrometheus:
     """Behaviour switches read by the handler on every request."""
 
-    mode: str = "clean"  # clean | warnings | dribble_body
+    mode: str = "clean"  # clean | warnings | dribble_body (query_range) | dribble_probe (instant query)
     warnings: list[str] = field(default_factory=lambda: ["PromQL info: 3 of 12 store gateways unavailable"])
     stop: threading.Event = field(default_factory=threading.Event)
     requests: list[str] = field(default_factory=list)
@@ -64,20 +64,20 @@ def _handler(fake: FakePrometheus) -> type[BaseHTTPRequestHandler]:
             url = urlparse(self.path)
             params = parse_qs(url.query)
             fake.requests.append(url.path)
-            if url.path == "/api/v1/query":  # the health probe: always clean
-                self._send_json(
-                    {
-                        "status": "success",
-                        "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]},
-                    }
-                )
-                return
-            payload: dict = {"status": "success", "data": _matrix(params)}
-            if fake.mode == "warnings":
-                payload["warnings"] = fake.warnings
-            if fake.mode != "dribble_body":
-                self._send_json(payload)
-                return
+            payload: dict
+            if url.path == "/api/v1/query":  # the health probe: clean unless told to dribble
+                vector = [{"metric": {}, "value": [0, "1"]}]
+                payload = {"status": "success", "data": {"resultType": "vector", "result": vector}}
+                if fake.mode != "dribble_probe":
+                    self._send_json(payload)
+                    return
+            else:
+                payload = {"status": "success", "data": _matrix(params)}
+                if fake.mode == "warnings":
+                    payload["warnings"] = fake.warnings
+                if fake.mode != "dribble_body":
+                    self._send_json(payload)
+                    return
             body = json.dumps(payload).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -136,6 +136,17 @@ def test_a_dribbled_body_ends_at_the_total_deadline(fake_prometheus: FakePrometh
     # the per-read timeout alone would wait DRIBBLE_FOR_S (30 s); the deadline is the configured timeout
     assert elapsed < 3 * timeout_s, f"took {elapsed:.1f} s for a {timeout_s} s timeout"
     assert source.health().state == "down"
+
+
+def test_a_dribbled_health_probe_ends_at_the_deadline_too(fake_prometheus: FakePrometheus) -> None:
+    fake_prometheus.mode = "dribble_probe"  # the Overview's health tiles call the probe
+    timeout_s = 1.0
+    source = _source(fake_prometheus.url, timeout=timedelta(seconds=timeout_s))
+    t0 = time.monotonic()
+    health = source.health()
+    elapsed = time.monotonic() - t0
+    assert health.state == "down" and "timed out" in health.detail, health
+    assert elapsed < 3 * timeout_s, f"took {elapsed:.1f} s for a {timeout_s} s timeout"
 
 
 def test_a_fast_answer_is_unaffected_by_the_deadline(fake_prometheus: FakePrometheus) -> None:
