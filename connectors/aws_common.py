@@ -29,6 +29,10 @@ from botocore.exceptions import (
 
 from core.ports import SourceError
 
+# Pages of one paginated read at most: each page of GetCostAndUsage is billed, and an endpoint that
+# keeps answering with a token must not keep the page (and the bill) running.
+MAX_PAGES = 50
+
 THROTTLING_CODES = frozenset(
     {
         "Throttling",
@@ -114,6 +118,38 @@ def make_client(
         user_agent_extra="headroom",
     )
     return session.client(service, region_name=region_name, endpoint_url=endpoint_url or None, config=config)
+
+
+class Pager:
+    """Follows a paginated read's cursor (NextToken, NextPageToken), refusing a token seen before and
+    more than `max_pages` pages: either means the endpoint would keep the loop (and the bill) going."""
+
+    def __init__(self, source: str, action: str, token_name: str, max_pages: int = MAX_PAGES):
+        self.source, self.action, self.token_name, self.max_pages = source, action, token_name, max_pages
+        self.pages = 0
+        self._seen: set[str] = set()
+
+    def more(self, token: str | None) -> bool:
+        """Call after each page with its token: True if the next page should be fetched."""
+        self.pages += 1
+        if not token:
+            return False
+        if token in self._seen:
+            raise SourceError(
+                self.source,
+                f"{self.action} returned the same {self.token_name} twice (after page {self.pages}); stopped "
+                "instead of requesting the same page again",
+                query=self.action,
+            )
+        if self.pages >= self.max_pages:
+            raise SourceError(
+                self.source,
+                f"{self.action} still had more pages after {self.max_pages} pages; stopped so that a "
+                "misbehaving endpoint cannot run up calls (ask for a shorter time range)",
+                query=self.action,
+            )
+        self._seen.add(token)
+        return True
 
 
 def source_error(source: str, action: str, exc: BaseException, max_attempts: int) -> SourceError:

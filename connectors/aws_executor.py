@@ -1,6 +1,8 @@
 """ActionExecutor for AWS via boto3: ECS services, EC2 Auto Scaling groups, Application Auto Scaling
 targets, and Route 53 weighted / failover records. Every apply() reads the target back so the caller can
-verify what is really there.
+verify what is really there. When the write succeeded but the read-back fails, apply() raises
+core.ports.AppliedUnverified (a SourceError): the change ran once, and must be recorded as such, not as
+a failure someone might retry.
 
 Target params (config [[target]].params):
 - ecs_service:        cluster, service
@@ -26,7 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.config import AwsExecutorConfig
-from core.ports import Change, SourceError, Target, TargetState
+from core.ports import AppliedUnverified, Change, SourceError, Target, TargetState
 
 _RETRIES = {"mode": "standard", "max_attempts": 3}
 
@@ -108,8 +110,18 @@ class AwsExecutor:
         }.get(target.kind)
         if writer is None:
             raise SourceError("aws", f"target kind {target.kind!r} is not supported")
-        writer(target, change)
-        return self.current(target)  # read back: what is really there now
+        writer(target, change)  # a SourceError here: nothing was applied
+        try:
+            return self.current(target)  # read back: what is really there now
+        except Exception as exc:  # the write went through whatever the read-back did
+            why = exc.message if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
+            raise AppliedUnverified(
+                f"aws {target.kind}",
+                f"the change to {target.name} was applied, but it could not be read back ({why}); "
+                "it ran once: check the target before doing anything again",
+                requested=change,
+                read_back_error=why,
+            ) from exc
 
     # -- ECS -----------------------------------------------------------------------------------------
     def _ecs_current(self, target: Target) -> TargetState:

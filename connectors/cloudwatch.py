@@ -17,7 +17,8 @@ or smaller than hits on average. CacheHitRate and the error rates need CloudFron
 enabled on the distribution; without them those metrics come back empty. The two error ratios are not
 canonical metrics: they are offered for the CDN page and ignored elsewhere.
 
-Requests are batched at most 500 queries per GetMetricData call, each paginated by NextToken; the
+Requests are batched at most 500 queries per GetMetricData call, each paginated by NextToken (at most
+aws_common.MAX_PAGES pages, and a repeated token is an error rather than a loop); the
 period is chosen so a call's datapoints stay within GetMetricData's limit and within CloudWatch's
 retention of fine periods (1-minute data for 15 days, 5-minute for 63 days, then 1 hour).
 """
@@ -34,9 +35,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from connectors.aws_common import AwsCredentials, client_for, source_error
+from connectors.aws_common import AwsCredentials, Pager, client_for, source_error
 from core.config import CANONICAL_METRICS, CloudWatchConfig
-from core.ports import SourceHealth, empty_metrics_frame, tidy_metrics
+from core.ports import SourceError, SourceHealth, empty_metrics_frame, tidy_metrics
 
 NAMESPACE = "AWS/CloudFront"
 MAX_QUERIES_PER_CALL = 500
@@ -207,6 +208,7 @@ class CloudWatchCdnSource:
             ]
             points: dict[str, tuple[list, list]] = {q["Id"]: ([], []) for q in queries}
             token: str | None = None
+            pager = Pager(self.name, "GetMetricData", "NextToken")
             while True:
                 kwargs: dict[str, Any] = {
                     "MetricDataQueries": queries,
@@ -231,8 +233,13 @@ class CloudWatchCdnSource:
                         messages.append(f"{result.get('Label', result['Id'])}: {result.get('StatusCode')}")
                 messages.extend(m.get("Value", "") for m in resp.get("Messages", []) if m.get("Value"))
                 token = resp.get("NextToken")
-                if not token:
-                    break
+                try:
+                    if not pager.more(token):
+                        break
+                except SourceError as err:
+                    with self._lock:
+                        self._last_error = err.message
+                    raise
             for i, (dist, metric) in enumerate(batch):
                 ts, vals = points.get(f"q{i}", ([], []))
                 if not ts:

@@ -9,10 +9,16 @@ else rewrote a day's rows (e.g. the demo world), the row count / total no longer
 day is fetched again.
 
 Cost Explorer's REGION dimension says "NoRegion" for global charges; those rows use region "global".
+
+Paging follows NextPageToken at most `MAX_PAGES` pages and stops on a token seen before (aws_common.Pager).
+An amount that is not a finite number (NaN, Infinity, 1e400) makes the whole fetch a SourceError naming
+the day and service, and nothing of it is stored: a cost row that is not a number would poison every
+total and forecast, and skipping it would understate the bill silently.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -21,7 +27,7 @@ from typing import Any
 import pandas as pd
 import sqlite_utils
 
-from connectors.aws_common import AwsCredentials, client_for, source_error
+from connectors.aws_common import AwsCredentials, Pager, client_for, source_error
 from connectors.store import cost_totals_by_day, read_costs, replace_costs
 from core import db as store_db
 from core.config import CostExplorerConfig
@@ -174,6 +180,7 @@ class CostExplorerSource:
         groups: list[tuple[tuple[str, str, str], float]] = []
         estimated: set[str] = set()
         token: str | None = None
+        pager = Pager(self.name, "GetCostAndUsage", "NextPageToken")
         while True:
             kwargs = dict(request, NextPageToken=token) if token else request
             try:
@@ -204,10 +211,23 @@ class CostExplorerSource:
                         )
                         self._last_error = err.message
                         raise err from None
+                    if not math.isfinite(amount):
+                        err = SourceError(
+                            self.name,
+                            f"GetCostAndUsage returned an amount that is not a finite number, "
+                            f"{cost.get('Amount')!r}, for {service} on {day}; nothing of this fetch was stored",
+                            query="GetCostAndUsage",
+                        )
+                        self._last_error = err.message
+                        raise err
                     groups.append(((day, service, region), amount))
             token = resp.get("NextPageToken")
-            if not token:
-                return groups, estimated
+            try:
+                if not pager.more(token):
+                    return groups, estimated
+            except SourceError as err:
+                self._last_error = err.message
+                raise
 
     def _read(self, start: date, end: date) -> pd.DataFrame:
         try:

@@ -9,14 +9,22 @@ slow and warns under pandas 3.
 
 Every query is fetched concurrently, step-aligned so that reruns within one step hit the TTL cache keyed
 by (query, start, end, step), and every failure becomes a SourceError naming the source, query and why.
+
+`[prometheus].timeout` is a total deadline per request, not only per socket read: `requests` timeouts
+restart at every byte, so a server dribbling its body would otherwise hold the page for minutes. The body
+is streamed and a watchdog shuts the socket down when the deadline passes. (Slowly dribbled *headers* are
+still bounded per read only.) Answers carrying Prometheus `warnings` (partial data) are kept: health()
+stays "degraded" with their text, and `last_warnings` holds them, until a query answers without warnings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import math
 import re
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -34,12 +42,16 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from core.config import CANONICAL_METRICS, PrometheusConfig
+from core.config import (
+    CANONICAL_METRICS,
+    PLACEHOLDER_IN_MATCHER,
+    PrometheusConfig,
+    template_problem,
+)
 from core.ports import SourceError, SourceHealth, empty_metrics_frame
 
 # Prometheus refuses a query_range whose (end - start) / step exceeds 11,000 points per series.
 MAX_POINTS_PER_SERIES = 11_000
-REGIONS_PLACEHOLDER = "$regions"
 REGION_LABEL = "region"
 MAX_CONCURRENT_QUERIES = 8
 MAX_CACHE_ENTRIES = 256
@@ -50,8 +62,9 @@ MAX_CACHE_ENTRIES = 256
 _SAFE_LABEL_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
 # RE2 metacharacters (Prometheus regexes are RE2, fully anchored).
 _RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
-# `$regions` must sit alone inside a quoted regex matcher, e.g. region=~"$regions".
-_PLACEHOLDER_IN_MATCHER = re.compile(r"""(=~|!~)(\s*)(["'])\$regions\3""")
+# `$regions` must sit alone inside a quoted regex matcher, e.g. region=~"$regions" (the config refuses
+# other templates at load time too).
+_PLACEHOLDER_IN_MATCHER = PLACEHOLDER_IN_MATCHER
 
 
 def is_safe_label_value(value: str) -> bool:
@@ -86,12 +99,9 @@ def render_query(template: str, regions: Sequence[str]) -> str:
 
 def check_template(metric: str, template: str) -> None:
     """A template must place `$regions` only inside a quoted =~ / !~ matcher (so escaping is complete)."""
-    occurrences = template.count(REGIONS_PLACEHOLDER)
-    if occurrences != len(_PLACEHOLDER_IN_MATCHER.findall(template)):
-        raise ValueError(
-            f"prometheus.queries.{metric}: `$regions` must appear only as a whole quoted regex matcher, "
-            f'e.g. region=~"$regions"; got {template!r}'
-        )
+    why = template_problem(template)
+    if why is not None:
+        raise ValueError(f"prometheus.queries.{metric}: {why}")
 
 
 def prometheus_step_seconds(
@@ -317,15 +327,36 @@ class PrometheusSource:
                 )
             return SourceHealth(self.name, "ok", f"{self.url}{note}", self._last_success, self._last_latency)
 
+    @property
+    def last_warnings(self) -> tuple[str, ...]:
+        """Warnings of the last query_range answer (partial data), empty once an answer is clean."""
+        with self._lock:
+            return self._last_warnings
+
     def probe(self) -> None:
-        """One instant query of `vector(1)`: proves the URL, auth and PromQL engine answer."""
+        """One instant query of `vector(1)`: proves the URL, auth and PromQL engine answer.
+
+        A clean probe does not clear the warnings of the last query: the data on the page is still the
+        partial answer, so the source stays degraded until a query_range answers without warnings."""
         t0 = time.perf_counter()
+        where = f"health check against {self.url}"
         try:
-            self.client.custom_query("vector(1)")
-        except Exception as exc:  # the client raises requests errors and its own exception type
-            self._record_error(f"health check against {self.url} failed: {_short(exc)}")
+            status, body = self._get_within_deadline(f"{self.url}/api/v1/query", {"query": "vector(1)"})
+            payload = json.loads(body)
+        except (_DeadlineExceeded, requests.Timeout):
+            self._record_error(f"{where} timed out after {self.timeout_s:g} s (total deadline)")
             return
-        self._record_success(time.perf_counter() - t0, ())
+        except requests.ConnectionError as exc:
+            self._record_error(f"{where} failed: could not connect: {_connection_reason(exc)}")
+            return
+        except Exception as exc:  # requests errors, a body that is not JSON
+            self._record_error(f"{where} failed: {_short(exc)}")
+            return
+        if not isinstance(payload, dict) or payload.get("status") != "success":
+            error = payload.get("error", "") if isinstance(payload, dict) else ""
+            self._record_error(f"{where} failed: HTTP {status} {error}".rstrip())
+            return
+        self._record_success(time.perf_counter() - t0, None)
 
     def clear_cache(self) -> None:
         with self._lock:
@@ -407,16 +438,15 @@ class PrometheusSource:
         where = f"query_range {query!r} at {self.url}"
         with self._lock:
             self.http_requests += 1
+        timed_out = SourceError(
+            self.name, f"{where} timed out after {self.timeout_s:g} s (total deadline)", query=query
+        )
         try:
-            resp = self.session.get(
-                f"{self.url}/api/v1/query_range",
-                params=params,
-                timeout=(min(self.timeout_s, 5.0), self.timeout_s),
-            )
+            status, body = self._get_within_deadline(f"{self.url}/api/v1/query_range", params)
+        except _DeadlineExceeded:
+            raise timed_out from None
         except requests.Timeout:
-            raise SourceError(
-                self.name, f"{where} timed out after {self.timeout_s:g} s", query=query
-            ) from None
+            raise timed_out from None
         except requests.ConnectionError as exc:
             raise SourceError(
                 self.name, f"could not connect for {where}: {_connection_reason(exc)}", query=query
@@ -425,25 +455,26 @@ class PrometheusSource:
             raise SourceError(self.name, f"{where} failed: {_short(exc)}", query=query) from None
         try:
             with _gc_paused():
-                payload = json.loads(resp.content)
+                payload = json.loads(body)
         except ValueError:
             payload = None
-        if resp.status_code in (401, 403):
+        if status in (401, 403):
             raise SourceError(
                 self.name,
-                f"{where} was refused (HTTP {resp.status_code}): check token or username/password in "
+                f"{where} was refused (HTTP {status}): check token or username/password in "
                 "[connections.prometheus] of secrets.toml or HEADROOM_PROMETHEUS_* variables",
                 query=query,
             )
         if not isinstance(payload, dict):
             raise SourceError(
                 self.name,
-                f"{where} answered HTTP {resp.status_code} with something that is not the Prometheus API "
-                f"(is the URL the API root, e.g. including /prometheus for Mimir?): {resp.text[:120]!r}",
+                f"{where} answered HTTP {status} with something that is not the Prometheus API "
+                f"(is the URL the API root, e.g. including /prometheus for Mimir?): "
+                f"{body[:120].decode('utf-8', 'replace')!r}",
                 query=query,
             )
         if payload.get("status") != "success":
-            kind = payload.get("errorType", f"HTTP {resp.status_code}")
+            kind = payload.get("errorType", f"HTTP {status}")
             raise SourceError(
                 self.name,
                 f"{where} was rejected ({kind}): {payload.get('error', 'no reason given')}",
@@ -456,18 +487,92 @@ class PrometheusSource:
             )
         return _parse_matrix(self.name, query, data.get("result") or [], tuple(payload.get("warnings") or ()))
 
-    def _record_success(self, latency: float, warnings: tuple[str, ...]) -> None:
+    def _get_within_deadline(self, url: str, params: Mapping[str, str]) -> tuple[int, bytes]:
+        """GET with `timeout_s` as a total deadline: (status, decoded body) or _DeadlineExceeded.
+
+        The headers are bounded per read by `requests`; the body is read in pieces while a watchdog timer
+        shuts the socket down at the deadline, which wakes a read blocked on a dribbling server."""
+        deadline = time.monotonic() + self.timeout_s
+        resp = self.session.get(
+            url, params=params, timeout=(min(self.timeout_s, 5.0), self.timeout_s), stream=True
+        )
+        watchdog = _Watchdog(resp)
+        try:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _DeadlineExceeded
+            watchdog.start(remaining)
+            chunks: list[bytes] = []
+            try:
+                while chunk := resp.raw.read1(1 << 20, decode_content=True):
+                    chunks.append(chunk)
+                    if time.monotonic() >= deadline:
+                        raise _DeadlineExceeded
+            except _DeadlineExceeded:
+                raise
+            except Exception as exc:  # a shut-down socket surfaces as a protocol or connection error
+                if watchdog.fired or time.monotonic() >= deadline:
+                    raise _DeadlineExceeded from None
+                raise requests.ConnectionError(str(exc)) from None
+            if watchdog.stop():
+                raise _DeadlineExceeded  # fired after the last read: the socket may be half-closed
+            return resp.status_code, b"".join(chunks)
+        finally:
+            watchdog.stop()
+            resp.close()
+
+    def _record_success(self, latency: float, warnings: tuple[str, ...] | None) -> None:
+        """`warnings` None (a probe) keeps those of the last query: they describe the data shown."""
         with self._lock:
             self._last_success = datetime.now(UTC)
             self._last_latency = latency
             self._last_error = None
-            self._last_warnings = warnings
+            if warnings is not None:
+                self._last_warnings = warnings
             self._last_checked = time.monotonic()
 
     def _record_error(self, message: str) -> None:
         with self._lock:
             self._last_error = message
             self._last_checked = time.monotonic()
+
+
+class _DeadlineExceeded(Exception):
+    """The total deadline of one request passed."""
+
+
+class _Watchdog:
+    """Shuts down a streaming response's socket once a deadline passes, unless stopped first."""
+
+    def __init__(self, resp: requests.Response):
+        self._sock: socket.socket | None = getattr(getattr(resp.raw, "connection", None), "sock", None)
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._stopped = False
+        self.fired = False
+
+    def start(self, seconds: float) -> None:
+        if self._sock is None:
+            return  # no socket to watch: the per-read timeout and the loop's deadline check remain
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._stopped or self._sock is None:
+                return
+            self.fired = True
+            with contextlib.suppress(OSError):  # wakes the blocked recv; the socket is discarded
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> bool:
+        """Stop watching; True if the watchdog had already fired."""
+        with self._lock:
+            self._stopped = True
+            if self._timer is not None:
+                self._timer.cancel()
+            return self.fired
 
 
 def _parse_matrix(

@@ -7,13 +7,16 @@ plain values here. Exactly one mechanism is trusted, chosen by config `auth.mode
            when Streamlit is reachable through that proxy alone (bind it to 127.0.0.1);
 - "demo":  a picker among the `[[user]]` entries of the config (the embedded demo world).
 Values offered by the other mechanisms are ignored, so a forged header means nothing in oidc/demo mode.
-Roles come from `[[user]]` by e-mail (case-insensitive); anyone else, and anyone not signed in, is a
-viewer. Permissions are default deny: a role or permission not listed below allows nothing.
+Roles come from `[[user]]` by e-mail; anyone else, and anyone not signed in, is a viewer. E-mails are
+compared after one safe normalisation (`normalise_email`): surrounding spaces dropped and ASCII letters
+lower-cased. Addresses with any non-ASCII character are never folded and never match a configured user
+(the config only accepts ASCII addresses): Unicode case folding maps e.g. the Kelvin sign U+212A onto
+'k', which would let a look-alike address take an approver's role. Permissions are default deny: a role or permission not listed below allows nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -62,13 +65,25 @@ ANONYMOUS = Identity(email="", name="", source="anonymous", verified=False)
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """Spaces stripped and ASCII letters lower-cased; a non-ASCII address is returned stripped but
+    otherwise untouched, so no Unicode folding (Kelvin sign -> 'k', fullwidth -> ASCII) can make two
+    different addresses equal."""
+    stripped = email.strip()
+    if not stripped.isascii():
+        return stripped
+    return stripped.lower()  # on ASCII text str.lower() only maps A-Z to a-z
+
+
+def is_matchable_email(email: str) -> bool:
+    """Only plain ASCII addresses with one @ can hold a configured role."""
+    stripped = email.strip()
+    return stripped.isascii() and stripped.isprintable() and stripped.count("@") == 1
 
 
 def role_for_email(email: str, users: Iterable[User]) -> Role:
-    """The configured role of this e-mail; unknown or empty -> viewer."""
+    """The configured role of this e-mail; unknown, empty or non-ASCII -> viewer."""
     wanted = normalise_email(email)
-    if not wanted:
+    if not wanted or not is_matchable_email(wanted):
         return DEFAULT_ROLE
     for user in users:
         if normalise_email(user.email) == wanted:
@@ -112,19 +127,48 @@ def identity_from_oidc(claims: Mapping[str, Any]) -> Identity:
     return Identity(email=email, name=name, source="oidc", verified=verified)
 
 
-def identity_from_proxy(headers: Mapping[str, str], header_name: str) -> Identity:
-    """The e-mail set by the authenticating proxy (header names are case-insensitive)."""
+HeaderValues = str | Sequence[str]
+
+
+def header_values(headers: Mapping[str, HeaderValues], header_name: str) -> list[str]:
+    """Every value received for `header_name` (case-insensitive), however the mapping holds them.
+
+    Streamlit's `st.context.headers` answers `[name]` with the *first* value and `get_all(name)` with
+    all of them; a plain dict may map a name to a list, or hold the name in two spellings."""
     wanted = header_name.strip().lower()
-    value = next((v for k, v in headers.items() if k.lower() == wanted), "")
-    email = str(value).strip()
-    if not email or "@" not in email or "," in email:  # one address, or nothing
+    values: list[str] = []
+    get_all = getattr(headers, "get_all", None)
+    if callable(get_all):
+        values.extend(str(v) for v in get_all(header_name))
+        return values
+    for key, value in headers.items():
+        if str(key).lower() != wanted:
+            continue
+        if isinstance(value, str):
+            values.append(value)
+        else:
+            values.extend(str(v) for v in value)
+    return values
+
+
+def identity_from_proxy(headers: Mapping[str, HeaderValues], header_name: str) -> Identity:
+    """The e-mail set by the authenticating proxy (header names are case-insensitive).
+
+    Exactly one value with exactly one address is accepted. A proxy that *appends* its header (Envoy's
+    default) leaves a client-sent copy in front of it, so several values, or a comma-joined list, mean
+    someone forged one: the request gets no identity at all."""
+    values = header_values(headers, header_name)
+    if len(values) != 1:
+        return ANONYMOUS
+    email = values[0].strip()
+    if not email or email.count("@") != 1 or "," in email:  # one address, or nothing
         return ANONYMOUS
     return Identity(email=email, name=email, source="proxy", verified=True)
 
 
 def identity_from_demo(choice: str | None, users: Iterable[User]) -> Identity:
     """The demo picker's choice, only if it is one of the configured users."""
-    if not choice:
+    if not choice or not is_matchable_email(choice):
         return ANONYMOUS
     for user in users:
         if normalise_email(user.email) == normalise_email(choice):
@@ -137,10 +181,13 @@ def resolve_identity(
     users: Iterable[User],
     *,
     oidc_claims: Mapping[str, Any] | None = None,
-    headers: Mapping[str, str] | None = None,
+    headers: Mapping[str, HeaderValues] | None = None,
     demo_choice: str | None = None,
 ) -> Identity:
-    """The identity from the one mechanism `auth.mode` trusts; whatever the others offer is ignored."""
+    """The identity from the one mechanism `auth.mode` trusts; whatever the others offer is ignored.
+
+    `headers` should be `st.context.headers` itself (it has `get_all`), not `dict(st.context.headers)`,
+    which keeps only the first value of a repeated header and so hides a forged copy."""
     if auth.mode == "oidc":
         return identity_from_oidc(oidc_claims or {})
     if auth.mode == "proxy":

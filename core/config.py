@@ -2,22 +2,37 @@
 
 The file is TOML (default `.streamlit/headroom.toml`, `HEADROOM_CONFIG` overrides). Validation is done by
 pydantic dataclasses with `extra="forbid"`, so a misspelt key is named, and every error is reported as
-`file: section[index].key: what was expected, got VALUE` (e.g. `slo[2].objective: ...`).
+`file: section[index].key: what was expected, got VALUE` (e.g. `slo[2].objective: ...`). Nothing else
+escapes `load_config`: unreadable or non-UTF-8 files, TOML nested too deeply, infinite or huge numbers
+and durations all become a ConfigError naming the file and, where there is one, the key
+(tests/core/test_config_fuzz.py throws generated documents at it).
 Secrets (AWS keys, Prometheus auth, OIDC) never live here: see `.streamlit/secrets.toml` / the environment.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
+import reprlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 from pydantic.dataclasses import dataclass
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +73,14 @@ METRIC_UNITS: dict[str, str] = {
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# no setting needs more; longer ones only overflow datetime arithmetic later (now + 9000 years)
+MAX_DURATION = timedelta(days=36_500)
+REGIONS_PLACEHOLDER = "$regions"
+# `$regions` must sit alone inside a quoted regex matcher, e.g. region=~"$regions", so that escaping the
+# substituted alternation is complete (connectors/prometheus.py substitutes it).
+PLACEHOLDER_IN_MATCHER = re.compile(r"""(=~|!~)(\s*)(["'])\$regions\3""")
+# problems found by the cross-reference check start with their own key; this joins them in one error
+_PROBLEM_SEPARATOR = "\n"
 
 
 class ConfigError(Exception):
@@ -72,23 +95,95 @@ class ConfigError(Exception):
 def parse_duration(value: Any) -> timedelta:
     """'28d', '5m', '300s', '1.5h' or a number of seconds -> timedelta."""
     if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool):
         raise ValueError(f"expected a duration like '5m' or '28d', got {value!r}")
-    if isinstance(value, int | float):
-        return timedelta(seconds=float(value))
-    if isinstance(value, str):
-        m = _DURATION_RE.match(value)
-        if m:
-            return timedelta(seconds=float(m.group(1)) * _DURATION_UNITS[m.group(2)])
-    raise ValueError(f"expected a duration like '5m', '6h' or '28d', got {value!r}")
+    elif isinstance(value, int | float):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float
+            seconds = math.inf
+    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
+        seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    else:
+        raise ValueError(f"expected a duration like '5m', '6h' or '28d', got {_short_repr(value)}")
+    if not math.isfinite(seconds) or seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"expected a duration of at most {MAX_DURATION.days}d, got {_short_repr(value)}")
+    if seconds < 0:
+        raise ValueError(f"expected a duration of zero or more, got {_short_repr(value)}")
+    return timedelta(seconds=seconds)
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError(f"must be longer than zero, got {value}")
+    return value
+
+
+def _iso_time(value: str) -> str:
+    """An ISO 8601 time (date, or date and time; 'Z' allowed), kept as written."""
+    try:
+        datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"expected an ISO 8601 time like '2026-11-23T12:00:00Z', got {_short_repr(value)}"
+        ) from None
+    return value
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        raise ValueError(f"unknown IANA time zone {_short_repr(value)} (e.g. 'Europe/Dublin')") from None
+    return value
+
+
+def _email(value: str) -> str:
+    """One plain ASCII address: roles are matched on it (core/auth.py), so no Unicode look-alikes."""
+    local, at, domain = value.partition("@")
+    if (
+        not value.isascii()
+        or not value.isprintable()
+        or any(c.isspace() for c in value)
+        or not at
+        or not local
+        or not domain
+        or "@" in domain
+    ):
+        raise ValueError(
+            f"expected one plain ASCII e-mail address like 'alice@example.com', got {_short_repr(value)}"
+        )
+    return value
+
+
+def _short_repr(value: Any) -> str:
+    """repr() of a value cut to a readable length (a config value can be megabytes or nested deeply)."""
+    return _REPR.repr(value)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict, _REPR.maxlevel = 80, 80, 6, 6, 3
+
+
+def template_problem(template: str) -> str | None:
+    """Why a PromQL template's `$regions` is unsafe to substitute, or None when it is fine."""
+    if template.count(REGIONS_PLACEHOLDER) != len(PLACEHOLDER_IN_MATCHER.findall(template)):
+        return (
+            '`$regions` must appear only as a whole quoted regex matcher, e.g. region=~"$regions"; '
+            f"got {_short_repr(template)}"
+        )
+    return None
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+IsoTime = Annotated[str, AfterValidator(_iso_time)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 MetricName = Literal[CANONICAL_METRICS]  # type: ignore[valid-type]
 
-_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# allow_inf_nan=False: an `inf` or `nan` weight, budget or capacity is refused rather than propagated
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 _REGION_CODE_RE = r"^[a-z]{2}(-[a-z]+)+-\d+$"
 
 
@@ -98,7 +193,7 @@ class Region:
     name: str
     lat: Annotated[float, Field(ge=-90, le=90)]
     lon: Annotated[float, Field(ge=-180, le=180)]
-    timezone: str
+    timezone: Annotated[str, AfterValidator(_time_zone)]
     # share of global traffic this region receives under normal routing (failover redistributes it)
     routing_weight: Annotated[float, Field(ge=0)] = 1.0
 
@@ -110,7 +205,7 @@ class SLOConfig:
 
     name: str
     objective: Annotated[float, Field(gt=0.0, lt=1.0)]
-    window: Duration
+    window: PositiveDuration
     total: MetricName
     good: MetricName | None = None
     bad: MetricName | None = None
@@ -138,9 +233,17 @@ class BurnRateRule:
     """One multiwindow burn-rate rule (Google SRE Workbook): fire when both windows exceed `burn_rate`."""
 
     severity: Literal["page", "ticket"]
-    long_window: Duration
-    short_window: Duration
+    long_window: PositiveDuration
+    short_window: PositiveDuration
     burn_rate: Annotated[float, Field(gt=0)]
+
+    @model_validator(mode="after")
+    def _short_within_long(self) -> BurnRateRule:
+        if self.short_window >= self.long_window:
+            raise ValueError(
+                f"short_window ({self.short_window}) must be shorter than long_window ({self.long_window})"
+            )
+        return self
 
 
 DEFAULT_BURN_RATE_RULES: tuple[BurnRateRule, ...] = (
@@ -190,6 +293,8 @@ class FleetConfig:
 class FreezeWindow:
     """No changes between start and end (UTC, ISO 8601), e.g. a release freeze."""
 
+    # not parsed here: the action service refuses any change while a window cannot be read
+    # (tests/core/test_actions.py), which is the safe reading of a typo in a freeze
     start: str
     end: str
     reason: str = ""
@@ -215,10 +320,16 @@ class ActionTarget:
     freeze: tuple[FreezeWindow, ...] = ()
     params: dict[str, str] = field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _bounds(self) -> ActionTarget:
+        if self.min_instances > self.max_instances:
+            raise ValueError(f"min_instances ({self.min_instances}) > max_instances ({self.max_instances})")
+        return self
+
 
 @dataclass(config=_STRICT, frozen=True)
 class User:
-    email: str
+    email: Annotated[str, AfterValidator(_email)]
     role: Literal["viewer", "operator", "approver", "admin"]
     name: str = ""
 
@@ -229,7 +340,7 @@ class AuthConfig:
     # proxy: trust `proxy_header` set by an authenticating reverse proxy (e.g. oauth2-proxy)
     mode: Literal["demo", "oidc", "proxy"] = "demo"
     proxy_header: str = "X-Forwarded-Email"
-    approval_expiry: Duration = timedelta(minutes=30)
+    approval_expiry: PositiveDuration = timedelta(minutes=30)
 
 
 @dataclass(config=_STRICT, frozen=True)
@@ -248,17 +359,17 @@ class StoreConfig:
 
 @dataclass(config=_STRICT, frozen=True)
 class DemoConfig:
-    seed: int = 42
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42  # numpy seeds are non-negative
     days: Annotated[int, Field(ge=1, le=400)] = 35
     # regenerate the demo world when its newest minute is older than this
-    refresh_after: Duration = timedelta(hours=6)
+    refresh_after: PositiveDuration = timedelta(hours=6)
 
 
 @dataclass(config=_STRICT, frozen=True)
 class PrometheusConfig:
     url: str = "http://127.0.0.1:9090"
-    scrape_interval: Duration = timedelta(seconds=15)
-    timeout: Duration = timedelta(seconds=10)
+    scrape_interval: PositiveDuration = timedelta(seconds=15)
+    timeout: PositiveDuration = timedelta(seconds=10)
     verify_tls: bool = True
     cache_ttl: Duration = timedelta(seconds=60)
     # canonical metric -> PromQL template; `$regions` is replaced by an escaped regex of region codes
@@ -281,7 +392,7 @@ class CloudWatchConfig:
     distributions: tuple[Distribution, ...] = ()
     retry_mode: RetryMode = "standard"
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
-    timeout: Duration = timedelta(seconds=20)
+    timeout: PositiveDuration = timedelta(seconds=20)
     cache_ttl: Duration = timedelta(seconds=60)  # GetMetricData is billed per metric requested
 
 
@@ -291,10 +402,10 @@ class CostExplorerConfig:
     endpoint_url: str | None = None
     retry_mode: RetryMode = "standard"
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
-    timeout: Duration = timedelta(seconds=30)
+    timeout: PositiveDuration = timedelta(seconds=30)
     # each GetCostAndUsage request is billed: closed days are kept for good in the store; days whose
     # figures may still change (today, or flagged Estimated) are fetched again after this long
-    refresh_open_days_after: Duration = timedelta(hours=6)
+    refresh_open_days_after: PositiveDuration = timedelta(hours=6)
 
 
 @dataclass(config=_STRICT, frozen=True)
@@ -322,7 +433,7 @@ class Runbook:
 class Deploy:
     """A deploy or change annotation drawn as a marker on charts."""
 
-    at: str  # ISO 8601 UTC
+    at: IsoTime  # ISO 8601 UTC
     description: str
     region: str = ""
 
@@ -372,8 +483,26 @@ class HeadroomConfig:
         for i, q in enumerate(self.prometheus.queries):
             if q not in CANONICAL_METRICS:
                 problems.append(f"prometheus.queries: unknown metric {q!r} (entry {i})")
+            elif (why := template_problem(self.prometheus.queries[q])) is not None:
+                problems.append(f"prometheus.queries.{q}: {why}")
+        # duplicates: lookups take the first match, so a second entry would be silently ignored
+        for section, names in (
+            ("target", [t.name for t in self.target]),
+            ("fleet", [f.name for f in self.fleet]),
+            ("slo", [s.name for s in self.slo]),
+            ("user", [u.email.lower() for u in self.user]),  # addresses are ASCII (validated above)
+        ):
+            seen: dict[str, int] = {}
+            for i, name in enumerate(names):
+                if name in seen:
+                    what = "email" if section == "user" else "name"
+                    problems.append(
+                        f"{section}[{i}].{what}: {name!r} is already used by {section}[{seen[name]}]"
+                    )
+                seen.setdefault(name, i)
+        problems.extend(_store_path_problems(self.store_path()))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(_PROBLEM_SEPARATOR.join(problems))
         return self
 
     # -- lookups used across pages ------------------------------------------------------------
@@ -395,7 +524,25 @@ class HeadroomConfig:
         return p if p.is_absolute() else REPO_ROOT / p
 
 
+def _store_path_problems(path: Path) -> list[str]:
+    """The SQLite store must be a file whose existing ancestors are directories."""
+    try:
+        if path.is_dir():
+            return [f"store.path: {str(path)!r} is a directory; give the path of a database file"]
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    return [
+                        f"store.path: {str(parent)!r} is not a directory, so {str(path)!r} cannot be created"
+                    ]
+                break
+    except (OSError, ValueError) as exc:  # e.g. an embedded NUL byte, a name too long
+        return [f"store.path: unusable path {_short_repr(str(path))}: {exc}"]
+    return []
+
+
 _ADAPTER = TypeAdapter(HeadroomConfig)
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _loc_to_key(loc: tuple[Any, ...]) -> str:
@@ -405,7 +552,9 @@ def _loc_to_key(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif isinstance(part, str) and not part.startswith(("function-", "literal[", "tagged-union")):
-            out += ("." if out else "") + part
+            # a key that is not a bare TOML key is quoted the TOML way, so `sources." "` stays readable
+            name = part if _BARE_KEY.fullmatch(part) else json.dumps(part)
+            out += ("." if out else "") + name
     return out or "(top level)"
 
 
@@ -418,15 +567,30 @@ def _describe(err: Mapping[str, Any]) -> str:
     if kind == "missing":
         return f"{key}: required key is missing"
     if "input" in err and kind not in ("value_error", "assertion_error"):
-        return f"{key}: {msg[0].lower() + msg[1:] if msg else 'invalid'}, got {err['input']!r}"
+        return f"{key}: {msg[0].lower() + msg[1:] if msg else 'invalid'}, got {_short_repr(err['input'])}"
     return f"{key}: {msg}"
+
+
+def _problems(err: Mapping[str, Any]) -> list[str]:
+    """One error -> its sentences; the top-level cross-reference check names its own keys."""
+    if not tuple(err.get("loc", ())) and err.get("type") == "value_error":
+        return str(err.get("msg", "")).removeprefix("Value error, ").split(_PROBLEM_SEPARATOR)
+    return [_describe(err)]
 
 
 def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> HeadroomConfig:
     try:
         return _ADAPTER.validate_python(dict(data))
     except ValidationError as exc:
-        raise ConfigError(source, [_describe(e) for e in exc.errors()]) from None
+        try:
+            errors = exc.errors(include_url=False)
+        except (RecursionError, ValueError):  # a value pydantic cannot even describe
+            raise ConfigError(
+                source, ["(top level): the file holds values too large or deep to check"]
+            ) from None
+        raise ConfigError(source, [p for e in errors for p in _problems(e)]) from None
+    except RecursionError:
+        raise ConfigError(source, ["(top level): values are nested too deeply"]) from None
 
 
 def config_path() -> Path:
@@ -437,11 +601,28 @@ def load_config(path: Path | str | None = None) -> HeadroomConfig:
     """Read and validate the config file; raises ConfigError naming the file and each bad key."""
     p = Path(path) if path is not None else config_path()
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(p, [f"file not found (set {CONFIG_ENV_VAR} or create it)"]) from None
+    except OSError as exc:  # a directory, no permission...
+        raise ConfigError(p, [f"cannot read the file: {exc.strerror or exc}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            p,
+            [
+                f"not UTF-8: byte 0x{raw[exc.start]:02x} at line {line}, column {column} (save the file as UTF-8)"
+            ],
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(p, [f"not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError(p, ["not valid TOML: arrays or tables are nested too deeply"]) from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise ConfigError(p, [f"not valid TOML: {_short_repr(str(exc))}"]) from None
     return config_from_dict(data, str(p))

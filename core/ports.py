@@ -27,6 +27,28 @@ class SourceError(Exception):
         super().__init__(f"{source}: {message}")
 
 
+class AppliedUnverified(SourceError):
+    """An executor's write call succeeded but reading the target back failed.
+
+    The change ran exactly once and must never be re-applied: record the action as executed but
+    unverified (not failed), with `requested` as what was asked and `read_back_error` as why the state
+    could not be confirmed. A subclass of SourceError so callers that only know SourceError still end
+    the action instead of crashing."""
+
+    def __init__(
+        self,
+        source: str,
+        message: str,
+        *,
+        requested: Change,
+        read_back_error: str,
+        query: str | None = None,
+    ):
+        super().__init__(source, message, query=query)
+        self.requested = requested
+        self.read_back_error = read_back_error
+
+
 @dataclass(frozen=True)
 class SourceHealth:
     name: str

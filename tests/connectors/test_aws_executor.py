@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from connectors.aws_executor import AwsExecutor
 from connectors.store import open_db
@@ -19,7 +20,7 @@ from core import audit
 from core.actions import ActionRefused, ActionService, drain_region, executor_target, promote_region
 from core.auth import Identity
 from core.config import HeadroomConfig, config_from_dict
-from core.ports import ActionExecutor, Change, SourceError, Target, TargetState
+from core.ports import ActionExecutor, AppliedUnverified, Change, SourceError, Target, TargetState
 from headroom.wiring import build_executor
 
 SHIPPED = Path(__file__).resolve().parents[2] / ".streamlit" / "headroom.toml"
@@ -333,3 +334,61 @@ def test_unreachable_endpoint_is_a_refusal_not_a_crash(tmp_path: Path, aws_env: 
     with pytest.raises(ActionRefused) as exc:
         service.propose(CAROL, "api-us-east-1", Change(desired=8), "more")
     assert exc.value.code == "target_unreadable"
+
+
+# ---- a change that was applied but could not be read back ------------------------------------------------
+def _fail_calls(executor: AwsExecutor, service: str, region: str, operation: str, armed: list[bool]) -> None:
+    """Make `operation` on the executor's own client fail like a dropped network, while `armed[0]`."""
+
+    def fail(**_: Any) -> None:
+        if armed[0]:
+            raise EndpointConnectionError(endpoint_url=f"https://{service}.{region}.amazonaws.com")
+
+    executor._client(service, region).meta.events.register(f"before-call.{service}.{operation}", fail)
+
+
+def _count_calls(executor: AwsExecutor, service: str, region: str, operation: str) -> list[int]:
+    calls = [0]
+
+    def count(**_: Any) -> None:
+        calls[0] += 1
+
+    executor._client(service, region).meta.events.register(f"before-call.{service}.{operation}", count)
+    return calls
+
+
+def test_an_applied_change_whose_read_back_fails_is_not_a_plain_failure(aws: Aws):
+    target = aws.target("api-us-east-1")
+    writes = _count_calls(aws.executor, "ecs", "us-east-1", "UpdateService")
+    _fail_calls(aws.executor, "ecs", "us-east-1", "DescribeServices", [True])
+    change = Change(desired=9)
+    with pytest.raises(AppliedUnverified) as info:
+        aws.executor.apply(target, change)
+    err = info.value
+    assert isinstance(err, SourceError)  # callers that only know SourceError still end the action
+    assert err.requested == change and "describe_services" in err.read_back_error
+    assert "applied" in err.message and "could not be read back" in err.message
+    assert writes[0] == 1 and aws.ecs_desired() == 9  # it really ran, exactly once
+
+
+def test_route53_read_back_failure_after_the_batch_is_applied_unverified(aws: Aws):
+    target = aws.target("api-dns-weights")
+    armed = [False]
+    client = aws.executor._client("route53", "us-east-1")
+    client.meta.events.register(
+        "after-call.route53.ChangeResourceRecordSets", lambda **_: armed.__setitem__(0, True)
+    )
+    _fail_calls(aws.executor, "route53", "us-east-1", "ListResourceRecordSets", armed)
+    with pytest.raises(AppliedUnverified):
+        aws.executor.apply(target, Change(weights={"eu-west-1": 3}))
+    weights = {r["SetIdentifier"]: r["Weight"] for r in aws.records("api.example.internal.")}
+    assert weights["eu-west-1"] == 3
+
+
+def test_a_failed_write_is_still_a_plain_source_error(aws: Aws):
+    target = aws.target("api-us-east-1")
+    _fail_calls(aws.executor, "ecs", "us-east-1", "UpdateService", [True])
+    with pytest.raises(SourceError) as info:
+        aws.executor.apply(target, Change(desired=9))
+    assert not isinstance(info.value, AppliedUnverified)
+    assert aws.ecs_desired() == 6

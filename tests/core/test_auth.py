@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from streamlit.runtime.context import StreamlitHeaders
 
 from core.auth import (
     ANONYMOUS,
@@ -149,3 +150,70 @@ def test_default_deny_for_unknown_roles_and_permissions():
     assert not allowed("superuser", "approve")
     assert not allowed("", "view")
     assert all(not allowed(role, "delete_everything") for role in ROLES)
+
+
+def _headers_with_repeats(pairs: list[tuple[str, str]]) -> StreamlitHeaders:
+    """What `st.context.headers` is: `[]` gives the first value, `get_all` every value sent."""
+    return StreamlitHeaders(pairs)
+
+
+def test_a_client_sent_identity_header_before_the_proxys_is_refused():
+    # Envoy appends its X-Forwarded-Email to the client's: the forged one comes first
+    forged_then_real = _headers_with_repeats(
+        [("X-Forwarded-Email", "alice@example.com"), ("x-forwarded-email", "carol@example.com")]
+    )
+    assert identity_from_proxy(forged_then_real, "X-Forwarded-Email") == ANONYMOUS
+    via_resolve = resolve_identity(AuthConfig(mode="proxy"), USERS, headers=forged_then_real)
+    assert role_of(via_resolve, USERS) == "viewer"
+    # the same, handed over as a plain mapping of header -> every value
+    assert (
+        identity_from_proxy(
+            {"X-Forwarded-Email": ["alice@example.com", "carol@example.com"]}, "X-Forwarded-Email"
+        )
+        == ANONYMOUS
+    )
+    # two spellings of the header name in one plain dict are two values too
+    assert (
+        identity_from_proxy(
+            {"X-Forwarded-Email": "alice@example.com", "x-forwarded-email": "carol@example.com"},
+            "X-Forwarded-Email",
+        )
+        == ANONYMOUS
+    )
+    # a single value (repeated-capable mapping or list of one) is still accepted
+    single = _headers_with_repeats([("X-Forwarded-Email", "carol@example.com")])
+    assert identity_from_proxy(single, "X-Forwarded-Email").email == "carol@example.com"
+    assert identity_from_proxy({"X-Forwarded-Email": ["carol@example.com"]}, "X-Forwarded-Email").email == (
+        "carol@example.com"
+    )
+
+
+KEVIN_ADMIN = (*USERS, User(email="kevin@kelvin.example", role="admin", name="Kevin"))
+
+
+@pytest.mark.parametrize(
+    "lookalike",
+    [
+        "\u212aevin@kelvin.example",  # KELVIN SIGN: str.lower() turns it into 'k'
+        "kevin@\u212aelvin.example",  # ... in the domain too
+        "\uff4bevin@kelvin.example",  # FULLWIDTH k: NFKC folds it to 'k'
+        "\u043aevin@kelvin.example",  # CYRILLIC ka
+        "kevin@kelvin.example\u200b",  # a zero-width space after the address
+    ],
+)
+def test_lookalike_addresses_never_map_onto_a_configured_user(lookalike: str):
+    oidc = identity_from_oidc({"is_logged_in": True, "email": lookalike, "email_verified": True})
+    assert role_of(oidc, KEVIN_ADMIN) == "viewer"
+    assert role_for_email(lookalike, KEVIN_ADMIN) == "viewer"
+    assert identity_from_demo(lookalike, KEVIN_ADMIN) == ANONYMOUS
+    proxy = identity_from_proxy({"X-Forwarded-Email": lookalike}, "X-Forwarded-Email")
+    assert role_of(proxy, KEVIN_ADMIN) == "viewer"
+
+
+def test_kelvin_sign_does_not_become_an_admin():
+    users = (User(email="kevin@example.com", role="admin", name="Kevin"),)
+    forged = "\u212aevin@example.com"
+    assert forged.lower() == "kevin@example.com"  # why plain str.lower() was unsafe
+    oidc = identity_from_oidc({"is_logged_in": True, "email": forged})
+    assert role_of(oidc, users) == "viewer"
+    assert role_of(identity_from_oidc({"is_logged_in": True, "email": "KEVIN@Example.com"}), users) == "admin"
