@@ -80,7 +80,9 @@ def _identity() -> Identity:
             )
             return resolve_identity(cfg.auth, cfg.user, demo_choice=ss.get("demo_user"))
         if mode == "proxy":
-            who = resolve_identity(cfg.auth, cfg.user, headers=dict(st.context.headers))
+            who = resolve_identity(
+                cfg.auth, cfg.user, headers=st.context.headers
+            )  # all values: a repeated header is refused
             if not who.signed_in:
                 st.warning(f"No identity in the `{cfg.auth.proxy_header}` header: you are a viewer.")
             return who
