@@ -6,7 +6,7 @@ Public API (pages, the capacity planner and scripts use these; every name is re-
 - `forecast(history, horizon, season_lengths=None, model="auto", levels=(80, 95)) -> ForecastResult`
   (predict.py)
 - `backtest(history, horizon, season_lengths=None, model="auto", folds=3) -> BacktestResult`
-  (backtest.py)
+  (backtesting.py)
 - `forecast_many(series, horizon, ...) -> BatchForecast` (pool.py: process pool, one BLAS thread per
   worker)
 - `smape`, `mase`, `coverage` (measures.py): the accuracy measures the backtest reports;
@@ -15,7 +15,8 @@ Public API (pages, the capacity planner and scripts use these; every name is re-
   `summarize` (whatif.py): what-if helpers on a forecast frame (the Forecast page and the capacity planner)
 
 Modules: domain.py (catalogue, constants, dataclasses), measures.py, prepare.py (history cleaning,
-seasons), models.py (candidate fitters), backtest.py, bands.py (calibration), predict.py, pool.py,
+seasons), models.py (candidate fitters), backtesting.py (not backtest.py: that name is
+the function), bands.py (calibration), predict.py, pool.py,
 whatif.py.
 
 Candidates, simplest first (ties in backtest MASE go to the simpler one): seasonal naive, ETS(A,N,N)
@@ -29,7 +30,7 @@ statsmodels is imported inside the functions that need it (its import costs ~1-2
 silenced there, so nothing leaks into the UI.
 """
 
-from core.forecast.backtest import backtest, choose_model
+from core.forecast.backtesting import backtest, choose_model
 from core.forecast.domain import (
     AUTO,
     DEFAULT_LEVELS,

@@ -8,7 +8,7 @@ from typing import Literal
 
 import pandas as pd
 
-from core.forecast.backtest import _backtest_prepared, _check_args, _is_constant, _models_for
+from core.forecast.backtesting import _backtest_prepared, _check_args, _is_constant, _models_for
 from core.forecast.bands import _widen
 from core.forecast.domain import AUTO, DEFAULT_LEVELS, BacktestResult, ForecastResult, ModelScore
 from core.forecast.models import _Fit, _one_blas_thread, _postprocess, _run_model
