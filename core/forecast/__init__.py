@@ -31,8 +31,12 @@ silenced there, so nothing leaks into the UI.
 """
 
 from core.forecast.backtesting import backtest, choose_model
+from core.forecast.cache import clear_forecast_cache, forecast_cache_info
 from core.forecast.domain import (
     AUTO,
+    COMBINATION,
+    COMBINE_MARGIN,
+    COMBINE_TOP,
     DEFAULT_LEVELS,
     ETS_SIMULATIONS,
     MAX_SEASON,
@@ -69,6 +73,9 @@ from core.forecast.whatif import (
 
 __all__ = [
     "AUTO",
+    "COMBINATION",
+    "COMBINE_MARGIN",
+    "COMBINE_TOP",
     "DEFAULT_LEVELS",
     "ETS_SIMULATIONS",
     "EVENT_SYNTAX",
@@ -94,8 +101,10 @@ __all__ = [
     "candidate_models",
     "capacity_exhaustion",
     "choose_model",
+    "clear_forecast_cache",
     "coverage",
     "forecast",
+    "forecast_cache_info",
     "forecast_many",
     "infer_season_lengths",
     "mase",

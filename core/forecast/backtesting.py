@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from core.forecast.bands import _error_quantiles
+from core.forecast.combine import _combine, _pick_members
 from core.forecast.domain import (
     AUTO,
+    COMBINATION,
+    COMBINE_MARGIN,
+    COMBINE_TOP,
     DEFAULT_LEVELS,
     MIN_FIT_POINTS,
     MODELS,
@@ -20,8 +25,9 @@ from core.forecast.domain import (
     ForecastError,
     ModelScore,
 )
+from core.forecast.fitting import _Fit, _one_blas_thread
 from core.forecast.measures import mase, smape
-from core.forecast.models import _one_blas_thread, _run_model, candidate_models
+from core.forecast.models import _run_model, candidate_models
 from core.forecast.prepare import _prepare, _Prepared, _usable_seasons, baseline_season
 
 
@@ -49,6 +55,59 @@ def _fold_plan(n: int, horizon: int, folds: int, seasons: Sequence[int]) -> tupl
     return f, h, notes
 
 
+@dataclass
+class _FoldRun:
+    """One candidate's forecasts on every backtest fold (kept so the combination needs no refit)."""
+
+    fits: list[_Fit]
+    label: str
+    error: str | None
+    seconds: float  # mean fit + predict time per fold
+
+
+def _run_folds(name: str, prep: _Prepared, origins: Sequence[int], h: int, levels: Sequence[int]) -> _FoldRun:
+    fits: list[_Fit] = []
+    label, error = MODELS.get(name, (0, name))[1], None
+    t0 = time.perf_counter()
+    for origin in origins:
+        try:
+            fit = _run_model(name, prep.values[:origin], h, prep.seasons, levels, prep.non_negative)
+        except Exception as exc:  # one failing candidate must not sink the others
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            break
+        label = fit.label
+        fits.append(fit)
+    return _FoldRun(fits, label, error, (time.perf_counter() - t0) / max(1, len(fits)))
+
+
+def _score_run(
+    name: str, run: _FoldRun, y: np.ndarray, origins: Sequence[int], h: int, scale: int, levels: Sequence[int]
+) -> ModelScore:
+    if run.error is not None or not run.fits:
+        error = run.error or "no fold could be fitted"
+        return ModelScore(name, run.label, float("nan"), float("nan"), {}, None, run.seconds, error)
+    tests = [y[o : o + h] for o in origins]
+    signed = np.vstack([test - fit.mean for test, fit in zip(tests, run.fits, strict=True)])
+    inside = {
+        lv: np.concatenate(
+            [(t >= f.bands[lv][0]) & (t <= f.bands[lv][1]) for t, f in zip(tests, run.fits, strict=True)]
+        )
+        for lv in levels
+    }
+    return ModelScore(
+        model=name,
+        label=run.label,
+        smape=float(np.mean([smape(t, f.mean) for t, f in zip(tests, run.fits, strict=True)])),
+        mase=float(
+            np.mean([mase(t, f.mean, y[:o], scale) for t, f, o in zip(tests, run.fits, origins, strict=True)])
+        ),
+        coverage={lv: float(inside[lv].mean()) for lv in levels},
+        errors=_error_quantiles(signed, levels),
+        seconds=run.seconds,
+        fold_errors=signed,
+    )
+
+
 def _backtest_prepared(
     prep: _Prepared,
     horizon: int,
@@ -57,6 +116,8 @@ def _backtest_prepared(
     levels: Sequence[int],
     progress: Callable[[float, str], None] | None = None,
 ) -> BacktestResult:
+    """Scores each of `models` on the folds; COMBINATION among them is scored last, from the best
+    candidates' fold forecasts (no extra fits)."""
     y = prep.values
     n = len(y)
     f, h, notes = _fold_plan(n, horizon, folds, _usable_seasons(n, prep.seasons))
@@ -68,45 +129,26 @@ def _backtest_prepared(
     # one MASE scale season for every fold (the one the shortest training window allows), so folds
     # with more history do not switch to a longer season and an incomparable scale
     scale_season = baseline_season(origins[0], prep.seasons)
+    singles = [m for m in models if m != COMBINATION]
     scores: list[ModelScore] = []
-    total = len(models) * f
-    for i_model, name in enumerate(models):
-        signed, smapes, mases = [], [], []
-        inside = {lv: [] for lv in levels}
-        label, error = MODELS.get(name, (0, name))[1], None
-        t0 = time.perf_counter()
-        for origin in origins:
-            train, test = y[:origin], y[origin : origin + h]
-            try:
-                fit = _run_model(name, train, h, prep.seasons, levels, prep.non_negative)
-            except Exception as exc:  # one failing candidate must not sink the others
-                error = f"{type(exc).__name__}: {exc}"[:300]
-                break
-            label = fit.label
-            signed.append(test - fit.mean)
-            smapes.append(smape(test, fit.mean))
-            mases.append(mase(test, fit.mean, train, scale_season))
-            for lv in levels:
-                lo, hi = fit.bands[lv]
-                inside[lv].append((test >= lo) & (test <= hi))
-        seconds = (time.perf_counter() - t0) / max(1, len(smapes))
+    runs: dict[str, _FoldRun] = {}
+    for i_model, name in enumerate(singles):
+        runs[name] = _run_folds(name, prep, origins, h, levels)
+        scores.append(_score_run(name, runs[name], y, origins, h, scale_season, levels))
         if progress:
             done = (i_model + 1) * f
-            progress(done / total, f"backtested {MODELS[name][1]} ({done}/{total} fits)")
-        if error is not None:
-            scores.append(ModelScore(name, label, float("nan"), float("nan"), {}, None, seconds, error))
-            continue
-        scores.append(
-            ModelScore(
-                model=name,
-                label=label,
-                smape=float(np.mean(smapes)),
-                mase=float(np.mean(mases)),
-                coverage={lv: float(np.concatenate(inside[lv]).mean()) for lv in levels},
-                errors=_error_quantiles(np.vstack(signed), levels),
-                seconds=seconds,
+            progress(
+                done / (len(singles) * f), f"backtested {MODELS[name][1]} ({done}/{len(singles) * f} fits)"
             )
-        )
+    members: list[str] = []
+    if COMBINATION in models:
+        members = _pick_members(scores)
+        if members:
+            fits = [_combine([runs[m].fits[i] for m in members]) for i in range(f)]
+            run = _FoldRun(fits, fits[-1].label, None, sum(runs[m].seconds for m in members))
+        else:
+            run = _FoldRun([], MODELS[COMBINATION][1], f"needs {COMBINE_TOP} scored candidates", 0.0)
+        scores.append(_score_run(COMBINATION, run, y, origins, h, scale_season, levels))
     return BacktestResult(
         horizon=h,
         folds=f,
@@ -114,17 +156,23 @@ def _backtest_prepared(
         scores=tuple(scores),
         chosen=choose_model(scores),
         notes=tuple(notes),
+        members=tuple(members),
     )
 
 
 def choose_model(scores: Sequence[ModelScore]) -> str | None:
-    """Lowest MASE; models within TIE_TOLERANCE (relative) of the best count as tied and the simplest wins."""
-    ok = [s for s in scores if s.ok]
+    """Lowest MASE; models within TIE_TOLERANCE (relative) of the best count as tied and the simplest wins.
+    A scored combination is preferred unless that single model's MASE is within COMBINE_MARGIN of it."""
+    ok = [s for s in scores if s.ok and s.model != COMBINATION]
     if not ok:
         return None
     best = min(s.mase for s in ok)
     tied = [s for s in ok if s.mase <= best * (1 + TIE_TOLERANCE) + 1e-12]
-    return min(tied, key=lambda s: MODELS.get(s.model, (99, ""))[0]).model
+    single = min(tied, key=lambda s: MODELS.get(s.model, (99, ""))[0]).model
+    combined = next((s for s in scores if s.ok and s.model == COMBINATION), None)
+    if combined is not None and best > COMBINE_MARGIN * combined.mase:
+        return COMBINATION
+    return single
 
 
 def backtest(
@@ -145,16 +193,14 @@ def backtest(
     with the season the shortest fold allows (the same for every fold)."""
     _check_args(horizon, levels, folds)
     prep = _prepare(history, season_lengths, outliers, non_negative)
-    models, why = _models_for(prep, model)
+    models, why = _models_for(prep, model, horizon)
     with _one_blas_thread():
         result = _backtest_prepared(prep, horizon, models, folds, levels, progress)
     return _with_notes(result, prep.notes + tuple(why))
 
 
 def _with_notes(result: BacktestResult, notes: Sequence[str]) -> BacktestResult:
-    return BacktestResult(
-        result.horizon, result.folds, result.levels, result.scores, result.chosen, tuple(notes) + result.notes
-    )
+    return replace(result, notes=tuple(notes) + result.notes)
 
 
 def _check_args(horizon: int, levels: Sequence[int], folds: int) -> None:
@@ -171,12 +217,15 @@ def _is_constant(values: np.ndarray) -> bool:
     return bool(np.ptp(values) == 0)
 
 
-def _models_for(prep: _Prepared, model: str) -> tuple[list[str], list[str]]:
-    names, why = candidate_models(len(prep.values), prep.seasons, bool(np.min(prep.values) > 0))
+def _models_for(prep: _Prepared, model: str, horizon: int | None = None) -> tuple[list[str], list[str]]:
+    """The models to backtest for `model`: every candidate plus the combination for auto (and for the
+    combination itself, which needs them to pick its members), else that model alone."""
+    positive = bool(np.min(prep.values) > 0)
+    names, why = candidate_models(len(prep.values), prep.seasons, positive, horizon)
     if _is_constant(prep.values):
         return ["seasonal_naive"], [f"history is constant ({prep.values[0]:g}): its value is the forecast"]
-    if model == AUTO:
-        return names, why
+    if model in (AUTO, COMBINATION):
+        return names + [COMBINATION], why
     if model not in MODELS:
         raise ForecastError(f"unknown model {model!r}; choose 'auto' or one of {', '.join(MODELS)}")
     return [model], []

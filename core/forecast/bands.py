@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.forecast.domain import ErrorQuantiles
-from core.forecast.models import _Fit
+from core.forecast.fitting import _Fit
 
 MIN_ERRORS_PER_SEGMENT = 60  # held-out errors per horizon segment for a usable 95% quantile
 
@@ -49,3 +49,18 @@ def _widen(fit: _Fit, errors: ErrorQuantiles, levels: Sequence[int]) -> tuple[_F
         factors[lv] = after / before if before > 0 else (1.0 if after == 0 else float("inf"))
         bands[lv] = (new_lo, new_hi)
     return _Fit(fit.mean, bands, fit.label), factors
+
+
+def _band_coverage(fit: _Fit, fold_errors: np.ndarray | None, levels: Sequence[int]) -> dict[int, float]:
+    """Share of the backtest's held-out errors (folds x steps) inside each final band, the band taken as
+    offsets from the mean step by step (steps past the forecast's horizon are left out)."""
+    if fold_errors is None or fold_errors.size == 0:
+        return {}
+    steps = min(fold_errors.shape[1], len(fit.mean))
+    errors = fold_errors[:, :steps]
+    out = {}
+    for lv in levels:
+        lo, hi = fit.bands[lv]
+        lo_off, hi_off = (lo - fit.mean)[:steps], (hi - fit.mean)[:steps]
+        out[lv] = float(((errors >= lo_off - 1e-12) & (errors <= hi_off + 1e-12)).mean())
+    return out

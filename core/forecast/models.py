@@ -5,15 +5,14 @@ so nothing leaks into the UI."""
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from core.forecast.autoregression import _fit_ar_direct, _fit_ar_seasonal, _fit_ar_seasonal_log
 from core.forecast.domain import (
+    AR_DIRECT_MAX_STEPS,
     ETS_SIMULATIONS,
     MAX_SEASON,
     MIN_FIT_POINTS,
@@ -21,44 +20,13 @@ from core.forecast.domain import (
     SARIMAX_MAX_POINTS,
     ForecastError,
 )
+from core.forecast.fitting import _Fit, _quiet, _z
 from core.forecast.prepare import _usable_seasons, baseline_season
 
 
 # ---- candidate models ---------------------------------------------------------------------------------
-@dataclass
-class _Fit:
-    mean: np.ndarray
-    bands: dict[int, tuple[np.ndarray, np.ndarray]]
-    label: str
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """statsmodels and numpy warnings (convergence, frequency, overflow in exp) never reach the UI."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        yield
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Model fits multiply small matrices: BLAS threads only add contention (a SARIMAX fit took 2.1 s
-    with OpenBLAS's default threads on a busy 2-core machine, 0.23 s with one)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
-def _z(level: int) -> float:
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(0.5 + level / 200.0)
-
-
-def _fit_seasonal_naive(y: np.ndarray, h: int, seasons: Sequence[int], levels: Sequence[int]) -> _Fit:
+def _seasonal_naive(y: np.ndarray, h: int, m: int, levels: Sequence[int]) -> _Fit:
     n = len(y)
-    m = baseline_season(n, seasons)
     m = min(m, n)
     last = y[-m:]
     mean = np.array([last[i % m] for i in range(h)], dtype=float)
@@ -71,6 +39,18 @@ def _fit_seasonal_naive(y: np.ndarray, h: int, seasons: Sequence[int], levels: S
     }
     label = f"seasonal naive m={m}" if m > 1 else "naive (last value)"
     return _Fit(mean, bands, label)
+
+
+def _fit_seasonal_naive(y: np.ndarray, h: int, seasons: Sequence[int], levels: Sequence[int]) -> _Fit:
+    return _seasonal_naive(y, h, baseline_season(len(y), seasons), levels)
+
+
+def _fit_seasonal_naive_short(y: np.ndarray, h: int, seasons: Sequence[int], levels: Sequence[int]) -> _Fit:
+    """The M4 benchmark's seasonal naive for hourly data (period 24) when the weekly one is the default."""
+    usable = _usable_seasons(len(y), seasons)
+    if len(usable) < 2:
+        raise ForecastError("the short seasonal naive needs two usable seasons (else it is seasonal_naive)")
+    return _seasonal_naive(y, h, usable[0], levels)
 
 
 def _ets_season(n: int, seasons: Sequence[int]) -> int:
@@ -283,30 +263,42 @@ def _fit_sarimax(y: np.ndarray, h: int, seasons: Sequence[int], levels: Sequence
 
 _FITTERS: dict[str, Callable[[np.ndarray, int, Sequence[int], Sequence[int]], _Fit]] = {
     "seasonal_naive": _fit_seasonal_naive,
+    "seasonal_naive_short": _fit_seasonal_naive_short,
     "ets_level": _fit_ets_level,
     "ets_additive": _fit_ets_additive,
     "ets_trend": _fit_ets_trend,
     "ets_damped": _fit_ets_damped,
     "ets_multiplicative": _fit_ets_multiplicative,
     "theta": _fit_theta,
+    "ar_seasonal": _fit_ar_seasonal,
+    "ar_seasonal_log": _fit_ar_seasonal_log,
+    "ar_direct": _fit_ar_direct,
     "mstl_ets": _fit_mstl_ets,
     "sarimax": _fit_sarimax,
 }
 
 
-def candidate_models(n: int, seasons: Sequence[int], positive: bool) -> tuple[list[str], list[str]]:
-    """Candidates the data allows, and a sentence for each one left out."""
+def candidate_models(
+    n: int, seasons: Sequence[int], positive: bool, horizon: int | None = None
+) -> tuple[list[str], list[str]]:
+    """Candidates the data allows (simplest first), and a sentence for each one left out. The
+    combination is not listed: the backtest builds it from the best of these."""
     why: list[str] = []
     if n < MIN_FIT_POINTS:
         why.append(f"only {n} points of history: statistical models need at least {MIN_FIT_POINTS}")
         return ["seasonal_naive"], why
-    names = ["seasonal_naive", "ets_level", "ets_additive", "ets_trend", "ets_damped"]
+    usable = _usable_seasons(n, seasons)
+    names = ["seasonal_naive"] + (["seasonal_naive_short"] if len(usable) >= 2 else [])
+    names += ["ets_level", "ets_additive", "ets_trend", "ets_damped"]
     if positive:
         names.append("ets_multiplicative")
     else:
-        why.append("multiplicative ETS skipped: the series has zeros or negative values")
-    names.append("theta")
-    usable = _usable_seasons(n, seasons)
+        why.append("multiplicative ETS and the log autoregression skipped: the series has zeros or negatives")
+    names += ["theta", "ar_seasonal"] + (["ar_seasonal_log"] if positive else [])
+    if horizon is None or horizon <= AR_DIRECT_MAX_STEPS:
+        names.append("ar_direct")
+    else:
+        why.append(f"direct autoregression skipped: the horizon is over {AR_DIRECT_MAX_STEPS} steps")
     if usable:
         names.append("mstl_ets")
     elif seasons:

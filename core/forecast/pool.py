@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 import sys
 import threading
@@ -16,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.forecast import cache as fit_cache
 from core.forecast.domain import BatchForecast, ForecastError, ForecastResult
 from core.forecast.predict import forecast
 
@@ -125,8 +127,15 @@ def forecast_many(
             done = len(results) + len(errors)
             progress(done / len(items), f"forecast {done}/{len(items)} series ({name})")
 
-    if workers == 1:
-        for name, hist in items.items():
+    # stored fits first (this process's cache; the workers have their own): only the rest is fitted
+    keys = {name: _cache_key(hist, horizon, kwargs) for name, hist in items.items()}
+    for name, key in keys.items():
+        hit = fit_cache.get(key)
+        if hit is not None:
+            record(name, hit)
+    todo = {name: hist for name, hist in items.items() if name not in results}
+    if workers == 1 or len(todo) <= 1:
+        for name, hist in todo.items():
             record(*_forecast_one(name, hist, horizon, kwargs))
     else:
         for attempt in (1, 2):
@@ -134,16 +143,34 @@ def forecast_many(
             try:
                 # workers start lazily on submit: their environment must be in place then
                 with _spawn_environment():
-                    futures = [pool.submit(_forecast_one, n, h, horizon, kwargs) for n, h in items.items()]
+                    futures = [pool.submit(_forecast_one, n, h, horizon, kwargs) for n, h in todo.items()]
                 for fut in as_completed(futures):
                     record(*fut.result())
                 break
             except BrokenProcessPool:
                 # a worker died (killed, out of memory): start a fresh pool once, then give up loudly
                 shutdown_pool()
-                results.clear()
-                errors.clear()
+                for name in todo:
+                    results.pop(name, None)
+                    errors.pop(name, None)
                 if attempt == 2:
                     raise
+    for name, result in results.items():
+        if name in todo and not result.cached:
+            fit_cache.put(keys[name], result)
     ordered = {k: results[k] for k in items if k in results}
     return BatchForecast(ordered, errors, workers, time.perf_counter() - t0)
+
+
+def _cache_key(history: Any, horizon: int, kwargs: Mapping[str, Any]) -> str | None:
+    """The key forecast() would store this call under (the same settings, defaults filled in)."""
+    if kwargs.get("cache", True) is False or kwargs.get("backtest_result") is not None:
+        return None
+    try:
+        bound = inspect.signature(forecast).bind(history, horizon, **kwargs)
+    except TypeError:
+        return None  # bad keywords: forecast() raises the clear error in the worker
+    bound.apply_defaults()
+    settings = dict(bound.arguments)
+    settings["levels"] = tuple(settings["levels"])
+    return fit_cache.fingerprint(history, settings)
