@@ -35,7 +35,6 @@ from core.forecast.cache import clear_forecast_cache, forecast_cache_info
 from core.forecast.domain import (
     AUTO,
     COMBINATION,
-    COMBINE_MARGIN,
     COMBINE_TOP,
     DEFAULT_LEVELS,
     ETS_SIMULATIONS,
@@ -74,7 +73,6 @@ from core.forecast.whatif import (
 __all__ = [
     "AUTO",
     "COMBINATION",
-    "COMBINE_MARGIN",
     "COMBINE_TOP",
     "DEFAULT_LEVELS",
     "ETS_SIMULATIONS",

@@ -1,11 +1,9 @@
 """The combination candidate: the median of the best few candidates by backtest.
 
 M4's lesson for hourly data: a median (or mean) of several good models beats choosing one by a short
-backtest, because the backtest's choice is noisy. On the M4 Hourly dev half, the median of the 3 best
-candidates scored MASE 0.78 against 0.81 for always taking the best one, and a backtest choice between
-the combination and the best single model was worse than always combining (0.80), except when the single
-model is far better (under COMBINE_MARGIN of the combination's MASE: e.g. a purely periodic history that
-the seasonal naive repeats exactly).
+backtest, because the backtest's choice is noisy. The combination is scored on the same folds as its
+members (from their fold forecasts: no extra fits) and competes with them in choose_model as the most
+complex candidate.
 """
 
 from __future__ import annotations

@@ -46,9 +46,6 @@ COMBINATION = "combination"
 # the combination is the median of this many candidates, the best by backtest MASE (M4: a median of a few
 # good models beats choosing one); on the M4 Hourly dev half it cut MASE from 0.81 (best single) to 0.78
 COMBINE_TOP = 3
-# a single candidate is used alone only when its backtest MASE is at most this fraction of the
-# combination's (a clearly better model, e.g. one that repeats a purely periodic history exactly)
-COMBINE_MARGIN = 0.7
 AR_RIDGE = 1.0  # ridge penalty of the autoregressions (on standardised values)
 AR_DIRECT_MAX_STEPS = 336  # the direct AR fits one regression per step: longer horizons skip it
 
