@@ -15,16 +15,21 @@ Public API (pages, the capacity planner and scripts use these; every name is re-
   `summarize` (whatif.py): what-if helpers on a forecast frame (the Forecast page and the capacity planner)
 
 Modules: domain.py (catalogue, constants, dataclasses), measures.py, prepare.py (history cleaning,
-seasons), models.py (candidate fitters), backtesting.py (not backtest.py: that name is
+seasons), models.py (candidate fitters), autoregression.py, combine.py, cache.py, fitting.py,
+backtesting.py (not backtest.py: that name is
 the function), bands.py (calibration), predict.py, pool.py,
 whatif.py.
 
-Candidates, simplest first (ties in backtest MASE go to the simpler one): seasonal naive, ETS(A,N,N)
-(no season), ETS(A,N,A), ETS(A,A,A) (Holt-Winters additive), ETS(A,Ad,A) (damped), ETS(M,Ad,M)
-(multiplicative, positive series only), Theta, MSTL + damped ETS on the seasonally adjusted part, SARIMAX.
+Candidates, simplest first (ties in backtest MASE go to the simpler one): seasonal naive (the longest
+season: last week for hourly data), seasonal naive at the shortest season (yesterday), ETS(A,N,N) (no
+season), ETS(A,N,A), ETS(A,A,A) (Holt-Winters additive), ETS(A,Ad,A) (damped), ETS(M,Ad,M)
+(multiplicative, positive series only), Theta, seasonal ridge autoregressions (recursive, recursive on
+log values, direct per step: autoregression.py), MSTL + damped ETS on the seasonally adjusted part,
+SARIMAX, and the combination: the median of the 3 best by backtest (combine.py), used when it beats them.
 SARIMAX is bounded: ARIMA(1,1,1) errors around Fourier terms for the seasons, fitted in two steps on the
 last `SARIMAX_MAX_POINTS` points. A seasonal lag of 168 (hourly data, weekly cycle) in the state vector
 took ~10 s per fit, and estimating the Fourier terms inside the likelihood up to 5 s; this takes ~0.1 s.
+Fits are cached by a hash of the history and settings (cache.py).
 
 statsmodels is imported inside the functions that need it (its import costs ~1-2 s) and its warnings are
 silenced there, so nothing leaks into the UI.

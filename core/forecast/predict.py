@@ -46,9 +46,9 @@ def forecast(
 ) -> ForecastResult:
     """Forecast `horizon` steps after the history with bands at `levels` (percent).
 
-    model="auto" backtests every candidate, combines the best COMBINE_TOP by their median
-    ("combination") and uses it unless one candidate's backtest MASE is far lower (ties between single
-    models go to the simpler one); model="combination" always combines. A fixed model is backtested
+    model="auto" backtests every candidate and the median of the best COMBINE_TOP ("combination", scored
+    from their fold forecasts) and uses the lowest MASE (ties within 1%: the simpler model, the
+    combination counting as the most complex); model="combination" always combines. A fixed model is backtested
     alone for calibration (all candidates with compare_all=True, for a comparison table). Bands are
     widened to the backtest's held-out error quantiles when the model's own band covered less than its
     level; `band_coverage` reports how much of the held-out data the final band holds. Non-negative
