@@ -53,9 +53,10 @@ regions = c2.multiselect(
 model = c3.selectbox(
     "Model",
     [AUTO, *MODELS],
-    format_func=lambda k: "auto (best backtest MASE)" if k == AUTO else MODELS[k][1],
+    format_func=lambda k: "auto (median of the best 3 by backtest)" if k == AUTO else MODELS[k][1],
     key="fc_model",
-    help="auto backtests every candidate and keeps the lowest MASE; ties go to the simpler model.",
+    help="auto backtests every candidate and forecasts with the median of the 3 with the lowest MASE, "
+    "unless one candidate is far better on its own.",
 )
 c4, c5, c6, c7 = st.columns(4)
 history_label = c4.selectbox("History window", list(HISTORY_DAYS), index=2, key="fc_history")
@@ -163,6 +164,11 @@ def _when(ts: pd.Timestamp | None, capacity: float | None) -> str:
     return f"{ts:%Y-%m-%d %H:%M} UTC" if ts is not None else f"not within {horizon_days} d"
 
 
+def _coverage_text(band_coverage: dict[int, float]) -> str:
+    """e.g. "80%: 84% · 95%: 96%": held-out backtest points inside each final band."""
+    return " · ".join(f"{lv}%: {cov:.0%}" for lv, cov in sorted(band_coverage.items()))
+
+
 # ---- summary ----------------------------------------------------------------------------------------
 st.subheader("Summary")
 summary_rows = []
@@ -173,6 +179,7 @@ for region, s in summaries.items():
             "region": region,
             "model": s.model_key,
             "backtest MASE": s.backtest_mase,
+            "band coverage (backtest)": _coverage_text(results[region].band_coverage),
             f"peak ({unit})": s.peak,
             "peak at (UTC)": s.peak_at.to_pydatetime(),
             f"max capacity ({unit})": s.capacity,
@@ -321,7 +328,13 @@ for tab, (region, result) in zip(tabs, results.items(), strict=True):
             width="stretch",
             key=f"fc_chart_{region}",
         )
-        st.markdown(f"**Model:** `{result.model}` · fitted in {result.seconds:.1f} s")
+        fitted = "reused a stored fit" if result.cached else f"fitted in {result.seconds:.1f} s"
+        st.markdown(f"**Model:** `{result.model}` · {fitted}")
+        if result.band_coverage:
+            st.caption(
+                "Measured band coverage on the backtest's held-out points (band level: share inside): "
+                + _coverage_text(result.band_coverage)
+            )
         for note in result.notes:
             st.caption(f"ℹ️ {note}")
         table = backtest_table(result)

@@ -1,4 +1,4 @@
-"""core/forecast.py: known answers, metric definitions, band coverage on simulated data, edge cases,
+"""core/forecast (the package): known answers, metric definitions, band coverage on simulated data, edge cases,
 the what-if helpers and the parallel path. Series are small (2-4 weeks hourly) so the file runs in
 seconds."""
 
@@ -17,6 +17,8 @@ import pytest
 
 from core.config import config_from_dict
 from core.forecast import (
+    COMBINATION,
+    COMBINE_TOP,
     MODELS,
     ForecastError,
     ForecastResult,
@@ -25,10 +27,13 @@ from core.forecast import (
     apply_events,
     apply_growth,
     backtest,
+    candidate_models,
     capacity_exhaustion,
     choose_model,
+    clear_forecast_cache,
     coverage,
     forecast,
+    forecast_cache_info,
     forecast_many,
     infer_season_lengths,
     mase,
@@ -367,7 +372,7 @@ def test_forecast_many_in_a_process_pool_matches_one_by_one():
     assert "no numeric values" in batch.errors["empty"]
     assert seen[-1] == pytest.approx(1.0)
     for name in ("r0", "r2"):
-        alone = forecast(series[name], 12, **kwargs)
+        alone = forecast(series[name], 12, cache=False, **kwargs)  # a fresh fit, not the pool's stored one
         pd.testing.assert_frame_equal(batch.results[name].frame, alone.frame)
 
 
@@ -505,3 +510,126 @@ def test_importing_the_module_does_not_import_statsmodels():
     code = "import sys, core.forecast; print(any(m.startswith('statsmodels') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
+
+
+# ---- combination, daily seasonal naive, log transform, calibrated bands, fit cache -----------------------
+def weekly_series(weeks: int, noise: float = 2.0, seed: int = 0) -> pd.Series:
+    """Hourly demand with a daily and a weekly cycle (weekend lower) and Gaussian noise."""
+    t = np.arange(weeks * 168)
+    rng = np.random.default_rng(seed)
+    weekend = np.where((t // 24) % 7 >= 5, -15.0, 0.0)
+    return hourly(100 + 20 * np.sin(2 * np.pi * t / 24) + weekend + noise * rng.normal(size=t.size))
+
+
+def test_the_combination_is_the_median_of_the_three_best_candidates():
+    history = weekly_series(weeks=5, seed=1)
+    result = forecast(history, 48, model=COMBINATION)
+    bt = result.backtest
+    assert result.model_key == COMBINATION and len(bt.members) == COMBINE_TOP
+    scored = sorted((s for s in bt.scores if s.ok and s.model != COMBINATION), key=lambda s: s.mase)
+    assert list(bt.members) == [s.model for s in scored[:COMBINE_TOP]]
+    members = [forecast(history, 48, model=m, calibrate=False).frame["mean"] for m in bt.members]
+    np.testing.assert_allclose(result.frame["mean"], np.median(np.vstack(members), axis=0))
+    assert result.model.startswith(f"median of {COMBINE_TOP}: ")
+    # it was scored on the same folds as the candidates it combines; auto takes it only when it wins
+    assert bt.score(COMBINATION).ok
+    assert bt.chosen == choose_model(bt.scores)
+
+
+def test_the_combination_is_the_most_complex_candidate_in_the_choice():
+    combined = ModelScore(COMBINATION, "median", 10.0, 0.50, {95: 0.95}, None, 0.1)
+    # better than every single model by more than the tie tolerance: the combination
+    assert choose_model([_score("ar_direct", 0.55), combined]) == COMBINATION
+    # tied with a single model (within 1%) or worse: the simpler single model
+    assert choose_model([_score("ar_direct", 0.503), combined]) == "ar_direct"
+    assert choose_model([_score("ar_direct", 0.30), combined]) == "ar_direct"
+    # a failed combination leaves the usual choice
+    failed = ModelScore(COMBINATION, "median", float("nan"), float("nan"), {}, None, 0.0, "needs 3")
+    assert choose_model([_score("theta", 0.9), _score("ar_seasonal", 0.8), failed]) == "ar_seasonal"
+
+
+def test_the_short_seasonal_naive_repeats_yesterday_and_the_default_repeats_last_week():
+    history = weekly_series(weeks=3, noise=1.0)
+    values = history.to_numpy()
+    daily = forecast(history, 48, model="seasonal_naive_short", calibrate=False)
+    weekly = forecast(history, 48, model="seasonal_naive", calibrate=False)
+    np.testing.assert_array_equal(daily.frame["mean"], values[-24:][np.arange(48) % 24])
+    np.testing.assert_array_equal(weekly.frame["mean"], values[-168:][np.arange(48)])
+    assert daily.model == "seasonal naive m=24" and weekly.model == "seasonal naive m=168"
+    # with only one usable season it is not a candidate (it would repeat seasonal_naive)
+    names, _ = candidate_models(24 * 10, (24, 168), positive=True)
+    assert "seasonal_naive_short" not in names
+    assert "seasonal_naive_short" in candidate_models(24 * 21, (24, 168), positive=True)[0]
+
+
+def test_the_log_transform_gives_multiplicative_positive_bands():
+    # a swing of -90%..+90% around the level: a plain model's band would reach below zero
+    t = np.arange(21 * 24)
+    rng = np.random.default_rng(2)
+    history = hourly(20 * (1 + 0.9 * np.sin(2 * np.pi * t / 24)) * np.exp(0.1 * rng.normal(size=t.size)))
+    logged = forecast(history, 48, season_lengths=(24,), model="ar_seasonal_log", calibrate=False)
+    plain = forecast(
+        history, 48, season_lengths=(24,), model="ar_seasonal", calibrate=False, non_negative=False
+    )
+    frame = logged.frame
+    assert (frame["lo_95"] > 0).all() and (plain.frame["lo_95"] < 0).any()
+    # back-transformed, the band is wider above the forecast than below it, more so where it is high
+    above, below = frame["hi_95"] - frame["mean"], frame["mean"] - frame["lo_95"]
+    assert (above > below).all()
+    peak, trough = frame["mean"].idxmax(), frame["mean"].idxmin()
+    assert above[peak] > 3 * above[trough]
+    assert "log values" in logged.model
+    # not for a series with zeros or negatives: not a candidate, and asked for, the fallback says why
+    assert "ar_seasonal_log" not in candidate_models(len(history), (24,), positive=False)[0]
+    fallback = forecast(history - 200, 12, season_lengths=(24,), model="ar_seasonal_log")
+    assert fallback.model_key == "seasonal_naive"
+    assert any("strictly positive" in n for n in fallback.notes)
+
+
+def test_auto_bands_reach_their_level_on_a_series_with_known_noise():
+    inside = {80: [], 95: []}
+    for seed in range(6):
+        full = weekly_series(weeks=5, noise=3.0, seed=seed)
+        history, future = full.iloc[:-48], full.iloc[-48:].to_numpy()
+        result = forecast(history, 48)
+        assert set(result.band_coverage) == {80, 95}
+        assert all(0.0 <= c <= 1.0 for c in result.band_coverage.values())
+        for lv in inside:
+            inside[lv].append((future >= result.frame[f"lo_{lv}"]) & (future <= result.frame[f"hi_{lv}"]))
+    cov80 = float(np.concatenate(inside[80]).mean())
+    cov95 = float(np.concatenate(inside[95]).mean())
+    assert 0.70 <= cov80 <= 0.92, cov80
+    assert 0.88 <= cov95 <= 0.995, cov95
+
+
+def test_identical_calls_reuse_the_stored_fit_and_new_data_refits():
+    clear_forecast_cache()
+    history = seasonal_series(days=10, noise=1.0, seed=4)
+    first = forecast(history, 24, season_lengths=(24,), model="ar_seasonal")
+    again = forecast(history, 24, season_lengths=(24,), model="ar_seasonal")
+    assert not first.cached and again.cached
+    pd.testing.assert_frame_equal(first.frame, again.frame)
+    again.frame["mean"] = 0.0  # a caller editing its copy does not change the stored fit
+    assert not (forecast(history, 24, season_lengths=(24,), model="ar_seasonal").frame["mean"] == 0).all()
+    # other settings or other values: a new fit
+    assert not forecast(history, 12, season_lengths=(24,), model="ar_seasonal").cached
+    changed = history.copy()
+    changed.iloc[-1] += 1
+    assert not forecast(changed, 24, season_lengths=(24,), model="ar_seasonal").cached
+    assert not forecast(history, 24, season_lengths=(24,), model="ar_seasonal", cache=False).cached
+    info = forecast_cache_info()
+    assert info["hits"] == 2 and info["size"] == 3
+
+
+def test_forecast_many_reuses_fits_stored_in_this_process():
+    clear_forecast_cache()
+    series = {
+        "a": seasonal_series(days=6, noise=1.0, seed=7),
+        "b": seasonal_series(days=6, noise=1.0, seed=8),
+    }
+    kwargs = {"season_lengths": (24,), "model": "ar_seasonal"}
+    alone = forecast(series["a"], 12, **kwargs)
+    batch = forecast_many(series, 12, workers=1, **kwargs)
+    assert batch.results["a"].cached and not batch.results["b"].cached
+    pd.testing.assert_frame_equal(batch.results["a"].frame, alone.frame)
+    assert forecast(series["b"], 12, **kwargs).cached
