@@ -42,6 +42,15 @@ class ForecastSnapshot:
     frame: pd.DataFrame  # ts (UTC), mean, lo_<L>, hi_<L>
 
 
+def _ensure_tables(db: sqlite_utils.Database) -> None:
+    """Create the tables when missing, on a write connection of their own (core.db.store_write), never
+    inside another session's transaction on the shared connection."""
+    if {SNAPSHOTS_TABLE, POINTS_TABLE} <= set(db.table_names()):
+        return
+    with store_db.store_write(db) as conn:
+        ensure_forecast_tables(sqlite_utils.Database(conn))
+
+
 def ensure_forecast_tables(db: sqlite_utils.Database) -> None:
     if SNAPSHOTS_TABLE not in db.table_names():
         db[SNAPSHOTS_TABLE].create(
@@ -112,17 +121,13 @@ def save_snapshot(
         raise ValueError("a forecast frame needs 'ts' and 'mean' columns")
     if frame.empty:
         raise ValueError("the forecast frame is empty: nothing to save")
-    ensure_forecast_tables(db)
+    _ensure_tables(db)
     ts = pd.DatetimeIndex(pd.to_datetime(frame["ts"]))
     if ts.tz is None:
         raise ValueError("forecast timestamps must be timezone-aware (UTC)")
     if step is None:
         step = (ts[1] - ts[0]).to_pytimedelta() if len(ts) > 1 else timedelta(0)
     columns = _value_columns(frame)
-    points = db[POINTS_TABLE]
-    for col in columns:
-        if col not in points.columns_dict:
-            points.add_column(col, float)
     created = created_at or datetime.now(UTC)
     meta = (
         metric,
@@ -140,8 +145,13 @@ def save_snapshot(
     epochs = (ts.as_unit("ns").asi8 // 1_000_000_000).tolist()
     values = frame[columns].astype("float64").to_numpy()
     rows = [(e, *(None if v != v else float(v) for v in row)) for e, row in zip(epochs, values, strict=True)]
-    # one transaction: a snapshot is either stored whole or not at all
-    with store_db.transaction(db.conn) as conn:
+    # one transaction on its own connection (core.db.store_write): a snapshot is either stored whole or
+    # not at all, and never inside another session's transaction on the shared connection
+    with store_db.store_write(db) as conn:
+        points = sqlite_utils.Database(conn)[POINTS_TABLE]
+        for col in columns:
+            if col not in points.columns_dict:
+                points.add_column(col, float)
         cur = conn.execute(
             f"INSERT INTO {SNAPSHOTS_TABLE} (metric, region, created_at, model, model_key, horizon, step_s, "
             "history_end, notes, adjustments, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -166,7 +176,7 @@ def list_snapshots(
 ) -> pd.DataFrame:
     """Snapshot metadata, newest first: id, metric, region, created_at (UTC), model, model_key, horizon,
     step_s, history_end, first_ts, last_ts (the forecast's time span), created_by."""
-    ensure_forecast_tables(db)
+    _ensure_tables(db)
     where, params = [], []
     for column, value in (("metric", metric), ("region", region)):
         if value is not None:
@@ -193,7 +203,7 @@ def list_snapshots(
 
 def load_snapshot(db: sqlite_utils.Database, snapshot_id: int) -> ForecastSnapshot:
     """One snapshot with its frame; KeyError when there is no such id."""
-    ensure_forecast_tables(db)
+    _ensure_tables(db)
     row = db.execute(
         f"SELECT id, metric, region, created_at, model, model_key, horizon, step_s, history_end, notes, "
         f"adjustments, created_by FROM {SNAPSHOTS_TABLE} WHERE id = ?",

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlite_utils
+
+from core import db as store_db
 from core.report import Week
 
 NOTES_TABLE = "review_notes"
@@ -30,14 +33,13 @@ def load_notes(db: Any, week: Week) -> dict[str, str]:
 def save_note(
     db: Any, week: Week, section: str, text: str, author: str = "", now: datetime | None = None
 ) -> None:
-    ensure_notes_table(db)
-    db[NOTES_TABLE].upsert(
-        {
-            "week": week.label,
-            "section": section,
-            "text": text,
-            "author": author,
-            "updated_at": (now or datetime.now(UTC)).isoformat(),
-        },
-        pk=("week", "section"),
-    )
+    """Insert or replace the note of (week, section), committed on its own connection before returning
+    (core.db.store_write): never inside another session's transaction on the shared connection."""
+    with store_db.store_write(db) as conn:
+        ensure_notes_table(sqlite_utils.Database(conn))  # DDL too, never on the shared connection
+        conn.execute(
+            f"INSERT INTO {NOTES_TABLE} (week, section, text, author, updated_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(week, section) DO UPDATE SET text = excluded.text, author = excluded.author, "
+            "updated_at = excluded.updated_at",
+            [week.label, section, text, author, (now or datetime.now(UTC)).isoformat()],
+        )

@@ -70,7 +70,6 @@ def save_scenario(
 ) -> None:
     """Insert or replace the scenario named `scenario.name`. An existing row keeps its creation time and
     (unless `marked_for_review` is given) its review flag. overwrite=False refuses an existing name."""
-    ensure_scenarios_table(db)
     existing = _row(db, scenario.name)
     if existing is not None and not overwrite:
         raise ValueError(f"a scenario named {scenario.name!r} already exists")
@@ -82,21 +81,28 @@ def save_scenario(
         else bool(existing and existing["marked_for_review"])
     )
     now = _now()
-    db[SCENARIOS_TABLE].upsert(
-        {
-            "name": scenario.name,
-            "spec": scenario.to_json(),
-            "region": scenario.region,
-            "policy": type(scenario.policy).__name__,
-            "marked_for_review": int(flag),
-            "created_at": existing["created_at"] if existing else now,
-            "updated_at": now,
-            "window_start": _iso(window[0]) if window else "",
-            "window_end": _iso(window[1]) if window else "",
-            "summary": json.dumps(dict(summary)) if summary is not None else "",
-        },
-        pk="name",
-    )
+    row = {
+        "name": scenario.name,
+        "spec": scenario.to_json(),
+        "region": scenario.region,
+        "policy": type(scenario.policy).__name__,
+        "marked_for_review": int(flag),
+        "created_at": existing["created_at"] if existing else now,
+        "updated_at": now,
+        "window_start": _iso(window[0]) if window else "",
+        "window_end": _iso(window[1]) if window else "",
+        "summary": json.dumps(dict(summary)) if summary is not None else "",
+    }
+    columns = ", ".join(row)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != "name")
+    # its own connection and transaction (core.db.store_write), never the shared connection's
+    with store_db.store_write(db) as conn:
+        ensure_scenarios_table(sqlite_utils.Database(conn))  # DDL too, never on the shared connection
+        conn.execute(
+            f"INSERT INTO {SCENARIOS_TABLE} ({columns}) VALUES ({', '.join('?' for _ in row)}) "
+            f"ON CONFLICT(name) DO UPDATE SET {updates}",
+            list(row.values()),
+        )
 
 
 def _row(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
@@ -130,7 +136,8 @@ def list_scenarios(db: sqlite_utils.Database) -> pd.DataFrame:
         "minutes_unserved",
         "peak_instances",
     ]
-    ensure_scenarios_table(db)
+    if SCENARIOS_TABLE not in db.table_names():
+        return pd.DataFrame(columns=columns)
     rows = list(db[SCENARIOS_TABLE].rows_where(order_by="updated_at desc, name"))
     if not rows:
         return pd.DataFrame(columns=columns)
@@ -171,8 +178,8 @@ def rename_scenario(db: sqlite_utils.Database, old: str, new: str) -> None:
         raise ValueError(f"a scenario named {new!r} already exists")
     spec = json.loads(row["spec"])
     spec["name"] = new
-    with store_db.transaction(db.conn):
-        db.execute(
+    with store_db.store_write(db) as conn:
+        conn.execute(
             f"UPDATE {SCENARIOS_TABLE} SET name = ?, spec = ?, updated_at = ? WHERE name = ?",
             [new, json.dumps(spec, sort_keys=True), _now(), old],
         )
@@ -181,15 +188,15 @@ def rename_scenario(db: sqlite_utils.Database, old: str, new: str) -> None:
 def delete_scenario(db: sqlite_utils.Database, name: str) -> None:
     if _row(db, name) is None:
         raise ScenarioNotFound(name)
-    with store_db.transaction(db.conn):
-        db.execute(f"DELETE FROM {SCENARIOS_TABLE} WHERE name = ?", [name])
+    with store_db.store_write(db) as conn:
+        conn.execute(f"DELETE FROM {SCENARIOS_TABLE} WHERE name = ?", [name])
 
 
 def set_marked_for_review(db: sqlite_utils.Database, name: str, marked: bool) -> None:
     if _row(db, name) is None:
         raise ScenarioNotFound(name)
-    with store_db.transaction(db.conn):
-        db.execute(
+    with store_db.store_write(db) as conn:
+        conn.execute(
             f"UPDATE {SCENARIOS_TABLE} SET marked_for_review = ?, updated_at = ? WHERE name = ?",
             [int(marked), _now(), name],
         )

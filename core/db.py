@@ -73,6 +73,24 @@ def write_transaction(path: Path | str) -> Iterator[sqlite3.Connection]:
 
 
 @contextmanager
+def store_write(store: Any) -> Iterator[sqlite3.Connection]:
+    """A write transaction for a table owner given the shared store (a sqlite_utils.Database, a
+    connection or a path): on its OWN connection when the store is a file, so a write never runs inside
+    another session's transaction on the shared connection (issue 19 item 4: a note saved while another
+    session regenerated the demo world joined that transaction, was reported saved and was lost; a
+    forecast snapshot raised "cannot start a transaction within a transaction"). An in-memory store has
+    no file to reopen: its one connection is used (nothing else can share it across processes)."""
+    try:
+        path = file_path(store)
+    except ValueError:
+        with transaction(getattr(store, "conn", store)) as conn:
+            yield conn
+        return
+    with write_transaction(path) as conn:
+        yield conn
+
+
+@contextmanager
 def read_connection(path: Path | str) -> Iterator[sqlite3.Connection]:
     """A fresh connection for reads, closed after."""
     conn = connect(path)
