@@ -9,15 +9,30 @@ chain head is also kept in `audit_head` so dropping the newest entries is caught
 Writers call `append()` on a connection that is already inside a write transaction (BEGIN IMMEDIATE), so
 an entry commits or rolls back together with the state change it describes, and concurrent writers are
 serialised by SQLite's write lock (the chain stays linear).
+
+Anyone who can write the database file can drop the triggers and recompute a plain SHA-256 chain, so two
+things live outside the database (issue 19 items 2 and 5; docs/ARCHITECTURE.md, "The guarded path"):
+
+- a key: with `[audit] hmac_key` in secrets.toml or `HEADROOM_AUDIT_KEY` in the environment, every hash is
+  HMAC-SHA256 under that key, so a forged or rewritten entry cannot be given a valid hash without it;
+  without a key the chain is unkeyed SHA-256 and `ChainStatus.summary()` says so;
+- an anchor: after every committed append the chain head (seq + hash) is written, atomically and only
+  ever forwards, to a file (`[audit] anchor_path`) meant to be shipped elsewhere; `verify_chain()` checks
+  the database against it, so deleting the newest entries, moving the head back, rebuilding the chain or
+  deleting the whole database (a restarted, empty log) is caught.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
+import hmac
 import io
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +45,8 @@ from core import db
 AUDIT_TABLE = "audit"
 AUDIT_HEAD_TABLE = "audit_head"
 GENESIS_HASH = "0" * 64
+AUDIT_KEY_ENV = "HEADROOM_AUDIT_KEY"
+TRIGGERS = ("audit_no_update", "audit_no_delete")
 CSV_COLUMNS: tuple[str, ...] = (
     "seq",
     "at",
@@ -92,11 +109,120 @@ class ChainStatus:
     entries: int
     first_broken: int | None = None  # seq of the first entry that does not verify
     problem: str = ""
+    keyed: bool = False  # verified with the HMAC key (False: plain SHA-256, recomputable by anyone)
+    anchor_seq: int | None = None  # the outside anchor's head, when one was checked
+    note: str = ""  # e.g. the newest entries are not in the anchor yet
 
     def summary(self) -> str:
-        if self.ok:
-            return f"Audit chain intact: {self.entries} entries verified (SHA-256)."
-        return f"Audit chain BROKEN at entry #{self.first_broken}: {self.problem}"
+        if not self.ok:
+            return f"Audit chain BROKEN at entry #{self.first_broken}: {self.problem}"
+        how = (
+            "HMAC-SHA256"
+            if self.keyed
+            else "SHA-256, UNKEYED: anyone who can write the database could recompute it; set [audit] "
+            f"hmac_key in secrets.toml or {AUDIT_KEY_ENV}"
+        )
+        text = f"Audit chain intact: {self.entries} entries verified ({how})."
+        if self.anchor_seq is not None:
+            text += f" Matches the outside anchor (head #{self.anchor_seq})."
+        else:
+            text += " No outside anchor checked ([audit] anchor_path)."
+        return text + (f" {self.note}" if self.note else "")
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    """What verifies a store's chain from outside it: the HMAC key and the anchor file."""
+
+    key: bytes | None = None
+    anchor_path: Path | None = None
+
+
+_SETTINGS: dict[str, ChainSettings] = {}
+_SETTINGS_LOCK = threading.Lock()
+# heads appended inside a not yet committed transaction, by connection: exported after the commit
+_PENDING_HEADS: dict[int, tuple[int, str]] = {}
+
+
+def store_locator(store: Any) -> str:
+    """The key a store's chain settings are kept under: its absolute file path (or its URL)."""
+    if isinstance(store, str) and "://" in store:
+        return store
+    return os.path.abspath(db.file_path(store))
+
+
+def resolve_key(secret: str | bytes | None = None, environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The HMAC key: `[audit] hmac_key` from secrets.toml when given, else HEADROOM_AUDIT_KEY, else None
+    (unkeyed). Never read from the database or the config file."""
+    value = secret if secret else (environ if environ is not None else os.environ).get(AUDIT_KEY_ENV, "")
+    if not value:
+        return None
+    key = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    if len(key) < 16:
+        raise ValueError(
+            f"the audit HMAC key ([audit] hmac_key / {AUDIT_KEY_ENV}) is {len(key)} bytes; use at least 16 "
+            "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+        )
+    return key
+
+
+def configure(store: Any, *, key: bytes | None, anchor_path: Path | str | None) -> ChainSettings:
+    """Set the key and anchor of the chain in `store` (a path, URL or database object)."""
+    settings = ChainSettings(key, Path(anchor_path) if anchor_path else None)
+    with _SETTINGS_LOCK:
+        _SETTINGS[store_locator(store)] = settings
+    return settings
+
+
+def configure_default(store: Any, *, key: bytes | None, anchor_path: Path | str | None) -> ChainSettings:
+    """configure() unless the store already has settings (the composition root's, with secrets, win)."""
+    with _SETTINGS_LOCK:
+        existing = _SETTINGS.get(store_locator(store))
+    return existing or configure(store, key=key, anchor_path=anchor_path)
+
+
+def settings_for(store: Any) -> ChainSettings:
+    try:
+        locator = store_locator(store)
+    except ValueError:  # an in-memory database: nothing outside it to anchor to
+        return ChainSettings()
+    with _SETTINGS_LOCK:
+        return _SETTINGS.get(locator, ChainSettings())
+
+
+# ---- the anchor file ------------------------------------------------------------------------------
+def read_anchor(path: Path) -> tuple[int, str] | None:
+    """(seq, hash) recorded in the anchor file, None when there is none; ValueError when unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return int(data["seq"]), str(data["hash"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"the audit anchor {path} is unreadable: {exc}") from exc
+
+
+def export_anchor(path: Path, seq: int, digest: str) -> bool:
+    """Write (seq, hash) to the anchor atomically (temp file + rename), only ever forwards: an anchor
+    at or past `seq` is kept, so a truncated or restarted log never overwrites the evidence. Processes
+    and threads serialise on a lock file beside it. True when written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            current = read_anchor(path)
+        except ValueError:
+            current = None  # unreadable: replaced by the good head (verify reported it meanwhile)
+        if current is not None and current[0] >= seq:
+            return False
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        payload = {"seq": seq, "hash": digest, "written_at": format_ts(datetime.now(UTC))}
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(canonical_json(payload) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return True
 
 
 def canonical_json(value: Any) -> str:
@@ -111,8 +237,12 @@ def format_ts(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def entry_hash(prev_hash: str, body: Mapping[str, Any]) -> str:
-    return hashlib.sha256((prev_hash + canonical_json(dict(body))).encode("utf-8")).hexdigest()
+def entry_hash(prev_hash: str, body: Mapping[str, Any], key: bytes | None = None) -> str:
+    """SHA-256 (unkeyed) or HMAC-SHA256 under `key` over the previous hash + the canonical JSON."""
+    message = (prev_hash + canonical_json(dict(body))).encode("utf-8")
+    if key:
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hashlib.sha256(message).hexdigest()
 
 
 def ensure_audit_schema(conn: sqlite3.Connection) -> None:
@@ -154,7 +284,7 @@ def append(
         "detail": json.loads(canonical_json(dict(detail or {}))),
         "prev_hash": prev_hash,
     }
-    digest = entry_hash(prev_hash, body)
+    digest = entry_hash(prev_hash, body, settings_for(conn).key)
     conn.execute(
         f"INSERT INTO {AUDIT_TABLE} (seq, at, actor, role, event, action_id, target, reason, detail, "
         "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -177,6 +307,7 @@ def append(
         "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
         [seq, digest],
     )
+    _PENDING_HEADS[id(conn)] = (seq, digest)
     return AuditEntry(
         seq,
         at.astimezone(UTC),
@@ -196,9 +327,21 @@ def append(
 def write_transaction(path: Path | str) -> Iterator[sqlite3.Connection]:
     """A fresh connection inside BEGIN IMMEDIATE (core.db.write_transaction) with the audit tables
     ensured, committed on success."""
-    with db.write_transaction(path) as conn:
-        ensure_audit_schema(conn)
-        yield conn
+    conn_id = None
+    try:
+        with db.write_transaction(path) as conn:
+            conn_id = id(conn)
+            ensure_audit_schema(conn)
+            yield conn
+    except BaseException:
+        _PENDING_HEADS.pop(conn_id, None)
+        raise
+    head = _PENDING_HEADS.pop(conn_id, None)
+    anchor = settings_for(path).anchor_path
+    if head is not None and anchor is not None:
+        # committed: now the head may leave the database (never before: a rollback would leave the
+        # anchor ahead of the log)
+        export_anchor(anchor, *head)
 
 
 read_connection = db.read_connection
@@ -249,27 +392,105 @@ def _has_table(conn: sqlite3.Connection) -> bool:
     return db.has_table(conn, AUDIT_TABLE)
 
 
-def verify_chain(path: Path | str) -> ChainStatus:
-    """Recompute every hash in order: ok, or the first entry whose content, link or position is wrong."""
+def verify_chain(
+    path: Path | str, *, key: bytes | None = None, anchor_path: Path | str | None = None
+) -> ChainStatus:
+    """Recompute every hash in order (under the store's HMAC key when one is configured), then check the
+    head row, the outside anchor and the append-only triggers: ok, or the first entry whose content,
+    link or position is wrong. `key` / `anchor_path` override the store's configured settings."""
+    settings = settings_for(path)
+    key = key if key is not None else settings.key
+    anchor_file = Path(anchor_path) if anchor_path is not None else settings.anchor_path
+    try:
+        anchor = read_anchor(anchor_file) if anchor_file is not None else None
+    except ValueError as exc:
+        return ChainStatus(False, 0, None, str(exc), keyed=key is not None)
     with read_connection(path) as conn:
         if not _has_table(conn):
-            return ChainStatus(True, 0)
-        rows = conn.execute(f"SELECT {', '.join(CSV_COLUMNS)} FROM {AUDIT_TABLE} ORDER BY seq").fetchall()
-        head = conn.execute(f"SELECT seq, hash FROM {AUDIT_HEAD_TABLE} WHERE id = 1").fetchone()
+            rows, head, triggers = [], None, set(TRIGGERS)
+        else:
+            rows = conn.execute(f"SELECT {', '.join(CSV_COLUMNS)} FROM {AUDIT_TABLE} ORDER BY seq").fetchall()
+            head = conn.execute(f"SELECT seq, hash FROM {AUDIT_HEAD_TABLE} WHERE id = 1").fetchone()
+            triggers = _trigger_names(conn)
+    status = _verify_rows(rows, head, key)
+    if not status.ok:
+        return status
+    n = len(rows)
+    keyed = key is not None
+    note = ""
+    if anchor is not None:
+        anchor_seq, anchor_hash = anchor
+        last = rows[-1][0] if rows else 0
+        if not rows and anchor_seq > 0:
+            return ChainStatus(
+                False,
+                0,
+                1,
+                f"the audit log was restarted or truncated: the outside anchor records {anchor_seq} "
+                "entries, the database holds none",
+                keyed,
+                anchor_seq,
+            )
+        if last < anchor_seq:
+            return ChainStatus(
+                False,
+                n,
+                last + 1,
+                f"entries #{last + 1}..#{anchor_seq} were removed: the outside anchor records head "
+                f"#{anchor_seq}, the database ends at #{last}",
+                keyed,
+                anchor_seq,
+            )
+        if anchor_seq > 0 and rows[anchor_seq - 1][10] != anchor_hash:
+            return ChainStatus(
+                False,
+                n,
+                anchor_seq,
+                f"entry #{anchor_seq} differs from the outside anchor (rewritten, or the chain was rebuilt)",
+                keyed,
+                anchor_seq,
+            )
+        if last > anchor_seq:
+            note = f"The newest {last - anchor_seq} entries are not in the anchor yet."
+    elif anchor_file is not None and rows:
+        note = f"The anchor file {anchor_file.name} is missing; it is written again at the next entry."
+    missing = [t for t in TRIGGERS if t not in triggers]
+    if missing:
+        return ChainStatus(
+            False,
+            n,
+            rows[-1][0] if rows else None,
+            f"the append-only triggers were dropped ({', '.join(missing)}): the log could be edited",
+            keyed,
+            anchor[0] if anchor else None,
+        )
+    return ChainStatus(True, n, keyed=keyed, anchor_seq=anchor[0] if anchor else None, note=note)
+
+
+def _trigger_names(conn: Any) -> set[str]:
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", [AUDIT_TABLE]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _verify_rows(rows: list[Any], head: Any, key: bytes | None) -> ChainStatus:
+    """The chain itself: positions, links and hashes, then the head row."""
+    keyed = key is not None
     prev_hash = GENESIS_HASH
     expected_seq = 1
     for row in rows:
         seq, at, actor, role, event, action_id, target, reason, detail_text, stored_prev, stored_hash = row
         if seq != expected_seq:
             return ChainStatus(
-                False, len(rows), seq, f"entries before #{seq} are missing (expected #{expected_seq})"
+                False, len(rows), seq, f"entries before #{seq} are missing (expected #{expected_seq})", keyed
             )
         if stored_prev != prev_hash:
-            return ChainStatus(False, len(rows), seq, "its link to the previous entry does not match")
+            return ChainStatus(False, len(rows), seq, "its link to the previous entry does not match", keyed)
         try:
             detail = json.loads(detail_text)
         except json.JSONDecodeError:
-            return ChainStatus(False, len(rows), seq, "its detail is not valid JSON")
+            return ChainStatus(False, len(rows), seq, "its detail is not valid JSON", keyed)
         body = {
             "seq": seq,
             "at": at,
@@ -282,18 +503,21 @@ def verify_chain(path: Path | str) -> ChainStatus:
             "detail": detail,
             "prev_hash": stored_prev,
         }
-        if entry_hash(prev_hash, body) != stored_hash:
-            return ChainStatus(False, len(rows), seq, "its content was changed after it was written")
+        if not hmac.compare_digest(entry_hash(prev_hash, body, key), stored_hash):
+            problem = "its content was changed after it was written"
+            if keyed:
+                problem += " (or it was not written with this HMAC key)"
+            return ChainStatus(False, len(rows), seq, problem, keyed)
         prev_hash = stored_hash
         expected_seq += 1
     if rows and (head is None or head[0] != rows[-1][0] or head[1] != prev_hash):
         last = rows[-1][0]
         return ChainStatus(
-            False, len(rows), last, "the newest entries were removed (chain head does not match)"
+            False, len(rows), last, "the newest entries were removed (chain head does not match)", keyed
         )
     if not rows and head is not None:
-        return ChainStatus(False, 0, head[0], "all entries were removed (chain head does not match)")
-    return ChainStatus(True, len(rows))
+        return ChainStatus(False, 0, head[0], "all entries were removed (chain head does not match)", keyed)
+    return ChainStatus(True, len(rows), keyed=keyed)
 
 
 def to_csv(path: Path | str, *, action_id: int | None = None) -> str:

@@ -247,6 +247,14 @@ class StoreConfig:
 
 
 @dataclass(config=_STRICT, frozen=True)
+class AuditConfig:
+    # where the audit chain's head is exported after every entry: a file to ship off the machine (issue
+    # 19 item 2). "" = beside the SQLite store (headroom.db -> headroom.audit-anchor.json). Relative paths
+    # are relative to the repository root. The HMAC key is a secret: secrets.toml or the environment.
+    anchor_path: str = ""
+
+
+@dataclass(config=_STRICT, frozen=True)
 class DemoConfig:
     seed: int = 42
     days: Annotated[int, Field(ge=1, le=400)] = 35
@@ -332,6 +340,7 @@ class HeadroomConfig:
     region: tuple[Region, ...]
     sources: Sources = field(default_factory=Sources)
     store: StoreConfig = field(default_factory=StoreConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     slo: tuple[SLOConfig, ...] = ()
     burn_rate_rule: tuple[BurnRateRule, ...] = DEFAULT_BURN_RATE_RULES
@@ -393,6 +402,16 @@ class HeadroomConfig:
     def store_path(self) -> Path:
         p = Path(os.path.expanduser(self.store.path))
         return p if p.is_absolute() else REPO_ROOT / p
+
+    def audit_anchor_path(self, store_file: str | Path | None = None) -> Path | None:
+        """`[audit] anchor_path`, or beside the SQLite store file when unset (None for a URL store)."""
+        if self.audit.anchor_path:
+            p = Path(os.path.expanduser(self.audit.anchor_path))
+            return p if p.is_absolute() else REPO_ROOT / p
+        store = Path(store_file) if store_file is not None else self.store_path()
+        if "://" in str(store_file or ""):
+            return None
+        return store.with_name(store.stem + ".audit-anchor.json")
 
 
 _ADAPTER = TypeAdapter(HeadroomConfig)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from connectors.store import StoreBillingSource, StoreMetricsSource
+from core import audit
 from core.config import HeadroomConfig
 from core.ports import ActionExecutor, BillingSource, MetricsSource, SourceError
 
@@ -28,6 +29,19 @@ def connection_settings(secrets: Mapping[str, Any] | None, name: str) -> Mapping
     connections = (secrets or {}).get("connections") or {}
     section = connections.get(name) if isinstance(connections, Mapping) else None
     return dict(section) if isinstance(section, Mapping) else {}
+
+
+def configure_audit(
+    config: HeadroomConfig, store: Any, secrets: Mapping[str, Any] | None = None
+) -> audit.ChainSettings:
+    """The audit chain's HMAC key (`[audit] hmac_key` in secrets.toml, else HEADROOM_AUDIT_KEY) and its
+    outside anchor (`[audit] anchor_path`) for `store` (issue 19 item 2). Never the database or config."""
+    section = (secrets or {}).get("audit") or {}
+    secret = section.get("hmac_key") if isinstance(section, Mapping) else None
+    locator = audit.store_locator(store)
+    return audit.configure(
+        store, key=audit.resolve_key(secret), anchor_path=config.audit_anchor_path(locator)
+    )
 
 
 # The real connectors are imported lazily: the embedded demo never pays for boto3 or requests.

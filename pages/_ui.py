@@ -23,6 +23,7 @@ from headroom.wiring import (
     build_billing_source,
     build_cdn_source,
     build_metrics_source,
+    configure_audit,
     uses_demo_world,
 )
 
@@ -92,7 +93,10 @@ def config() -> HeadroomConfig:
 
 @st.cache_resource(show_spinner=False)
 def _open_db(path: str):  # -> sqlite_utils.Database
-    return open_db(path)
+    database = open_db(path)
+    # the audit chain's key from secrets.toml and its outside anchor, before any page appends to it
+    configure_audit(config(), database, secrets())
+    return database
 
 
 def db():  # -> sqlite_utils.Database

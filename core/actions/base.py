@@ -44,6 +44,11 @@ class _ServiceBase:
         self.cfg = cfg
         self.executor = executor
         self.clock = clock or (lambda: datetime.now(UTC))
+        # the chain's key (environment) and outside anchor (config), unless the composition root already
+        # set them with the secrets.toml key (headroom.wiring.configure_audit)
+        audit.configure_default(
+            self.path, key=audit.resolve_key(), anchor_path=cfg.audit_anchor_path(self.path)
+        )
         with audit.write_transaction(self.path) as conn:
             actions_store.ensure_actions_schema(conn)
 
