@@ -87,6 +87,40 @@ _SCHEMA: tuple[str, ...] = (
     )""",
 )
 
+# PostgreSQL (issue 14): the same columns; seq is given by the writer from the head row, which exists from
+# the migration on (seq 0 = empty) so that every writer can lock it (SELECT ... FOR UPDATE) and two
+# replicas can never fork the chain; UPDATE, DELETE and TRUNCATE are refused by triggers.
+_SCHEMA_PG: tuple[str, ...] = (
+    f"""CREATE TABLE IF NOT EXISTS {AUDIT_TABLE} (
+        seq BIGINT PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        event TEXT NOT NULL,
+        action_id BIGINT,
+        target TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE
+    )""",
+    f"CREATE INDEX IF NOT EXISTS audit_action_id ON {AUDIT_TABLE}(action_id)",
+    f"""CREATE TABLE IF NOT EXISTS {AUDIT_HEAD_TABLE} (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    f"INSERT INTO {AUDIT_HEAD_TABLE} (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}') ON CONFLICT (id) DO NOTHING",
+    """CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $fn$""",
+    f"""CREATE OR REPLACE TRIGGER audit_no_update BEFORE UPDATE ON {AUDIT_TABLE}
+        FOR EACH ROW EXECUTE FUNCTION audit_append_only()""",
+    f"""CREATE OR REPLACE TRIGGER audit_no_delete BEFORE DELETE ON {AUDIT_TABLE}
+        FOR EACH ROW EXECUTE FUNCTION audit_append_only()""",
+    f"""CREATE OR REPLACE TRIGGER audit_no_truncate BEFORE TRUNCATE ON {AUDIT_TABLE}
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()""",
+)
+
 
 @dataclass(frozen=True)
 class AuditEntry:
@@ -146,9 +180,8 @@ _PENDING_HEADS: dict[int, tuple[int, str]] = {}
 
 def store_locator(store: Any) -> str:
     """The key a store's chain settings are kept under: its absolute file path (or its URL)."""
-    if isinstance(store, str) and "://" in store:
-        return store
-    return os.path.abspath(db.file_path(store))
+    location = db.file_path(store)
+    return location if db.is_url(location) else os.path.abspath(location)
 
 
 def resolve_key(secret: str | bytes | None = None, environ: Mapping[str, str] | None = None) -> bytes | None:
@@ -245,10 +278,10 @@ def entry_hash(prev_hash: str, body: Mapping[str, Any], key: bytes | None = None
     return hashlib.sha256(message).hexdigest()
 
 
-def ensure_audit_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables and the append-only triggers (DDL is transactional in SQLite, so this is safe
-    inside the caller's transaction)."""
-    for statement in _SCHEMA:
+def ensure_audit_schema(conn: Any) -> None:
+    """Create the tables and the append-only triggers (DDL is transactional in SQLite and PostgreSQL, so
+    this is safe inside the caller's transaction; on PostgreSQL it runs from core/migrations.py)."""
+    for statement in _SCHEMA_PG if db.is_postgres(conn) else _SCHEMA:
         conn.execute(statement)
 
 
@@ -267,11 +300,17 @@ def append(
     """Append one entry inside the caller's write transaction and return it."""
     if not conn.in_transaction:
         raise RuntimeError("audit.append needs a write transaction (BEGIN IMMEDIATE) on this connection")
-    head = conn.execute(f"SELECT seq, hash FROM {AUDIT_TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
-    prev_hash = head[1] if head else GENESIS_HASH
-    # AUTOINCREMENT never reuses a seq, so the next one is max(seq ever used) + 1
-    seq_row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", [AUDIT_TABLE]).fetchone()
-    seq = (seq_row[0] if seq_row else 0) + 1
+    if db.is_postgres(conn):
+        # the head row, locked until this transaction ends: a second replica waits here, then links
+        # its entry to this one (write_transaction already took the lock; this re-reads it)
+        head = conn.execute(f"SELECT seq, hash FROM {AUDIT_HEAD_TABLE} WHERE id = 1 FOR UPDATE").fetchone()
+        seq, prev_hash = int(head[0]) + 1, head[1]
+    else:
+        head = conn.execute(f"SELECT seq, hash FROM {AUDIT_TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
+        prev_hash = head[1] if head else GENESIS_HASH
+        # AUTOINCREMENT never reuses a seq, so the next one is max(seq ever used) + 1
+        seq_row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", [AUDIT_TABLE]).fetchone()
+        seq = (seq_row[0] if seq_row else 0) + 1
     body = {
         "seq": seq,
         "at": format_ts(at),
@@ -328,10 +367,19 @@ def write_transaction(path: Path | str) -> Iterator[sqlite3.Connection]:
     """A fresh connection inside BEGIN IMMEDIATE (core.db.write_transaction) with the audit tables
     ensured, committed on success."""
     conn_id = None
+    if db.is_url(path):
+        from core import migrations  # core.migrations imports this module
+
+        migrations.ensure_current(str(path))
     try:
         with db.write_transaction(path) as conn:
             conn_id = id(conn)
-            ensure_audit_schema(conn)
+            if db.is_postgres(conn):
+                # every guarded write takes the chain head's row lock first, so writers on all replicas
+                # are serialised as BEGIN IMMEDIATE serialises them on SQLite
+                conn.execute(f"SELECT seq FROM {AUDIT_HEAD_TABLE} WHERE id = 1 FOR UPDATE").fetchone()
+            else:
+                ensure_audit_schema(conn)
             yield conn
     except BaseException:
         _PENDING_HEADS.pop(conn_id, None)
@@ -468,6 +516,12 @@ def verify_chain(
 
 
 def _trigger_names(conn: Any) -> set[str]:
+    if db.is_postgres(conn):
+        rows = conn.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(?) AND NOT tgisinternal",
+            [AUDIT_TABLE],
+        ).fetchall()
+        return {r[0] for r in rows}
     rows = conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", [AUDIT_TABLE]
     ).fetchall()
@@ -477,6 +531,8 @@ def _trigger_names(conn: Any) -> set[str]:
 def _verify_rows(rows: list[Any], head: Any, key: bytes | None) -> ChainStatus:
     """The chain itself: positions, links and hashes, then the head row."""
     keyed = key is not None
+    if head is not None and head[0] == 0:
+        head = None  # PostgreSQL's head row of an empty chain
     prev_hash = GENESIS_HASH
     expected_seq = 1
     for row in rows:
