@@ -244,6 +244,23 @@ class Sources:
 class StoreConfig:
     # relative paths are relative to the repository root; git-ignored
     path: str = "headroom.db"
+    # a shared PostgreSQL store for the guarded path (actions, audit) across replicas (issue 14), e.g.
+    # "postgresql://headroom@db.internal:5432/headroom"; "" = the SQLite file above. The password goes
+    # in secrets.toml [connections.store] or HEADROOM_STORE_URL, never here.
+    url: str = ""
+
+    @model_validator(mode="after")
+    def _url(self) -> StoreConfig:
+        if not self.url:
+            return self
+        if not self.url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+            raise ValueError(f"store.url: must be a postgresql:// URL, got {self.url!r}")
+        if re.search(r"://[^/@]*:[^/@]*@", self.url):
+            raise ValueError(
+                "store.url: holds a password; put it in .streamlit/secrets.toml [connections.store] "
+                "password (or the whole URL in HEADROOM_STORE_URL), never in the config file"
+            )
+        return self
 
 
 @dataclass(config=_STRICT, frozen=True)

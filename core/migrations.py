@@ -106,8 +106,13 @@ def ensure_current(store: str) -> None:
         migrate(key)
         return
     with _DONE_LOCK:
-        if key in _DONE:
-            return
+        done = key in _DONE
+    if done:
+        # still reachable? A replica that lost the database must say so when a page builds its service
+        # (db.StoreUnavailable -> the page's banner) and refuse to act, never queue anything locally
+        with db.read_connection(key) as conn:
+            conn.execute("SELECT 1").fetchone()
+        return
     migrate(key)
     with _DONE_LOCK:
         _DONE.add(key)

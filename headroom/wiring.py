@@ -31,6 +31,44 @@ def connection_settings(secrets: Mapping[str, Any] | None, name: str) -> Mapping
     return dict(section) if isinstance(section, Mapping) else {}
 
 
+STORE_URL_ENV = "HEADROOM_STORE_URL"
+
+
+def guarded_store(
+    config: HeadroomConfig,
+    secrets: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """Where the guarded path (actions, audit) lives: a PostgreSQL URL shared by every replica, or the
+    SQLite file. In order: secrets.toml `[connections.store] url`, HEADROOM_STORE_URL, `[store] url` with
+    `[connections.store]` username/password added, else `[store] path`. A URL's scheme is checked here
+    so a typo names its source."""
+    env = os.environ if environ is None else environ
+    settings = connection_settings(secrets, "store")
+    for source, url in (
+        ("secrets [connections.store] url", settings.get("url")),
+        (STORE_URL_ENV, env.get(STORE_URL_ENV)),
+    ):
+        if url:
+            if not str(url).startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+                raise ValueError(f"{source}: must be a postgresql:// URL")
+            return str(url)
+    if config.store.url:
+        user, password = settings.get("username"), settings.get("password")
+        if not user and not password:
+            return config.store.url
+        from urllib.parse import quote
+
+        scheme, rest = config.store.url.split("://", 1)
+        rest = rest.split("@", 1)[-1]  # the host part; a user in the config is replaced by the secret's
+        config_user = config.store.url.split("://", 1)[1].split("@", 1)[0] if "@" in config.store.url else ""
+        auth = quote(str(user or config_user), safe="")
+        if password:
+            auth += ":" + quote(str(password), safe="")
+        return f"{scheme}://{auth}@{rest}"
+    return str(config.store_path())
+
+
 def configure_audit(
     config: HeadroomConfig, store: Any, secrets: Mapping[str, Any] | None = None
 ) -> audit.ChainSettings:

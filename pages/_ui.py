@@ -26,6 +26,7 @@ from headroom.wiring import (
     configure_audit,
     uses_demo_world,
 )
+from headroom.wiring import guarded_store as guarded_store_locator
 
 
 def _leave_legacy_pages_mode() -> None:
@@ -101,6 +102,18 @@ def _open_db(path: str):  # -> sqlite_utils.Database
 
 def db():  # -> sqlite_utils.Database
     return _open_db(str(config().store_path()))
+
+
+@st.cache_resource(show_spinner=False)
+def _configured_guarded_store(locator: str) -> str:
+    configure_audit(config(), locator, secrets())
+    return locator
+
+
+def guarded_store() -> str:
+    """Where actions and the audit chain live: the shared PostgreSQL URL (`[store] url` + secrets, or
+    HEADROOM_STORE_URL) or the SQLite file, with the chain's key and anchor configured (issue 14)."""
+    return _configured_guarded_store(guarded_store_locator(config(), secrets()))
 
 
 def secrets() -> Mapping[str, Any]:

@@ -332,3 +332,21 @@ def test_two_replicas_executing_the_same_action_apply_it_once(tmp_path: Path, po
     assert events.count("execute") == 1 and events.count("succeeded") == 1
     status = audit.verify_chain(postgres_url)
     assert status.ok and status.entries == len(r.events())
+
+
+def test_a_replica_that_lost_the_database_refuses_to_build_its_service(
+    tmp_path: Path, postgres_url: str, postgres_server
+) -> None:
+    r = replica(tmp_path, postgres_url)  # migrated and working
+    action_id = approved(r)
+    name = postgres_url.rsplit("/", 1)[1]
+    with _pg(postgres_server.url()) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+    try:
+        with pytest.raises(db.StoreUnavailable, match="cannot connect to the store"):
+            replica(tmp_path, postgres_url)  # the next page load on this replica: a banner, no service
+    finally:
+        with _pg(postgres_server.url()) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    assert r.service.get(action_id).state == "approved"  # nothing happened meanwhile
