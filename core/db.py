@@ -114,7 +114,7 @@ class PgConnection:
                 return self._conn.exec_driver_sql(sql)
             return self._conn.exec_driver_sql(_to_pyformat(sql), tuple(params))
         except exc.IntegrityError as error:
-            raise IntegrityError(str(error.orig)) from error
+            raise _integrity_error(error) from error
         except exc.DBAPIError as error:
             if error.connection_invalidated:
                 raise StoreUnavailable(
@@ -132,7 +132,14 @@ class PgConnection:
         try:
             return self._conn.exec_driver_sql(_to_pyformat(sql), batch)
         except exc.IntegrityError as error:
-            raise IntegrityError(str(error.orig)) from error
+            raise _integrity_error(error) from error
+
+
+def _integrity_error(error: Any) -> IntegrityError:
+    # worded like SQLite's own ("UNIQUE constraint failed: ...") so one handler reads both backends
+    orig = getattr(error, "orig", error)
+    prefix = "UNIQUE constraint failed: " if getattr(orig, "sqlstate", None) == "23505" else ""
+    return IntegrityError(prefix + str(orig).strip())
 
 
 def is_postgres(conn: Any) -> bool:
@@ -230,6 +237,10 @@ def store_write(store: Any) -> Iterator[sqlite3.Connection]:
     session regenerated the demo world joined that transaction, was reported saved and was lost; a
     forecast snapshot raised "cannot start a transaction within a transaction"). An in-memory store has
     no file to reopen: its one connection is used (nothing else can share it across processes)."""
+    if is_url(store):
+        with _pg_write(store) as pg:
+            yield pg
+        return
     try:
         path = file_path(store)
     except ValueError:
@@ -237,6 +248,22 @@ def store_write(store: Any) -> Iterator[sqlite3.Connection]:
             yield conn
         return
     with write_transaction(path) as conn:
+        yield conn
+
+
+@contextmanager
+def store_read(store: Any) -> Iterator[Any]:
+    """A connection for reads given the shared store: PostgreSQL for a URL, the store's own shared
+    connection for a sqlite_utils.Database (reads need no transaction), a fresh one for a path."""
+    if is_url(store):
+        with _pg_read(store) as pg:
+            yield pg
+        return
+    shared = getattr(store, "conn", None)
+    if shared is not None:
+        yield shared
+        return
+    with read_connection(store) as conn:
         yield conn
 
 

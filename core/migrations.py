@@ -51,39 +51,52 @@ _DONE: set[str] = set()
 _DONE_LOCK = threading.Lock()
 
 
+GUARDED_PATH = "guarded_path"
+
+
 def _version_ddl() -> str:
+    # one version sequence per component: the guarded path here, and each connector's shared tables
+    # (connectors/store_notes.py, connectors/store_scenarios.py) with their own
     return (
-        f"CREATE TABLE IF NOT EXISTS {SCHEMA_VERSION_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-        "applied_at TEXT NOT NULL)"
+        f"CREATE TABLE IF NOT EXISTS {SCHEMA_VERSION_TABLE} (component TEXT NOT NULL, version INTEGER NOT NULL, "
+        "name TEXT NOT NULL, applied_at TEXT NOT NULL, PRIMARY KEY (component, version))"
     )
 
 
-def schema_version(store: str) -> int:
-    """The store's recorded version (0: never migrated)."""
+def schema_version(store: str, component: str = GUARDED_PATH) -> int:
+    """The store's recorded version of `component` (0: never migrated)."""
     with db.read_connection(store) as conn:
         if not db.has_table(conn, SCHEMA_VERSION_TABLE):
             return 0
-        row = conn.execute(f"SELECT MAX(version) FROM {SCHEMA_VERSION_TABLE}").fetchone()
+        row = conn.execute(
+            f"SELECT MAX(version) FROM {SCHEMA_VERSION_TABLE} WHERE component = ?", [component]
+        ).fetchone()
     return int(row[0] or 0)
 
 
-def migrate(store: str, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
-    """Apply every migration the store lacks, in order, in one transaction; the versions applied."""
+def migrate(
+    store: str, migrations: tuple[Migration, ...] = MIGRATIONS, component: str = GUARDED_PATH
+) -> list[int]:
+    """Apply every migration of `component` the store lacks, in order, in one transaction; the versions
+    applied."""
     target = migrations[-1].version
     with db.write_transaction(store) as conn:
         if db.is_postgres(conn):
             # held until COMMIT: a second replica starting now waits here, then sees the new version
             conn.execute("SELECT pg_advisory_xact_lock(?)", [MIGRATION_LOCK_KEY]).fetchone()
         conn.execute(_version_ddl())
-        row = conn.execute(f"SELECT MAX(version) FROM {SCHEMA_VERSION_TABLE}").fetchone()
+        row = conn.execute(
+            f"SELECT MAX(version) FROM {SCHEMA_VERSION_TABLE} WHERE component = ?", [component]
+        ).fetchone()
         current = int(row[0] or 0)
         if current > target:
             name = conn.execute(
-                f"SELECT name FROM {SCHEMA_VERSION_TABLE} WHERE version = ?", [current]
+                f"SELECT name FROM {SCHEMA_VERSION_TABLE} WHERE component = ? AND version = ?",
+                [component, current],
             ).fetchone()[0]
             raise SchemaTooNew(
-                f"the store at {_where(store)} has schema version {current} ({name!r}), newer than this "
-                f"Headroom's {target}: upgrade this replica (or restore a backup) before starting it"
+                f"the store at {_where(store)} has {component} schema version {current} ({name!r}), newer "
+                f"than this Headroom's {target}: upgrade this replica (or restore a backup) before starting it"
             )
         applied = []
         now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -91,31 +104,35 @@ def migrate(store: str, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[
             if m.version > current:
                 m.apply(conn)
                 conn.execute(
-                    f"INSERT INTO {SCHEMA_VERSION_TABLE} (version, name, applied_at) VALUES (?, ?, ?)",
-                    [m.version, m.name, now],
+                    f"INSERT INTO {SCHEMA_VERSION_TABLE} (component, version, name, applied_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    [component, m.version, m.name, now],
                 )
                 applied.append(m.version)
     return applied
 
 
-def ensure_current(store: str) -> None:
+def ensure_current(
+    store: str, component: str = GUARDED_PATH, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> None:
     """migrate() before the guarded path's first write: once per process for PostgreSQL; every time for a
     SQLite file (cheap, and a file deleted under a running app is recreated whole, issue 19 item 5)."""
     key = str(store)
     if not db.is_url(key):
-        migrate(key)
+        migrate(key, migrations, component)
         return
+    done_key = f"{component}@{key}"
     with _DONE_LOCK:
-        done = key in _DONE
+        done = done_key in _DONE
     if done:
         # still reachable? A replica that lost the database must say so when a page builds its service
         # (db.StoreUnavailable -> the page's banner) and refuse to act, never queue anything locally
         with db.read_connection(key) as conn:
             conn.execute("SELECT 1").fetchone()
         return
-    migrate(key)
+    migrate(key, migrations, component)
     with _DONE_LOCK:
-        _DONE.add(key)
+        _DONE.add(done_key)
 
 
 def _where(store: str) -> str:

@@ -186,10 +186,18 @@ def build_executor(
 
 
 def gather_review_inputs(
-    config: HeadroomConfig, metrics_source: Any, billing_source: Any, db: Any, week: Week
+    config: HeadroomConfig,
+    metrics_source: Any,
+    billing_source: Any,
+    db: Any,
+    week: Week,
+    shared: Any = None,
 ) -> ReportInputs:
     """Read what the weekly review needs: hourly metrics from four weeks before the week to its end, the
-    SLO metrics at 1 minute, the bill, and what the store holds (events, snapshots, scenarios, actions)."""
+    SLO metrics at 1 minute, the bill, and what the store holds (events, snapshots, scenarios, actions).
+    `shared` is where the replicas' shared tables live (snapshots, scenarios, actions: a PostgreSQL URL);
+    None = the embedded `db`."""
+    shared = db if shared is None else shared
     from connectors.store import read_events
     from connectors.store_forecasts import list_snapshots, load_snapshot
     from connectors.store_scenarios import scenarios_for_review
@@ -218,10 +226,10 @@ def gather_review_inputs(
         )
     snapshots = scenarios = actions = None
     if db is not None:
-        listed = list_snapshots(db, until=week.start)
-        snapshots = [load_snapshot(db, int(i)) for i in (listed["id"] if not listed.empty else [])]
-        scenarios = scenarios_for_review(db)
-        actions = actions_proposed_between(db, week.start, week.end)
+        listed = list_snapshots(shared, until=week.start)
+        snapshots = [load_snapshot(shared, int(i)) for i in (listed["id"] if not listed.empty else [])]
+        scenarios = scenarios_for_review(shared)
+        actions = actions_proposed_between(shared, week.start, week.end)
     return ReportInputs(
         config=config,
         metrics=metrics,

@@ -110,6 +110,13 @@ def _configured_guarded_store(locator: str) -> str:
     return locator
 
 
+def shared_store():  # -> str | sqlite_utils.Database
+    """Where the tables replicas share (review notes, scenarios, forecast snapshots) live: the PostgreSQL URL when one is
+    configured, else the embedded store."""
+    locator = guarded_store()
+    return locator if locator.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")) else db()
+
+
 def guarded_store() -> str:
     """Where actions and the audit chain live: the shared PostgreSQL URL (`[store] url` + secrets, or
     HEADROOM_STORE_URL) or the SQLite file, with the chain's key and anchor configured (issue 14)."""

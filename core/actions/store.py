@@ -23,7 +23,7 @@ from core.actions.types import (
     state_to_dict,
 )
 from core.auth import normalise_email
-from core.db import file_path, has_table, is_postgres
+from core.db import file_path, has_table, is_postgres, store_read
 from core.ports import Change, TargetState
 
 ACTIONS_TABLE = "actions"
@@ -442,16 +442,23 @@ REVIEW_ACTION_COLUMNS = (
 
 
 def actions_proposed_between(db: Any, start: datetime, end: datetime) -> pd.DataFrame | None:
-    """Actions proposed in [start, end) with their outcome (None when no action was ever recorded)."""
-    if db is None or ACTIONS_TABLE not in db.table_names():
+    """Actions proposed in [start, end) with their outcome (None when no action was ever recorded).
+    `db` is the embedded store (sqlite_utils.Database or path) or the shared PostgreSQL URL."""
+    if db is None:
         return None
-    frame = pd.read_sql_query(
-        f"SELECT {', '.join(REVIEW_ACTION_COLUMNS)} FROM {ACTIONS_TABLE} WHERE proposed_at >= ? AND proposed_at < ? ORDER BY id",
-        db.conn,
-        params=[start.timestamp(), end.timestamp()],
-    )
+    with store_read(db) as conn:
+        if not has_table(conn, ACTIONS_TABLE):
+            return None
+        rows = conn.execute(
+            f"SELECT {', '.join(REVIEW_ACTION_COLUMNS)} FROM {ACTIONS_TABLE} WHERE proposed_at >= ? "
+            "AND proposed_at < ? ORDER BY id",
+            [start.timestamp(), end.timestamp()],
+        ).fetchall()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=list(REVIEW_ACTION_COLUMNS))
+    if frame.empty:
+        frame = frame.astype({"id": "int64"})
     for col in ("proposed_at", "finished_at"):
-        frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
+        frame[col] = pd.to_datetime(frame[col].astype("float64"), unit="s", utc=True)
     return frame
 
 

@@ -350,3 +350,19 @@ def test_a_replica_that_lost_the_database_refuses_to_build_its_service(
         with _pg(postgres_server.url()) as admin:
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
     assert r.service.get(action_id).state == "approved"  # nothing happened meanwhile
+
+
+def test_the_weekly_review_reads_the_actions_of_the_week_on_each_backend(
+    tmp_path: Path, store_locator: str
+) -> None:
+    from datetime import timedelta
+
+    from core.actions import actions_proposed_between
+
+    r = replica(tmp_path, store_locator)
+    action_id = approved(r)
+    r.service.execute(CAROL, action_id)
+    frame = actions_proposed_between(store_locator, T0 - timedelta(days=1), T0 + timedelta(days=1))
+    assert list(frame["id"]) == [action_id] and list(frame["state"]) == ["succeeded"]
+    assert str(frame["proposed_at"].dt.tz) == "UTC" and frame["proposed_at"].iloc[0] == T0
+    assert actions_proposed_between(store_locator, T0 + timedelta(days=1), T0 + timedelta(days=2)).empty
