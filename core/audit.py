@@ -33,7 +33,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -285,8 +285,28 @@ def ensure_audit_schema(conn: Any) -> None:
         conn.execute(statement)
 
 
+def _next_position(conn: Any) -> tuple[int, str]:
+    """(seq, prev_hash) of the next entry, read inside the caller's write transaction."""
+    if db.is_postgres(conn):
+        # the head row, locked until this transaction ends: a second replica waits here, then links
+        # its entry to this one (write_transaction already took the lock; this re-reads it)
+        head = conn.execute(f"SELECT seq, hash FROM {AUDIT_HEAD_TABLE} WHERE id = 1 FOR UPDATE").fetchone()
+        return int(head[0]) + 1, head[1]
+    head = conn.execute(f"SELECT seq, hash FROM {AUDIT_TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
+    prev_hash = head[1] if head else GENESIS_HASH
+    # AUTOINCREMENT never reuses a seq, so the next one is max(seq ever used) + 1
+    seq_row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", [AUDIT_TABLE]).fetchone()
+    return (seq_row[0] if seq_row else 0) + 1, prev_hash
+
+
+_INSERT = (
+    f"INSERT INTO {AUDIT_TABLE} (seq, at, actor, role, event, action_id, target, reason, detail, "
+    "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def append(
-    conn: sqlite3.Connection,
+    conn: Any,
     *,
     at: datetime,
     actor: str,
@@ -298,68 +318,87 @@ def append(
     detail: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
     """Append one entry inside the caller's write transaction and return it."""
-    if not conn.in_transaction:
-        raise RuntimeError("audit.append needs a write transaction (BEGIN IMMEDIATE) on this connection")
-    if db.is_postgres(conn):
-        # the head row, locked until this transaction ends: a second replica waits here, then links
-        # its entry to this one (write_transaction already took the lock; this re-reads it)
-        head = conn.execute(f"SELECT seq, hash FROM {AUDIT_HEAD_TABLE} WHERE id = 1 FOR UPDATE").fetchone()
-        seq, prev_hash = int(head[0]) + 1, head[1]
-    else:
-        head = conn.execute(f"SELECT seq, hash FROM {AUDIT_TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
-        prev_hash = head[1] if head else GENESIS_HASH
-        # AUTOINCREMENT never reuses a seq, so the next one is max(seq ever used) + 1
-        seq_row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", [AUDIT_TABLE]).fetchone()
-        seq = (seq_row[0] if seq_row else 0) + 1
-    body = {
-        "seq": seq,
-        "at": format_ts(at),
+    fields = {
+        "at": at,
         "actor": actor,
         "role": role,
         "event": event,
-        "action_id": action_id,
         "target": target,
+        "action_id": action_id,
         "reason": reason,
-        "detail": json.loads(canonical_json(dict(detail or {}))),
-        "prev_hash": prev_hash,
+        "detail": detail,
     }
-    digest = entry_hash(prev_hash, body, settings_for(conn).key)
-    conn.execute(
-        f"INSERT INTO {AUDIT_TABLE} (seq, at, actor, role, event, action_id, target, reason, detail, "
-        "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            seq,
-            body["at"],
-            actor,
-            role,
-            event,
-            action_id,
-            target,
-            reason,
-            canonical_json(body["detail"]),
-            prev_hash,
-            digest,
-        ],
-    )
+    return append_many(conn, [fields])[-1]
+
+
+def append_many(conn: Any, entries: Sequence[Mapping[str, Any]]) -> list[AuditEntry]:
+    """Append entries (each append()'s keyword arguments) in order inside the caller's write transaction,
+    with one head read, one batched insert and one head update: the same chain as one append() each."""
+    if not conn.in_transaction:
+        raise RuntimeError("audit.append needs a write transaction (BEGIN IMMEDIATE) on this connection")
+    if not entries:
+        return []
+    seq, prev_hash = _next_position(conn)
+    key = settings_for(conn).key
+    rows, written = [], []
+    for fields in entries:
+        at = fields["at"]
+        body = {
+            "seq": seq,
+            "at": format_ts(at),
+            "actor": fields["actor"],
+            "role": fields["role"],
+            "event": fields["event"],
+            "action_id": fields.get("action_id"),
+            "target": fields.get("target", ""),
+            "reason": fields.get("reason", ""),
+            "detail": json.loads(canonical_json(dict(fields.get("detail") or {}))),
+            "prev_hash": prev_hash,
+        }
+        digest = entry_hash(prev_hash, body, key)
+        rows.append(
+            [
+                seq,
+                body["at"],
+                body["actor"],
+                body["role"],
+                body["event"],
+                body["action_id"],
+                body["target"],
+                body["reason"],
+                canonical_json(body["detail"]),
+                prev_hash,
+                digest,
+            ]
+        )
+        written.append(
+            AuditEntry(
+                seq,
+                at.astimezone(UTC),
+                body["actor"],
+                body["role"],
+                body["event"],
+                body["action_id"],
+                body["target"],
+                body["reason"],
+                body["detail"],
+                prev_hash,
+                digest,
+            )
+        )
+        seq, prev_hash = seq + 1, digest
+    if len(rows) == 1:
+        conn.execute(_INSERT, rows[0])
+    else:
+        conn.executemany(_INSERT, rows)
+    last = written[-1]
     conn.execute(
         f"INSERT INTO {AUDIT_HEAD_TABLE} (id, seq, hash) VALUES (1, ?, ?) "
         "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        [seq, digest],
+        [last.seq, last.hash],
     )
-    _PENDING_HEADS[id(conn)] = (seq, digest)
-    return AuditEntry(
-        seq,
-        at.astimezone(UTC),
-        actor,
-        role,
-        event,
-        action_id,
-        target,
-        reason,
-        body["detail"],
-        prev_hash,
-        digest,
-    )
+    _PENDING_HEADS[id(conn)] = (last.seq, last.hash)
+    return written
 
 
 @contextmanager

@@ -229,3 +229,24 @@ def test_an_unreadable_anchor_is_reported_not_ignored(chain: Path, tmp_path: Pat
     (tmp_path / "anchor" / "head.json").write_text("{not json")
     status = audit.verify_chain(chain)
     assert not status.ok and "anchor" in status.problem
+
+
+def test_append_many_writes_the_same_chain_as_one_append_each(tmp_path: Path, store_locator: str) -> None:
+    from core import migrations
+
+    migrations.migrate(store_locator)
+    fields = [
+        {"at": T0 + timedelta(seconds=i), "actor": "a", "role": "system", "event": "e", "detail": {"i": i}}
+        for i in range(5)
+    ]
+    audit.configure(store_locator, key=KEY, anchor_path=tmp_path / "batch-anchor.json")
+    with audit.write_transaction(store_locator) as conn:
+        batched = audit.append_many(conn, fields[:3])
+    with audit.write_transaction(store_locator) as conn:
+        single = [audit.append(conn, **f) for f in fields[3:]]
+    written = batched + single
+    assert [e.seq for e in written] == [1, 2, 3, 4, 5]
+    assert all(written[i].prev_hash == written[i - 1].hash for i in range(1, 5))
+    assert [e.hash for e in audit.entries(store_locator)] == [e.hash for e in written]
+    status = audit.verify_chain(store_locator)
+    assert status.ok and status.keyed and status.anchor_seq == 5
