@@ -94,10 +94,7 @@ def config() -> HeadroomConfig:
 
 @st.cache_resource(show_spinner=False)
 def _open_db(path: str):  # -> sqlite_utils.Database
-    database = open_db(path)
-    # the audit chain's key from secrets.toml and its outside anchor, before any page appends to it
-    configure_audit(config(), database, secrets())
-    return database
+    return open_db(path)
 
 
 def db():  # -> sqlite_utils.Database
@@ -111,15 +108,17 @@ def _configured_guarded_store(locator: str) -> str:
 
 
 def shared_store():  # -> str | sqlite_utils.Database
-    """Where the tables replicas share (review notes, scenarios, forecast snapshots) live: the PostgreSQL URL when one is
-    configured, else the embedded store."""
-    locator = guarded_store()
+    """Where the tables replicas share (review notes, scenarios, forecast snapshots) live: the
+    PostgreSQL URL when one is configured, else the embedded store."""
+    # not guarded_store(): a bad audit key must stop the Actions page (its banner), not every page
+    locator = guarded_store_locator(config(), secrets())
     return locator if locator.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")) else db()
 
 
 def guarded_store() -> str:
     """Where actions and the audit chain live: the shared PostgreSQL URL (`[store] url` + secrets, or
-    HEADROOM_STORE_URL) or the SQLite file, with the chain's key and anchor configured (issue 14)."""
+    HEADROOM_STORE_URL) or the SQLite file, with the chain's key (secrets.toml) and anchor configured
+    before anything appends to it (issue 14, issue 19 item 2)."""
     return _configured_guarded_store(guarded_store_locator(config(), secrets()))
 
 
