@@ -332,7 +332,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     import tempfile
 
     bin_dir = _postgres_bin_dir()
-    # under /tmp itself: pytest's own temp folders are 0700 root, which `nobody` cannot enter
+    # directly in the system temp folder: pytest's own temp folders are 0700 root, which `nobody` cannot enter
     root = Path(tempfile.mkdtemp(prefix="headroom-pg-"))
     data = root / "data"
     if os.geteuid() == 0:
