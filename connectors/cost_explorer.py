@@ -146,7 +146,7 @@ class CostExplorerSource:
         fetched_at = now.isoformat()
         days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
         # one transaction: the cache and its log agree or neither changes
-        with store_db.transaction(self.db.conn) as conn:
+        with store_db.store_write(self.db) as conn:
             replace_costs(conn, days[0], days[-1], [(d, s, r, c) for (d, s, r), c in rows.items()])
             per_day: dict[str, tuple[int, float]] = {}
             for (d, _, _), c in rows.items():

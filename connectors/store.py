@@ -80,7 +80,12 @@ def get_meta(db: sqlite_utils.Database, key: str) -> str | None:
 
 
 def set_meta(db: sqlite_utils.Database, key: str, value: str) -> None:
-    db[META_TABLE].upsert({"key": key, "value": value}, pk="key")
+    with store_db.store_write(db) as conn:
+        conn.execute(
+            f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
 
 
 def _epoch(dt: datetime) -> int:
@@ -235,20 +240,23 @@ def replace_world(
     placeholders = ", ".join("?" for _ in cols)
     quoted = ", ".join(f'"{c}"' for c in cols)
     records = metrics[cols].itertuples(index=False, name=None)
-    with store_db.transaction(db.conn, immediate=False):
-        db.conn.execute(f"DELETE FROM {METRICS_TABLE}")
+    # its own connection (core.db.store_write): a regeneration never takes other sessions' writes into
+    # its transaction (issue 19 item 4), and readers on the shared connection see the old world until
+    # the commit (WAL)
+    with store_db.store_write(db) as conn:
+        conn.execute(f"DELETE FROM {METRICS_TABLE}")
         if billing is not None:
-            db.conn.execute(f"DELETE FROM {COSTS_TABLE}")
-        db.conn.execute(f"DELETE FROM {EVENTS_TABLE}")
-        db.conn.executemany(f"INSERT INTO {METRICS_TABLE} ({quoted}) VALUES ({placeholders})", records)
+            conn.execute(f"DELETE FROM {COSTS_TABLE}")
+        conn.execute(f"DELETE FROM {EVENTS_TABLE}")
+        conn.executemany(f"INSERT INTO {METRICS_TABLE} ({quoted}) VALUES ({placeholders})", records)
         if on_metrics_stored:
             on_metrics_stored()
         if billing is not None:
-            db.conn.executemany(
+            conn.executemany(
                 f"INSERT INTO {COSTS_TABLE} (day, service, region, cost_usd) VALUES (?, ?, ?, ?)",
                 billing[["day", "service", "region", "cost_usd"]].itertuples(index=False, name=None),
             )
-        db.conn.executemany(
+        conn.executemany(
             f"INSERT INTO {EVENTS_TABLE} (start_ts, end_ts, region, kind, title, detail) VALUES (?, ?, ?, ?, ?, ?)",
             list(events),
         )

@@ -3,6 +3,9 @@
 
 One row per scenario name: the scenario as JSON (core.capacity.Scenario.to_dict), the demand window it
 was last run on, and that run's summary figures, so the review can show them without re-simulating.
+
+`db` is the embedded SQLite (a sqlite_utils.Database or a file path) or a shared PostgreSQL named by its
+URL (issue 14), where the table comes from a versioned migration (core/migrations.py, "scenarios").
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import pandas as pd
 import sqlite_utils
 
 from core import db as store_db
+from core import migrations
 from core.capacity import Scenario, SimulationSummary
+from core.migrations import Migration
 
 SCENARIOS_TABLE = "scenarios"
 _COLUMNS = {
@@ -33,6 +38,24 @@ _COLUMNS = {
 }
 
 
+_PG_TYPES = {str: "TEXT", int: "INTEGER"}
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "scenarios table",
+        lambda conn: conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {SCENARIOS_TABLE} ("
+            + ", ".join(
+                f"{c} {_PG_TYPES[t]}"
+                + (" PRIMARY KEY" if c == "name" else " NOT NULL" if c == "spec" else "")
+                for c, t in _COLUMNS.items()
+            )
+            + ")"
+        ),
+    ),
+)
+
+
 class ScenarioNotFound(KeyError):
     def __init__(self, name: str):
         super().__init__(name)
@@ -42,7 +65,10 @@ class ScenarioNotFound(KeyError):
         return f"no saved scenario named {self.name!r}"
 
 
-def ensure_scenarios_table(db: sqlite_utils.Database) -> None:
+def ensure_scenarios_table(db: Any) -> None:
+    if store_db.is_url(db):
+        migrations.ensure_current(db, SCENARIOS_TABLE, MIGRATIONS)
+        return
     if SCENARIOS_TABLE not in db.table_names():
         db[SCENARIOS_TABLE].create(_COLUMNS, pk="name", not_null={"name", "spec"})
 
@@ -70,7 +96,6 @@ def save_scenario(
 ) -> None:
     """Insert or replace the scenario named `scenario.name`. An existing row keeps its creation time and
     (unless `marked_for_review` is given) its review flag. overwrite=False refuses an existing name."""
-    ensure_scenarios_table(db)
     existing = _row(db, scenario.name)
     if existing is not None and not overwrite:
         raise ValueError(f"a scenario named {scenario.name!r} already exists")
@@ -82,27 +107,50 @@ def save_scenario(
         else bool(existing and existing["marked_for_review"])
     )
     now = _now()
-    db[SCENARIOS_TABLE].upsert(
-        {
-            "name": scenario.name,
-            "spec": scenario.to_json(),
-            "region": scenario.region,
-            "policy": type(scenario.policy).__name__,
-            "marked_for_review": int(flag),
-            "created_at": existing["created_at"] if existing else now,
-            "updated_at": now,
-            "window_start": _iso(window[0]) if window else "",
-            "window_end": _iso(window[1]) if window else "",
-            "summary": json.dumps(dict(summary)) if summary is not None else "",
-        },
-        pk="name",
-    )
+    row = {
+        "name": scenario.name,
+        "spec": scenario.to_json(),
+        "region": scenario.region,
+        "policy": type(scenario.policy).__name__,
+        "marked_for_review": int(flag),
+        "created_at": existing["created_at"] if existing else now,
+        "updated_at": now,
+        "window_start": _iso(window[0]) if window else "",
+        "window_end": _iso(window[1]) if window else "",
+        "summary": json.dumps(dict(summary)) if summary is not None else "",
+    }
+    columns = ", ".join(row)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != "name")
+    # its own connection and transaction (core.db.store_write), never the shared connection's
+    if store_db.is_url(db):
+        ensure_scenarios_table(db)
+    with store_db.store_write(db) as conn:
+        if not store_db.is_postgres(conn):
+            ensure_scenarios_table(sqlite_utils.Database(conn))  # DDL too, never on the shared connection
+        conn.execute(
+            f"INSERT INTO {SCENARIOS_TABLE} ({columns}) VALUES ({', '.join('?' for _ in row)}) "
+            f"ON CONFLICT(name) DO UPDATE SET {updates}",
+            list(row.values()),
+        )
 
 
-def _row(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
-    if SCENARIOS_TABLE not in db.table_names():
-        return None
-    rows = list(db[SCENARIOS_TABLE].rows_where("name = ?", [name]))
+def _rows(db: Any, where: str = "", params: list[Any] | None = None, order: str = "") -> list[dict[str, Any]]:
+    if store_db.is_url(db):
+        ensure_scenarios_table(db)
+    with store_db.store_read(db) as conn:
+        if not store_db.has_table(conn, SCENARIOS_TABLE):
+            return []
+        rows = conn.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM {SCENARIOS_TABLE}"
+            + (f" WHERE {where}" if where else "")
+            + (f" ORDER BY {order}" if order else ""),
+            params or [],
+        ).fetchall()
+    return [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
+
+
+def _row(db: Any, name: str) -> dict[str, Any] | None:
+    rows = _rows(db, "name = ?", [name])
     return rows[0] if rows else None
 
 
@@ -130,8 +178,7 @@ def list_scenarios(db: sqlite_utils.Database) -> pd.DataFrame:
         "minutes_unserved",
         "peak_instances",
     ]
-    ensure_scenarios_table(db)
-    rows = list(db[SCENARIOS_TABLE].rows_where(order_by="updated_at desc, name"))
+    rows = _rows(db, order="updated_at DESC, name")
     if not rows:
         return pd.DataFrame(columns=columns)
     out = []
@@ -171,8 +218,8 @@ def rename_scenario(db: sqlite_utils.Database, old: str, new: str) -> None:
         raise ValueError(f"a scenario named {new!r} already exists")
     spec = json.loads(row["spec"])
     spec["name"] = new
-    with store_db.transaction(db.conn):
-        db.execute(
+    with store_db.store_write(db) as conn:
+        conn.execute(
             f"UPDATE {SCENARIOS_TABLE} SET name = ?, spec = ?, updated_at = ? WHERE name = ?",
             [new, json.dumps(spec, sort_keys=True), _now(), old],
         )
@@ -181,15 +228,15 @@ def rename_scenario(db: sqlite_utils.Database, old: str, new: str) -> None:
 def delete_scenario(db: sqlite_utils.Database, name: str) -> None:
     if _row(db, name) is None:
         raise ScenarioNotFound(name)
-    with store_db.transaction(db.conn):
-        db.execute(f"DELETE FROM {SCENARIOS_TABLE} WHERE name = ?", [name])
+    with store_db.store_write(db) as conn:
+        conn.execute(f"DELETE FROM {SCENARIOS_TABLE} WHERE name = ?", [name])
 
 
 def set_marked_for_review(db: sqlite_utils.Database, name: str, marked: bool) -> None:
     if _row(db, name) is None:
         raise ScenarioNotFound(name)
-    with store_db.transaction(db.conn):
-        db.execute(
+    with store_db.store_write(db) as conn:
+        conn.execute(
             f"UPDATE {SCENARIOS_TABLE} SET marked_for_review = ?, updated_at = ? WHERE name = ?",
             [int(marked), _now(), name],
         )

@@ -355,6 +355,31 @@ class Sources:
 class StoreConfig:
     # relative paths are relative to the repository root; git-ignored
     path: str = "headroom.db"
+    # a shared PostgreSQL store for the guarded path (actions, audit) across replicas (issue 14), e.g.
+    # "postgresql://headroom@db.internal:5432/headroom"; "" = the SQLite file above. The password goes
+    # in secrets.toml [connections.store] or HEADROOM_STORE_URL, never here.
+    url: str = ""
+
+    @model_validator(mode="after")
+    def _url(self) -> StoreConfig:
+        if not self.url:
+            return self
+        if not self.url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+            raise ValueError(f"store.url: must be a postgresql:// URL, got {self.url!r}")
+        if re.search(r"://[^/@]*:[^/@]*@", self.url):
+            raise ValueError(
+                "store.url: holds a password; put it in .streamlit/secrets.toml [connections.store] "
+                "password (or the whole URL in HEADROOM_STORE_URL), never in the config file"
+            )
+        return self
+
+
+@dataclass(config=_STRICT, frozen=True)
+class AuditConfig:
+    # where the audit chain's head is exported after every entry: a file to ship off the machine (issue
+    # 19 item 2). "" = beside the SQLite store (headroom.db -> headroom.audit-anchor.json). Relative paths
+    # are relative to the repository root. The HMAC key is a secret: secrets.toml or the environment.
+    anchor_path: str = ""
 
 
 @dataclass(config=_STRICT, frozen=True)
@@ -443,6 +468,7 @@ class HeadroomConfig:
     region: tuple[Region, ...]
     sources: Sources = field(default_factory=Sources)
     store: StoreConfig = field(default_factory=StoreConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     slo: tuple[SLOConfig, ...] = ()
     burn_rate_rule: tuple[BurnRateRule, ...] = DEFAULT_BURN_RATE_RULES
@@ -522,6 +548,16 @@ class HeadroomConfig:
     def store_path(self) -> Path:
         p = Path(os.path.expanduser(self.store.path))
         return p if p.is_absolute() else REPO_ROOT / p
+
+    def audit_anchor_path(self, store_file: str | Path | None = None) -> Path | None:
+        """`[audit] anchor_path`, or beside the SQLite store file when unset (None for a URL store)."""
+        if self.audit.anchor_path:
+            p = Path(os.path.expanduser(self.audit.anchor_path))
+            return p if p.is_absolute() else REPO_ROOT / p
+        store = Path(store_file) if store_file is not None else self.store_path()
+        if "://" in str(store_file or ""):
+            return None
+        return store.with_name(store.stem + ".audit-anchor.json")
 
 
 def _store_path_problems(path: Path) -> list[str]:

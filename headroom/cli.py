@@ -67,9 +67,15 @@ def _region_loss(args: argparse.Namespace, config: HeadroomConfig) -> int:
 def _review(args: argparse.Namespace, config: HeadroomConfig) -> int:
     from connectors.store import open_db
     from connectors.store_notes import load_notes
+    from core.db import is_url
     from core.report import Week, build_report, export_zip
     from headroom.render import render_html
-    from headroom.wiring import build_billing_source, build_metrics_source, gather_review_inputs
+    from headroom.wiring import (
+        build_billing_source,
+        build_metrics_source,
+        gather_review_inputs,
+        guarded_store,
+    )
 
     try:
         week = Week.parse(args.week)
@@ -77,11 +83,15 @@ def _review(args: argparse.Namespace, config: HeadroomConfig) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     db = open_db(config.store_path())
+    # the replicas' shared tables (notes, snapshots, scenarios, actions) in PostgreSQL when configured
+    # ([store] url, or HEADROOM_STORE_URL with its credentials), else the embedded store
+    locator = guarded_store(config)
+    shared = locator if is_url(locator) else db
     inputs = gather_review_inputs(
-        config, build_metrics_source(config, db), build_billing_source(config, db), db, week
+        config, build_metrics_source(config, db), build_billing_source(config, db), db, week, shared=shared
     )
     report = build_report(inputs, week, progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr))
-    args.out.write_text(render_html(report, load_notes(db, week)), encoding="utf-8")
+    args.out.write_text(render_html(report, load_notes(shared, week)), encoding="utf-8")
     if args.zip:
         args.zip.write_bytes(export_zip(report))
     print(

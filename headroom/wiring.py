@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from connectors.store import StoreBillingSource, StoreMetricsSource
+from core import audit
 from core.config import HeadroomConfig
 from core.ports import ActionExecutor, BillingSource, MetricsSource, SourceError
 
@@ -28,6 +29,57 @@ def connection_settings(secrets: Mapping[str, Any] | None, name: str) -> Mapping
     connections = (secrets or {}).get("connections") or {}
     section = connections.get(name) if isinstance(connections, Mapping) else None
     return dict(section) if isinstance(section, Mapping) else {}
+
+
+STORE_URL_ENV = "HEADROOM_STORE_URL"
+
+
+def guarded_store(
+    config: HeadroomConfig,
+    secrets: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """Where the guarded path (actions, audit) lives: a PostgreSQL URL shared by every replica, or the
+    SQLite file. In order: secrets.toml `[connections.store] url`, HEADROOM_STORE_URL, `[store] url` with
+    `[connections.store]` username/password added, else `[store] path`. A URL's scheme is checked here
+    so a typo names its source."""
+    env = os.environ if environ is None else environ
+    settings = connection_settings(secrets, "store")
+    for source, url in (
+        ("secrets [connections.store] url", settings.get("url")),
+        (STORE_URL_ENV, env.get(STORE_URL_ENV)),
+    ):
+        if url:
+            if not str(url).startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+                raise ValueError(f"{source}: must be a postgresql:// URL")
+            return str(url)
+    if config.store.url:
+        user, password = settings.get("username"), settings.get("password")
+        if not user and not password:
+            return config.store.url
+        from urllib.parse import quote
+
+        scheme, rest = config.store.url.split("://", 1)
+        rest = rest.split("@", 1)[-1]  # the host part; a user in the config is replaced by the secret's
+        config_user = config.store.url.split("://", 1)[1].split("@", 1)[0] if "@" in config.store.url else ""
+        auth = quote(str(user or config_user), safe="")
+        if password:
+            auth += ":" + quote(str(password), safe="")
+        return f"{scheme}://{auth}@{rest}"
+    return str(config.store_path())
+
+
+def configure_audit(
+    config: HeadroomConfig, store: Any, secrets: Mapping[str, Any] | None = None
+) -> audit.ChainSettings:
+    """The audit chain's HMAC key (`[audit] hmac_key` in secrets.toml, else HEADROOM_AUDIT_KEY) and its
+    outside anchor (`[audit] anchor_path`) for `store` (issue 19 item 2). Never the database or config."""
+    section = (secrets or {}).get("audit") or {}
+    secret = section.get("hmac_key") if isinstance(section, Mapping) else None
+    locator = audit.store_locator(store)
+    return audit.configure(
+        store, key=audit.resolve_key(secret), anchor_path=config.audit_anchor_path(locator)
+    )
 
 
 # The real connectors are imported lazily: the embedded demo never pays for boto3 or requests.
@@ -134,10 +186,18 @@ def build_executor(
 
 
 def gather_review_inputs(
-    config: HeadroomConfig, metrics_source: Any, billing_source: Any, db: Any, week: Week
+    config: HeadroomConfig,
+    metrics_source: Any,
+    billing_source: Any,
+    db: Any,
+    week: Week,
+    shared: Any = None,
 ) -> ReportInputs:
     """Read what the weekly review needs: hourly metrics from four weeks before the week to its end, the
-    SLO metrics at 1 minute, the bill, and what the store holds (events, snapshots, scenarios, actions)."""
+    SLO metrics at 1 minute, the bill, and what the store holds (events, snapshots, scenarios, actions).
+    `shared` is where the replicas' shared tables live (snapshots, scenarios, actions: a PostgreSQL URL);
+    None = the embedded `db`."""
+    shared = db if shared is None else shared
     from connectors.store import read_events
     from connectors.store_forecasts import list_snapshots, load_snapshot
     from connectors.store_scenarios import scenarios_for_review
@@ -166,10 +226,10 @@ def gather_review_inputs(
         )
     snapshots = scenarios = actions = None
     if db is not None:
-        listed = list_snapshots(db, until=week.start)
-        snapshots = [load_snapshot(db, int(i)) for i in (listed["id"] if not listed.empty else [])]
-        scenarios = scenarios_for_review(db)
-        actions = actions_proposed_between(db, week.start, week.end)
+        listed = list_snapshots(shared, until=week.start)
+        snapshots = [load_snapshot(shared, int(i)) for i in (listed["id"] if not listed.empty else [])]
+        scenarios = scenarios_for_review(shared)
+        actions = actions_proposed_between(shared, week.start, week.end)
     return ReportInputs(
         config=config,
         metrics=metrics,

@@ -23,8 +23,10 @@ from headroom.wiring import (
     build_billing_source,
     build_cdn_source,
     build_metrics_source,
+    configure_audit,
     uses_demo_world,
 )
+from headroom.wiring import guarded_store as guarded_store_locator
 
 
 def _leave_legacy_pages_mode() -> None:
@@ -97,6 +99,27 @@ def _open_db(path: str):  # -> sqlite_utils.Database
 
 def db():  # -> sqlite_utils.Database
     return _open_db(str(config().store_path()))
+
+
+@st.cache_resource(show_spinner=False)
+def _configured_guarded_store(locator: str) -> str:
+    configure_audit(config(), locator, secrets())
+    return locator
+
+
+def shared_store():  # -> str | sqlite_utils.Database
+    """Where the tables replicas share (review notes, scenarios, forecast snapshots) live: the
+    PostgreSQL URL when one is configured, else the embedded store."""
+    # not guarded_store(): a bad audit key must stop the Actions page (its banner), not every page
+    locator = guarded_store_locator(config(), secrets())
+    return locator if locator.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")) else db()
+
+
+def guarded_store() -> str:
+    """Where actions and the audit chain live: the shared PostgreSQL URL (`[store] url` + secrets, or
+    HEADROOM_STORE_URL) or the SQLite file, with the chain's key (secrets.toml) and anchor configured
+    before anything appends to it (issue 14, issue 19 item 2)."""
+    return _configured_guarded_store(guarded_store_locator(config(), secrets()))
 
 
 def secrets() -> Mapping[str, Any]:

@@ -56,7 +56,7 @@ def _config_mtime() -> float:
 
 try:
     executor = _executor(str(cfg.store_path()), cfg.sources.executor, _config_mtime())
-    service = ActionService(ui.db(), cfg, executor)
+    service = ActionService(ui.guarded_store(), cfg, executor)
 except Exception as exc:  # a broken executor config must not become a traceback
     st.error(f"⚠️ The action executor ({cfg.sources.executor}) cannot start: {exc}")
     st.stop()

@@ -47,7 +47,7 @@ if not fleets:
 
 # ---- loading a saved scenario into the widgets (before they are drawn) ------------------------------
 def _load_into_widgets(name: str) -> None:
-    sc = store.load_scenario(db, name)
+    sc = store.load_scenario(ui.shared_store(), name)
     fleet_name = next((f.name for f in cfg.fleet if f.region == sc.region), None)
     if fleet_name is None:
         ss["cap_notice"] = f"Scenario {name!r} is for {sc.region}, which has no configured fleet."
@@ -339,7 +339,7 @@ if lo == 0 and CPU_POLICIES & set(chosen):
         "instances, because no instance reports CPU. Keep at least 1, or use step scaling on queue depth."
     )
 
-saved = store.list_scenarios(db)
+saved = store.list_scenarios(ui.shared_store())
 compare_saved = st.multiselect(
     "Also compare saved scenarios (each with its own fleet, policy and adjustments, on this demand)",
     saved["name"].tolist(),
@@ -347,7 +347,7 @@ compare_saved = st.multiselect(
 )
 for name in compare_saved:
     try:
-        sc = store.load_scenario(db, name)
+        sc = store.load_scenario(ui.shared_store(), name)
     except (KeyError, ValueError) as exc:
         st.warning(f"Saved scenario {name!r} cannot be used: {exc}")
         continue
@@ -514,14 +514,14 @@ with a2.container(border=True):
         name = (save_name or f"{region} {save_pick}").strip()
         try:
             store.save_scenario(
-                db,
+                ui.shared_store(),
                 replace(by_name[save_pick], name=name),
                 summary=results[save_pick].summary,
                 window=(first["ts"].iloc[0], first["ts"].iloc[-1]),
                 marked_for_review=review,
             )
             st.success(f"Saved {name!r}.")
-            saved = store.list_scenarios(db)
+            saved = store.list_scenarios(ui.shared_store())
         except ValueError as exc:
             st.error(f"Could not save: {exc}")
 
@@ -537,21 +537,21 @@ with st.expander(f"Saved scenarios ({len(saved)})", expanded=False):
             st.rerun()
         marked = bool(saved.set_index("name").loc[chosen_saved, "marked_for_review"])
         if b2.button("Unmark for review" if marked else "Mark for review", key="cap_saved_mark"):
-            store.set_marked_for_review(db, chosen_saved, not marked)
+            store.set_marked_for_review(ui.shared_store(), chosen_saved, not marked)
             st.rerun()
         new_name = b3.text_input(
             "New name", key="cap_saved_new_name", label_visibility="collapsed", placeholder="new name"
         )
         if b3.button("Rename", key="cap_saved_rename"):
             try:
-                store.rename_scenario(db, chosen_saved, new_name)
+                store.rename_scenario(ui.shared_store(), chosen_saved, new_name)
                 ss["cap_notice"] = f"Renamed {chosen_saved!r} to {new_name.strip()!r}."
                 st.rerun()
             except (KeyError, ValueError) as exc:
                 st.error(f"Could not rename: {exc}")
         confirm = b4.checkbox("Really delete", key="cap_saved_confirm")
         if b4.button("Delete", key="cap_saved_delete", disabled=not confirm):
-            store.delete_scenario(db, chosen_saved)
+            store.delete_scenario(ui.shared_store(), chosen_saved)
             ss["cap_notice"] = f"Deleted {chosen_saved!r}."
             st.rerun()
 

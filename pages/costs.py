@@ -381,7 +381,7 @@ else:
     )
     download(scenario.as_frame(), "This comparison", "scenario")
 
-saved = costs.saved_scenarios_vs_run_rate(list_scenarios(ui.db()), billing, today, compared)
+saved = costs.saved_scenarios_vs_run_rate(list_scenarios(ui.shared_store()), billing, today, compared)
 st.markdown("**Saved scenarios (Capacity page)**, their last run's instance cost per day over its window")
 if saved.empty:
     st.caption("No saved scenario with a run yet: save one on the Capacity page.")

@@ -393,7 +393,7 @@ if st.button("💾 Save these forecasts as snapshots", key="fc_save"):
     }
     ids = [
         save_snapshot(
-            ui.db(),
+            ui.shared_store(),
             metric,
             region,
             adjusted[region],
@@ -409,7 +409,7 @@ if st.button("💾 Save these forecasts as snapshots", key="fc_save"):
         for region, result in results.items()
     ]
     st.success(f"Saved {len(ids)} snapshot(s): " + ", ".join(f"#{i}" for i in ids))
-saved = list_snapshots(ui.db(), metric=metric)
+saved = list_snapshots(ui.shared_store(), metric=metric)
 if saved.empty:
     st.caption(f"No {metric} snapshots saved yet.")
 else:

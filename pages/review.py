@@ -27,7 +27,9 @@ st.caption(
 # the week defines the data (its four weeks of history, SLO minutes, bill and stored records)
 inputs = ui.load_last_good(
     ("review", week.label, tuple(cfg.region_codes)),
-    lambda: gather_review_inputs(cfg, ui.source("metrics"), ui.source("billing"), db, week),
+    lambda: gather_review_inputs(
+        cfg, ui.source("metrics"), ui.source("billing"), db, week, shared=ui.shared_store()
+    ),
     lambda: None,
     "the review's data sources",
 )
@@ -36,7 +38,7 @@ if inputs is None:  # a dead source and nothing read earlier for this week: the 
 bar = st.progress(0.0, text="Assembling the report...")
 report = build_report(inputs, week, progress=lambda f, text: bar.progress(f, text=text))
 bar.empty()
-notes = load_notes(db, week)
+notes = load_notes(ui.shared_store(), week)
 
 for section in report.sections:
     st.header(section.title, anchor=section.key)
@@ -57,7 +59,9 @@ for section in report.sections:
             height=80,
         )
         if st.form_submit_button("Save notes"):
-            save_note(db, week, section.key, text, author=st.session_state.get("user_email", ""))
+            save_note(
+                ui.shared_store(), week, section.key, text, author=st.session_state.get("user_email", "")
+            )
             notes[section.key] = text
             st.toast(f"Notes for '{section.title}' saved for {week.label}")
 

@@ -296,3 +296,119 @@ def chromium() -> Iterator[Any]:
         browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+# ---- PostgreSQL (issue 14): Debian's postgresql, initdb into a temp folder, pg_ctl on a free port ----------
+@dataclass
+class PostgresServer:
+    host: str
+    port: int
+    user: str
+    bin_dir: Path
+    data_dir: Path
+
+    def url(self, database: str = "postgres", password: str | None = None) -> str:
+        auth = self.user if password is None else f"{self.user}:{password}"
+        return f"postgresql://{auth}@{self.host}:{self.port}/{database}"
+
+
+def _postgres_bin_dir() -> Path:
+    """The newest /usr/lib/postgresql/<version>/bin (Debian keeps the server binaries off PATH)."""
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
+    )
+    if not candidates:
+        raise RuntimeError("PostgreSQL is not installed: `apt-get install postgresql` (tests/run.sh does)")
+    return candidates[-1].parent
+
+
+def _as_server_user(args: list[str]) -> list[str]:
+    """initdb and postgres refuse to run as root: run them as `nobody` then (runuser, util-linux)."""
+    return ["runuser", "-u", "nobody", "--", *args] if os.geteuid() == 0 else args
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    import tempfile
+
+    bin_dir = _postgres_bin_dir()
+    # directly in the system temp folder: pytest's own temp folders are 0700 root, which `nobody` cannot enter
+    root = Path(tempfile.mkdtemp(prefix="headroom-pg-"))
+    data = root / "data"
+    if os.geteuid() == 0:
+        shutil.chown(root, user="nobody")
+    subprocess.run(
+        _as_server_user(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "headroom",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    port = free_port()
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    subprocess.run(
+        _as_server_user(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(root / "server.log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    server = PostgresServer("127.0.0.1", port, "headroom", bin_dir, data)
+    try:
+        yield server
+    finally:
+        from core import db as store_db
+
+        store_db.dispose_engines()
+        subprocess.run(
+            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+_PG_DATABASES = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's server, for one test."""
+    import psycopg
+
+    name = f"t{os.getpid()}_{next(_PG_DATABASES)}"
+    with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return postgres_server.url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_locator(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The guarded path's store on each backend: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    return request.getfixturevalue("postgres_url")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from core import audit
+from core import audit, migrations
 from core.actions import store as actions_store
 from core.actions.prefill import predict
 from core.actions.rules import approval_policy, evaluate
@@ -44,8 +44,13 @@ class _ServiceBase:
         self.cfg = cfg
         self.executor = executor
         self.clock = clock or (lambda: datetime.now(UTC))
-        with audit.write_transaction(self.path) as conn:
-            actions_store.ensure_actions_schema(conn)
+        # the chain's key (environment) and outside anchor (config), unless the composition root already
+        # set them with the secrets.toml key (headroom.wiring.configure_audit)
+        audit.configure_default(
+            self.path, key=audit.resolve_key(), anchor_path=cfg.audit_anchor_path(self.path)
+        )
+        # versioned migrations on start (core/migrations.py): refuses a schema newer than this code
+        migrations.ensure_current(self.path)
 
     # -- helpers -----------------------------------------------------------------------------------
     def now(self) -> datetime:

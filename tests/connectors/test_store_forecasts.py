@@ -1,4 +1,4 @@
-"""connectors/store_forecasts.py: snapshots round-trip through a real SQLite store file."""
+"""connectors/store_forecasts.py: snapshots round-trip through a real SQLite store file and a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,14 +17,23 @@ from connectors.store_forecasts import (
     load_snapshot,
     save_snapshot,
 )
+from core import db as store_db
 from core.forecast import forecast
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-@pytest.fixture()
-def db(tmp_path):
-    return open_db(tmp_path / "store.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """The same tests on the embedded store and on a real PostgreSQL (issue 14)."""
+    if request.param == "sqlite":
+        return open_db(tmp_path / "store.db")
+    return request.getfixturevalue("postgres_url")
+
+
+def _count(db, table: str) -> int:
+    with store_db.store_read(db) as conn:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
 def _history(days: int = 6, seed: int = 0) -> pd.Series:
@@ -121,7 +130,7 @@ def test_a_bad_frame_stores_nothing(db):
     duplicated = pd.concat([frame, frame.iloc[[0]]], ignore_index=True)  # same ts twice: primary key clash
     with pytest.raises(Exception, match="UNIQUE"):
         save_snapshot(db, "requests_per_second", "eu-west-1", duplicated, "m")
-    assert db[SNAPSHOTS_TABLE].count == 0 and db[POINTS_TABLE].count == 0
+    assert _count(db, SNAPSHOTS_TABLE) == 0 and _count(db, POINTS_TABLE) == 0
     with pytest.raises(ValueError, match="'ts' and 'mean'"):
         save_snapshot(db, "requests_per_second", "eu-west-1", frame.drop(columns="mean"), "m")
     naive = frame.assign(ts=frame["ts"].dt.tz_localize(None))

@@ -1,4 +1,4 @@
-"""connectors.store_scenarios: saved capacity scenarios in the embedded store."""
+"""connectors.store_scenarios: saved capacity scenarios, in the embedded store and in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,9 +19,12 @@ from connectors.store_scenarios import (
 from core.capacity import Fleet, KubernetesHPA, Scenario, Spike, TargetTracking, simulate
 
 
-@pytest.fixture
-def db(tmp_path):
-    return open_db(tmp_path / "store.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """The same tests on the embedded store and on a real PostgreSQL (issue 14)."""
+    if request.param == "sqlite":
+        return open_db(tmp_path / "store.db")
+    return request.getfixturevalue("postgres_url")
 
 
 def scenario(name: str = "plan a", growth: float = 30.0) -> Scenario:
