@@ -30,8 +30,13 @@ from headroom.wiring import (
 def _leave_legacy_pages_mode() -> None:
     """A cold deep link (/forecast as a fresh server's first request) makes Streamlit run the page file
     in its legacy pages/-directory mode, because st.navigation has not run yet: no Headroom sidebar, raw
-    file names in the menu. Every page imports this module first, so switch the flag st.navigation would
-    set and rerun: the rerun goes through dashboard.py and lands on the requested page."""
+    file names in the menu. Every page calls config() first, so switch the flag st.navigation would
+    set and rerun: the rerun goes through dashboard.py and lands on the requested page.
+
+    Called from config(), never at import: a rerun raised while this module is being imported removes
+    the half-imported module from sys.modules, and another session's script importing it at the same
+    moment then fails with "cannot import name '_ui' from 'pages'" (the cold-start import race;
+    tests/pages/test_ui_import_race.py, docs/ARCHITECTURE.md "Pitfalls")."""
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # a Streamlit without this internal: nothing to correct
@@ -40,8 +45,6 @@ def _leave_legacy_pages_mode() -> None:
         PagesManager.uses_pages_directory = False
         st.rerun()
 
-
-_leave_legacy_pages_mode()
 
 PRESETS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -71,6 +74,7 @@ def _load_config_cached(path: str, mtime: float) -> HeadroomConfig | ConfigError
 
 def config() -> HeadroomConfig:
     """The validated config; a bad file stops the page with each problem named (never a traceback)."""
+    _leave_legacy_pages_mode()
     path = config_path()
     try:
         mtime = path.stat().st_mtime
@@ -482,6 +486,7 @@ def state_colour(state: str) -> str:
 
 def page_header(title: str, description: str) -> tuple[datetime, datetime]:
     """Title, one-line description, and the range in force; returns (start, end)."""
+    config()  # first, so a cold deep link leaves the legacy pages mode before anything is drawn
     st.title(title)
     start, end = time_range()
     st.caption(f"{description}  ·  {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC")
