@@ -253,6 +253,21 @@ def _health_panel(cfg: HeadroomConfig) -> None:
             st.caption(f"{h.detail}{latency}{last}")
 
 
+def keep_widget_values(keys: Sequence[str], store: str) -> None:
+    """Make a page's controls survive a visit to another page. Streamlit deletes a widget's session
+    state at the end of any run that does not draw it, so coming back found the keys gone (a range
+    slider without its tuple, every control at its minimum). Call at the top of the page and after its
+    controls: a key still present is copied to `store` (a plain, non-widget key Streamlit keeps), a
+    key that is gone is put back from it before the widget is drawn."""
+    ss = st.session_state
+    kept: dict[str, Any] = ss.setdefault(store, {})
+    for key in keys:
+        if key in ss:
+            kept[key] = ss[key]
+        elif key in kept:
+            ss[key] = kept[key]
+
+
 def time_range() -> tuple[datetime, datetime]:
     """The sidebar's (start, end) in UTC; the default range when the sidebar has not run (page tests)."""
     tr = st.session_state.get("time_range")
