@@ -222,7 +222,8 @@ def sidebar() -> None:
             "Regions", codes, key="regions", format_func=lambda c: f"{c} · {cfg.region_by_code(c).name}"
         )
         ss["time_range"] = (start, end)
-        _health_panel(cfg)
+        unhealthy = _health_panel(cfg)
+    source_banner(unhealthy)
 
     qp["range"] = preset
     selected = ss.get("regions") or []
@@ -240,17 +241,32 @@ def sidebar() -> None:
 _HEALTH_ICON = {"ok": "🟢", "degraded": "🟡", "down": "🔴", "unknown": "⚪"}
 
 
-def _health_panel(cfg: HeadroomConfig) -> None:
+def _health_panel(cfg: HeadroomConfig) -> list[tuple[str, SourceHealth]]:
+    """The sidebar's detail per source; returns the sources that are down or degraded (stale), except
+    the demo world's, whose "now" is its newest minute by design (data_anchor)."""
+    unhealthy: list[tuple[str, SourceHealth]] = []
+    demo_kinds = {k for k in ("metrics", "cdn", "billing") if getattr(cfg.sources, k) == "demo"}
     with st.expander("Data sources", expanded=False):
         for kind in ("metrics", "cdn", "billing"):
             try:
                 h: SourceHealth = source(kind).health()
             except Exception as exc:  # a source that cannot even report health is down
                 h = SourceHealth(kind, "down", str(exc))
+            if h.state in ("down", "degraded") and kind not in demo_kinds:
+                unhealthy.append((kind, h))
             latency = f" · {h.latency_s * 1000:.0f} ms" if h.latency_s is not None else ""
             last = f" · last success {h.last_success:%H:%M:%S} UTC" if h.last_success else ""
             st.markdown(f"{_HEALTH_ICON.get(h.state, '⚪')} **{kind}**: {h.name}")
             st.caption(f"{h.detail}{latency}{last}")
+    return unhealthy
+
+
+def source_banner(unhealthy: Sequence[tuple[str, SourceHealth]]) -> None:
+    """A page-wide warning above every page for a source that is down or stale: a dot inside the
+    collapsed sidebar panel was nearly invisible (issue 15, #5)."""
+    for kind, h in unhealthy:
+        last = f" Last success {h.last_success:%Y-%m-%d %H:%M} UTC." if h.last_success else ""
+        st.warning(f"📡 **The {kind} source ({h.name}) is {h.state}**: {h.detail}.{last}")
 
 
 def keep_widget_values(keys: Sequence[str], store: str) -> None:
@@ -275,6 +291,38 @@ def time_range() -> tuple[datetime, datetime]:
         end = data_anchor()
         return end - PRESETS[DEFAULT_PRESET], end
     return tr
+
+
+def _age_text(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes / 60:.1f} h" if minutes < 48 * 60 else f"{minutes / 1440:.1f} days"
+
+
+def stale_after() -> timedelta:
+    """How far the newest data point may lag the end of the range before the page says so: a few scrape
+    intervals (Prometheus), never under the 1-minute steps the SLO pages read (plus one late step)."""
+    return max(config().prometheus.scrape_interval * 4, timedelta(minutes=3))
+
+
+def state_as_of(end: datetime, newest: datetime | None, what: str = "Alert states") -> datetime:
+    """The moment "now" is judged at: the newest data point, not the end of the range. Says how old it
+    is; when the range runs past the data (a custom range past the newest point, or a source that
+    stopped updating) a page-wide warning says "no data after HH:MM" and the last known state is kept,
+    so missing data never reads as a recovery (issue 15, #3 and #5)."""
+    if newest is None or newest >= end:
+        return end
+    age = datetime.now(UTC) - newest
+    if end - newest > stale_after():
+        st.warning(
+            f"⏸️ **No data after {newest:%Y-%m-%d %H:%M} UTC** ({_age_text(end - newest)} before the end "
+            f"of the range, {end:%H:%M} UTC). {what} below are the last known, as of {newest:%H:%M} UTC: "
+            "missing data is not a recovery.",
+        )
+    else:
+        st.caption(f"{what} as of the newest data point, {newest:%Y-%m-%d %H:%M} UTC ({_age_text(age)} ago).")
+    return newest
 
 
 def selected_regions() -> list[str]:

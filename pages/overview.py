@@ -85,17 +85,25 @@ for kpi_row in (kpis[:4], kpis[4:]):
 slo_defs = slos_from_config(cfg.slo)
 # every region, the same data as the Triage page (shared cache)
 slo_data = slo_grid(metrics_for(slo_defs), end - rules_lookback(cfg.burn_rate_rule), end, cfg.region_codes)
-slo_states = region_slo_states(slo_data, slo_defs, end, regions, cfg.burn_rate_rule)
+slo_at = ui.state_as_of(end, slo_data.newest)  # now = the newest data point, never past it
+slo_states = region_slo_states(slo_data, slo_defs, slo_at, regions, cfg.burn_rate_rule)
 SLO_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
 health["slo_alert"] = [
     SLO_BADGES[alert] + (f" · {slo}" if alert in ("page", "ticket") else "")
     for alert, slo in zip(slo_states["alert"], slo_states["worst_slo"], strict=True)
 ]
 
+# the State column and the map say how a region is now (its burn-rate alert at the newest data point),
+# not the range average: at 7d a region paging right now averaged green beside "page" (issue 15, #4)
+NOW_STATE = {"page": "critical", "ticket": "warn", "ok": "ok", "no data": "no data"}
+health["range_state"] = health["state"]
+health["state"] = [NOW_STATE[alert] for alert in slo_states["alert"]]
+
 # ---- health grid -------------------------------------------------------------------------------
 st.subheader("Region health")
 grid = health.assign(
     state=health["state"].map(ui.state_badge),
+    range_state=health["range_state"].map(ui.state_badge),
     availability=health["availability"] * 100,
     error_rate=health["error_rate"] * 100,
     cpu_mean=health["cpu_mean"] * 100,
@@ -103,6 +111,7 @@ grid = health.assign(
     [
         "state",
         "slo_alert",
+        "range_state",
         "region",
         "name",
         "availability",
@@ -119,7 +128,12 @@ grid = health.assign(
 ui.data_table(
     grid,
     columns={
-        "state": st.column_config.TextColumn("State", help="Worst of availability and latency burn, CPU"),
+        "state": st.column_config.TextColumn(
+            "State now", help=f"From the burn-rate alert at the newest data point ({slo_at:%H:%M} UTC)"
+        ),
+        "range_state": st.column_config.TextColumn(
+            "Range health", help="Worst of availability and latency burn, CPU, averaged over the range"
+        ),
         "slo_alert": st.column_config.TextColumn(
             "SLO alert",
             help="Multiwindow burn-rate alert now (page / ticket) and the SLO firing; see Triage",
@@ -171,7 +185,7 @@ geo.update_traces(
 geo.update_layout(
     height=360,
     margin={"l": 0, "r": 0, "t": 30, "b": 0},
-    title="Regions (size = mean req/s, colour = state)",
+    title="Regions (size = mean req/s, colour = state now)",
     geo={"showland": True, "landcolor": "#eceff1", "showcountries": True, "projection_type": "natural earth"},
 )
 st.plotly_chart(geo, width="stretch", key="overview_map", config={"topojsonURL": ui.TOPOJSON_URL})

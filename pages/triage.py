@@ -47,10 +47,12 @@ if not slos:
 # burn rates need the rule windows only (3 days by default, 1-minute steps, every region): a tenth of
 # the SLO windows' data, which keeps this page fast; budgets and burn-down live on the SLOs page
 rules = cfg.burn_rate_rule
+range_end = at
 grid = slo_grid(metrics_for(slos), at - rules_lookback(rules), at, cfg.region_codes)
 if grid.slots == 0:
     st.info("No SLO data up to this time. Pick a later range in the sidebar.")
     st.stop()
+at = ui.state_as_of(range_end, grid.newest)  # judged at the newest data point, never past it
 reports = slo_reports(grid, slos, at, cfg.region_codes, rules, with_budget=False)
 if not reports:
     st.info(

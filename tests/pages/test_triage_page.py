@@ -189,3 +189,22 @@ def test_budget_overrun_guardrail_on_triage(app_config) -> None:
     at = open_triage()
     banners = " ".join(w.value for w in at.warning)
     assert "projected to overrun" in banners and "CDN (CloudFront)" in banners
+
+
+def test_a_range_past_the_data_keeps_the_last_known_state(app_config) -> None:
+    """A custom range ending two hours after the newest data point used to turn the page into a ticket
+    with "None" burns: missing data read as a recovery. Now the state is the last known, and says so."""
+    at = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=120)
+    at.query_params["range"] = "custom"
+    at.query_params["start"] = (DEMO_END - timedelta(hours=22)).strftime("%Y-%m-%dT%H:%MZ")
+    at.query_params["end"] = (DEMO_END + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%MZ")
+    at.run()
+    at.switch_page("pages/triage.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = " ".join(w.value for w in at.warning)
+    assert f"No data after {DEMO_END:%Y-%m-%d %H:%M} UTC" in warnings
+    burning = at.dataframe[0].value
+    paging = burning[burning["Alert"].str.contains("page")]
+    assert set(paging["Region"]) == {"ap-southeast-1"}
+    assert paging["Burn 1h"].notna().all() and (paging["Burn 1h"] > 1).all()
