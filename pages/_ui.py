@@ -171,6 +171,14 @@ def _parse_utc(value: str | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def bad_url_value(key: str, value: str, used: str, hint: str = "") -> None:
+    """A visible message naming a URL parameter's bad value and what is shown instead (a bad link used
+    to be replaced silently, so the page did not show what the link's sender saw)."""
+    st.warning(
+        f"🔗 The link's `{key}={value}` is not valid{f' ({hint})' if hint else ''}: showing {used} instead."
+    )
+
+
 def sidebar() -> None:
     """Time range, regions and source health; state mirrored into st.query_params so a URL reproduces
     the view (range=7d&regions=us-east-1,eu-west-1, or range=custom&start=...&end=...)."""
@@ -181,12 +189,23 @@ def sidebar() -> None:
     ss = st.session_state
     if "range_preset" not in ss:
         preset = qp.get("range", DEFAULT_PRESET)
-        ss["range_preset"] = preset if preset in (*PRESETS, CUSTOM) else DEFAULT_PRESET
+        if preset not in (*PRESETS, CUSTOM):
+            bad_url_value("range", preset, f"the default range, {DEFAULT_PRESET}")
+            preset = DEFAULT_PRESET
+        ss["range_preset"] = preset
     if "regions" not in ss:
-        wanted = [r for r in qp.get("regions", "").split(",") if r in codes]
+        asked = [r for r in qp.get("regions", "").split(",") if r]
+        wanted = [r for r in asked if r in codes]
+        unknown = [r for r in asked if r not in codes]
+        if unknown:
+            used = ", ".join(wanted) if wanted else "every region"
+            bad_url_value("regions", ",".join(unknown), used, f"known regions: {', '.join(codes)}")
         ss["regions"] = wanted or codes
     if "custom_start" not in ss:
         start_q, end_q = _parse_utc(qp.get("start")), _parse_utc(qp.get("end"))
+        for name, raw, parsed in (("start", qp.get("start"), start_q), ("end", qp.get("end"), end_q)):
+            if raw and parsed is None:
+                bad_url_value(name, raw, "the default", "expected a UTC time like 2026-11-23T12:00Z")
         end_default = end_q or anchor
         start_default = start_q or end_default - PRESETS[DEFAULT_PRESET]
         ss["custom_start_date"], ss["custom_start_time"] = start_default.date(), start_default.time()
@@ -472,10 +491,18 @@ def timeseries_figure(
 def add_event_marks(fig: go.Figure, marks: pd.DataFrame) -> None:
     for _, ev in marks.iterrows():
         label = f"{ev['title']}" + (f" ({ev['region']})" if ev.get("region") else "")
-        if ev["kind"] == "deploy" or ev["end_ts"] <= ev["start_ts"]:
-            fig.add_vline(x=ev["start_ts"], line_dash="dot", line_color="#607d8b", opacity=0.7)
+        if ev["kind"] in ("deploy", "action") or ev["end_ts"] <= ev["start_ts"]:
+            action = ev["kind"] == "action"
+            fig.add_vline(
+                x=ev["start_ts"], line_dash="dot", line_color="#6a1b9a" if action else "#607d8b", opacity=0.7
+            )
             fig.add_annotation(
-                x=ev["start_ts"], y=1.0, yref="paper", text="🚀", showarrow=False, hovertext=label
+                x=ev["start_ts"],
+                y=1.0,
+                yref="paper",
+                text="🛠️" if action else "🚀",
+                showarrow=False,
+                hovertext=label,
             )
         else:
             fig.add_vrect(x0=ev["start_ts"], x1=ev["end_ts"], fillcolor="#e53935", opacity=0.12, line_width=0)

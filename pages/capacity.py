@@ -14,6 +14,7 @@ import streamlit as st
 from connectors import store_scenarios as store
 from core import capacity as cap
 from core.timeseries import downsample_series, pivot_metric
+from pages import _actions_view as actions_view
 from pages import _ui as ui
 
 MIN_WINDOW = timedelta(days=7)  # predictive scaling needs a day of history; a week shows the weekly cycle
@@ -49,6 +50,7 @@ start, end = ui.page_header(
 )
 cfg = ui.config()
 db = ui.db()
+actions_view.in_force_banner()  # an executed failover or scaling is part of the plan's starting point
 fleets = {f.name: f for f in cfg.fleet}
 if not fleets:
     st.info("No fleets are configured: add [[fleet]] entries to the config file to plan capacity.")

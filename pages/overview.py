@@ -8,6 +8,7 @@ from core.health import HEALTH_METRICS, region_health
 from core.kpi import KPI, KPI_METRICS, kpi_cost_days, kpi_summary
 from core.slo import metrics_for, region_slo_states, rules_lookback, slos_from_config
 from core.timeseries import pivot_metric, ratio
+from pages import _actions_view as actions_view
 from pages import _costs_data as costs_data
 from pages import _ui as ui
 from pages._slo_data import slo_grid
@@ -16,10 +17,11 @@ start, end = ui.page_header("Overview", "Are we healthy? Region health against t
 cfg = ui.config()
 regions = ui.selected_regions()
 frame = ui.load_metrics(HEALTH_METRICS, start, end, regions)
-marks = ui.events(start, end)
+marks = pd.concat([ui.events(start, end), actions_view.action_marks(start, end)], ignore_index=True)
 
 # ---- guardrail: budgets spent or projected to overrun this month (core.costs) ------------------
 costs_data.overrun_banner(cfg.budget)
+actions_view.in_force_banner()
 
 if frame.empty:
     st.info("No data for this range and these regions.")

@@ -20,6 +20,10 @@ latest = last_complete_week(ui.data_anchor())
 weeks = [latest.shifted(-k).label for k in range(0, 5)]
 if "review_week" not in st.session_state:
     wanted = st.query_params.get("week")
+    if wanted and wanted not in weeks:
+        ui.bad_url_value(
+            "week", wanted, weeks[0], f"one of the last five complete weeks, {weeks[-1]} to {weeks[0]}"
+        )
     st.session_state["review_week"] = wanted if wanted in weeks else weeks[0]
 label = st.selectbox("ISO week", weeks, key="review_week", help="Monday 00:00 to Monday 00:00 UTC")
 st.query_params["week"] = label

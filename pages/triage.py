@@ -7,7 +7,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from connectors.store import read_action_markers
 from core.capacity import region_loss_check, region_loss_summary
 from core.slo import (
     GLOBAL,
@@ -25,6 +24,7 @@ from core.slo import (
     slos_from_config,
 )
 from core.timeseries import pivot_metric, ratio
+from pages import _actions_view as actions_view
 from pages import _costs_data as costs_data
 from pages import _ui as ui
 from pages._slo_data import slo_grid
@@ -39,6 +39,7 @@ start, at = ui.page_header(
 )
 cfg = ui.config()
 costs_data.overrun_banner(cfg.budget)  # the money guardrail belongs in the on-call view too
+actions_view.in_force_banner()
 slos = slos_from_config(cfg.slo)
 if not slos:
     st.info("No SLOs are configured: add `[[slo]]` entries to the config file to see what is burning.")
@@ -94,6 +95,11 @@ def region_loss_panel() -> None:
         step=timedelta(minutes=1),
     )
     loss = region_loss_summary(region_loss_check(cfg, pivot_metric(demand, "requests_per_second")))
+    for drained, target in actions_view.drained_regions().items():
+        st.caption(
+            f"🛠️ {drained} is drained now ({target}, sandbox): its row below is no longer a what-if but "
+            "what is in force; its survivors carry its traffic."
+        )
     if loss.empty:
         st.caption("No request-rate data for the last 24 h.")
     else:
@@ -153,7 +159,7 @@ counts = slo_counts(grid, slo)
 changes = pd.concat(
     [
         ui.events(start, at),
-        read_action_markers(ui.db(), start, at, {t.name: t.region for t in cfg.target}),
+        actions_view.action_marks(start, at),
         deploy_markers(cfg.deploy, start, at),
     ],
     ignore_index=True,
@@ -240,12 +246,28 @@ with right:
     burn_text = "n/a" if focus.current_burn is None else f"{focus.current_burn:.1f}x"
     reason = f"{slo.name} {focus.alert.level} in {region}: burning the error budget at {burn_text} over the last hour"
     st.caption("Opens the Actions page with a proposal filled in; nothing changes until it is approved.")
-    if st.button(f"Fail over away from {region}", key="triage_failover", type="primary"):
-        st.session_state["actions_prefill"] = {"kind": "failover", "region": region, "reason": reason}
-        st.switch_page("pages/actions.py")
-    if st.button(f"Scale out {region}", key="triage_scale"):
-        st.session_state["actions_prefill"] = {"kind": "scale", "region": region, "reason": reason}
-        st.switch_page("pages/actions.py")
+    open_actions, recent_actions = actions_view.region_actions(region)
+    # never offer a change that is already pending or done (issue 15, #2)
+    pending = {a.kind: a for a in open_actions}
+    done = {a.kind: a for a in recent_actions if a.state == "succeeded"}
+    for kind, label, key, primary in (
+        ("failover", f"Fail over away from {region}", "triage_failover", True),
+        ("scale", f"Scale out {region}", "triage_scale", False),
+    ):
+        if kind in pending:
+            st.caption(
+                f"⏳ {kind.capitalize()} #{pending[kind].id} is {pending[kind].state}: see the Actions page."
+            )
+            continue
+        if kind == "failover" and kind in done:
+            st.caption(f"✅ Failover #{done[kind].id} away from {region} has run: see the Actions page.")
+            continue
+        if st.button(label, key=key, type="primary" if primary else "secondary"):
+            st.session_state["actions_prefill"] = {"kind": kind, "region": region, "reason": reason}
+            st.switch_page("pages/actions.py")
+    if open_actions or recent_actions:
+        st.markdown(f"**Actions for {region}** (open, and finished in the last two days)")
+        ui.data_table(actions_view.actions_table(open_actions + recent_actions), key="triage_actions")
 
 st.markdown("#### 🕑 Recent changes")
 if marks.empty:

@@ -26,10 +26,12 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def open_review() -> AppTest:
+def open_review(week: str | None = None) -> AppTest:
     st.cache_resource.clear()  # a build cached by an earlier test in this process would hide a rebuild
     st.cache_data.clear()
     at = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=300)
+    if week is not None:
+        at.query_params["week"] = week
     at.run()
     at.switch_page("pages/review.py")
     at.run()
@@ -49,7 +51,9 @@ def test_saving_a_note_does_not_rebuild_the_review(app_config, builds) -> None:
 
 
 def test_review_tables_are_readable(app_config, builds) -> None:
-    at = open_review()
+    at = open_review(week="2026-W99")  # and a bad week in the link is named, not replaced silently
+    warning = " ".join(w.value for w in at.warning)
+    assert "`week=2026-W99` is not valid" in warning and at.selectbox(key="review_week").value in warning
     tables = [d.value for d in at.dataframe]
     assert tables
     for table in tables:

@@ -208,3 +208,46 @@ def test_a_range_past_the_data_keeps_the_last_known_state(app_config) -> None:
     paging = burning[burning["Alert"].str.contains("page")]
     assert set(paging["Region"]) == {"ap-southeast-1"}
     assert paging["Burn 1h"].notna().all() and (paging["Burn 1h"] > 1).all()
+
+
+def test_an_executed_failover_is_part_of_the_picture(app_config) -> None:
+    """After the failover away from the paging region ran (sandbox, now: after the demo's newest data
+    point), Triage still offered it and no page showed it (issue 15, #2)."""
+    from connectors.sandbox_executor import SandboxExecutor
+    from connectors.store import open_db
+    from core.actions import ActionService
+    from core.auth import Identity
+    from core.config import load_config
+    from core.ports import Change
+
+    cfg = load_config(app_config.path)
+    db = open_db(app_config.store)
+    service = ActionService(app_config.store, cfg, SandboxExecutor(db, cfg))
+    carol, bob = Identity("carol@example.com", "Carol", "demo"), Identity("bob@example.com", "Bob", "demo")
+    weights = dict.fromkeys(cfg.region_codes, 1.0) | {"ap-southeast-1": 0.0}
+    proposal = service.propose(carol, "api-dns-weights", Change(weights=weights), "page in ap-southeast-1")
+    service.approve(bob, proposal.id)
+    assert service.execute(carol, proposal.id).action.state == "succeeded"
+
+    at = open_triage()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [b for b in at.button if b.key == "triage_failover"], "offers a failover that already ran"
+    assert any(f"Failover #{proposal.id}" in c.value and "has run" in c.value for c in at.caption)
+    table = next(d.value for d in at.dataframe if "Action" in d.value.columns and "State" in d.value.columns)
+    assert f"#{proposal.id}" in set(table["Action"]) and "succeeded" in set(table["State"])
+    changes = next(d.value for d in at.dataframe if "kind" in d.value.columns)
+    ran = changes[changes["kind"] == "action"]
+    assert len(ran) == 1 and "after the newest data point" in ran["detail"].iloc[0]
+    assert any("ap-southeast-1 drained" in i.value for i in at.info)
+    # the region's charts carry it as a marker (the page's 🛠️ annotation)
+    charts = [c.proto.spec for c in at.get("plotly_chart")]
+    assert sum("🛠️" in spec or "\\ud83d\\udee0" in spec for spec in charts) >= 4
+
+    at.switch_page("pages/overview.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("ap-southeast-1 drained" in i.value for i in at.info)
+    at.switch_page("pages/capacity.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("ap-southeast-1 drained" in i.value for i in at.info)
