@@ -25,6 +25,7 @@ from core.actions import (
     fmt_utc,
     resolve_prefill,
     routing_shares,
+    scale_out_suggestion,
     state_from_dict,
 )
 from core.auth import Identity, allowed, resolve_identity, role_of
@@ -276,6 +277,21 @@ def _apply_prefill() -> None:
     if not prefill:
         return
     draft = resolve_prefill(cfg, prefill)
+    notes = list(draft.notes)
+    target_cfg = next((t for t in cfg.target if t.name == draft.target), None)
+    if (
+        prefill.get("kind") == "scale"
+        and target_cfg is not None
+        and draft.desired is None
+        and KIND_OF_TARGET[target_cfg.kind] == "scale"
+        and "desired" in FIELDS_OF_TARGET[target_cfg.kind]
+    ):
+        # "Scale out" from Triage: a real step from the dry run's own predicted utilisation, not 7 -> 7
+        current, _error = service.read_current(target_cfg)
+        desired, why = scale_out_suggestion(cfg, target_cfg, current, _recent_demand(target_cfg.region))
+        if desired is not None:
+            ss[f"act_desired_{target_cfg.name}"] = desired
+        notes.append(why)
     if draft.target:
         ss["act_target"] = draft.target
         for key, value in (
@@ -291,7 +307,7 @@ def _apply_prefill() -> None:
             ss[f"act_primary_{draft.target}"] = draft.promote_region
     if draft.reason:
         ss["act_reason"] = draft.reason
-    ss["act_prefill_notes"] = ["Pre-filled from the page you came from: check every value.", *draft.notes]
+    ss["act_prefill_notes"] = ["Pre-filled from the page you came from: check every value.", *notes]
 
 
 def _form_change(target, current) -> Change:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import timedelta
 
@@ -251,3 +252,18 @@ def test_an_executed_failover_is_part_of_the_picture(app_config) -> None:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("ap-southeast-1 drained" in i.value for i in at.info)
+
+
+def test_scale_out_proposes_a_real_step(app_config) -> None:
+    """The quick action pre-filled 7 -> 7 while its own dry run predicted 100% utilisation (issue 15,
+    #7): the form now holds more instances than the target has, and says how it got there."""
+    at = open_triage()
+    at.button(key="triage_scale").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Actions"
+    target = at.session_state["act_target"]
+    assert target == "api-ap-southeast-1"
+    notes = " ".join(i.value for i in at.info)
+    current = int(re.search(r"needs ceil\((\d+) x", notes).group(1))
+    assert at.session_state[f"act_desired_{target}"] > current
+    assert f"Suggested {at.session_state[f'act_desired_{target}']} instances" in notes
