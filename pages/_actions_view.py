@@ -121,3 +121,38 @@ def in_force_banner() -> None:
             + "; ".join(f"{region} drained by {target} (weight 0)" for region, target in drained.items())
             + ". Its traffic goes to the other regions; the charts end at the newest data point, before it."
         )
+
+
+def absorb_check(drained: list[str]) -> None:
+    """For a failover's dry run: can the other regions take the drained regions' traffic? The N+1
+    check (core.capacity.region_loss_check) on the last 24 h of demand, each survivor scaling with its
+    configured policy at its busiest minute (issue 15, #7: the dry run did not say)."""
+    if not drained:
+        return
+    from core.capacity import region_loss_check, region_loss_summary
+    from core.timeseries import pivot_metric
+
+    cfg = ui.config()
+    end = ui.data_anchor()
+    demand = ui.load_metrics(
+        ["requests_per_second"],
+        end - timedelta(hours=24),
+        end,
+        list(cfg.region_codes),
+        step=timedelta(minutes=1),
+    )
+    check = region_loss_check(cfg, pivot_metric(demand, "requests_per_second"))
+    summary = region_loss_summary(check)
+    rows = summary[summary["failed_region"].isin(drained)] if not summary.empty else summary
+    if rows.empty:
+        st.caption("No request-rate data for the last 24 h, so whether the others can absorb it is unknown.")
+        return
+    verdict = {"green": "🟢 yes", "amber": "🟡 only just", "red": "🔴 no"}
+    for row in rows.itertuples():
+        text = (
+            f"**Can the other regions absorb {row.failed_region}'s traffic?** {verdict.get(row.status, row.status)}"
+            f" (N+1 on the last 24 h of demand; worst survivor {row.status})."
+        )
+        if row.breaks:
+            text += f" In trouble: {row.breaks}. {row.worst_case}"
+        (st.success if row.status == "green" else st.warning if row.status == "amber" else st.error)(text)

@@ -439,6 +439,9 @@ def events(start: datetime, end: datetime) -> pd.DataFrame:
 REGION_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 
+LEGEND_ABOVE = {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"}
+
+
 def region_colour(code: str) -> str:
     codes = list(config().region_codes)
     return REGION_COLOURS[codes.index(code) % len(REGION_COLOURS)] if code in codes else "#7f7f7f"
@@ -477,10 +480,11 @@ def timeseries_figure(
     fig.update_layout(
         title=title,
         height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        margin={"l": 10, "r": 10, "t": 64, "b": 10},
         xaxis_title="time (UTC)",
         yaxis_title=unit,
-        legend={"orientation": "h", "y": -0.2},
+        # above the plot, right-aligned under the title: below it, it covered the x axis title
+        legend=LEGEND_ABOVE,
         hovermode="x unified",
     )
     if marks is not None and not marks.empty:
@@ -564,6 +568,18 @@ def show_table(frame: pd.DataFrame, key: str, decimals: int = 1) -> None:
         else:
             columns[col] = st.column_config.Column(label)
     data_table(frame, key, columns)
+
+
+def bit_rate_unit(gbps: Any) -> tuple[str, float]:
+    """The unit that shows bit rates (given in Gbit/s) as readable numbers, and the factor from Gbit/s:
+    a CDN region serving 5 Mbit/s read as "0.005 Gbit/s" (issue 15, #9)."""
+    values = pd.to_numeric(pd.Series(gbps, dtype="float64"), errors="coerce").abs().dropna()
+    peak = float(values.max()) if not values.empty else 0.0
+    if peak >= 1.0:
+        return "Gbit/s", 1.0
+    if peak >= 1e-3:
+        return "Mbit/s", 1e3
+    return "kbit/s", 1e6
 
 
 def state_badge(state: str) -> str:

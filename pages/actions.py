@@ -32,6 +32,7 @@ from core.auth import Identity, allowed, resolve_identity, role_of
 from core.config import ActionTarget, config_path
 from core.ports import Change, TargetState
 from headroom.wiring import build_executor
+from pages import _actions_view as actions_view
 from pages import _ui as ui
 
 ss = st.session_state
@@ -230,6 +231,10 @@ def _plan_view(plan: Plan) -> None:
             }
         )
         ui.show_table(shares, key=f"shares_{plan.target.name}")
+        current_weights = plan.current.weights or {}
+        actions_view.absorb_check(
+            sorted(r for r, w in plan.after.weights.items() if w == 0 and current_weights.get(r, 0) > 0)
+        )
     checks = ui.table_of(
         plan.checks,
         {

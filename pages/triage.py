@@ -130,9 +130,19 @@ if not burning:
     region_loss_panel()
     st.stop()
 
-st.subheader(f"🔥 Burning now ({len(burning)})")
+alerting = [r for r in burning if r.alert.level in ("page", "ticket")]
+over_budget = len(burning) - len(alerting)
+# the count is of what alerts; rows spending faster than budget without an alert say so, never "ok"
+st.subheader(f"🔥 Burning now ({len(alerting)})")
+if over_budget:
+    st.caption(
+        f"Also listed: {over_budget} spending the error budget faster than it allows, below the alert "
+        "thresholds (🟠 over budget)."
+    )
 st.page_link("pages/slo.py", label="Error budgets, burn-down and time to exhaustion: SLOs page", icon="🎯")
-ui.data_table(summary(burning), key="triage_burning", columns=TABLE_FORMAT)
+burning_table = summary(burning)
+burning_table["Alert"] = burning_table["Alert"].replace({ALERT_BADGES["ok"]: "🟠 over budget"})
+ui.data_table(burning_table, key="triage_burning", columns=TABLE_FORMAT)
 
 
 def focus_label(i: int) -> str:

@@ -267,3 +267,21 @@ def test_scale_out_proposes_a_real_step(app_config) -> None:
     current = int(re.search(r"needs ceil\((\d+) x", notes).group(1))
     assert at.session_state[f"act_desired_{target}"] > current
     assert f"Suggested {at.session_state[f'act_desired_{target}']} instances" in notes
+
+
+def test_failover_dry_run_says_whether_the_others_can_absorb_it(app_config) -> None:
+    at = open_triage()
+    at.button(key="triage_failover").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = " ".join(m.value for m in [*at.success, *at.warning, *at.error])
+    assert "Can the other regions absorb ap-southeast-1's traffic?" in said
+
+
+def test_burning_now_counts_what_alerts_and_lists_no_ok_rows(app_config) -> None:
+    """'Burning now (4)' listed two rows marked ok (issue 15, #9)."""
+    at = open_triage()
+    burning = at.dataframe[0].value
+    alerting = burning["Alert"].str.contains("page|ticket").sum()
+    heading = next(s.value for s in at.subheader if "Burning now" in s.value)
+    assert heading.endswith(f"({alerting})")
+    assert not burning["Alert"].str.contains("ok").any()
