@@ -86,7 +86,17 @@ scope_note = "all regions" if all_regions else ", ".join(regions) + " (costs wit
 projection = cd.project_month(view, today)
 run_rate = costs.run_rate(view, today)
 k1, k2, k3, k4 = st.columns(4)
-k1.metric(f"Month to date ({projection.month_start:%b %Y})", usd(projection.spent_usd))
+last_closed = today - timedelta(days=1)
+k1.metric(
+    f"Month to date ({projection.month_start:%b %Y})",
+    usd(projection.spent_usd),
+    # say what is in it: closed days only; today (open, partial) is the "Today so far" tile
+    f"{projection.month_start:%d %b} – {last_closed:%d %b}, closed days; today not included"
+    if last_closed >= projection.month_start
+    else "no closed day yet; today not included",
+    delta_color="off",
+    help=f"Closed days only: {today} UTC is still open, its partial spend is under 'Today so far'.",
+)
 k2.metric(
     "Projected month end",
     usd(projection.projected_usd),
