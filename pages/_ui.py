@@ -550,10 +550,32 @@ def utc_time_column(label: str | None = None) -> Any:
     return st.column_config.DatetimeColumn(label, format=UTC_MINUTE)
 
 
-def data_table(frame: Any, key: str, columns: Mapping[str, Any] | None = None) -> None:
+def data_table(
+    frame: Any, key: str, columns: Mapping[str, Any] | None = None, select_row: bool = False
+) -> int | None:
     """A read-only, full-width table without the index; `columns` maps a column to its label or to one
-    of the *_column formats above."""
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=dict(columns or {}), key=key)
+    of the *_column formats above. With select_row, a click on a row selects it (for drill-down) and
+    its position is returned (None when nothing is selected)."""
+    if not select_row:
+        st.dataframe(frame, hide_index=True, width="stretch", column_config=dict(columns or {}), key=key)
+        return None
+    event = st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config=dict(columns or {}),
+        key=key,
+        on_select="rerun",
+        selection_mode="single-row",
+    )
+    rows = event.selection.rows if event is not None else []
+    return rows[0] if rows else None
+
+
+def open_triage_for(region: str) -> None:
+    """Drill down: open Triage focused on `region` (kept in its URL as ?region=)."""
+    st.session_state["triage_region"] = region
+    st.switch_page("pages/triage.py", query_params={"region": region})
 
 
 def show_table(frame: pd.DataFrame, key: str, decimals: int = 1) -> None:

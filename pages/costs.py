@@ -185,7 +185,12 @@ if not statuses:
 else:
     names = [s.name for s in statuses]
     worst = next((s.name for s in statuses if s.state == "red"), names[0])
-    chosen_name = st.selectbox("Budget", names, index=names.index(worst), key="costs_budget")
+    linked = st.query_params.get("budget")  # from the budget banner, or a copied link
+    if linked and linked not in names and "costs_budget" not in st.session_state:
+        ui.bad_url_value("budget", linked, f"the budget {worst!r}", f"budgets: {', '.join(names)}")
+    first = linked if linked in names else worst  # the widget's first value; later, the user's pick
+    chosen_name = st.selectbox("Budget", names, index=names.index(first), key="costs_budget")
+    st.query_params["budget"] = chosen_name
     chosen = statuses[names.index(chosen_name)]
     daily = chosen.projection.daily
     actual = daily[daily["actual_usd"].notna() | (daily["day"] < today)]

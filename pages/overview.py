@@ -127,8 +127,9 @@ grid = health.assign(
         "latency_burn",
     ]
 ]
-ui.data_table(
+picked = ui.data_table(
     grid,
+    select_row=True,  # drill-down: a region's row opens Triage for it
     columns={
         "state": st.column_config.TextColumn(
             "State now", help=f"From the burn-rate alert at the newest data point ({slo_at:%H:%M} UTC)"
@@ -159,6 +160,9 @@ ui.data_table(
     },
     key="overview_health_grid",
 )
+st.caption("Select a region's row, or click its dot on the map, to open Triage for it.")
+if picked is not None:
+    ui.open_triage_for(str(grid["region"].iloc[picked]))
 
 # ---- map ---------------------------------------------------------------------------------------
 geo = go.Figure(
@@ -190,7 +194,17 @@ geo.update_layout(
     title="Regions (size = mean req/s, colour = state now)",
     geo={"showland": True, "landcolor": "#eceff1", "showcountries": True, "projection_type": "natural earth"},
 )
-st.plotly_chart(geo, width="stretch", key="overview_map", config={"topojsonURL": ui.TOPOJSON_URL})
+map_event = st.plotly_chart(
+    geo,
+    width="stretch",
+    key="overview_map",
+    config={"topojsonURL": ui.TOPOJSON_URL},
+    on_select="rerun",
+    selection_mode="points",
+)
+map_points = map_event.selection.points if map_event is not None else []
+if map_points:  # drill-down: a region's dot opens Triage for it
+    ui.open_triage_for(str(health["region"].iloc[map_points[0]["point_index"]]))
 
 # ---- charts ------------------------------------------------------------------------------------
 st.subheader("Traffic, errors and latency")

@@ -142,7 +142,10 @@ if over_budget:
 st.page_link("pages/slo.py", label="Error budgets, burn-down and time to exhaustion: SLOs page", icon="🎯")
 burning_table = summary(burning)
 burning_table["Alert"] = burning_table["Alert"].replace({ALERT_BADGES["ok"]: "🟠 over budget"})
-ui.data_table(burning_table, key="triage_burning", columns=TABLE_FORMAT)
+alert_row = ui.data_table(burning_table, key="triage_burning", columns=TABLE_FORMAT, select_row=True)
+st.caption("Select a row to open its SLO card.")
+if alert_row is not None:  # drill-down: the alert's SLO card on the SLOs page
+    st.switch_page("pages/slo.py", query_params={"slo": burning[alert_row].slo.name})
 
 
 def focus_label(i: int) -> str:
@@ -151,10 +154,19 @@ def focus_label(i: int) -> str:
     return f"{ALERT_BADGES[r.alert.level]} · {r.slo.name} · {r.region} · burn {burn}"
 
 
+# drill-down from Overview (a region's row or map dot): focus that region's fastest burn, kept in the URL
+wanted_region = st.session_state.pop("triage_region", None) or st.query_params.get("region")
+if wanted_region and "triage_focus" not in st.session_state:
+    in_region = [i for i, r in enumerate(burning) if r.region == wanted_region]
+    if in_region:
+        st.session_state["triage_focus"] = in_region[0]
+    else:
+        st.info(f"Nothing is burning in {wanted_region} now: showing the fastest burn instead.")
 pick = st.selectbox("Focus", range(len(burning)), format_func=focus_label, key="triage_focus")
 focus = burning[pick if pick is not None and pick < len(burning) else 0]
 slo = focus.slo
 region = focus.region
+st.query_params["region"] = region  # a copied link reopens this focus
 if region == GLOBAL:
     # the charts are per region: show the region burning this SLO fastest
     regional = [
