@@ -217,7 +217,9 @@ def _execute(action_id: int) -> None:
 
 
 # ---- widgets -----------------------------------------------------------------------------------------
-def _plan_view(plan: Plan) -> None:
+def _plan_view(plan: Plan, to_fill_in: frozenset[str] = frozenset()) -> None:
+    """The dry run. Checks whose refusal code is in `to_fill_in` (a blank reason, a change that sets
+    nothing yet) read "to fill in", not "fail": a blank form greeted the user with failed guardrails."""
     c1, c2, c3 = st.columns(3)
     c1.markdown(f"**Now**  \n{describe_state(plan.current)}")
     c2.markdown(f"**Change**  \n{describe_change(plan.change)}")
@@ -239,7 +241,9 @@ def _plan_view(plan: Plan) -> None:
         plan.checks,
         {
             "guardrail": lambda c: c.name,
-            "result": lambda c: "✅ pass" if c.passed else "❌ fail",
+            "result": lambda c: (
+                "✅ pass" if c.passed else "✏️ to fill in" if c.code in to_fill_in else "❌ fail"
+            ),
             "detail": lambda c: c.detail,
         },
     )
@@ -409,7 +413,10 @@ def _propose_tab() -> None:
     plan = service.plan(name, change, reason, demand=demand, current=current)
     with st.container(border=True):
         st.markdown("**Dry run**: nothing changes until the proposal is approved (when needed) and executed.")
-        _plan_view(plan)
+        blank = {"reason"} if not (reason or "").strip() else set()
+        if not any(v is not None for v in vars(change).values()):
+            blank.update({"invalid", "no_change"})  # nothing entered yet
+        _plan_view(plan, frozenset(blank))
     ss.setdefault("act_request_id", uuid.uuid4().hex)
     can = allowed(role, "propose")
     label = "Propose for approval" if plan.needs_approval else "Propose and run now"
@@ -429,6 +436,8 @@ def _propose_tab() -> None:
     )
     if not can:
         st.caption(f"Your role ({role}) can see plans but not propose; operators, approvers and admins can.")
+    elif not plan.ok and all(c.code in blank for c in plan.failed):
+        st.caption("Enter the change and a reason above to propose it.")
     elif not plan.ok:
         st.caption("Fix the failing guardrails above to propose this change.")
 
