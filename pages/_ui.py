@@ -43,7 +43,11 @@ def _leave_legacy_pages_mode() -> None:
         return
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        # once per session: Streamlit's AppTest sets the flag again before every run, and a rerun on
+        # every run would drop the click that started it (a button's switch_page never happened)
+        if not st.session_state.get("_left_legacy_pages_mode"):
+            st.session_state["_left_legacy_pages_mode"] = True
+            st.rerun()
 
 
 PRESETS: dict[str, timedelta] = {
