@@ -13,6 +13,7 @@ from datetime import date
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from core import costs
 from core.config import Budget
@@ -63,9 +64,12 @@ def overrun_banner(budgets: Sequence[Budget]) -> None:
         )
         # drill-down: each budget opens the Costs page on it (?budget= in its URL)
         for state in at_risk:
-            st.page_link(
-                "pages/costs.py",
-                label=f"Open the Costs page on the budget '{state.name}'",
-                icon="💵",
-                query_params={"budget": state.name},
-            )
+            try:
+                st.page_link(
+                    "pages/costs.py",
+                    label=f"Open the Costs page on the budget '{state.name}'",
+                    icon="💵",
+                    query_params={"budget": state.name},
+                )
+            except StreamlitAPIException:  # a page run on its own (no st.navigation): no pages to link
+                break
