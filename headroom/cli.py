@@ -91,9 +91,10 @@ def _review(args: argparse.Namespace, config: HeadroomConfig) -> int:
         config, build_metrics_source(config, db), build_billing_source(config, db), db, week, shared=shared
     )
     report = build_report(inputs, week, progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr))
-    args.out.write_text(render_html(report, load_notes(shared, week)), encoding="utf-8")
+    notes = load_notes(shared, week)
+    args.out.write_text(render_html(report, notes), encoding="utf-8")
     if args.zip:
-        args.zip.write_bytes(export_zip(report))
+        args.zip.write_bytes(export_zip(report, notes))
     print(
         f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB), sections: "
         + ", ".join(s.key for s in report.sections),

@@ -24,19 +24,66 @@ def figure_for(spec: ChartSpec) -> go.Figure:
         xaxis_title=spec.x_title,
         yaxis_title=spec.y_title,
         height=spec.height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        # room for the tick labels and axis titles: a 10 px margin clipped them in the exported file
+        margin={"l": 70, "r": 20, "t": 50, "b": 60},
     )
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
     return fig
 
 
+MISSING = "—"  # an empty cell, never "None" or "nan"
+# words of the report's field names as people write them (issue 15, #8: raw field names in tables)
+_WORDS = {"pct": "%", "usd": "(USD)", "ms": "(ms)", "sli": "SLI", "slo": "SLO", "rps": "req/s", "id": "ID"}
+
+
+def column_label(name: str) -> str:
+    """`sli_end_pct` -> "SLI end %", `cost_usd` -> "Cost (USD)": a table header for people."""
+    words = [_WORDS.get(w, w) for w in str(name).split("_") if w]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:] if text else str(name)
+
+
+def format_number(value: float) -> str:
+    """Enough digits to tell figures apart where it matters: an SLI of 99.967 % shown as "100.0" beside
+    a third of its budget spent was the review's headline contradiction."""
+    if pd.isna(value):
+        return MISSING
+    if 99.0 <= abs(value) < 100.0 or 0.0 < abs(value) < 0.1:
+        return f"{value:,.3f}"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"
+
+
+def readable_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A report table as people read it, the same on the page and in the exported HTML: labelled
+    columns, numbers with enough precision, times in UTC to the minute, "—" for a missing value."""
+    shown = pd.DataFrame(index=frame.index)
+    for col in frame.columns:
+        values = frame[col]
+        if pd.api.types.is_bool_dtype(values):
+            text = values.map({True: "yes", False: "no"})
+        elif pd.api.types.is_numeric_dtype(values):
+            text = values.map(format_number)
+        elif pd.api.types.is_datetime64_any_dtype(values):
+            text = values.dt.strftime("%Y-%m-%d %H:%M UTC").fillna(MISSING)
+        else:
+            text = values.map(
+                lambda v: (
+                    MISSING
+                    if v is None or (isinstance(v, float) and pd.isna(v))
+                    else format_number(v)
+                    if isinstance(v, float)
+                    else str(v)
+                )
+            )
+        shown[column_label(col)] = text
+    return shown.reset_index(drop=True)
+
+
 def _table_html(frame: pd.DataFrame) -> str:
-    shown = frame.copy()
-    for col in shown.columns:
-        if pd.api.types.is_float_dtype(shown[col]):
-            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
-        elif pd.api.types.is_datetime64_any_dtype(shown[col]):
-            shown[col] = shown[col].dt.strftime("%Y-%m-%d %H:%M UTC")
-    return shown.to_html(index=False, border=0, classes="tbl", escape=True)
+    # wrapped so a wide table scrolls inside the page instead of overflowing it
+    table = readable_table(frame).to_html(index=False, border=0, classes="tbl", escape=True)
+    return f"<div class='tbl-wrap'>{table}</div>"
 
 
 def render_html(report: WeeklyReport, notes: Mapping[str, str] | None = None) -> str:
@@ -49,9 +96,10 @@ def render_html(report: WeeklyReport, notes: Mapping[str, str] | None = None) ->
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>Headroom weekly capacity review {report.week.label}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}"
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;"
+        "padding:0 1rem}.js-plotly-plot,.plotly-graph-div{max-width:100%}"
         "h1{margin-bottom:0}.range{color:#666}section{margin:2rem 0;border-top:1px solid #ddd}"
-        ".tbl{border-collapse:collapse;font-size:0.9rem}.tbl td,.tbl th{padding:4px 8px;border-bottom:1px solid #eee;"
+        ".tbl-wrap{max-width:100%;overflow-x:auto}.tbl{border-collapse:collapse;font-size:0.9rem}.tbl td,.tbl th{padding:4px 8px;border-bottom:1px solid #eee;"
         "text-align:right}.missing{color:#a15c00}.note{background:#f6f8fa;padding:0.6rem;white-space:pre-wrap}</style>",
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
         f"<h1>Weekly capacity review {report.week.label}</h1>",

@@ -13,6 +13,7 @@ from datetime import date
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from core import costs
 from core.config import Budget
@@ -61,3 +62,14 @@ def overrun_banner(budgets: Sequence[Budget]) -> None:
             f"💵 **{len(at_risk)} budget(s) projected to overrun in {today():%B %Y}** "
             "(details on the Costs page)\n\n" + "\n".join(f"- {costs.budget_alert_text(s)}" for s in at_risk)
         )
+        # drill-down: each budget opens the Costs page on it (?budget= in its URL)
+        for state in at_risk:
+            try:
+                st.page_link(
+                    "pages/costs.py",
+                    label=f"Open the Costs page on the budget '{state.name}'",
+                    icon="💵",
+                    query_params={"budget": state.name},
+                )
+            except StreamlitAPIException:  # a page run on its own (no st.navigation): no pages to link
+                break

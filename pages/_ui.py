@@ -32,18 +32,25 @@ from headroom.wiring import guarded_store as guarded_store_locator
 def _leave_legacy_pages_mode() -> None:
     """A cold deep link (/forecast as a fresh server's first request) makes Streamlit run the page file
     in its legacy pages/-directory mode, because st.navigation has not run yet: no Headroom sidebar, raw
-    file names in the menu. Every page imports this module first, so switch the flag st.navigation would
-    set and rerun: the rerun goes through dashboard.py and lands on the requested page."""
+    file names in the menu. Every page calls config() first, so switch the flag st.navigation would
+    set and rerun: the rerun goes through dashboard.py and lands on the requested page.
+
+    Called from config(), never at import: a rerun raised while this module is being imported removes
+    the half-imported module from sys.modules, and another session's script importing it at the same
+    moment then fails with "cannot import name '_ui' from 'pages'" (the cold-start import race;
+    tests/pages/test_ui_import_race.py, docs/ARCHITECTURE.md "Pitfalls")."""
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # a Streamlit without this internal: nothing to correct
         return
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        # once per session: Streamlit's AppTest sets the flag again before every run, and a rerun on
+        # every run would drop the click that started it (a button's switch_page never happened)
+        if not st.session_state.get("_left_legacy_pages_mode"):
+            st.session_state["_left_legacy_pages_mode"] = True
+            st.rerun()
 
-
-_leave_legacy_pages_mode()
 
 PRESETS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -73,6 +80,7 @@ def _load_config_cached(path: str, mtime: float) -> HeadroomConfig | ConfigError
 
 def config() -> HeadroomConfig:
     """The validated config; a bad file stops the page with each problem named (never a traceback)."""
+    _leave_legacy_pages_mode()
     path = config_path()
     try:
         mtime = path.stat().st_mtime
@@ -190,6 +198,14 @@ def _parse_utc(value: str | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def bad_url_value(key: str, value: str, used: str, hint: str = "") -> None:
+    """A visible message naming a URL parameter's bad value and what is shown instead (a bad link used
+    to be replaced silently, so the page did not show what the link's sender saw)."""
+    st.warning(
+        f"🔗 The link's `{key}={value}` is not valid{f' ({hint})' if hint else ''}: showing {used} instead."
+    )
+
+
 def sidebar() -> None:
     """Time range, regions and source health; state mirrored into st.query_params so a URL reproduces
     the view (range=7d&regions=us-east-1,eu-west-1, or range=custom&start=...&end=...)."""
@@ -200,12 +216,23 @@ def sidebar() -> None:
     ss = st.session_state
     if "range_preset" not in ss:
         preset = qp.get("range", DEFAULT_PRESET)
-        ss["range_preset"] = preset if preset in (*PRESETS, CUSTOM) else DEFAULT_PRESET
+        if preset not in (*PRESETS, CUSTOM):
+            bad_url_value("range", preset, f"the default range, {DEFAULT_PRESET}")
+            preset = DEFAULT_PRESET
+        ss["range_preset"] = preset
     if "regions" not in ss:
-        wanted = [r for r in qp.get("regions", "").split(",") if r in codes]
+        asked = [r for r in qp.get("regions", "").split(",") if r]
+        wanted = [r for r in asked if r in codes]
+        unknown = [r for r in asked if r not in codes]
+        if unknown:
+            used = ", ".join(wanted) if wanted else "every region"
+            bad_url_value("regions", ",".join(unknown), used, f"known regions: {', '.join(codes)}")
         ss["regions"] = wanted or codes
     if "custom_start" not in ss:
         start_q, end_q = _parse_utc(qp.get("start")), _parse_utc(qp.get("end"))
+        for name, raw, parsed in (("start", qp.get("start"), start_q), ("end", qp.get("end"), end_q)):
+            if raw and parsed is None:
+                bad_url_value(name, raw, "the default", "expected a UTC time like 2026-11-23T12:00Z")
         end_default = end_q or anchor
         start_default = start_q or end_default - PRESETS[DEFAULT_PRESET]
         ss["custom_start_date"], ss["custom_start_time"] = start_default.date(), start_default.time()
@@ -241,7 +268,8 @@ def sidebar() -> None:
             "Regions", codes, key="regions", format_func=lambda c: f"{c} · {cfg.region_by_code(c).name}"
         )
         ss["time_range"] = (start, end)
-        _health_panel(cfg)
+        unhealthy = _health_panel(cfg)
+    source_banner(unhealthy)
 
     qp["range"] = preset
     selected = ss.get("regions") or []
@@ -259,17 +287,47 @@ def sidebar() -> None:
 _HEALTH_ICON = {"ok": "🟢", "degraded": "🟡", "down": "🔴", "unknown": "⚪"}
 
 
-def _health_panel(cfg: HeadroomConfig) -> None:
+def _health_panel(cfg: HeadroomConfig) -> list[tuple[str, SourceHealth]]:
+    """The sidebar's detail per source; returns the sources that are down or degraded (stale), except
+    the demo world's, whose "now" is its newest minute by design (data_anchor)."""
+    unhealthy: list[tuple[str, SourceHealth]] = []
+    demo_kinds = {k for k in ("metrics", "cdn", "billing") if getattr(cfg.sources, k) == "demo"}
     with st.expander("Data sources", expanded=False):
         for kind in ("metrics", "cdn", "billing"):
             try:
                 h: SourceHealth = source(kind).health()
             except Exception as exc:  # a source that cannot even report health is down
                 h = SourceHealth(kind, "down", str(exc))
+            if h.state in ("down", "degraded") and kind not in demo_kinds:
+                unhealthy.append((kind, h))
             latency = f" · {h.latency_s * 1000:.0f} ms" if h.latency_s is not None else ""
             last = f" · last success {h.last_success:%H:%M:%S} UTC" if h.last_success else ""
             st.markdown(f"{_HEALTH_ICON.get(h.state, '⚪')} **{kind}**: {h.name}")
             st.caption(f"{h.detail}{latency}{last}")
+    return unhealthy
+
+
+def source_banner(unhealthy: Sequence[tuple[str, SourceHealth]]) -> None:
+    """A page-wide warning above every page for a source that is down or stale: a dot inside the
+    collapsed sidebar panel was nearly invisible (issue 15, #5)."""
+    for kind, h in unhealthy:
+        last = f" Last success {h.last_success:%Y-%m-%d %H:%M} UTC." if h.last_success else ""
+        st.warning(f"📡 **The {kind} source ({h.name}) is {h.state}**: {h.detail}.{last}")
+
+
+def keep_widget_values(keys: Sequence[str], store: str) -> None:
+    """Make a page's controls survive a visit to another page. Streamlit deletes a widget's session
+    state at the end of any run that does not draw it, so coming back found the keys gone (a range
+    slider without its tuple, every control at its minimum). Call at the top of the page and after its
+    controls: a key still present is copied to `store` (a plain, non-widget key Streamlit keeps), a
+    key that is gone is put back from it before the widget is drawn."""
+    ss = st.session_state
+    kept: dict[str, Any] = ss.setdefault(store, {})
+    for key in keys:
+        if key in ss:
+            kept[key] = ss[key]
+        elif key in kept:
+            ss[key] = kept[key]
 
 
 def time_range() -> tuple[datetime, datetime]:
@@ -279,6 +337,38 @@ def time_range() -> tuple[datetime, datetime]:
         end = data_anchor()
         return end - PRESETS[DEFAULT_PRESET], end
     return tr
+
+
+def _age_text(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes / 60:.1f} h" if minutes < 48 * 60 else f"{minutes / 1440:.1f} days"
+
+
+def stale_after() -> timedelta:
+    """How far the newest data point may lag the end of the range before the page says so: a few scrape
+    intervals (Prometheus), never under the 1-minute steps the SLO pages read (plus one late step)."""
+    return max(config().prometheus.scrape_interval * 4, timedelta(minutes=3))
+
+
+def state_as_of(end: datetime, newest: datetime | None, what: str = "Alert states") -> datetime:
+    """The moment "now" is judged at: the newest data point, not the end of the range. Says how old it
+    is; when the range runs past the data (a custom range past the newest point, or a source that
+    stopped updating) a page-wide warning says "no data after HH:MM" and the last known state is kept,
+    so missing data never reads as a recovery (issue 15, #3 and #5)."""
+    if newest is None or newest >= end:
+        return end
+    age = datetime.now(UTC) - newest
+    if end - newest > stale_after():
+        st.warning(
+            f"⏸️ **No data after {newest:%Y-%m-%d %H:%M} UTC** ({_age_text(end - newest)} before the end "
+            f"of the range, {end:%H:%M} UTC). {what} below are the last known, as of {newest:%H:%M} UTC: "
+            "missing data is not a recovery.",
+        )
+    else:
+        st.caption(f"{what} as of the newest data point, {newest:%Y-%m-%d %H:%M} UTC ({_age_text(age)} ago).")
+    return newest
 
 
 def selected_regions() -> list[str]:
@@ -376,6 +466,9 @@ def events(start: datetime, end: datetime) -> pd.DataFrame:
 REGION_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 
+LEGEND_ABOVE = {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"}
+
+
 def region_colour(code: str) -> str:
     codes = list(config().region_codes)
     return REGION_COLOURS[codes.index(code) % len(REGION_COLOURS)] if code in codes else "#7f7f7f"
@@ -414,10 +507,11 @@ def timeseries_figure(
     fig.update_layout(
         title=title,
         height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        margin={"l": 10, "r": 10, "t": 64, "b": 10},
         xaxis_title="time (UTC)",
         yaxis_title=unit,
-        legend={"orientation": "h", "y": -0.2},
+        # above the plot, right-aligned under the title: below it, it covered the x axis title
+        legend=LEGEND_ABOVE,
         hovermode="x unified",
     )
     if marks is not None and not marks.empty:
@@ -428,10 +522,18 @@ def timeseries_figure(
 def add_event_marks(fig: go.Figure, marks: pd.DataFrame) -> None:
     for _, ev in marks.iterrows():
         label = f"{ev['title']}" + (f" ({ev['region']})" if ev.get("region") else "")
-        if ev["kind"] == "deploy" or ev["end_ts"] <= ev["start_ts"]:
-            fig.add_vline(x=ev["start_ts"], line_dash="dot", line_color="#607d8b", opacity=0.7)
+        if ev["kind"] in ("deploy", "action") or ev["end_ts"] <= ev["start_ts"]:
+            action = ev["kind"] == "action"
+            fig.add_vline(
+                x=ev["start_ts"], line_dash="dot", line_color="#6a1b9a" if action else "#607d8b", opacity=0.7
+            )
             fig.add_annotation(
-                x=ev["start_ts"], y=1.0, yref="paper", text="🚀", showarrow=False, hovertext=label
+                x=ev["start_ts"],
+                y=1.0,
+                yref="paper",
+                text="🛠️" if action else "🚀",
+                showarrow=False,
+                hovertext=label,
             )
         else:
             fig.add_vrect(x0=ev["start_ts"], x1=ev["end_ts"], fillcolor="#e53935", opacity=0.12, line_width=0)
@@ -475,10 +577,32 @@ def utc_time_column(label: str | None = None) -> Any:
     return st.column_config.DatetimeColumn(label, format=UTC_MINUTE)
 
 
-def data_table(frame: Any, key: str, columns: Mapping[str, Any] | None = None) -> None:
+def data_table(
+    frame: Any, key: str, columns: Mapping[str, Any] | None = None, select_row: bool = False
+) -> int | None:
     """A read-only, full-width table without the index; `columns` maps a column to its label or to one
-    of the *_column formats above."""
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=dict(columns or {}), key=key)
+    of the *_column formats above. With select_row, a click on a row selects it (for drill-down) and
+    its position is returned (None when nothing is selected)."""
+    if not select_row:
+        st.dataframe(frame, hide_index=True, width="stretch", column_config=dict(columns or {}), key=key)
+        return None
+    event = st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config=dict(columns or {}),
+        key=key,
+        on_select="rerun",
+        selection_mode="single-row",
+    )
+    rows = event.selection.rows if event is not None else []
+    return rows[0] if rows else None
+
+
+def open_triage_for(region: str) -> None:
+    """Drill down: open Triage focused on `region` (kept in its URL as ?region=)."""
+    st.session_state["triage_region"] = region
+    st.switch_page("pages/triage.py", query_params={"region": region})
 
 
 def show_table(frame: pd.DataFrame, key: str, decimals: int = 1) -> None:
@@ -495,6 +619,18 @@ def show_table(frame: pd.DataFrame, key: str, decimals: int = 1) -> None:
     data_table(frame, key, columns)
 
 
+def bit_rate_unit(gbps: Any) -> tuple[str, float]:
+    """The unit that shows bit rates (given in Gbit/s) as readable numbers, and the factor from Gbit/s:
+    a CDN region serving 5 Mbit/s read as "0.005 Gbit/s" (issue 15, #9)."""
+    values = pd.to_numeric(pd.Series(gbps, dtype="float64"), errors="coerce").abs().dropna()
+    peak = float(values.max()) if not values.empty else 0.0
+    if peak >= 1.0:
+        return "Gbit/s", 1.0
+    if peak >= 1e-3:
+        return "Mbit/s", 1e3
+    return "kbit/s", 1e6
+
+
 def state_badge(state: str) -> str:
     return {"ok": "🟢 ok", "warn": "🟡 warn", "critical": "🔴 critical"}.get(state, "⚪ no data")
 
@@ -505,6 +641,7 @@ def state_colour(state: str) -> str:
 
 def page_header(title: str, description: str) -> tuple[datetime, datetime]:
     """Title, one-line description, and the range in force; returns (start, end)."""
+    config()  # first, so a cold deep link leaves the legacy pages mode before anything is drawn
     st.title(title)
     start, end = time_range()
     st.caption(f"{description}  ·  {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC")

@@ -25,12 +25,14 @@ from core.actions import (
     fmt_utc,
     resolve_prefill,
     routing_shares,
+    scale_out_suggestion,
     state_from_dict,
 )
 from core.auth import Identity, allowed, resolve_identity, role_of
 from core.config import ActionTarget, config_path
 from core.ports import Change, TargetState
 from headroom.wiring import build_executor
+from pages import _actions_view as actions_view
 from pages import _ui as ui
 
 ss = st.session_state
@@ -217,7 +219,9 @@ def _execute(action_id: int) -> None:
 
 
 # ---- widgets -----------------------------------------------------------------------------------------
-def _plan_view(plan: Plan) -> None:
+def _plan_view(plan: Plan, to_fill_in: frozenset[str] = frozenset()) -> None:
+    """The dry run. Checks whose refusal code is in `to_fill_in` (a blank reason, a change that sets
+    nothing yet) read "to fill in", not "fail": a blank form greeted the user with failed guardrails."""
     c1, c2, c3 = st.columns(3)
     c1.markdown(f"**Now**  \n{describe_state(plan.current)}")
     c2.markdown(f"**Change**  \n{describe_change(plan.change)}")
@@ -231,11 +235,17 @@ def _plan_view(plan: Plan) -> None:
             }
         )
         ui.show_table(shares, key=f"shares_{plan.target.name}")
+        current_weights = plan.current.weights or {}
+        actions_view.absorb_check(
+            sorted(r for r, w in plan.after.weights.items() if w == 0 and current_weights.get(r, 0) > 0)
+        )
     checks = ui.table_of(
         plan.checks,
         {
             "guardrail": lambda c: c.name,
-            "result": lambda c: "✅ pass" if c.passed else "❌ fail",
+            "result": lambda c: (
+                "✅ pass" if c.passed else "✏️ to fill in" if c.code in to_fill_in else "❌ fail"
+            ),
             "detail": lambda c: c.detail,
         },
     )
@@ -278,6 +288,21 @@ def _apply_prefill() -> None:
     if not prefill:
         return
     draft = resolve_prefill(cfg, prefill)
+    notes = list(draft.notes)
+    target_cfg = next((t for t in cfg.target if t.name == draft.target), None)
+    if (
+        prefill.get("kind") == "scale"
+        and target_cfg is not None
+        and draft.desired is None
+        and KIND_OF_TARGET[target_cfg.kind] == "scale"
+        and "desired" in FIELDS_OF_TARGET[target_cfg.kind]
+    ):
+        # "Scale out" from Triage: a real step from the dry run's own predicted utilisation, not 7 -> 7
+        current, _error = service.read_current(target_cfg)
+        desired, why = scale_out_suggestion(cfg, target_cfg, current, _recent_demand(target_cfg.region))
+        if desired is not None:
+            ss[f"act_desired_{target_cfg.name}"] = desired
+        notes.append(why)
     if draft.target:
         ss["act_target"] = draft.target
         for key, value in (
@@ -293,7 +318,7 @@ def _apply_prefill() -> None:
             ss[f"act_primary_{draft.target}"] = draft.promote_region
     if draft.reason:
         ss["act_reason"] = draft.reason
-    ss["act_prefill_notes"] = ["Pre-filled from the page you came from: check every value.", *draft.notes]
+    ss["act_prefill_notes"] = ["Pre-filled from the page you came from: check every value.", *notes]
 
 
 def _form_change(target, current) -> Change:
@@ -390,7 +415,10 @@ def _propose_tab() -> None:
     plan = service.plan(name, change, reason, demand=demand, current=current)
     with st.container(border=True):
         st.markdown("**Dry run**: nothing changes until the proposal is approved (when needed) and executed.")
-        _plan_view(plan)
+        blank = {"reason"} if not (reason or "").strip() else set()
+        if not any(v is not None for v in vars(change).values()):
+            blank.update({"invalid", "no_change"})  # nothing entered yet
+        _plan_view(plan, frozenset(blank))
     ss.setdefault("act_request_id", uuid.uuid4().hex)
     can = allowed(role, "propose")
     label = "Propose for approval" if plan.needs_approval else "Propose and run now"
@@ -410,6 +438,8 @@ def _propose_tab() -> None:
     )
     if not can:
         st.caption(f"Your role ({role}) can see plans but not propose; operators, approvers and admins can.")
+    elif not plan.ok and all(c.code in blank for c in plan.failed):
+        st.caption("Enter the change and a reason above to propose it.")
     elif not plan.ok:
         st.caption("Fix the failing guardrails above to propose this change.")
 

@@ -14,6 +14,7 @@ import streamlit as st
 from connectors import store_scenarios as store
 from core import capacity as cap
 from core.timeseries import downsample_series, pivot_metric
+from pages import _actions_view as actions_view
 from pages import _ui as ui
 
 MIN_WINDOW = timedelta(days=7)  # predictive scaling needs a day of history; a week shows the weekly cycle
@@ -31,7 +32,17 @@ CPU_POLICIES = {"TargetTracking", "KubernetesHPA", "Scheduled", "Predictive"}  #
 STATE_ICON = {"green": "🟢 green", "amber": "🟡 amber", "red": "🔴 red", "unknown": "⚪ unknown"}
 SCENARIO_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
+# Every control of the plan: kept across visits to other pages (ui.keep_widget_values).
+CONTROL_KEYS = [
+    "cap_fleet", "cap_source", "cap_demand_model", "cap_failed", "cap_growth", "cap_spike",
+    "cap_spike_minutes", "cap_target", "cap_capacity", "cap_minmax", "cap_warmup", "cap_price",
+    "cap_policies", "cap_tt_out", "cap_tt_in", "cap_tt_noscalein", "cap_step_cooldown", "cap_hpa_tol",
+    "cap_hpa_down", "cap_sched_text", "cap_pred_buffer", "cap_pred_lead", "cap_pred_model",
+    "cap_compare_saved", "_cap_fleet_seen",
+]  # fmt: skip
+
 ss = st.session_state
+ui.keep_widget_values(CONTROL_KEYS, "_cap_kept")
 start, end = ui.page_header(
     "Capacity",
     "What if traffic grows, spikes or a region fails? Scaling policies simulated side by side on real or "
@@ -39,6 +50,7 @@ start, end = ui.page_header(
 )
 cfg = ui.config()
 db = ui.db()
+actions_view.in_force_banner()  # an executed failover or scaling is part of the plan's starting point
 fleets = {f.name: f for f in cfg.fleet}
 if not fleets:
     st.info("No fleets are configured: add [[fleet]] entries to the config file to plan capacity.")
@@ -233,6 +245,7 @@ with st.expander("Policy parameters"):
     )
     pred_lead = p3.number_input("Lead time (s)", min_value=0, max_value=3600, step=60, key="cap_pred_lead")
     pred_model = p3.radio("Forecaster", list(FORECASTERS), key="cap_pred_model")
+ui.keep_widget_values(CONTROL_KEYS, "_cap_kept")  # what this run drew, in case the next run is elsewhere
 
 # ---- demand ----------------------------------------------------------------------------------------
 window_start = min(start, end - MIN_WINDOW)

@@ -47,13 +47,18 @@ t3.metric(
     shown(overall["offload"] * 100, "{:.1f}%"),
     help="Share of edge bytes not fetched from origin (needs cdn_bytes_origin_per_second)",
 )
-t4.metric("Edge bandwidth (mean)", shown(overall["edge_gbps_mean"], "{:.2f} Gbit/s"))
+tile_unit, tile_factor = ui.bit_rate_unit([overall["edge_gbps_mean"]])
+t4.metric("Edge bandwidth (mean)", shown(overall["edge_gbps_mean"] * tile_factor, "{:,.2f} " + tile_unit))
 st.caption(f"Target hit ratio {target * 100:.0f}% (`[cdn] hit_ratio_target` in the config).")
 
 # ---- per region --------------------------------------------------------------------------------
 summary = cdn_summary(cdn, target, regions)
+table_unit, table_factor = ui.bit_rate_unit(summary["edge_gbps_peak"])
 ui.data_table(
     summary.assign(
+        edge_gbps_mean=summary["edge_gbps_mean"] * table_factor,
+        edge_gbps_peak=summary["edge_gbps_peak"] * table_factor,
+        origin_gbps_mean=summary["origin_gbps_mean"] * table_factor,
         state=summary["meets_target"].map({True: "🟢 meets target", False: "🔴 below target"}),
         hit_ratio=summary["hit_ratio"] * 100,
         min_hit_ratio=summary["min_hit_ratio"] * 100,
@@ -80,9 +85,9 @@ ui.data_table(
         "min_hit_ratio": ui.number_column("Lowest %"),
         "below_target_share": ui.number_column("Time below target %"),
         "offload": ui.number_column("Origin offload %", 2),
-        "edge_gbps_mean": ui.number_column("Edge Gbit/s (mean)", 3),
-        "edge_gbps_peak": ui.number_column("Edge Gbit/s (peak)", 3),
-        "origin_gbps_mean": ui.number_column("Origin Gbit/s (mean)", 3),
+        "edge_gbps_mean": ui.number_column(f"Edge {table_unit} (mean)", 2),
+        "edge_gbps_peak": ui.number_column(f"Edge {table_unit} (peak)", 2),
+        "origin_gbps_mean": ui.number_column(f"Origin {table_unit} (mean)", 2),
     },
 )
 
@@ -143,9 +148,11 @@ c2.plotly_chart(
 )
 c3, c4 = st.columns(2)
 gbps = BITS_PER_BYTE / 1e9
+edge_bytes = cdn.loc[cdn["metric"] == "cdn_bytes_edge_per_second", "value"]
+chart_unit, chart_factor = ui.bit_rate_unit(edge_bytes * gbps)
 c3.plotly_chart(
     ui.timeseries_figure(
-        cdn, "cdn_bytes_edge_per_second", "Edge bandwidth", "Gbit/s", scale=gbps, marks=marks
+        cdn, "cdn_bytes_edge_per_second", "Edge bandwidth", chart_unit, scale=gbps * chart_factor, marks=marks
     ),
     width="stretch",
     key="cdn_edge_bw",
@@ -155,8 +162,8 @@ c4.plotly_chart(
         cdn,
         "cdn_bytes_origin_per_second",
         "Origin bandwidth (cache fills)",
-        "Gbit/s",
-        scale=gbps,
+        chart_unit,
+        scale=gbps * chart_factor,
         marks=marks,
     ),
     width="stretch",

@@ -86,7 +86,17 @@ scope_note = "all regions" if all_regions else ", ".join(regions) + " (costs wit
 projection = cd.project_month(view, today)
 run_rate = costs.run_rate(view, today)
 k1, k2, k3, k4 = st.columns(4)
-k1.metric(f"Month to date ({projection.month_start:%b %Y})", usd(projection.spent_usd))
+last_closed = today - timedelta(days=1)
+k1.metric(
+    f"Month to date ({projection.month_start:%b %Y})",
+    usd(projection.spent_usd),
+    # say what is in it: closed days only; today (open, partial) is the "Today so far" tile
+    f"{projection.month_start:%d %b} – {last_closed:%d %b}, closed days; today not included"
+    if last_closed >= projection.month_start
+    else "no closed day yet; today not included",
+    delta_color="off",
+    help=f"Closed days only: {today} UTC is still open, its partial spend is under 'Today so far'.",
+)
 k2.metric(
     "Projected month end",
     usd(projection.projected_usd),
@@ -175,7 +185,12 @@ if not statuses:
 else:
     names = [s.name for s in statuses]
     worst = next((s.name for s in statuses if s.state == "red"), names[0])
-    chosen_name = st.selectbox("Budget", names, index=names.index(worst), key="costs_budget")
+    linked = st.query_params.get("budget")  # from the budget banner, or a copied link
+    if linked and linked not in names and "costs_budget" not in st.session_state:
+        ui.bad_url_value("budget", linked, f"the budget {worst!r}", f"budgets: {', '.join(names)}")
+    first = linked if linked in names else worst  # the widget's first value; later, the user's pick
+    chosen_name = st.selectbox("Budget", names, index=names.index(first), key="costs_budget")
+    st.query_params["budget"] = chosen_name
     chosen = statuses[names.index(chosen_name)]
     daily = chosen.projection.daily
     actual = daily[daily["actual_usd"].notna() | (daily["day"] < today)]

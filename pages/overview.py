@@ -8,6 +8,7 @@ from core.health import HEALTH_METRICS, region_health
 from core.kpi import KPI, KPI_METRICS, kpi_cost_days, kpi_summary
 from core.slo import metrics_for, region_slo_states, rules_lookback, slos_from_config
 from core.timeseries import pivot_metric, ratio
+from pages import _actions_view as actions_view
 from pages import _costs_data as costs_data
 from pages import _ui as ui
 from pages._slo_data import slo_grid
@@ -16,10 +17,11 @@ start, end = ui.page_header("Overview", "Are we healthy? Region health against t
 cfg = ui.config()
 regions = ui.selected_regions()
 frame = ui.load_metrics(HEALTH_METRICS, start, end, regions)
-marks = ui.events(start, end)
+marks = pd.concat([ui.events(start, end), actions_view.action_marks(start, end)], ignore_index=True)
 
 # ---- guardrail: budgets spent or projected to overrun this month (core.costs) ------------------
 costs_data.overrun_banner(cfg.budget)
+actions_view.in_force_banner()
 
 if frame.empty:
     st.info("No data for this range and these regions.")
@@ -85,17 +87,25 @@ for kpi_row in (kpis[:4], kpis[4:]):
 slo_defs = slos_from_config(cfg.slo)
 # every region, the same data as the Triage page (shared cache)
 slo_data = slo_grid(metrics_for(slo_defs), end - rules_lookback(cfg.burn_rate_rule), end, cfg.region_codes)
-slo_states = region_slo_states(slo_data, slo_defs, end, regions, cfg.burn_rate_rule)
+slo_at = ui.state_as_of(end, slo_data.newest)  # now = the newest data point, never past it
+slo_states = region_slo_states(slo_data, slo_defs, slo_at, regions, cfg.burn_rate_rule)
 SLO_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
 health["slo_alert"] = [
     SLO_BADGES[alert] + (f" · {slo}" if alert in ("page", "ticket") else "")
     for alert, slo in zip(slo_states["alert"], slo_states["worst_slo"], strict=True)
 ]
 
+# the State column and the map say how a region is now (its burn-rate alert at the newest data point),
+# not the range average: at 7d a region paging right now averaged green beside "page" (issue 15, #4)
+NOW_STATE = {"page": "critical", "ticket": "warn", "ok": "ok", "no data": "no data"}
+health["range_state"] = health["state"]
+health["state"] = [NOW_STATE[alert] for alert in slo_states["alert"]]
+
 # ---- health grid -------------------------------------------------------------------------------
 st.subheader("Region health")
 grid = health.assign(
     state=health["state"].map(ui.state_badge),
+    range_state=health["range_state"].map(ui.state_badge),
     availability=health["availability"] * 100,
     error_rate=health["error_rate"] * 100,
     cpu_mean=health["cpu_mean"] * 100,
@@ -103,6 +113,7 @@ grid = health.assign(
     [
         "state",
         "slo_alert",
+        "range_state",
         "region",
         "name",
         "availability",
@@ -116,10 +127,16 @@ grid = health.assign(
         "latency_burn",
     ]
 ]
-ui.data_table(
+picked = ui.data_table(
     grid,
+    select_row=True,  # drill-down: a region's row opens Triage for it
     columns={
-        "state": st.column_config.TextColumn("State", help="Worst of availability and latency burn, CPU"),
+        "state": st.column_config.TextColumn(
+            "State now", help=f"From the burn-rate alert at the newest data point ({slo_at:%H:%M} UTC)"
+        ),
+        "range_state": st.column_config.TextColumn(
+            "Range health", help="Worst of availability and latency burn, CPU, averaged over the range"
+        ),
         "slo_alert": st.column_config.TextColumn(
             "SLO alert",
             help="Multiwindow burn-rate alert now (page / ticket) and the SLO firing; see Triage",
@@ -143,6 +160,9 @@ ui.data_table(
     },
     key="overview_health_grid",
 )
+st.caption("Select a region's row, or click its dot on the map, to open Triage for it.")
+if picked is not None:
+    ui.open_triage_for(str(grid["region"].iloc[picked]))
 
 # ---- map ---------------------------------------------------------------------------------------
 geo = go.Figure(
@@ -171,10 +191,20 @@ geo.update_traces(
 geo.update_layout(
     height=360,
     margin={"l": 0, "r": 0, "t": 30, "b": 0},
-    title="Regions (size = mean req/s, colour = state)",
+    title="Regions (size = mean req/s, colour = state now)",
     geo={"showland": True, "landcolor": "#eceff1", "showcountries": True, "projection_type": "natural earth"},
 )
-st.plotly_chart(geo, width="stretch", key="overview_map", config={"topojsonURL": ui.TOPOJSON_URL})
+map_event = st.plotly_chart(
+    geo,
+    width="stretch",
+    key="overview_map",
+    config={"topojsonURL": ui.TOPOJSON_URL},
+    on_select="rerun",
+    selection_mode="points",
+)
+map_points = map_event.selection.points if map_event is not None else []
+if map_points:  # drill-down: a region's dot opens Triage for it
+    ui.open_triage_for(str(health["region"].iloc[map_points[0]["point_index"]]))
 
 # ---- charts ------------------------------------------------------------------------------------
 st.subheader("Traffic, errors and latency")

@@ -101,8 +101,13 @@ ui.data_table(
 names = [s.name for s in slos]
 worst = max(reports, key=lambda r: (ALERT_ORDER[r.alert.level], r.current_burn or 0.0)).slo.name
 if st.session_state.get("slo_pick") not in names:
-    st.session_state["slo_pick"] = worst
+    # an alert row on Triage, or a copied link, names the SLO (?slo=); otherwise the fastest burn
+    linked = st.query_params.get("slo")
+    if linked and linked not in names:
+        ui.bad_url_value("slo", linked, f"{worst}, the SLO burning fastest", f"SLOs: {', '.join(names)}")
+    st.session_state["slo_pick"] = linked if linked in names else worst
 pick = st.selectbox("SLO", names, key="slo_pick", help="Defaults to the SLO burning fastest")
+st.query_params["slo"] = pick  # the card shown is part of the link
 slo = next(s for s in slos if s.name == pick)
 kind = (
     f"latency: a minute is good when {slo.total} <= {slo.threshold:g} ms"

@@ -7,7 +7,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from connectors.store import read_action_markers
 from core.capacity import region_loss_check, region_loss_summary
 from core.slo import (
     GLOBAL,
@@ -25,6 +24,7 @@ from core.slo import (
     slos_from_config,
 )
 from core.timeseries import pivot_metric, ratio
+from pages import _actions_view as actions_view
 from pages import _costs_data as costs_data
 from pages import _ui as ui
 from pages._slo_data import slo_grid
@@ -39,6 +39,7 @@ start, at = ui.page_header(
 )
 cfg = ui.config()
 costs_data.overrun_banner(cfg.budget)  # the money guardrail belongs in the on-call view too
+actions_view.in_force_banner()
 slos = slos_from_config(cfg.slo)
 if not slos:
     st.info("No SLOs are configured: add `[[slo]]` entries to the config file to see what is burning.")
@@ -47,10 +48,12 @@ if not slos:
 # burn rates need the rule windows only (3 days by default, 1-minute steps, every region): a tenth of
 # the SLO windows' data, which keeps this page fast; budgets and burn-down live on the SLOs page
 rules = cfg.burn_rate_rule
+range_end = at
 grid = slo_grid(metrics_for(slos), at - rules_lookback(rules), at, cfg.region_codes)
 if grid.slots == 0:
     st.info("No SLO data up to this time. Pick a later range in the sidebar.")
     st.stop()
+at = ui.state_as_of(range_end, grid.newest)  # judged at the newest data point, never past it
 reports = slo_reports(grid, slos, at, cfg.region_codes, rules, with_budget=False)
 if not reports:
     st.info(
@@ -92,6 +95,11 @@ def region_loss_panel() -> None:
         step=timedelta(minutes=1),
     )
     loss = region_loss_summary(region_loss_check(cfg, pivot_metric(demand, "requests_per_second")))
+    for drained, target in actions_view.drained_regions().items():
+        st.caption(
+            f"🛠️ {drained} is drained now ({target}, sandbox): its row below is no longer a what-if but "
+            "what is in force; its survivors carry its traffic."
+        )
     if loss.empty:
         st.caption("No request-rate data for the last 24 h.")
     else:
@@ -122,9 +130,22 @@ if not burning:
     region_loss_panel()
     st.stop()
 
-st.subheader(f"🔥 Burning now ({len(burning)})")
+alerting = [r for r in burning if r.alert.level in ("page", "ticket")]
+over_budget = len(burning) - len(alerting)
+# the count is of what alerts; rows spending faster than budget without an alert say so, never "ok"
+st.subheader(f"🔥 Burning now ({len(alerting)})")
+if over_budget:
+    st.caption(
+        f"Also listed: {over_budget} spending the error budget faster than it allows, below the alert "
+        "thresholds (🟠 over budget)."
+    )
 st.page_link("pages/slo.py", label="Error budgets, burn-down and time to exhaustion: SLOs page", icon="🎯")
-ui.data_table(summary(burning), key="triage_burning", columns=TABLE_FORMAT)
+burning_table = summary(burning)
+burning_table["Alert"] = burning_table["Alert"].replace({ALERT_BADGES["ok"]: "🟠 over budget"})
+alert_row = ui.data_table(burning_table, key="triage_burning", columns=TABLE_FORMAT, select_row=True)
+st.caption("Select a row to open its SLO card.")
+if alert_row is not None:  # drill-down: the alert's SLO card on the SLOs page
+    st.switch_page("pages/slo.py", query_params={"slo": burning[alert_row].slo.name})
 
 
 def focus_label(i: int) -> str:
@@ -133,10 +154,19 @@ def focus_label(i: int) -> str:
     return f"{ALERT_BADGES[r.alert.level]} · {r.slo.name} · {r.region} · burn {burn}"
 
 
+# drill-down from Overview (a region's row or map dot): focus that region's fastest burn, kept in the URL
+wanted_region = st.session_state.pop("triage_region", None) or st.query_params.get("region")
+if wanted_region and "triage_focus" not in st.session_state:
+    in_region = [i for i, r in enumerate(burning) if r.region == wanted_region]
+    if in_region:
+        st.session_state["triage_focus"] = in_region[0]
+    else:
+        st.info(f"Nothing is burning in {wanted_region} now: showing the fastest burn instead.")
 pick = st.selectbox("Focus", range(len(burning)), format_func=focus_label, key="triage_focus")
 focus = burning[pick if pick is not None and pick < len(burning) else 0]
 slo = focus.slo
 region = focus.region
+st.query_params["region"] = region  # a copied link reopens this focus
 if region == GLOBAL:
     # the charts are per region: show the region burning this SLO fastest
     regional = [
@@ -151,7 +181,7 @@ counts = slo_counts(grid, slo)
 changes = pd.concat(
     [
         ui.events(start, at),
-        read_action_markers(ui.db(), start, at, {t.name: t.region for t in cfg.target}),
+        actions_view.action_marks(start, at),
         deploy_markers(cfg.deploy, start, at),
     ],
     ignore_index=True,
@@ -238,12 +268,28 @@ with right:
     burn_text = "n/a" if focus.current_burn is None else f"{focus.current_burn:.1f}x"
     reason = f"{slo.name} {focus.alert.level} in {region}: burning the error budget at {burn_text} over the last hour"
     st.caption("Opens the Actions page with a proposal filled in; nothing changes until it is approved.")
-    if st.button(f"Fail over away from {region}", key="triage_failover", type="primary"):
-        st.session_state["actions_prefill"] = {"kind": "failover", "region": region, "reason": reason}
-        st.switch_page("pages/actions.py")
-    if st.button(f"Scale out {region}", key="triage_scale"):
-        st.session_state["actions_prefill"] = {"kind": "scale", "region": region, "reason": reason}
-        st.switch_page("pages/actions.py")
+    open_actions, recent_actions = actions_view.region_actions(region)
+    # never offer a change that is already pending or done (issue 15, #2)
+    pending = {a.kind: a for a in open_actions}
+    done = {a.kind: a for a in recent_actions if a.state == "succeeded"}
+    for kind, label, key, primary in (
+        ("failover", f"Fail over away from {region}", "triage_failover", True),
+        ("scale", f"Scale out {region}", "triage_scale", False),
+    ):
+        if kind in pending:
+            st.caption(
+                f"⏳ {kind.capitalize()} #{pending[kind].id} is {pending[kind].state}: see the Actions page."
+            )
+            continue
+        if kind == "failover" and kind in done:
+            st.caption(f"✅ Failover #{done[kind].id} away from {region} has run: see the Actions page.")
+            continue
+        if st.button(label, key=key, type="primary" if primary else "secondary"):
+            st.session_state["actions_prefill"] = {"kind": kind, "region": region, "reason": reason}
+            st.switch_page("pages/actions.py")
+    if open_actions or recent_actions:
+        st.markdown(f"**Actions for {region}** (open, and finished in the last two days)")
+        ui.data_table(actions_view.actions_table(open_actions + recent_actions), key="triage_actions")
 
 st.markdown("#### 🕑 Recent changes")
 if marks.empty:

@@ -25,7 +25,7 @@ store.py (every SQL statement on the actions table), base.py / execution.py / se
 """
 
 from core.actions.execution import PROCESS_TOKEN, STALE_EXECUTION
-from core.actions.prefill import predict, resolve_prefill
+from core.actions.prefill import predict, resolve_prefill, scale_out_step, scale_out_suggestion
 from core.actions.rules import (
     approval_policy,
     build_change,
@@ -119,6 +119,8 @@ __all__ = [
     "predict",
     "promote_region",
     "resolve_prefill",
+    "scale_out_step",
+    "scale_out_suggestion",
     "routing_shares",
     "state_from_dict",
     "state_to_dict",

@@ -152,3 +152,44 @@ def _held_at(capacity: Any, fleet: Any, count: int, demand: pd.Series) -> Any:
     )
     policy = capacity.policy_for_fleet(fleet)
     return capacity.simulate(demand, sim_fleet, policy, start_instances=int(count)).summary
+
+
+def scale_out_step(
+    current: int, utilisation: float, target_utilisation: float, target: ActionTarget
+) -> tuple[int, str]:
+    """The desired count a "Scale out" quick action proposes: the Kubernetes HPA rule (desired =
+    ceil(current x utilisation / target)), at least one more instance, within the target's guardrails
+    (max_step, max_step_factor, max_instances) so the proposal is one that can pass them. Returns the
+    count and a sentence saying how it was found (a prefill of 7 -> 7 beside a predicted 100% proposed
+    nothing; docs/ARCHITECTURE.md, "Reference semantics for the planner")."""
+    wanted = max(math.ceil(current * utilisation / target_utilisation), current + 1)
+    largest = min(current + target.max_step, math.floor(max(current, 1) * target.max_step_factor))
+    desired = max(min(wanted, largest, target.max_instances), current)
+    note = (
+        f"Suggested {desired} instances: {current} at {utilisation:.0%} p95 utilisation needs "
+        f"ceil({current} x {utilisation:.2f} / {target_utilisation:.2f}) = {wanted} for the "
+        f"{target_utilisation:.0%} target"
+    )
+    if desired < wanted:
+        note += (
+            f", limited to {desired} by the target's guardrails (largest step, max {target.max_instances})"
+        )
+    return desired, note + "."
+
+
+def scale_out_suggestion(
+    cfg: HeadroomConfig, target: ActionTarget, current: TargetState | None, demand: pd.Series | None
+) -> tuple[int | None, str]:
+    """The scale-out step for `target` from its own dry run's predicted utilisation at the current count
+    (None and a reason when there is no prediction)."""
+    prediction, why = predict(cfg, target, current, current, demand)
+    if (
+        prediction is None
+        or prediction.utilisation_before is None
+        or current is None
+        or current.desired is None
+    ):
+        return None, why or "No utilisation prediction, so no step is suggested: enter one."
+    fleet = next((f for f in cfg.fleet if f.name == target.fleet), None)
+    target_utilisation = fleet.target_utilization if fleet is not None else 0.6
+    return scale_out_step(current.desired, prediction.utilisation_before, target_utilisation, target)

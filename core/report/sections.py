@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -410,8 +410,10 @@ def build_report(
     return WeeklyReport(week, sections)
 
 
-def export_zip(report: WeeklyReport) -> bytes:
-    """Every table of the report as CSV, one file per table, in a ZIP (deterministic timestamps)."""
+def export_zip(report: WeeklyReport, notes: Mapping[str, str] | None = None) -> bytes:
+    """Every table of the report as CSV, one file per table, in a ZIP (deterministic timestamps), and the
+    meeting's notes (notes.csv: section, title, note) when there are any: the decisions belong with the
+    figures they were made on."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for section in report.sections:
@@ -420,4 +422,9 @@ def export_zip(report: WeeklyReport) -> bytes:
                     f"{report.week.label}/{section.key}__{name}.csv", date_time=(1980, 1, 1, 0, 0, 0)
                 )
                 zf.writestr(info, table.to_csv(index=False))
+        written = [(s.key, s.title, (notes or {}).get(s.key, "")) for s in report.sections]
+        written = [row for row in written if row[2].strip()]
+        if written:
+            info = zipfile.ZipInfo(f"{report.week.label}/notes.csv", date_time=(1980, 1, 1, 0, 0, 0))
+            zf.writestr(info, pd.DataFrame(written, columns=["section", "title", "note"]).to_csv(index=False))
     return buf.getvalue()

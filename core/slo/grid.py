@@ -95,6 +95,17 @@ class MetricGrid:
     slots: int
     values: dict[str, np.ndarray]
 
+    @property
+    def newest(self) -> datetime | None:
+        """The newest slot holding a value of any metric in any region (None when there is none): the
+        moment "now" can honestly be judged at, when a range runs past the data."""
+        last = -1
+        for grid in self.values.values():
+            has_value = np.isfinite(grid).any(axis=0)
+            if has_value.any():
+                last = max(last, int(np.flatnonzero(has_value)[-1]))
+        return None if last < 0 else _dt(self.t0 + last * self.step)
+
     def get(self, metric: str | None, rows: np.ndarray | None = None) -> np.ndarray:
         if metric is None or metric not in self.values:
             n_rows = len(self.regions) if rows is None else len(rows)

@@ -237,3 +237,7 @@ def test_notes_roundtrip_and_html_and_zip(demo_inputs) -> None:
     names = zipfile.ZipFile(io.BytesIO(export_zip(report))).namelist()
     assert f"{week.label}/traffic__traffic.csv" in names and f"{week.label}/headroom__headroom.csv" in names
     assert export_zip(report) == export_zip(build_report(inputs, week))
+    # the notes travel with the tables (issue 15, #8): the CSV ZIP used to leave them out
+    with_notes = zipfile.ZipFile(io.BytesIO(export_zip(report, load_notes(db, week))))
+    notes_csv = with_notes.read(f"{week.label}/notes.csv").decode()
+    assert "traffic" in notes_csv and "Decision: raise us-east-1 max to 110" in notes_csv

@@ -623,3 +623,13 @@ def test_deploy_markers_from_the_config() -> None:
     assert deploy_markers([], at_minute(0), at_minute(1)).empty
     with pytest.raises(ValueError, match="ISO 8601"):
         deploy_markers([Deploy(at="yesterday", description="x")], at_minute(0), at_minute(1))
+
+
+def test_grid_newest_is_the_last_slot_with_a_value() -> None:
+    """'Now' for a range past the data is the newest slot holding a value, not the grid's last slot."""
+    ts = pd.date_range("2026-11-23 10:00", periods=5, freq="1min", tz="UTC")
+    frame = pd.DataFrame(
+        {"ts": ts, "region": "r1", "metric": "requests_per_second", "value": [1.0, 2.0, 3.0, np.nan, np.nan]}
+    )
+    assert metric_grid(frame).newest == ts[2].to_pydatetime()
+    assert metric_grid(frame.iloc[0:0]).newest is None

@@ -95,6 +95,11 @@ def test_every_page_renders_from_prometheus_and_moto(real_app, chromium) -> None
             wait_until_idle(page)
             if min_charts:
                 wait_for_charts(page, min_charts)
+            if path == "review":
+                # wait for the thing asserted: the built report (its explanation and its Export
+                # section), not a quiet moment; it once was read while still "building costs"
+                page.get_by_text("No request-rate data for this week").first.wait_for(timeout=120_000)
+                page.get_by_role("heading", name="Export").wait_for(timeout=120_000)
             exceptions = page.locator('[data-testid="stException"]')
             assert exceptions.count() == 0, f"/{path}: {exceptions.first.inner_text()[:2000]}"
             heading = page.locator("h1").first.inner_text()

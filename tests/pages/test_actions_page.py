@@ -347,3 +347,14 @@ def test_controls_for_each_role(
     assert (f"execute_{ready.id}" in keys) == can_execute
     assert (f"cancel_{pending.id}" in keys) == can_cancel
     assert not at.exception
+
+
+def test_a_blank_form_shows_what_to_fill_in_not_failed_guardrails(world: PageWorld):
+    """Before any input, the dry run listed failed guardrails (issue 15, #9)."""
+    at = world.page("carol@example.com")
+    table = at.dataframe[0].value
+    assert not (table["result"] == "❌ fail").any(), table
+    waiting = ["reason given", "change is valid for this target", "is a change"]
+    assert set(table.loc[table["guardrail"].isin(waiting), "result"]) == {"✏️ to fill in"}
+    assert at.button(key="act_submit").disabled
+    assert "Enter the change and a reason above" in captions(at)

@@ -146,3 +146,19 @@ def test_a_saved_scenario_runs_exactly_as_saved_beside_the_controls(page: AppTes
     table = summary(page).set_index("scenario")
     assert "saved: big steps" in table.index
     assert table.loc["saved: big steps", "policy"] == "Step scaling (AWS)"
+
+
+def test_capacity_keeps_its_controls_after_visiting_another_page(page: AppTest) -> None:
+    """Streamlit drops a widget's state when a run does not draw it; coming back from another page used
+    to crash (`cannot unpack non-iterable int object` from the min/max slider) with the controls reset."""
+    page.slider(key="cap_growth").set_value(40).run()
+    page.slider(key="cap_minmax").set_value((2, 12)).run()
+    assert not page.exception
+    page.switch_page("pages/overview.py")
+    page.run()
+    assert not page.exception
+    page.switch_page("pages/capacity.py")
+    page.run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert page.slider(key="cap_growth").value == 40
+    assert page.slider(key="cap_minmax").value == (2, 12)

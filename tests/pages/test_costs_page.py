@@ -260,3 +260,10 @@ def test_overview_banner_lists_the_budgets_projected_to_overrun(app_config) -> N
     assert f"{len(at_risk)} budget(s) projected to overrun in {today:%B %Y}" in banner
     for status in at_risk:
         assert costs.budget_alert_text(status) in banner
+
+
+def test_month_to_date_says_today_is_not_included(app_config) -> None:
+    """'Month to date' silently left out today (issue 15, #9): the tile now says which days it holds."""
+    at = run_page()
+    tile = next(m for m in at.metric if m.label.startswith("Month to date"))
+    assert tile.delta == "01 Nov – 22 Nov, closed days; today not included"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from streamlit.proto.Metric_pb2 import Metric
 from streamlit.testing.v1 import AppTest
 
+from core.health import STATE_COLOURS
 from tests.conftest import REPO_ROOT
 
 TILES = [
@@ -51,3 +53,24 @@ def test_region_grid_carries_the_slo_alert_state(app_config) -> None:
     alerts = dict(zip(grid["region"], grid["slo_alert"], strict=True))
     assert alerts.pop("ap-southeast-1").startswith("🔴 page")
     assert set(alerts.values()) == {"🟢 ok"}
+
+
+def test_state_and_map_follow_the_alert_now_not_the_range_average(app_config) -> None:
+    """At 7d the range average of a region paging right now is green: the State column and the map
+    showed green beside "page" (issue 15, #4). Both now follow the alert at the newest data point."""
+    at = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=120)
+    at.session_state["range_preset"] = "7d"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    grid = at.dataframe[0].value
+    rows = grid.set_index("region")
+    for region, row in rows.iterrows():
+        if row["slo_alert"].startswith("🔴 page"):
+            assert "critical" in row["state"], region
+        elif row["slo_alert"].startswith("🟢 ok"):
+            assert "ok" in row["state"], region
+    assert rows.loc["ap-southeast-1", "slo_alert"].startswith("🔴 page")
+    geo = next(c for c in at.get("plotly_chart") if '"scattergeo"' in c.proto.spec)
+    trace = json.loads(geo.proto.spec)["data"][0]
+    colours = dict(zip(trace["text"], trace["marker"]["color"], strict=True))
+    assert colours["ap-southeast-1"] == STATE_COLOURS["critical"]

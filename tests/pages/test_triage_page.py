@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import timedelta
 
@@ -189,3 +190,98 @@ def test_budget_overrun_guardrail_on_triage(app_config) -> None:
     at = open_triage()
     banners = " ".join(w.value for w in at.warning)
     assert "projected to overrun" in banners and "CDN (CloudFront)" in banners
+
+
+def test_a_range_past_the_data_keeps_the_last_known_state(app_config) -> None:
+    """A custom range ending two hours after the newest data point used to turn the page into a ticket
+    with "None" burns: missing data read as a recovery. Now the state is the last known, and says so."""
+    at = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=120)
+    at.query_params["range"] = "custom"
+    at.query_params["start"] = (DEMO_END - timedelta(hours=22)).strftime("%Y-%m-%dT%H:%MZ")
+    at.query_params["end"] = (DEMO_END + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%MZ")
+    at.run()
+    at.switch_page("pages/triage.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = " ".join(w.value for w in at.warning)
+    assert f"No data after {DEMO_END:%Y-%m-%d %H:%M} UTC" in warnings
+    burning = at.dataframe[0].value
+    paging = burning[burning["Alert"].str.contains("page")]
+    assert set(paging["Region"]) == {"ap-southeast-1"}
+    assert paging["Burn 1h"].notna().all() and (paging["Burn 1h"] > 1).all()
+
+
+def test_an_executed_failover_is_part_of_the_picture(app_config) -> None:
+    """After the failover away from the paging region ran (sandbox, now: after the demo's newest data
+    point), Triage still offered it and no page showed it (issue 15, #2)."""
+    from connectors.sandbox_executor import SandboxExecutor
+    from connectors.store import open_db
+    from core.actions import ActionService
+    from core.auth import Identity
+    from core.config import load_config
+    from core.ports import Change
+
+    cfg = load_config(app_config.path)
+    db = open_db(app_config.store)
+    service = ActionService(app_config.store, cfg, SandboxExecutor(db, cfg))
+    carol, bob = Identity("carol@example.com", "Carol", "demo"), Identity("bob@example.com", "Bob", "demo")
+    weights = dict.fromkeys(cfg.region_codes, 1.0) | {"ap-southeast-1": 0.0}
+    proposal = service.propose(carol, "api-dns-weights", Change(weights=weights), "page in ap-southeast-1")
+    service.approve(bob, proposal.id)
+    assert service.execute(carol, proposal.id).action.state == "succeeded"
+
+    at = open_triage()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [b for b in at.button if b.key == "triage_failover"], "offers a failover that already ran"
+    assert any(f"Failover #{proposal.id}" in c.value and "has run" in c.value for c in at.caption)
+    table = next(d.value for d in at.dataframe if "Action" in d.value.columns and "State" in d.value.columns)
+    assert f"#{proposal.id}" in set(table["Action"]) and "succeeded" in set(table["State"])
+    changes = next(d.value for d in at.dataframe if "kind" in d.value.columns)
+    ran = changes[changes["kind"] == "action"]
+    assert len(ran) == 1 and "after the newest data point" in ran["detail"].iloc[0]
+    assert any("ap-southeast-1 drained" in i.value for i in at.info)
+    # the region's charts carry it as a marker (the page's 🛠️ annotation)
+    charts = [c.proto.spec for c in at.get("plotly_chart")]
+    assert sum("🛠️" in spec or "\\ud83d\\udee0" in spec for spec in charts) >= 4
+
+    at.switch_page("pages/overview.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("ap-southeast-1 drained" in i.value for i in at.info)
+    at.switch_page("pages/capacity.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("ap-southeast-1 drained" in i.value for i in at.info)
+
+
+def test_scale_out_proposes_a_real_step(app_config) -> None:
+    """The quick action pre-filled 7 -> 7 while its own dry run predicted 100% utilisation (issue 15,
+    #7): the form now holds more instances than the target has, and says how it got there."""
+    at = open_triage()
+    at.button(key="triage_scale").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Actions"
+    target = at.session_state["act_target"]
+    assert target == "api-ap-southeast-1"
+    notes = " ".join(i.value for i in at.info)
+    current = int(re.search(r"needs ceil\((\d+) x", notes).group(1))
+    assert at.session_state[f"act_desired_{target}"] > current
+    assert f"Suggested {at.session_state[f'act_desired_{target}']} instances" in notes
+
+
+def test_failover_dry_run_says_whether_the_others_can_absorb_it(app_config) -> None:
+    at = open_triage()
+    at.button(key="triage_failover").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = " ".join(m.value for m in [*at.success, *at.warning, *at.error])
+    assert "Can the other regions absorb ap-southeast-1's traffic?" in said
+
+
+def test_burning_now_counts_what_alerts_and_lists_no_ok_rows(app_config) -> None:
+    """'Burning now (4)' listed two rows marked ok (issue 15, #9)."""
+    at = open_triage()
+    burning = at.dataframe[0].value
+    alerting = burning["Alert"].str.contains("page|ticket").sum()
+    heading = next(s.value for s in at.subheader if "Burning now" in s.value)
+    assert heading.endswith(f"({alerting})")
+    assert not burning["Alert"].str.contains("ok").any()
