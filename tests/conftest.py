@@ -157,7 +157,11 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
     started: list[PrometheusServer] = []
 
     def start(
-        openmetrics: str, scrape_interval: str = "15s", extra_args: Sequence[str] = ()
+        openmetrics: str,
+        scrape_interval: str = "15s",
+        extra_args: Sequence[str] = (),
+        rule_files: Sequence[Path] = (),
+        evaluation_interval: str = "1m",
     ) -> PrometheusServer:
         root = tmp_path_factory.mktemp("prometheus")
         data_dir = root / "data"
@@ -180,7 +184,12 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
         if backfill.returncode != 0:
             raise RuntimeError(f"promtool backfill failed: {backfill.stderr[-2000:]}")
         config = root / "prometheus.yml"
-        config.write_text(f"global:\n  scrape_interval: {scrape_interval}\n")
+        text = (
+            f"global:\n  scrape_interval: {scrape_interval}\n  evaluation_interval: {evaluation_interval}\n"
+        )
+        if rule_files:  # e.g. the rules `python -m headroom rules` generates (tests/core/alerting)
+            text += "rule_files:\n" + "".join(f"  - {f}\n" for f in rule_files)
+        config.write_text(text)
         port = free_port()
         proc = spawn(
             [
