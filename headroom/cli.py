@@ -92,6 +92,23 @@ def _review(args: argparse.Namespace, config: HeadroomConfig) -> int:
     return 0
 
 
+def _rules(args: argparse.Namespace, config: HeadroomConfig) -> int:
+    from core.alerting.rules import RuleError, write_rules
+
+    try:
+        rules = write_rules(config, args.out)
+    except RuleError as exc:
+        print(f"error: {exc} (nothing written)", file=sys.stderr)
+        return 2
+    counts = rules.counts()
+    print(
+        f"wrote {args.out}: {counts['groups']} groups, {counts['recording']} recording rules, "
+        f"{counts['burn_rate_alerts']} burn-rate alerts, {counts['threshold_alerts']} threshold alerts",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m headroom", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -115,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
     review.add_argument("--out", required=True, type=Path, help="HTML file to write")
     review.add_argument("--zip", type=Path, help="also write the tables as a ZIP of CSVs")
+
+    rules = command("rules", _rules, "the SLOs and [[alert_rule]] entries as a Prometheus rule file")
+    rules.add_argument("--out", required=True, type=Path, help="rule file to write (atomically)")
     return parser
 
 

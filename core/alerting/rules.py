@@ -165,13 +165,21 @@ def triage_link(config: HeadroomConfig, slo: str | None, region: str) -> str:
     return f"{base}/triage?{query}"
 
 
+def runbook_url(config: HeadroomConfig, slo: str, region: str) -> str:
+    """The one runbook an alert links to: the first `[[runbook]]` naming this region, else the first
+    that applies to every region ('' without one)."""
+    books = runbooks_for(config.runbook, slo, region)
+    specific = [r for r in books if r.region == region]
+    chosen = specific or books
+    return chosen[0].url if chosen else ""
+
+
 def _runbook_template(config: HeadroomConfig, slo: str) -> str:
-    """The runbook URL as a Go template choosing per region ([[runbook]] entries may name a region):
-    for each region, the first runbook that applies there, as the Triage page picks it."""
-    default = next((r.url for r in runbooks_for(config.runbook, slo, "")), "")
+    """runbook_url() for every region, as a Go template choosing on the alert's region label."""
+    default = runbook_url(config, slo, GLOBAL)
     text = default
     for region in reversed(config.region_codes):
-        url = next((r.url for r in runbooks_for(config.runbook, slo, region)), "")
+        url = runbook_url(config, slo, region)
         if url != default:
             text = f'{{{{ if eq $labels.region "{region}" }}}}{url}{{{{ else }}}}{text}{{{{ end }}}}'
     return text
@@ -185,7 +193,7 @@ def burn_annotations(
     runbook = (
         _runbook_template(config, slo.name)
         if region == REGION_PLACEHOLDER
-        else next((r.url for r in runbooks_for(config.runbook, slo.name, region)), "")
+        else runbook_url(config, slo.name, region)
     )
     out = {
         "summary": f"{slo.name} in {region}: error budget burning over {rule.burn_rate:g}x "

@@ -53,6 +53,15 @@ def scenario_config() -> HeadroomConfig:
     data["fleet"], data["target"] = [], []
     for slo in data["slo"]:
         slo["min_events"] = MIN_EVENTS
+    # a region-specific runbook: Prometheus must render the annotation's per-region choice as Headroom does
+    data["runbook"].append(
+        {
+            "title": "EU 5xx",
+            "url": "https://runbooks.example.com/eu/5xx",
+            "slo": "api-availability",
+            "region": SMALL,
+        }
+    )
     return config_from_dict(data, "scenario config")
 
 
@@ -146,6 +155,15 @@ def test_low_traffic_blip_pages_only_without_the_guard(world: dict) -> None:
     config = world["config"]
     alerts = firing(world, 2)
     assert not _fired(alerts, slo="api-availability", region=SMALL, notify="page")
+    # a genuine 2.5% error rate over 1440 requests in 2 h still tickets, linking the region's runbook
+    tickets = [
+        a
+        for xs in alerts.values()
+        for a in xs
+        if a.labels.get("region") == SMALL and a.labels.get("slo") == "api-availability"
+    ]
+    assert tickets and all(a.labels["notify"] == "ticket" for a in tickets)
+    assert all(a.annotations["runbook_url"] == "https://runbooks.example.com/eu/5xx" for a in tickets)
     # the guard is what keeps it quiet: the same data without it pages
     grid = world["grids"]["low_traffic"]
     slo = SLO.from_config(config.slo[0])
