@@ -180,3 +180,16 @@ def gather_review_inputs(
         scenarios=scenarios,
         actions=actions,
     )
+
+
+def build_alertmanager(config: HeadroomConfig, secrets: Mapping[str, Any] | None = None) -> Any:
+    """The Alertmanager v2 client, or None when `[alertmanager] url` (or the secrets' url) is empty."""
+    from connectors.alertmanager import AlertmanagerAuth, AlertmanagerSource
+
+    try:
+        auth = AlertmanagerAuth.from_settings(connection_settings(secrets, "alertmanager"), os.environ)
+    except ValueError as exc:
+        raise SourceError("Alertmanager", f"cannot be set up: {exc}") from None
+    if not (auth.url or config.alertmanager.url):
+        return None
+    return AlertmanagerSource(config.alertmanager, auth)

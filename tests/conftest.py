@@ -212,6 +212,56 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
         server.stop()
 
 
+# ---- Alertmanager --------------------------------------------------------------------------------
+ALERTMANAGER_BIN = "prometheus-alertmanager"  # Debian's name for the alertmanager binary
+
+
+@dataclass
+class AlertmanagerServer:
+    url: str
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+@pytest.fixture
+def alertmanager_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[[str], AlertmanagerServer]]:
+    """Callable(config_yaml) -> Debian's Alertmanager on a free port with that config and a temp storage
+    path, ready (/-/ready). Clustering is off (no gossip port). Stopped at the end of the test."""
+    if not shutil.which(ALERTMANAGER_BIN):
+        pytest.fail(
+            "Debian's prometheus-alertmanager is not installed: run the README's test command (tests/run.sh)"
+        )
+    started: list[AlertmanagerServer] = []
+
+    def start(config_yaml: str) -> AlertmanagerServer:
+        root = tmp_path_factory.mktemp("alertmanager")
+        config = root / "alertmanager.yml"
+        config.write_text(config_yaml)
+        port = free_port()
+        proc = spawn(
+            [
+                ALERTMANAGER_BIN,
+                f"--config.file={config}",
+                f"--storage.path={root / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            root / "alertmanager.log",
+        )
+        server = AlertmanagerServer(f"http://127.0.0.1:{port}", proc)
+        started.append(server)
+        wait_http(f"{server.url}/-/ready", timeout=60, proc=proc)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
 # ---- moto ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

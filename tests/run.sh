@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command: installs everything the tests need on a fresh Debian machine (apt packages
-# prometheus and chromium, Python packages into .venv), then lints and runs the whole suite.
+# prometheus, prometheus-alertmanager and chromium, Python packages into .venv), then lints and runs the whole suite.
 # Extra arguments go to pytest, e.g. `bash tests/run.sh tests/core -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 apt_missing=()
 command -v prometheus >/dev/null 2>&1 || apt_missing+=(prometheus)
 command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || apt_missing+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
 # emoji font: the state badges and page icons in screenshots
 [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || apt_missing+=(fonts-noto-color-emoji)
