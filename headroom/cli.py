@@ -139,6 +139,36 @@ def _notify(args: argparse.Namespace, config: HeadroomConfig) -> int:
     return 0
 
 
+def _openslo(args: argparse.Namespace, config: HeadroomConfig) -> int:
+    from core.alerting.openslo import (
+        OpenSLOError,
+        check_regions,
+        export_openslo,
+        import_openslo,
+        slos_to_toml,
+    )
+    from core.alerting.rules import write_atomically
+
+    if args.action == "export":
+        write_atomically(args.file, export_openslo(config))
+        print(
+            f"wrote {args.file}: {len(config.slo)} SLO(s) as OpenSLO v1 (SLO + SLI documents)",
+            file=sys.stderr,
+        )
+        return 0
+    try:
+        slos = import_openslo(args.file.read_text(encoding="utf-8"), config)
+        check_regions(slos, config)
+    except (OSError, OpenSLOError) as exc:
+        print(f"error: {args.file}: {exc}", file=sys.stderr)
+        return 2
+    print(slos_to_toml(slos), end="")
+    print(
+        f"{len(slos)} SLO(s) read from {args.file}: paste the [[slo]] tables into the config", file=sys.stderr
+    )
+    return 0
+
+
 def _parse_end(text: str) -> datetime:
     end = pd.Timestamp(text)
     return (end.tz_localize("UTC") if end.tz is None else end.tz_convert("UTC")).to_pydatetime()
@@ -177,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("--dry-run", action="store_true", help="print the signals, push nothing")
     notify.add_argument("--no-forecast", action="store_true", help="skip the capacity forecast (faster)")
     notify.add_argument("--end", help="evaluate at this time, ISO 8601 UTC (default: newest data, or now)")
+
+    openslo = command(
+        "openslo", _openslo, "export the SLOs as OpenSLO v1 YAML, or import them as [[slo]] TOML"
+    )
+    openslo.add_argument("action", choices=["export", "import"])
+    openslo.add_argument("file", type=Path, help="OpenSLO YAML file to write (export) or read (import)")
     return parser
 
 
