@@ -16,6 +16,7 @@ from core.slo import (
     slos_from_config,
 )
 from core.timeseries import pivot_metric, ratio
+from pages import _alerts as alerts_ui
 from pages import _costs_data as costs_data
 from pages import _ui as ui
 from pages._slo_data import slo_grid
@@ -94,7 +95,7 @@ slo_defs = slos_from_config(cfg.slo)
 # every region, the same data as the Triage page (shared cache)
 slo_data = slo_grid(metrics_for(slo_defs), end - rules_lookback(cfg.burn_rate_rule), end, cfg.region_codes)
 slo_states = region_slo_states(slo_data, slo_defs, end, regions, cfg.burn_rate_rule)
-SLO_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
+SLO_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level
 health["slo_alert"] = [
     SLO_BADGES[alert] + (f" · {slo}" if alert in ("page", "ticket") else "")
     for alert, slo in zip(slo_states["alert"], slo_states["worst_slo"], strict=True)
@@ -153,6 +154,10 @@ st.dataframe(
     },
     key="overview_health_grid",
 )
+
+# ---- alerts firing now: burn-rate and threshold rules, beside Alertmanager (issue 12) -------------
+st.subheader("Alerts")
+alerts_ui.render_alerts_panel(cfg, "overview", default_refresh="off")
 
 # ---- map ---------------------------------------------------------------------------------------
 geo = go.Figure(

@@ -25,11 +25,11 @@ from core.slo import (
     slos_from_config,
 )
 from core.timeseries import pivot_metric, ratio
+from pages import _alerts as alerts_ui
 from pages import _costs_data as costs_data
 from pages import _ui as ui
 from pages._slo_data import slo_grid
 
-ALERT_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
 CHART_METRICS = ("requests_per_second", "errors_per_second", "latency_p95_ms", "latency_p99_ms")
 
 start, at = ui.page_header(
@@ -38,6 +38,7 @@ start, at = ui.page_header(
     "changes, runbooks and quick actions",
 )
 cfg = ui.config()
+ALERT_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level: one vocabulary
 costs_data.overrun_banner(cfg.budget)  # the money guardrail belongs in the on-call view too
 slos = slos_from_config(cfg.slo)
 if not slos:
@@ -118,11 +119,18 @@ def region_loss_panel() -> None:
         )
 
 
+def alerts_section() -> None:
+    """Burn-rate and threshold alerts as Prometheus would fire them, beside Alertmanager (issue 12)."""
+    st.subheader("🔔 Alerts: Headroom and Alertmanager")
+    alerts_ui.render_alerts_panel(cfg, "triage", default_refresh="1 min")
+
+
 if not burning:
     st.success(f"Nothing is burning at {at:%Y-%m-%d %H:%M} UTC: every SLO is within its budget burn.")
     st.dataframe(
         summary(reports), hide_index=True, width="stretch", key="triage_all", column_config=TABLE_FORMAT
     )
+    alerts_section()
     region_loss_panel()
     st.stop()
 
@@ -139,6 +147,14 @@ def focus_label(i: int) -> str:
     return f"{ALERT_BADGES[r.alert.level]} · {r.slo.name} · {r.region} · burn {burn}"
 
 
+# an alert's link (?slo=...&region=...) opens exactly that SLO and region
+linked = (st.query_params.get("slo"), st.query_params.get("region"))
+if linked[0] and "triage_focus" not in st.session_state:
+    match = [i for i, r in enumerate(burning) if (r.slo.name, r.region) == linked]
+    if match:
+        st.session_state["triage_focus"] = match[0]
+    else:
+        st.info(f"{linked[0]} in {linked[1]} is not burning at {at:%Y-%m-%d %H:%M} UTC.")
 pick = st.selectbox("Focus", range(len(burning)), format_func=focus_label, key="triage_focus")
 focus = burning[pick if pick is not None and pick < len(burning) else 0]
 slo = focus.slo
@@ -270,4 +286,5 @@ else:
     )
 
 
+alerts_section()
 region_loss_panel()
