@@ -135,6 +135,11 @@ def _rows(cfg: HeadroomConfig, rows: list[AlertComparison], pending: list[Alert]
 def alerts_panel(cfg: HeadroomConfig, page: str, compare: bool = True) -> None:
     """Headroom's burn-rate and threshold alerts at the evaluation time, beside Alertmanager's."""
     at = evaluation_time()
+    page_end = st.session_state.get("time_range", (None, at))[1]
+    if st.session_state.get("range_preset") != ui.CUSTOM and page_end is not None and at > page_end:
+        # a live source has a newer minute than the rest of the page was drawn for: the relative range
+        # follows the clock, so the whole page reruns (the demo world's end does not move)
+        st.rerun(scope="app")
     slos = [SLO.from_config(s) for s in cfg.slo]
     metrics = sorted(set(metrics_for(slos)) | {m for r in cfg.alert_rule for m in (r.metric, r.per) if m})
     lookback = max(
