@@ -20,6 +20,7 @@ from core.config import HeadroomConfig
 from core.ports import ActionExecutor, BillingSource, MetricsSource, SourceError
 
 if TYPE_CHECKING:
+    from core.alerting.types import AlertSource
     from core.report import ReportInputs, Week
 
 
@@ -182,7 +183,9 @@ def gather_review_inputs(
     )
 
 
-def build_alertmanager(config: HeadroomConfig, secrets: Mapping[str, Any] | None = None) -> Any:
+def build_alertmanager(
+    config: HeadroomConfig, secrets: Mapping[str, Any] | None = None
+) -> AlertSource | None:
     """The Alertmanager v2 client, or None when `[alertmanager] url` (or the secrets' url) is empty."""
     from connectors.alertmanager import AlertmanagerAuth, AlertmanagerSource
 

@@ -77,6 +77,19 @@ def _alertmanager(config_mtime: float):  # -> AlertmanagerSource | None
     return build_alertmanager(ui.config(), ui.secrets())
 
 
+@st.cache_data(ttl=15, show_spinner=False)
+def _alertmanager_state(config_mtime: float) -> tuple[list[Alert] | None, list[Silence], str]:
+    # cached briefly, failures included: an unreachable Alertmanager costs one timeout per 15 s, not
+    # one per rerun of every open page
+    try:
+        source = _alertmanager(config_mtime)
+        if source is None:
+            return None, [], ""
+        return source.alerts(), source.silences(), ""
+    except SourceError as exc:
+        return None, [], f"{exc.source}: {exc.message}"
+
+
 def alertmanager_state() -> tuple[list[Alert] | None, list[Silence], str]:
     """(alerts, silences, problem): alerts None when Alertmanager is not configured or unreachable."""
     from core.config import config_path
@@ -85,13 +98,7 @@ def alertmanager_state() -> tuple[list[Alert] | None, list[Silence], str]:
         mtime = config_path().stat().st_mtime
     except OSError:
         mtime = 0.0
-    try:
-        source = _alertmanager(mtime)
-        if source is None:
-            return None, [], ""
-        return source.alerts(), source.silences(), ""
-    except SourceError as exc:
-        return None, [], f"{exc.source}: {exc.message}"
+    return _alertmanager_state(mtime)
 
 
 def _rows(cfg: HeadroomConfig, rows: list[AlertComparison], pending: list[Alert]) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """Prometheus recording and alerting rules generated from the config, so that paging works with every
-dashboard closed and Prometheus computes what Headroom computes (docs/ARCHITECTURE.md, "Alerting").
+dashboard closed and Prometheus computes what Headroom computes (docs/ARCHITECTURE.md; README "Alerts with
+the dashboard closed").
 
 Every rule is built from the `[prometheus.queries]` templates the Prometheus connector uses, rendered
 for the SLO's (or rule's) regions, so the per-step values Prometheus records are the values Headroom

@@ -6,9 +6,12 @@ Headroom's firing set and Alertmanager's active alerts compare as sets of label 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from core.ports import SourceHealth
 
 SLO_BURN_ALERT = "SLOErrorBudgetBurn"  # the alertname of every multiwindow burn-rate alert
 HEADROOM_SIGNAL_ALERT = "HeadroomSignal"  # the alertname of signals only Headroom computes (notify)
@@ -53,3 +56,18 @@ class Silence:
     starts_at: datetime | None
     ends_at: datetime | None
     state: str  # active | pending | expired
+
+
+@runtime_checkable
+class AlertSource(Protocol):
+    """What Headroom needs from an alert router (connectors/alertmanager.py implements it)."""
+
+    name: str
+
+    def alerts(self, include_silenced: bool = True, include_inhibited: bool = True) -> list[Alert]: ...
+
+    def silences(self, include_expired: bool = False) -> list[Silence]: ...
+
+    def push(self, alerts: Sequence[Alert], now: datetime | None = None) -> int: ...
+
+    def health(self) -> SourceHealth: ...

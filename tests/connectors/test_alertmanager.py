@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from connectors.alertmanager import AlertmanagerAuth, AlertmanagerSource
-from core.alerting.types import HEADROOM_SIGNAL_ALERT, Alert
+from core.alerting.types import HEADROOM_SIGNAL_ALERT, Alert, AlertSource
 from core.config import AlertmanagerConfig
 from core.ports import SourceError
 from tests.conftest import free_port
@@ -174,3 +174,4 @@ def test_settings_and_empty_url() -> None:
         AlertmanagerAuth.from_settings({}, env)
     with pytest.raises(ValueError, match=r"\[alertmanager\] url is empty"):
         AlertmanagerSource(AlertmanagerConfig())
+    assert isinstance(AlertmanagerSource(AlertmanagerConfig(url="http://am:9093")), AlertSource)

@@ -118,12 +118,21 @@ def promtool_tests(world: dict) -> dict:
 
 def test_prometheus_fires_what_headroom_computes(world: dict) -> None:
     path: Path = world["dir"] / "agreement_test.yml"
-    path.write_text(yaml.safe_dump(promtool_tests(world), sort_keys=False, width=100_000))
+    doc = promtool_tests(world)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, width=100_000))
     result = subprocess.run(
         ["promtool", "test", "rules", path.name], cwd=path.parent, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     assert "SUCCESS" in result.stdout + result.stderr
+    # the figures of the agreement (shown with pytest -s)
+    for test in doc["tests"]:
+        cases = test["alert_rule_test"]
+        per_name: dict[str, int] = {}
+        for case in cases:
+            per_name[case["alertname"]] = per_name.get(case["alertname"], 0) + len(case["exp_alerts"])
+        minutes = len({c["eval_time"] for c in cases})
+        print(f"agreement {test['name']}: {minutes} evaluation times, {len(cases)} cases, firing {per_name}")
 
 
 def _fired(alerts: dict[int, list[Alert]], **labels: str) -> list[int]:
