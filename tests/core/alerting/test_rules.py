@@ -211,3 +211,40 @@ def test_a_real_prometheus_loads_the_rules_and_every_rule_is_healthy(
     assert {g["name"] for g in groups} == {g["name"] for g in rules.groups}
     unhealthy = [(r["name"], r.get("lastError")) for r in loaded if r["health"] != "ok"]
     assert not unhealthy
+
+
+def test_good_based_and_ratio_timeslice_slis_pass_promtool(tmp_path: Path) -> None:
+    data = shipped_data()
+    data["prometheus"]["queries"]["cdn_requests_per_second"] = (
+        'sum by (region) (rate(cdn_requests_total{region=~"$regions"}[5m]))'
+    )
+    data["slo"] += [
+        {  # good events / total events
+            "name": "api-success",
+            "objective": 0.99,
+            "window": "7d",
+            "total": "requests_per_second",
+            "good": "cdn_requests_per_second",
+        },
+        {  # a minute is good when its own error ratio meets the objective
+            "name": "api-good-minutes",
+            "objective": 0.995,
+            "window": "7d",
+            "total": "requests_per_second",
+            "bad": "errors_per_second",
+            "budgeting": "timeslices",
+            "regions": ["us-east-1"],
+        },
+    ]
+    path = tmp_path / "rules.yml"
+    rules = write_rules(config_from_dict(data), path)
+    result = promtool_check(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = yaml.safe_load(path.read_text())
+    good = next(g for g in doc["groups"] if g["name"] == "headroom-slo-api-success")
+    assert "and on(region)" in good["rules"][0]["expr"]  # total only where good is known
+    minutes = next(g for g in doc["groups"] if g["name"] == "headroom-slo-api-good-minutes")
+    assert "< bool 0.995" in minutes["rules"][0]["expr"]
+    # a single-region SLO has no global scope
+    assert not [r for r in minutes["rules"] if r.get("labels", {}).get("region") == "global"]
+    assert rules.counts()["burn_rate_alerts"] == 5 * len(config_from_dict(data).burn_rate_rule)
