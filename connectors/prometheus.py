@@ -23,7 +23,6 @@ import contextlib
 import gc
 import json
 import math
-import re
 import socket
 import threading
 import time
@@ -42,66 +41,24 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from core.config import (
-    CANONICAL_METRICS,
-    PLACEHOLDER_IN_MATCHER,
-    PrometheusConfig,
-    template_problem,
-)
+from core.config import CANONICAL_METRICS, PrometheusConfig
 from core.ports import SourceError, SourceHealth, empty_metrics_frame
+
+# the template rendering is shared with the rule generator (core/alerting/rules.py), so it lives in core
+from core.promql import (  # noqa: F401  (re-exported: tests and callers import them from here)
+    REGIONS_PLACEHOLDER,
+    check_template,
+    is_safe_label_value,
+    promql_string_escape,
+    regex_alternation,
+    render_query,
+)
 
 # Prometheus refuses a query_range whose (end - start) / step exceeds 11,000 points per series.
 MAX_POINTS_PER_SERIES = 11_000
 REGION_LABEL = "region"
 MAX_CONCURRENT_QUERIES = 8
 MAX_CACHE_ENTRIES = 256
-
-# Label values allowed to reach PromQL: letters, digits and . _ : / - (region codes, POP names, zones).
-# Anything else (quotes, braces, backslashes, spaces, #) is refused outright; escaping below is the
-# second line of defence.
-_SAFE_LABEL_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
-# RE2 metacharacters (Prometheus regexes are RE2, fully anchored).
-_RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
-# `$regions` must sit alone inside a quoted regex matcher, e.g. region=~"$regions" (the config refuses
-# other templates at load time too).
-_PLACEHOLDER_IN_MATCHER = PLACEHOLDER_IN_MATCHER
-
-
-def is_safe_label_value(value: str) -> bool:
-    return isinstance(value, str) and bool(_SAFE_LABEL_VALUE.fullmatch(value))
-
-
-def regex_alternation(values: Sequence[str]) -> str:
-    """Values -> an RE2 alternation matching exactly those values (each regex-escaped)."""
-    return "|".join(_RE2_SPECIAL.sub(r"\\\1", v) for v in values)
-
-
-def promql_string_escape(text: str, quote: str = '"') -> str:
-    """Escape text for the inside of a PromQL string literal delimited by `quote` (PromQL, like Go,
-    only accepts an escaped quote of the literal's own kind)."""
-    escaped = text.replace("\\", "\\\\").replace(quote, "\\" + quote)
-    return escaped.replace("\n", "\\n").replace("\r", "\\r")
-
-
-def render_query(template: str, regions: Sequence[str]) -> str:
-    """Substitute each quoted `$regions` matcher with an escaped alternation of `regions`.
-
-    No validation here (PrometheusSource refuses unsafe values first); the escaping alone already keeps
-    any value inside its matcher, which the tests prove against a real Prometheus."""
-    alternation = regex_alternation(regions)
-
-    def substitute(m: re.Match[str]) -> str:
-        op, space, quote = m.group(1), m.group(2), m.group(3)
-        return f"{op}{space}{quote}{promql_string_escape(alternation, quote)}{quote}"
-
-    return _PLACEHOLDER_IN_MATCHER.sub(substitute, template)
-
-
-def check_template(metric: str, template: str) -> None:
-    """A template must place `$regions` only inside a quoted =~ / !~ matcher (so escaping is complete)."""
-    why = template_problem(template)
-    if why is not None:
-        raise ValueError(f"prometheus.queries.{metric}: {why}")
 
 
 def prometheus_step_seconds(

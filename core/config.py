@@ -214,6 +214,9 @@ class SLOConfig:
     service: str = "api"
     regions: tuple[str, ...] = ()  # empty: every configured region
     description: str = ""
+    # low-traffic guard: a burn-rate rule fires only when both its windows saw at least this many
+    # requests (0: no guard), in Headroom's alert states and in the generated Prometheus rules alike
+    min_events: Annotated[float, Field(ge=0)] = 0.0
 
     @model_validator(mode="after")
     def _sli_is_complete(self) -> SLOConfig:
@@ -463,6 +466,96 @@ class Deploy:
     region: str = ""
 
 
+# ---- alerting (issue 12): threshold rules, severities, Alertmanager ---------------------------------
+AlertSeverity = Literal["sev1", "sev2", "sev3", "sev4"]
+ALERT_SEVERITIES: tuple[str, ...] = ("sev1", "sev2", "sev3", "sev4")
+ALERT_OPERATORS: tuple[str, ...] = (">", ">=", "<", "<=")
+# the units a threshold may be written in, per unit of the quantity compared, with the factor that
+# converts the threshold into that quantity's unit (5 % -> 0.05; 2 s -> 2000 ms)
+THRESHOLD_UNITS: dict[str, dict[str, float]] = {
+    "ratio (0..1)": {"ratio": 1.0, "%": 0.01},
+    "ms": {"ms": 1.0, "s": 1000.0},
+    "req/s": {"req/s": 1.0},
+    "bytes/s": {"bytes/s": 1.0},
+    "messages": {"messages": 1.0},
+    "instances": {"instances": 1.0},
+}
+_ALERT_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"  # a Prometheus alert name
+
+
+@dataclass(config=ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True), frozen=True)
+class AlertRuleConfig:
+    """A plain threshold alert (`[[alert_rule]]`): `metric` (or `metric` / `per`, a ratio) compared with
+    `threshold` (written in `unit`) at every evaluation for `for`, per region. Headroom evaluates it and
+    exports it as a Prometheus alerting rule."""
+
+    name: Annotated[str, Field(pattern=_ALERT_NAME_RE)]
+    metric: MetricName
+    operator: Literal[">", ">=", "<", "<="]
+    threshold: float
+    unit: str
+    severity: AlertSeverity
+    per: MetricName | None = None  # the denominator of a ratio (errors_per_second per requests_per_second)
+    for_: Annotated[Duration, Field(alias="for")] = timedelta(0)
+    runbook: str = ""  # URL
+    regions: tuple[str, ...] = ()  # empty: every configured region
+    description: str = ""
+
+    @property
+    def quantity_unit(self) -> str:
+        """The unit of the compared quantity: a ratio for metric / per, else the metric's unit."""
+        return "ratio (0..1)" if self.per is not None else METRIC_UNITS[self.metric]
+
+    @property
+    def threshold_value(self) -> float:
+        """The threshold in the quantity's own unit (what the metric values are compared with)."""
+        return self.threshold * THRESHOLD_UNITS[self.quantity_unit][self.unit]
+
+    @model_validator(mode="after")
+    def _unit_fits(self) -> AlertRuleConfig:
+        allowed = THRESHOLD_UNITS.get(self.quantity_unit, {})
+        if self.unit not in allowed:
+            what = f"{self.metric} / {self.per}" if self.per else self.metric
+            raise ValueError(
+                f"unit: {self.unit!r} does not fit {what} (a {self.quantity_unit}); use one of: "
+                + ", ".join(repr(u) for u in allowed)
+            )
+        if self.for_ < timedelta(0):
+            raise ValueError(f"`for` must not be negative, got {self.for_}")
+        return self
+
+
+@dataclass(config=_STRICT, frozen=True)
+class AlertingConfig:
+    """One severity vocabulary everywhere: burn-rate page / ticket alerts are shown and exported as these
+    sev levels. `headroom_url` is where alert annotations link to (the Triage page)."""
+
+    page_severity: AlertSeverity = "sev2"
+    ticket_severity: AlertSeverity = "sev3"
+    headroom_url: str = "http://localhost:8501"
+    # the rule groups' evaluation interval; Headroom judges every 1-minute step, so 1m keeps the two equal
+    evaluation_interval: Duration = timedelta(minutes=1)
+    # Headroom-only signals pushed by `python -m headroom notify`
+    capacity_warning_horizon: Duration = timedelta(days=30)
+    notify_severity: AlertSeverity = "sev3"
+
+    def severity_of(self, level: str) -> str:
+        """'page' / 'ticket' -> the configured sev level; other levels unchanged."""
+        return {"page": self.page_severity, "ticket": self.ticket_severity}.get(level, level)
+
+
+@dataclass(config=_STRICT, frozen=True)
+class AlertmanagerConfig:
+    """Alertmanager's v2 API (empty url: not used). Credentials: `[connections.alertmanager]` in
+    secrets.toml or HEADROOM_ALERTMANAGER_* variables, as for Prometheus."""
+
+    url: str = ""
+    timeout: Duration = timedelta(seconds=10)
+    verify_tls: bool = True
+    # how long a pushed alert stays firing without a repeat push (cron should push more often)
+    resolve_after: Duration = timedelta(minutes=30)
+
+
 @dataclass(config=_STRICT, frozen=True)
 class HeadroomConfig:
     region: tuple[Region, ...]
@@ -484,6 +577,9 @@ class HeadroomConfig:
     cdn: CdnConfig = field(default_factory=CdnConfig)
     runbook: tuple[Runbook, ...] = ()
     deploy: tuple[Deploy, ...] = ()
+    alert_rule: tuple[AlertRuleConfig, ...] = ()
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)
+    alertmanager: AlertmanagerConfig = field(default_factory=AlertmanagerConfig)
 
     @model_validator(mode="after")
     def _cross_references(self) -> HeadroomConfig:
@@ -506,6 +602,16 @@ class HeadroomConfig:
                 problems.append(f"target[{i}].region: unknown region {t.region!r}")
             if t.fleet and t.fleet not in fleet_names:
                 problems.append(f"target[{i}].fleet: unknown fleet {t.fleet!r}")
+        for i, a in enumerate(self.alert_rule):
+            for r in a.regions:
+                if r not in codes:
+                    problems.append(
+                        f"alert_rule[{i}].regions: unknown region {r!r} (known: {', '.join(codes)})"
+                    )
+        rule_names = [a.name for a in self.alert_rule]
+        for i, a in enumerate(self.alert_rule):
+            if rule_names.index(a.name) != i:
+                problems.append(f"alert_rule[{i}].name: {a.name!r} is used twice")
         for i, q in enumerate(self.prometheus.queries):
             if q not in CANONICAL_METRICS:
                 problems.append(f"prometheus.queries: unknown metric {q!r} (entry {i})")

@@ -103,6 +103,88 @@ def _review(args: argparse.Namespace, config: HeadroomConfig) -> int:
     return 0
 
 
+def _rules(args: argparse.Namespace, config: HeadroomConfig) -> int:
+    from core.alerting.rules import RuleError, write_rules
+
+    try:
+        rules = write_rules(config, args.out)
+    except RuleError as exc:
+        print(f"error: {exc} (nothing written)", file=sys.stderr)
+        return 2
+    counts = rules.counts()
+    print(
+        f"wrote {args.out}: {counts['groups']} groups, {counts['recording']} recording rules, "
+        f"{counts['burn_rate_alerts']} burn-rate alerts, {counts['threshold_alerts']} threshold alerts",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _notify(args: argparse.Namespace, config: HeadroomConfig) -> int:
+    from connectors.store import StoreMetricsSource, open_db
+    from headroom.notify import collect_signals, default_forecaster
+    from headroom.wiring import build_alertmanager, build_billing_source, build_metrics_source
+
+    alertmanager = build_alertmanager(config)
+    if alertmanager is None and not args.dry_run:
+        print("error: [alertmanager] url is empty: set it, or use --dry-run to only print", file=sys.stderr)
+        return 2
+    db = open_db(config.store_path())
+    metrics = build_metrics_source(config, db, {})
+    if args.end:
+        now = _parse_end(args.end)
+    else:
+        bounds = metrics.data_bounds() if isinstance(metrics, StoreMetricsSource) else None
+        now = bounds[1] if bounds else datetime.now(UTC).replace(second=0, microsecond=0)
+    forecaster = None if args.no_forecast else default_forecaster
+    signals = collect_signals(config, metrics, build_billing_source(config, db, {}), now, forecaster)
+    for alert in signals:
+        print(f"{alert.labels['signal']:20} {alert.labels['subject']:28} {alert.annotations['summary']}")
+    if args.dry_run:
+        print(
+            f"{len(signals)} signal(s) at {now:%Y-%m-%d %H:%M} UTC (dry run: nothing pushed)", file=sys.stderr
+        )
+        return 0
+    pushed = alertmanager.push(signals)
+    print(f"pushed {pushed} signal(s) at {now:%Y-%m-%d %H:%M} UTC to {alertmanager.name}", file=sys.stderr)
+    return 0
+
+
+def _openslo(args: argparse.Namespace, config: HeadroomConfig) -> int:
+    from core.alerting.openslo import (
+        OpenSLOError,
+        check_regions,
+        export_openslo,
+        import_openslo,
+        slos_to_toml,
+    )
+    from core.alerting.rules import write_atomically
+
+    if args.action == "export":
+        write_atomically(args.file, export_openslo(config))
+        print(
+            f"wrote {args.file}: {len(config.slo)} SLO(s) as OpenSLO v1 (SLO + SLI documents)",
+            file=sys.stderr,
+        )
+        return 0
+    try:
+        slos = import_openslo(args.file.read_text(encoding="utf-8"), config)
+        check_regions(slos, config)
+    except (OSError, OpenSLOError) as exc:
+        print(f"error: {args.file}: {exc}", file=sys.stderr)
+        return 2
+    print(slos_to_toml(slos), end="")
+    print(
+        f"{len(slos)} SLO(s) read from {args.file}: paste the [[slo]] tables into the config", file=sys.stderr
+    )
+    return 0
+
+
+def _parse_end(text: str) -> datetime:
+    end = pd.Timestamp(text)
+    return (end.tz_localize("UTC") if end.tz is None else end.tz_convert("UTC")).to_pydatetime()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m headroom", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -126,6 +208,22 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
     review.add_argument("--out", required=True, type=Path, help="HTML file to write")
     review.add_argument("--zip", type=Path, help="also write the tables as a ZIP of CSVs")
+
+    rules = command("rules", _rules, "the SLOs and [[alert_rule]] entries as a Prometheus rule file")
+    rules.add_argument("--out", required=True, type=Path, help="rule file to write (atomically)")
+
+    notify = command(
+        "notify", _notify, "push Headroom-only signals (budget overrun, capacity, N+1) to Alertmanager (cron)"
+    )
+    notify.add_argument("--dry-run", action="store_true", help="print the signals, push nothing")
+    notify.add_argument("--no-forecast", action="store_true", help="skip the capacity forecast (faster)")
+    notify.add_argument("--end", help="evaluate at this time, ISO 8601 UTC (default: newest data, or now)")
+
+    openslo = command(
+        "openslo", _openslo, "export the SLOs as OpenSLO v1 YAML, or import them as [[slo]] TOML"
+    )
+    openslo.add_argument("action", choices=["export", "import"])
+    openslo.add_argument("file", type=Path, help="OpenSLO YAML file to write (export) or read (import)")
     return parser
 
 

@@ -21,6 +21,7 @@ from core.config import HeadroomConfig
 from core.ports import ActionExecutor, BillingSource, MetricsSource, SourceError
 
 if TYPE_CHECKING:
+    from core.alerting.types import AlertSource
     from core.report import ReportInputs, Week
 
 
@@ -240,3 +241,18 @@ def gather_review_inputs(
         scenarios=scenarios,
         actions=actions,
     )
+
+
+def build_alertmanager(
+    config: HeadroomConfig, secrets: Mapping[str, Any] | None = None
+) -> AlertSource | None:
+    """The Alertmanager v2 client, or None when `[alertmanager] url` (or the secrets' url) is empty."""
+    from connectors.alertmanager import AlertmanagerAuth, AlertmanagerSource
+
+    try:
+        auth = AlertmanagerAuth.from_settings(connection_settings(secrets, "alertmanager"), os.environ)
+    except ValueError as exc:
+        raise SourceError("Alertmanager", f"cannot be set up: {exc}") from None
+    if not (auth.url or config.alertmanager.url):
+        return None
+    return AlertmanagerSource(config.alertmanager, auth)

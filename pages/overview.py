@@ -9,6 +9,7 @@ from core.kpi import KPI, KPI_METRICS, kpi_cost_days, kpi_summary
 from core.slo import metrics_for, region_slo_states, rules_lookback, slos_from_config
 from core.timeseries import pivot_metric, ratio
 from pages import _actions_view as actions_view
+from pages import _alerts as alerts_ui
 from pages import _costs_data as costs_data
 from pages import _ui as ui
 from pages._slo_data import slo_grid
@@ -89,7 +90,7 @@ slo_defs = slos_from_config(cfg.slo)
 slo_data = slo_grid(metrics_for(slo_defs), end - rules_lookback(cfg.burn_rate_rule), end, cfg.region_codes)
 slo_at = ui.state_as_of(end, slo_data.newest)  # now = the newest data point, never past it
 slo_states = region_slo_states(slo_data, slo_defs, slo_at, regions, cfg.burn_rate_rule)
-SLO_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
+SLO_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level
 health["slo_alert"] = [
     SLO_BADGES[alert] + (f" · {slo}" if alert in ("page", "ticket") else "")
     for alert, slo in zip(slo_states["alert"], slo_states["worst_slo"], strict=True)
@@ -163,6 +164,10 @@ picked = ui.data_table(
 st.caption("Select a region's row, or click its dot on the map, to open Triage for it.")
 if picked is not None:
     ui.open_triage_for(str(grid["region"].iloc[picked]))
+
+# ---- alerts firing now: burn-rate and threshold rules, beside Alertmanager (issue 12) -------------
+st.subheader("Alerts")
+alerts_ui.render_alerts_panel(cfg, "overview", default_refresh="off")
 
 # ---- map ---------------------------------------------------------------------------------------
 geo = go.Figure(

@@ -19,10 +19,9 @@ from core.slo import (
     slo_report,
     slos_from_config,
 )
+from pages import _alerts as alerts_ui
 from pages import _ui as ui
 from pages._slo_data import slo_grid
-
-ALERT_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
 
 _, at = ui.page_header(
     "SLOs",
@@ -36,6 +35,8 @@ if not slos:
         "No SLOs are configured: add `[[slo]]` entries to the config file (see .streamlit/headroom.toml)."
     )
     st.stop()
+alerts_ui.export_buttons(cfg)  # the rules that page people with the dashboard closed (issue 12)
+ALERT_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level: one vocabulary
 
 # every region, 1-minute steps: budgets and global figures need all of the traffic, whatever is selected
 grid = slo_grid(metrics_for(slos), at - lookback(slos), at, cfg.region_codes)

@@ -25,11 +25,11 @@ from core.slo import (
 )
 from core.timeseries import pivot_metric, ratio
 from pages import _actions_view as actions_view
+from pages import _alerts as alerts_ui
 from pages import _costs_data as costs_data
 from pages import _ui as ui
 from pages._slo_data import slo_grid
 
-ALERT_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
 CHART_METRICS = ("requests_per_second", "errors_per_second", "latency_p95_ms", "latency_p99_ms")
 
 start, at = ui.page_header(
@@ -38,6 +38,7 @@ start, at = ui.page_header(
     "changes, runbooks and quick actions",
 )
 cfg = ui.config()
+ALERT_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level: one vocabulary
 costs_data.overrun_banner(cfg.budget)  # the money guardrail belongs in the on-call view too
 actions_view.in_force_banner()
 slos = slos_from_config(cfg.slo)
@@ -124,9 +125,16 @@ def region_loss_panel() -> None:
         )
 
 
+def alerts_section() -> None:
+    """Burn-rate and threshold alerts as Prometheus would fire them, beside Alertmanager (issue 12)."""
+    st.subheader("🔔 Alerts: Headroom and Alertmanager")
+    alerts_ui.render_alerts_panel(cfg, "triage", default_refresh="1 min")
+
+
 if not burning:
     st.success(f"Nothing is burning at {at:%Y-%m-%d %H:%M} UTC: every SLO is within its budget burn.")
     ui.data_table(summary(reports), key="triage_all", columns=TABLE_FORMAT)
+    alerts_section()
     region_loss_panel()
     st.stop()
 
@@ -154,12 +162,20 @@ def focus_label(i: int) -> str:
     return f"{ALERT_BADGES[r.alert.level]} · {r.slo.name} · {r.region} · burn {burn}"
 
 
-# drill-down from Overview (a region's row or map dot): focus that region's fastest burn, kept in the URL
+# drill-down: Overview (a region's row or map dot) or an alert's link (?slo=...&region=...) focuses that
+# region's fastest burn, or exactly that SLO there; both are kept in the URL
 wanted_region = st.session_state.pop("triage_region", None) or st.query_params.get("region")
+wanted_slo = st.query_params.get("slo")
 if wanted_region and "triage_focus" not in st.session_state:
-    in_region = [i for i, r in enumerate(burning) if r.region == wanted_region]
-    if in_region:
-        st.session_state["triage_focus"] = in_region[0]
+    match = [
+        i
+        for i, r in enumerate(burning)
+        if r.region == wanted_region and (not wanted_slo or r.slo.name == wanted_slo)
+    ]
+    if match:
+        st.session_state["triage_focus"] = match[0]
+    elif wanted_slo:
+        st.info(f"{wanted_slo} in {wanted_region} is not burning at {at:%Y-%m-%d %H:%M} UTC.")
     else:
         st.info(f"Nothing is burning in {wanted_region} now: showing the fastest burn instead.")
 pick = st.selectbox("Focus", range(len(burning)), format_func=focus_label, key="triage_focus")
@@ -308,4 +324,5 @@ else:
     )
 
 
+alerts_section()
 region_loss_panel()

@@ -158,7 +158,11 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
     started: list[PrometheusServer] = []
 
     def start(
-        openmetrics: str, scrape_interval: str = "15s", extra_args: Sequence[str] = ()
+        openmetrics: str,
+        scrape_interval: str = "15s",
+        extra_args: Sequence[str] = (),
+        rule_files: Sequence[Path] = (),
+        evaluation_interval: str = "1m",
     ) -> PrometheusServer:
         root = tmp_path_factory.mktemp("prometheus")
         data_dir = root / "data"
@@ -181,7 +185,12 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
         if backfill.returncode != 0:
             raise RuntimeError(f"promtool backfill failed: {backfill.stderr[-2000:]}")
         config = root / "prometheus.yml"
-        config.write_text(f"global:\n  scrape_interval: {scrape_interval}\n")
+        text = (
+            f"global:\n  scrape_interval: {scrape_interval}\n  evaluation_interval: {evaluation_interval}\n"
+        )
+        if rule_files:  # e.g. the rules `python -m headroom rules` generates (tests/core/alerting)
+            text += "rule_files:\n" + "".join(f"  - {f}\n" for f in rule_files)
+        config.write_text(text)
         port = free_port()
         proc = spawn(
             [
@@ -195,6 +204,56 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
             root / "prometheus.log",
         )
         server = PrometheusServer(f"http://127.0.0.1:{port}", data_dir, proc)
+        started.append(server)
+        wait_http(f"{server.url}/-/ready", timeout=60, proc=proc)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+# ---- Alertmanager --------------------------------------------------------------------------------
+ALERTMANAGER_BIN = "prometheus-alertmanager"  # Debian's name for the alertmanager binary
+
+
+@dataclass
+class AlertmanagerServer:
+    url: str
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+@pytest.fixture
+def alertmanager_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[[str], AlertmanagerServer]]:
+    """Callable(config_yaml) -> Debian's Alertmanager on a free port with that config and a temp storage
+    path, ready (/-/ready). Clustering is off (no gossip port). Stopped at the end of the test."""
+    if not shutil.which(ALERTMANAGER_BIN):
+        pytest.fail(
+            "Debian's prometheus-alertmanager is not installed: run the README's test command (tests/run.sh)"
+        )
+    started: list[AlertmanagerServer] = []
+
+    def start(config_yaml: str) -> AlertmanagerServer:
+        root = tmp_path_factory.mktemp("alertmanager")
+        config = root / "alertmanager.yml"
+        config.write_text(config_yaml)
+        port = free_port()
+        proc = spawn(
+            [
+                ALERTMANAGER_BIN,
+                f"--config.file={config}",
+                f"--storage.path={root / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            root / "alertmanager.log",
+        )
+        server = AlertmanagerServer(f"http://127.0.0.1:{port}", proc)
         started.append(server)
         wait_http(f"{server.url}/-/ready", timeout=60, proc=proc)
         return server

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs everything the tests need on a fresh Debian machine (apt packages
-# prometheus, chromium and postgresql, Python packages into .venv), then lints and runs the whole suite.
+# prometheus, prometheus-alertmanager, chromium and postgresql, Python packages into .venv), then lints
+# and runs the whole suite.
 # Extra arguments go to pytest, e.g. `bash tests/run.sh tests/core -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,7 @@ cd "$(dirname "$0")/.."
 apt_missing=()
 command -v prometheus >/dev/null 2>&1 || apt_missing+=(prometheus)
 command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || apt_missing+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
 # PostgreSQL server binaries (initdb, pg_ctl under /usr/lib/postgresql/<version>/bin): the shared-store tests
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || apt_missing+=(postgresql)

@@ -36,8 +36,9 @@ def config_keys(cls: type = HeadroomConfig, prefix: str = "") -> Iterator[tuple[
     """(dotted path, key) for every key of the config schema, nested tables included."""
     resolved = cls.__pydantic_fields__  # pydantic dataclasses keep the resolved annotations here
     for f in dataclasses.fields(cls):
-        path = f"{prefix}{f.name}"
-        yield path, f.name
+        key = resolved[f.name].alias or f.name  # the key as written in TOML (`for`, not `for_`)
+        path = f"{prefix}{key}"
+        yield path, key
         inner = _dataclass_of(resolved[f.name].annotation)
         if inner is not None:
             yield from config_keys(inner, path + ".")

@@ -29,7 +29,14 @@ burning now), `reports` (per SLO x scope reports, region states, formatting), `m
 runbooks). The Overview's KPI tiles are core/kpi.py.
 """
 
-from core.slo.alerts import alert_state, burn_rate, burn_rate_series, burn_rates, burning_now
+from core.slo.alerts import (
+    alert_state,
+    burn_rate,
+    burn_rate_series,
+    burn_rates,
+    burning_now,
+    window_events,
+)
 from core.slo.budget import burn_down, error_budget, sli, sli_detail, time_to_exhaustion
 from core.slo.grid import MetricGrid, SLICounts, SLOData, infer_step, metric_grid, slo_counts
 from core.slo.markers import deploy_markers, runbooks_for
@@ -84,6 +91,7 @@ __all__ = [
     "burn_rate_series",
     "burn_rates",
     "burning_now",
+    "window_events",
     "deploy_markers",
     "error_budget",
     "format_duration",

@@ -10,7 +10,16 @@ import numpy as np
 import pandas as pd
 
 from core.config import DEFAULT_BURN_RATE_RULES, BurnRateRule
-from core.slo.grid import SLOData, _as_counts, _none_if_nan, _series_ends, _to_epoch, _window_one, _windows
+from core.slo.grid import (
+    SLOData,
+    _as_counts,
+    _none_if_nan,
+    _series_ends,
+    _slot_bounds,
+    _to_epoch,
+    _window_one,
+    _windows,
+)
 from core.slo.types import ALERT_ORDER, SLO, AlertState, RuleEvaluation, SLOReport
 
 
@@ -52,18 +61,43 @@ def burn_rates(
     return rates, partial
 
 
+def window_events(
+    frame: SLOData,
+    slo: SLO,
+    windows: Sequence[timedelta],
+    at: datetime,
+    region: str | None = None,
+) -> dict[timedelta, float]:
+    """Requests seen in each window ending at `at` (summed over the scope's regions): the SLI's events
+    for occurrences, the traffic of the steps with data for timeslices (what the low-traffic guard counts)."""
+    counts = _as_counts(frame, slo)
+    unique = list(dict.fromkeys(windows))
+    rows = counts.rows(region)
+    if len(rows) == 0 or counts.slots == 0:
+        return dict.fromkeys(unique, 0.0)
+    end = _to_epoch(at)
+    ends = np.full(len(unique), end, dtype=np.int64)
+    lo, hi = _slot_bounds(counts, ends - np.array([int(w.total_seconds()) for w in unique]), ends)
+    weight = counts.cum_weight[rows]
+    return {w: float(v) for w, v in zip(unique, (weight[:, hi] - weight[:, lo]).sum(axis=0), strict=True)}
+
+
 def alert_state(
     frame: SLOData,
     slo: SLO,
     at: datetime,
     rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES,
     region: str | None = None,
+    min_events: float | None = None,
 ) -> AlertState:
     """Multiwindow, multi-burn-rate alerts (SRE Workbook ch. 5): a rule fires when the burn rates of
     both its long and its short window exceed its threshold; page / ticket when any rule of that
-    severity fires. A window without traffic never fires."""
+    severity fires. A window without traffic never fires. Low-traffic guard: with `min_events` (None:
+    the SLO's own, 0 by default) a rule also needs that many requests in each of its two windows."""
     windows = [w for r in rules for w in (r.long_window, r.short_window)]
     rates, partial = burn_rates(frame, slo, windows, at, region)
+    guard = slo.min_events if min_events is None else min_events
+    events = window_events(frame, slo, windows, at, region) if guard > 0 else {}
     evaluations = []
     for rule in rules:
         long_burn, short_burn = rates[rule.long_window], rates[rule.short_window]
@@ -72,6 +106,7 @@ def alert_state(
             and short_burn is not None
             and long_burn > rule.burn_rate
             and short_burn > rule.burn_rate
+            and (guard <= 0 or min(events[rule.long_window], events[rule.short_window]) >= guard)
         )
         evaluations.append(RuleEvaluation(rule, long_burn, short_burn, firing))
     return AlertState(

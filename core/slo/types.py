@@ -45,6 +45,7 @@ class SLO:
     regions: tuple[str, ...] = ()
     service: str = ""
     description: str = ""
+    min_events: float = 0.0  # low-traffic guard of the burn-rate rules (0: none); see alert_state
 
     def __post_init__(self) -> None:
         if not 0.0 < self.objective < 1.0:
@@ -74,6 +75,7 @@ class SLO:
             regions=tuple(config.regions),
             service=config.service,
             description=config.description,
+            min_events=config.min_events,
         )
 
     @property

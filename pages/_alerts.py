@@ -1,0 +1,239 @@
+"""Streamlit glue for alerting (Triage, Overview, SLOs): the one severity vocabulary, the auto-refresh
+choice kept in the URL, and the alerts panel (Headroom's firing set beside what Alertmanager is firing)
+that reruns on its own as an `st.fragment(run_every=...)`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from core.alerting.compare import AlertComparison, compare_alerts
+from core.alerting.evaluate import headroom_alerts, threshold_states
+from core.alerting.rules import RuleError, generate_rules
+from core.alerting.types import SEVERITY_BADGES, SLO_BURN_ALERT, Alert, Silence
+from core.config import HeadroomConfig
+from core.ports import SourceError
+from core.slo import SLO, metrics_for, rules_lookback
+from pages import _ui as ui
+from pages._slo_data import slo_grid
+
+LEVEL_ICONS = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
+# label shown -> (URL value, interval)
+REFRESH: dict[str, tuple[str, timedelta | None]] = {
+    "off": ("off", None),
+    "30 s": ("30s", timedelta(seconds=30)),
+    "1 min": ("1m", timedelta(minutes=1)),
+    "5 min": ("5m", timedelta(minutes=5)),
+}
+
+
+def level_badges(cfg: HeadroomConfig) -> dict[str, str]:
+    """Burn-rate levels with their configured sev level, e.g. '🔴 page · sev2' (one vocabulary)."""
+    return {
+        level: f"{icon} · {cfg.alerting.severity_of(level)}" if level in ("page", "ticket") else icon
+        for level, icon in LEVEL_ICONS.items()
+    }
+
+
+def refresh_control(page: str, default: str) -> timedelta | None:
+    """Auto-refresh off / 30 s / 1 min / 5 min, kept in the URL (?refresh=30s) so a link reproduces it."""
+    key = f"{page}_refresh"
+    by_url = {url: label for label, (url, _) in REFRESH.items()}
+    if key not in st.session_state:
+        st.session_state[key] = by_url.get(st.query_params.get("refresh", ""), default)
+    label = (
+        st.segmented_control(
+            "Auto-refresh",
+            list(REFRESH),
+            key=key,
+            help="Only the alerts panel reruns: what Headroom computes now and what Alertmanager is firing.",
+        )
+        or default
+    )
+    # written only when it differs from the page's default, so one page's default does not travel
+    # to the next page through the shared query string
+    if label == default:
+        st.query_params.pop("refresh", None)
+    else:
+        st.query_params["refresh"] = REFRESH[label][0]
+    return REFRESH[label][1]
+
+
+def evaluation_time() -> datetime:
+    """The time the panel evaluates at: a relative range follows the clock (the newest minute of a live
+    source; the end of the demo world), a custom range stays at its end."""
+    ss = st.session_state
+    if ss.get("range_preset") == ui.CUSTOM and "time_range" in ss:
+        return ss["time_range"][1]
+    return ui.data_anchor()
+
+
+@st.cache_resource(show_spinner=False)
+def _alertmanager(config_mtime: float):  # -> AlertmanagerSource | None
+    from headroom.wiring import build_alertmanager
+
+    return build_alertmanager(ui.config(), ui.secrets())
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _alertmanager_state(config_mtime: float) -> tuple[list[Alert] | None, list[Silence], str]:
+    # cached briefly, failures included: an unreachable Alertmanager costs one timeout per 15 s, not
+    # one per rerun of every open page
+    try:
+        source = _alertmanager(config_mtime)
+        if source is None:
+            return None, [], ""
+        return source.alerts(), source.silences(), ""
+    except SourceError as exc:
+        return None, [], f"{exc.source}: {exc.message}"
+
+
+def alertmanager_state() -> tuple[list[Alert] | None, list[Silence], str]:
+    """(alerts, silences, problem): alerts None when Alertmanager is not configured or unreachable."""
+    from core.config import config_path
+
+    try:
+        mtime = config_path().stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    return _alertmanager_state(mtime)
+
+
+def _rows(cfg: HeadroomConfig, rows: list[AlertComparison], pending: list[Alert]) -> pd.DataFrame:
+    out = []
+    for r in rows:
+        labels = r.labels
+        out.append(
+            {
+                "Severity": SEVERITY_BADGES.get(labels.get("severity", ""), labels.get("severity", "")),
+                "Alert": labels.get("alertname", ""),
+                "SLO / signal": labels.get("slo") or labels.get("subject", ""),
+                "Region": labels.get("region", ""),
+                "Windows": f"{labels['long_window']}/{labels['short_window']}"
+                if "long_window" in labels
+                else "",
+                "Headroom": r.headroom,
+                "Alertmanager": r.alertmanager,
+                "Agree": "✅" if r.agree else "⚠️ no",
+                "Note": r.note,
+                "Runbook": r.annotations.get("runbook_url", ""),
+            }
+        )
+    for a in pending:
+        out.append(
+            {
+                "Severity": SEVERITY_BADGES.get(a.severity, a.severity),
+                "Alert": a.name,
+                "SLO / signal": "",
+                "Region": a.labels.get("region", ""),
+                "Windows": "",
+                "Headroom": "pending",
+                "Alertmanager": "",
+                "Agree": "",
+                "Note": f"condition holds since {a.starts_at:%H:%M} UTC; fires after its `for`",
+                "Runbook": a.annotations.get("runbook_url", ""),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def alerts_panel(cfg: HeadroomConfig, page: str, compare: bool = True) -> None:
+    """Headroom's burn-rate and threshold alerts at the evaluation time, beside Alertmanager's."""
+    at = evaluation_time()
+    page_end = st.session_state.get("time_range", (None, at))[1]
+    if st.session_state.get("range_preset") != ui.CUSTOM and page_end is not None and at > page_end:
+        # a live source has a newer minute than the rest of the page was drawn for: the relative range
+        # follows the clock, so the whole page reruns (the demo world's end does not move)
+        st.rerun(scope="app")
+    slos = [SLO.from_config(s) for s in cfg.slo]
+    metrics = sorted(set(metrics_for(slos)) | {m for r in cfg.alert_rule for m in (r.metric, r.per) if m})
+    lookback = max(
+        [rules_lookback(cfg.burn_rate_rule), *(r.for_ + timedelta(minutes=10) for r in cfg.alert_rule)]
+    )
+    grid = slo_grid(metrics, at - lookback, at, cfg.region_codes)
+    mine = headroom_alerts(cfg, grid, at)
+    pending = [
+        Alert(
+            {"alertname": s.rule.name, "region": s.region, "severity": s.rule.severity},
+            {"runbook_url": s.rule.runbook},
+            "pending",
+            s.active_since,
+        )
+        for s in threshold_states(cfg, grid, at)
+        if s.state == "pending"
+    ]
+    theirs, silences, problem = alertmanager_state() if compare else (None, [], "")
+    names = {SLO_BURN_ALERT, "HeadroomSignal", *(r.name for r in cfg.alert_rule)}
+    rows = compare_alerts(mine, theirs, names)
+    firing = sum(1 for r in rows if r.headroom == "firing")
+    st.caption(
+        f"Last updated {datetime.now(UTC):%H:%M:%S} UTC · evaluated at {at:%Y-%m-%d %H:%M} UTC · "
+        f"{firing} firing in Headroom"
+        + ("" if theirs is None else f", {sum(1 for a in theirs if a.name in names)} in Alertmanager")
+    )
+    if problem:
+        st.warning(f"⚠️ **Alertmanager is unavailable**: {problem} Showing Headroom's own alerts only.")
+    elif compare and theirs is None:
+        st.caption("Set `[alertmanager] url` in the config to compare with what Alertmanager is firing.")
+    if not rows and not pending:
+        st.caption("No burn-rate or threshold alert is firing.")
+        return
+    disagreements = [r for r in rows if not r.agree]
+    if disagreements:
+        st.warning(
+            f"⚠️ Headroom and Alertmanager disagree on {len(disagreements)} alert(s): see the Note column."
+        )
+    st.dataframe(
+        _rows(cfg, rows, pending),
+        hide_index=True,
+        width="stretch",
+        key=f"{page}_alerts",
+        column_config={"Runbook": st.column_config.LinkColumn("Runbook", display_text="open")},
+    )
+    if silences:
+        st.caption(
+            "Silences in Alertmanager: "
+            + "; ".join(
+                f"{', '.join(s.matchers)} by {s.created_by} until {s.ends_at:%Y-%m-%d %H:%M}"
+                for s in silences
+            )
+        )
+
+
+def render_alerts_panel(cfg: HeadroomConfig, page: str, default_refresh: str, compare: bool = True) -> None:
+    """The refresh choice, then the panel as a fragment rerunning on its own at that interval."""
+    interval = refresh_control(page, default_refresh)
+    st.fragment(run_every=interval)(alerts_panel)(cfg, page, compare)
+
+
+def export_buttons(cfg: HeadroomConfig) -> None:
+    """SLOs page: the Prometheus rule file and the OpenSLO documents of this config."""
+    from core.alerting.openslo import export_openslo
+
+    with st.expander("⬇️ Export: Prometheus rules, OpenSLO"):
+        try:
+            rules = generate_rules(cfg)
+        except RuleError as exc:
+            st.warning(f"The Prometheus rules cannot be generated: {exc}")
+        else:
+            counts = rules.counts()
+            st.download_button(
+                "Prometheus rule file (headroom-rules.yml)",
+                rules.to_yaml(),
+                file_name="headroom-rules.yml",
+                mime="application/yaml",
+                key="slo_download_rules",
+            )
+            st.caption(
+                f"{counts['recording']} recording rules, {counts['burn_rate_alerts']} burn-rate alerts, "
+                f"{counts['threshold_alerts']} threshold alerts; the same as `python -m headroom rules`."
+            )
+        st.download_button(
+            "OpenSLO v1 (slos.yaml)",
+            export_openslo(cfg),
+            file_name="slos.yaml",
+            mime="application/yaml",
+            key="slo_download_openslo",
+        )
