@@ -35,7 +35,14 @@ from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from core.config import CANONICAL_METRICS, PrometheusConfig
-from core.ports import SourceError, SourceHealth, empty_metrics_frame
+from core.ports import (
+    AGGREGATE_COLUMNS,
+    RangeAggregate,
+    SourceError,
+    SourceHealth,
+    empty_aggregates_frame,
+    empty_metrics_frame,
+)
 
 # Prometheus refuses a query_range whose (end - start) / step exceeds 11,000 points per series.
 MAX_POINTS_PER_SERIES = 11_000
@@ -224,6 +231,7 @@ class PrometheusSource:
         regions: Sequence[str],
         auth: PrometheusAuth | None = None,
         name: str | None = None,
+        aggregate_queries: Mapping[str, str] | None = None,
     ):
         auth = auth or PrometheusAuth()
         self.config = config
@@ -267,6 +275,12 @@ class PrometheusSource:
         self._last_warnings: tuple[str, ...] = ()
         self._last_checked: float | None = None
         self.http_requests = 0  # query_range calls actually sent (cache misses)
+        # RangeAggregate.key -> a PromQL template for that figure (`$regions`, `$range`): the hook for
+        # recording rules (issue 12); figures without one are computed from the metric's template
+        for key, template in (aggregate_queries or {}).items():
+            check_template(key, template)
+        self.aggregate_queries: dict[str, str] = dict(aggregate_queries or {})
+        self._instant_cache: OrderedDict[tuple[str, int], tuple[float, dict[str, float]]] = OrderedDict()
 
     # -- MetricsSource -----------------------------------------------------------------------------
     def query_range(
@@ -330,6 +344,138 @@ class PrometheusSource:
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
+
+    # -- RangeAggregateSource (core.ports): range-wide figures computed by Prometheus ----------------
+    def aggregate_range(
+        self,
+        aggregates: Sequence[RangeAggregate],
+        start: datetime,
+        end: datetime,
+        regions: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """One instant query per figure (`*_over_time` of the metric's template on a subquery over the
+        range, at the resolution a full-range query_range would have used), so a page gets one number per
+        region instead of every point. Same semantics as core.timeseries.summarise_metrics."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware (UTC)")
+        wanted_regions = self._checked_regions(self.regions if regions is None else regions)
+        usable = [
+            a
+            for a in aggregates
+            if a.key in self.aggregate_queries or all(m in self.queries for m in a.metrics)
+        ]
+        if not usable or not wanted_regions or end <= start:
+            return empty_aggregates_frame()
+        resolution_s = prometheus_step_seconds(start, end, timedelta(minutes=1), self.config.scrape_interval)
+        start_s, end_s = aligned_range(start, end, resolution_s)
+        span_s = max(end_s - start_s, resolution_s)
+        queries = {
+            a.key: aggregate_query(
+                a, self.queries, self.aggregate_queries, wanted_regions, span_s, resolution_s
+            )
+            for a in usable
+        }
+        results = self._instant_all(list(dict.fromkeys(queries.values())), end_s)
+        rows = [
+            (region, key, value)
+            for key, q in queries.items()
+            for region, value in results[q].items()
+            if region in wanted_regions and math.isfinite(value)
+        ]
+        if not rows:
+            return empty_aggregates_frame()
+        return pd.DataFrame(rows, columns=list(AGGREGATE_COLUMNS))
+
+    def _instant_all(self, queries: list[str], at_s: int) -> dict[str, dict[str, float]]:
+        """Instant queries at `at_s`, concurrently, TTL-cached by (query, time) like query_range."""
+        now = time.monotonic()
+        results: dict[str, dict[str, float]] = {}
+        misses: list[str] = []
+        with self._lock:
+            for q in queries:
+                hit = self._instant_cache.get((q, at_s))
+                if hit is not None and now - hit[0] <= self.cache_ttl_s:
+                    results[q] = hit[1]
+                else:
+                    misses.append(q)
+        if not misses:
+            return results
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_QUERIES, len(misses))) as pool:
+            outcomes = list(pool.map(lambda q: self._instant_one_safe(q, at_s), misses))
+        errors = [o for o in outcomes if isinstance(o, SourceError)]
+        if errors:
+            more = f" ({len(errors) - 1} more of {len(misses)} queries failed too)" if len(errors) > 1 else ""
+            self._record_error(errors[0].message + more)
+            raise SourceError(self.name, errors[0].message + more, query=errors[0].query)
+        fetched_at = time.monotonic()
+        warnings: list[str] = []
+        for q, (values, query_warnings) in zip(misses, outcomes, strict=True):  # type: ignore[misc]
+            results[q] = values
+            warnings.extend(query_warnings)
+            with self._lock:
+                self._instant_cache[(q, at_s)] = (fetched_at, values)
+                while len(self._instant_cache) > MAX_CACHE_ENTRIES:
+                    self._instant_cache.popitem(last=False)
+        self._record_success(time.perf_counter() - t0, tuple(dict.fromkeys(warnings)))
+        return results
+
+    def _instant_one_safe(
+        self, query: str, at_s: int
+    ) -> tuple[dict[str, float], tuple[str, ...]] | SourceError:
+        try:
+            return self._instant_one(query, at_s)
+        except Exception as exc:  # nothing may escape to a page as a traceback
+            return SourceError(self.name, f"query {query!r} failed unexpectedly: {_short(exc)}", query=query)
+
+    def _instant_one(self, query: str, at_s: int) -> tuple[dict[str, float], tuple[str, ...]] | SourceError:
+        where = f"query {query!r} at {self.url}"
+        with self._lock:
+            self.http_requests += 1
+        try:
+            resp = self.session.get(
+                f"{self.url}/api/v1/query",
+                params={
+                    "query": query,
+                    "time": str(at_s),
+                    "timeout": f"{max(1, round(self.timeout_s * 1000))}ms",
+                },
+                timeout=(min(self.timeout_s, 5.0), self.timeout_s),
+            )
+            payload = resp.json()
+        except requests.Timeout:
+            return SourceError(self.name, f"{where} timed out after {self.timeout_s:g} s", query=query)
+        except requests.ConnectionError as exc:
+            return SourceError(
+                self.name, f"could not connect for {where}: {_connection_reason(exc)}", query=query
+            )
+        except (requests.RequestException, ValueError) as exc:
+            return SourceError(self.name, f"{where} failed: {_short(exc)}", query=query)
+        if not isinstance(payload, dict) or payload.get("status") != "success":
+            reason = (
+                payload.get("error", "no reason given")
+                if isinstance(payload, dict)
+                else "not the Prometheus API"
+            )
+            return SourceError(
+                self.name, f"{where} was rejected (HTTP {resp.status_code}): {reason}", query=query
+            )
+        data = payload.get("data") or {}
+        if data.get("resultType") != "vector":
+            return SourceError(
+                self.name, f"{where} returned a {data.get('resultType')!r}, expected a vector", query=query
+            )
+        values: dict[str, float] = {}
+        for series in data.get("result") or []:
+            region = (series.get("metric") or {}).get(REGION_LABEL)
+            if region is None:
+                return SourceError(
+                    self.name,
+                    f"{where} returned a series without a `{REGION_LABEL}` label; aggregate it `by ({REGION_LABEL})`",
+                    query=query,
+                )
+            values[region] = float(series["value"][1])
+        return values, tuple(payload.get("warnings") or ())
 
     # -- internals -----------------------------------------------------------------------------------
     def _checked_regions(self, regions: Sequence[str]) -> list[str]:
@@ -468,6 +614,42 @@ class PrometheusSource:
         with self._lock:
             self._last_error = message
             self._last_checked = time.monotonic()
+
+
+def _finite(expr: str) -> str:
+    """Only the finite samples of `expr` (histogram_quantile gives NaN for a region without requests;
+    the tidy frame drops those points, so the aggregates must too)."""
+    return f"(({expr}) > -Inf < +Inf)"
+
+
+def aggregate_query(
+    aggregate: RangeAggregate,
+    templates: Mapping[str, str],
+    aggregate_templates: Mapping[str, str],
+    regions: Sequence[str],
+    span_s: int,
+    resolution_s: int,
+) -> str:
+    """The instant PromQL for one RangeAggregate over the `span_s` seconds before the query time.
+
+    A template registered for the aggregate's key (e.g. a recording rule from issue 12) wins; otherwise
+    the metric's own template is evaluated on a subquery at `resolution_s`."""
+    window = f"[{span_s}s:{resolution_s}s]"
+    if aggregate.key in aggregate_templates:
+        return render_query(aggregate_templates[aggregate.key], regions).replace("$range", f"{span_s}s")
+    metric = _finite(render_query(templates[aggregate.metric], regions))
+    if aggregate.stat == "share_above":
+        return f"avg_over_time(({metric} > bool {aggregate.threshold!r}){window})"
+    if aggregate.weight is not None:
+        weight = _finite(render_query(templates[aggregate.weight], regions))
+        inner = (
+            f"{metric} * on({REGION_LABEL}) {weight}"
+            if aggregate.stat == "weighted_sum"
+            else (f"{weight} and on({REGION_LABEL}) {metric}")
+        )
+        return f"sum_over_time(({inner}){window})"
+    function = {"mean": "avg", "sum": "sum", "max": "max", "min": "min", "last": "last"}[aggregate.stat]
+    return f"{function}_over_time({metric}{window})"
 
 
 def _parse_matrix(

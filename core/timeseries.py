@@ -1,15 +1,22 @@
-"""Tidy-frame helpers: step choice, pivots, and downsampling for charts (tsdownsample MinMaxLTTB)."""
+"""Tidy-frame helpers: step choice, pivots, downsampling for charts (tsdownsample MinMaxLTTB), and the
+reference computation of range-wide aggregates (core.ports.RangeAggregate) from points."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 from tsdownsample import MinMaxLTTBDownsampler
 
+from core.ports import AGGREGATE_COLUMNS, RangeAggregate, empty_aggregates_frame
+
 CHART_POINTS_PER_TRACE = 2000
+# what a chart asks its source for: about one point per horizontal pixel of a wide chart (Grafana's
+# maxDataPoints), never the 11,000-point ceiling; 30 days -> 30-minute steps, 24 h -> 1-minute steps
+CHART_QUERY_POINTS = 1500
 _NICE_STEPS_S = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 
 
@@ -23,6 +30,12 @@ def choose_step(
         if s >= needed:
             return timedelta(seconds=s)
     return timedelta(seconds=math.ceil(needed / 86400) * 86400)
+
+
+def chart_step(start: datetime, end: datetime, points: int = CHART_QUERY_POINTS) -> timedelta:
+    """The step a chart's data is asked with: a nice step giving at most `points` per series (sources
+    align ranges to the step, so reruns within one step hit their caches)."""
+    return choose_step(start, end, points)
 
 
 def pivot_metric(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -66,3 +79,51 @@ def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     """numerator / denominator with NaN (not inf or 0) where the denominator is zero or missing."""
     den = denominator.where(denominator > 0)
     return numerator / den
+
+
+def summarise_metrics(frame: pd.DataFrame, aggregates: Sequence[RangeAggregate]) -> pd.DataFrame:
+    """The aggregates frame (region, aggregate, value) of a tidy frame: the reference semantics of
+    core.ports.RangeAggregate, used by sources that hold points (the store) and as the fallback for
+    sources that cannot aggregate; Prometheus computes the same figures itself (connectors/prometheus.py)."""
+    rows: list[tuple[str, str, float]] = []
+    wides: dict[str, pd.DataFrame] = {}
+
+    def wide(metric: str) -> pd.DataFrame:
+        if metric not in wides:
+            w = pivot_metric(frame, metric)
+            wides[metric] = w.where(np.isfinite(w)) if not w.empty else w
+        return wides[metric]
+
+    for agg in aggregates:
+        values = wide(agg.metric)
+        weights = wide(agg.weight) if agg.weight else None
+        for region in values.columns:
+            v = values[region]
+            if weights is not None:
+                w = weights[region] if region in weights.columns else pd.Series(dtype=float)
+                both = pd.concat([v, w], axis=1, keys=["v", "w"]).dropna()
+                if both.empty:
+                    continue
+                x = both["v"] * both["w"] if agg.stat == "weighted_sum" else both["w"]
+                rows.append((str(region), agg.key, float(x.sum())))
+                continue
+            v = v.dropna()
+            if v.empty:
+                continue
+            if agg.stat == "share_above":
+                value = float((v > agg.threshold).mean())
+            elif agg.stat == "last":
+                value = float(v.iloc[-1])
+            else:
+                value = float(getattr(v, agg.stat)())
+            rows.append((str(region), agg.key, value))
+    if not rows:
+        return empty_aggregates_frame()
+    return pd.DataFrame(rows, columns=list(AGGREGATE_COLUMNS))
+
+
+def aggregates_table(aggregates: pd.DataFrame) -> pd.DataFrame:
+    """Aggregates frame -> one row per region, one column per aggregate key (missing: NaN)."""
+    if aggregates.empty:
+        return pd.DataFrame(index=pd.Index([], name="region"))
+    return aggregates.pivot_table(index="region", columns="aggregate", values="value", aggfunc="first")

@@ -4,18 +4,21 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.health import HEALTH_METRICS, region_health
-from core.kpi import KPI, KPI_METRICS, kpi_cost_days, kpi_summary
-from core.slo import metrics_for, region_slo_states, rules_lookback, slos_from_config
+from core.health import health_aggregates, region_health_from_aggregates
+from core.kpi import KPI, KPI_METRICS, kpi_aggregates, kpi_cost_days, kpi_summary_from_aggregates
+from core.slo import region_slo_states_from_aggregates, rule_windows, slo_aggregates, slos_from_config
 from core.timeseries import pivot_metric, ratio
 from pages import _costs_data as costs_data
 from pages import _ui as ui
-from pages._slo_data import slo_grid
+
+# what the charts draw, asked at the chart's width; every range-wide figure (grid, KPI tiles, SLO alert
+# column) is computed by the source (ui.load_aggregates: instant queries on Prometheus)
+CHART_METRICS = ("requests_per_second", "errors_per_second", "latency_p95_ms", "cpu_utilization")
 
 start, end = ui.page_header("Overview", "Are we healthy? Region health against the SLO targets.")
 cfg = ui.config()
 regions = ui.selected_regions()
-frame = ui.load_metrics(HEALTH_METRICS, start, end, regions)
+frame = ui.load_chart_metrics(CHART_METRICS, start, end, regions)
 marks = ui.events(start, end)
 
 # ---- guardrail: budgets spent or projected to overrun this month (core.costs) ------------------
@@ -25,23 +28,22 @@ if frame.empty:
     st.info("No data for this range and these regions.")
     st.stop()
 
-health = region_health(frame, cfg, regions)
+health = region_health_from_aggregates(
+    ui.load_aggregates(health_aggregates(cfg), start, end, regions), cfg, regions
+)
 
 # ---- KPI tiles: the selected range against the period of the same length before it ----------------
 api_kpi_metrics = [m for m in KPI_METRICS if not m.startswith("cdn_")]
 cdn_kpi_metrics = [m for m in KPI_METRICS if m.startswith("cdn_")]
 previous_start = start - (end - start)
-kpi_now = pd.concat(
-    [
-        ui.load_metrics(api_kpi_metrics, start, end, regions),
-        ui.load_metrics(cdn_kpi_metrics, start, end, regions, kind="cdn"),
-    ]
-)
-kpi_before = pd.concat(
-    [
-        ui.load_metrics(api_kpi_metrics, previous_start, start, regions),
-        ui.load_metrics(cdn_kpi_metrics, previous_start, start, regions, kind="cdn"),
-    ]
+kpi_now, kpi_before = (
+    pd.concat(
+        [
+            ui.load_aggregates(kpi_aggregates(api_kpi_metrics), first, last, regions),
+            ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), first, last, regions, kind="cdn"),
+        ]
+    )
+    for first, last in ((start, end), (previous_start, start))
 )
 (cost_first, cost_last), (previous_cost_first, previous_cost_last) = kpi_cost_days(start, end)
 costs = ui.load_costs(previous_cost_first, cost_last)
@@ -76,16 +78,21 @@ def kpi_tile(column, kpi: KPI) -> None:
     )
 
 
-kpis = kpi_summary(kpi_now, kpi_before, costs_now, costs_before)
+kpis = kpi_summary_from_aggregates(kpi_now, kpi_before, costs_now, costs_before)
 for kpi_row in (kpis[:4], kpis[4:]):
     for kpi_column, kpi in zip(st.columns(4), kpi_row, strict=False):
         kpi_tile(kpi_column, kpi)
 
 # ---- SLO alert state per region (multiwindow burn rates at the end of the range) -----------------
 slo_defs = slos_from_config(cfg.slo)
-# every region, the same data as the Triage page (shared cache)
-slo_data = slo_grid(metrics_for(slo_defs), end - rules_lookback(cfg.burn_rate_rule), end, cfg.region_codes)
-slo_states = region_slo_states(slo_data, slo_defs, end, regions, cfg.burn_rate_rule)
+# the sums of each rule window, computed by the source: a few numbers per region, not 3 days of minutes
+slo_sums = tuple(dict.fromkeys(a for s in slo_defs for a in slo_aggregates(s)))
+slo_states = region_slo_states_from_aggregates(
+    {w: ui.load_aggregates(slo_sums, end - w, end, regions) for w in rule_windows(cfg.burn_rate_rule)},
+    slo_defs,
+    regions,
+    cfg.burn_rate_rule,
+)
 SLO_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
 health["slo_alert"] = [
     SLO_BADGES[alert] + (f" · {slo}" if alert in ("page", "ticket") else "")

@@ -29,7 +29,14 @@ burning now), `reports` (per SLO x scope reports, region states, formatting), `m
 runbooks). The Overview's KPI tiles are core/kpi.py.
 """
 
-from core.slo.alerts import alert_state, burn_rate, burn_rate_series, burn_rates, burning_now
+from core.slo.alerts import (
+    alert_from_burn_rates,
+    alert_state,
+    burn_rate,
+    burn_rate_series,
+    burn_rates,
+    burning_now,
+)
 from core.slo.budget import burn_down, error_budget, sli, sli_detail, time_to_exhaustion
 from core.slo.grid import MetricGrid, SLICounts, SLOData, infer_step, metric_grid, slo_counts
 from core.slo.markers import deploy_markers, runbooks_for
@@ -37,7 +44,10 @@ from core.slo.reports import (
     format_duration,
     format_window,
     region_slo_states,
+    region_slo_states_from_aggregates,
     reports_table,
+    rule_windows,
+    slo_aggregates,
     slo_report,
     slo_reports,
 )
@@ -78,6 +88,7 @@ __all__ = [
     "SLOData",
     "SLOReport",
     "WindowSLI",
+    "alert_from_burn_rates",
     "alert_state",
     "burn_down",
     "burn_rate",
@@ -93,11 +104,14 @@ __all__ = [
     "metric_grid",
     "metrics_for",
     "region_slo_states",
+    "region_slo_states_from_aggregates",
     "reports_table",
     "rules_lookback",
+    "rule_windows",
     "runbooks_for",
     "sli",
     "sli_detail",
+    "slo_aggregates",
     "slo_counts",
     "slo_report",
     "slo_reports",

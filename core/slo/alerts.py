@@ -64,9 +64,19 @@ def alert_state(
     severity fires. A window without traffic never fires."""
     windows = [w for r in rules for w in (r.long_window, r.short_window)]
     rates, partial = burn_rates(frame, slo, windows, at, region)
+    return alert_from_burn_rates(rates, rules, partial)
+
+
+def alert_from_burn_rates(
+    rates: dict[timedelta, float | None],
+    rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES,
+    partial: tuple[timedelta, ...] = (),
+) -> AlertState:
+    """The alert state from the burn rate of every rule window, however they were computed (a grid, or
+    the source's own sums: core.slo.reports.region_slo_states_from_aggregates)."""
     evaluations = []
     for rule in rules:
-        long_burn, short_burn = rates[rule.long_window], rates[rule.short_window]
+        long_burn, short_burn = rates.get(rule.long_window), rates.get(rule.short_window)
         firing = (
             long_burn is not None
             and short_burn is not None

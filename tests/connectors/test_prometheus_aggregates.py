@@ -1,0 +1,108 @@
+"""PrometheusSource.aggregate_range (core.ports.RangeAggregateSource) against a real, backfilled
+Prometheus: the figures Prometheus computes equal core.timeseries.summarise_metrics over the points a
+full-resolution query_range returns (docs/ARCHITECTURE.md, "Data contracts")."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from connectors.prometheus import PrometheusSource, aggregate_query
+from core.config import load_config
+from core.health import health_aggregates
+from core.kpi import kpi_aggregates
+from core.ports import RangeAggregate, RangeAggregateSource, SourceError
+from core.timeseries import aggregates_table, summarise_metrics
+from tests.conftest import SHIPPED_CONFIG
+from tests.connectors.promdata import CDN_QUERIES, openmetrics
+
+pytestmark = pytest.mark.slow
+
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
+END = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+START = END - timedelta(days=1)
+CFG = load_config(SHIPPED_CONFIG)
+QUERIES = dict(CFG.prometheus.queries) | CDN_QUERIES
+
+
+@pytest.fixture(scope="module")
+def source(prometheus_factory) -> PrometheusSource:
+    server = prometheus_factory(
+        openmetrics(REGIONS, START - timedelta(hours=1), END, interval_s=60, cdn=True)
+    )
+    config = replace(CFG.prometheus, url=server.url, queries=QUERIES, scrape_interval=timedelta(seconds=60))
+    return PrometheusSource(config, REGIONS)
+
+
+def test_prometheus_is_a_range_aggregate_source(source) -> None:
+    assert isinstance(source, RangeAggregateSource)
+
+
+def test_aggregates_equal_the_reference_over_the_full_resolution_points(source) -> None:
+    start, end = END - timedelta(hours=12), END
+    wanted = (*health_aggregates(CFG), *kpi_aggregates())
+    got = aggregates_table(source.aggregate_range(wanted, start, end, REGIONS[:2]))
+    # the reference: every point at the resolution the subquery uses (the same 60 s grid)
+    frame = source.query_range(
+        sorted({m for a in wanted for m in a.metrics}), start, end, timedelta(seconds=60), REGIONS[:2]
+    )
+    expected = aggregates_table(summarise_metrics(frame, wanted))
+    assert sorted(got.index) == sorted(REGIONS[:2])  # only the asked regions
+    assert set(expected.columns) <= set(got.columns)
+    for key in expected.columns:
+        for region in REGIONS[:2]:
+            # the subquery's window is (start, end]; query_range's is [start, end]: one step apart
+            assert got.at[region, key] == pytest.approx(expected.at[region, key], rel=2e-3), (key, region)
+
+
+def test_peak_and_last_are_what_the_data_says(source) -> None:
+    start, end = END - timedelta(hours=6), END
+    got = aggregates_table(
+        source.aggregate_range(
+            [RangeAggregate("requests_per_second", "max"), RangeAggregate("instances", "last")], start, end
+        )
+    )
+    # promdata: region i has 3 + i instances up; request rate (100 + 40 i) (1 + 0.3 sin) <= 1.3 (100 + 40 i)
+    assert got.at["eu-west-1", "last(instances)"] == 4
+    assert got.at["ap-southeast-1", "last(instances)"] == 5
+    assert 0 < got.at["us-east-1", "max(requests_per_second)"] <= 130.0 + 1e-6
+
+
+def test_one_instant_query_per_figure_and_repeats_are_cached(source) -> None:
+    source.clear_cache()
+    start, end = END - timedelta(hours=3), END
+    wanted = [RangeAggregate("requests_per_second", "mean"), RangeAggregate("errors_per_second", "sum")]
+    before = source.http_requests
+    source.aggregate_range(wanted, start, end)
+    assert source.http_requests - before == 2
+    source.aggregate_range(wanted, start, end)
+    assert source.http_requests - before == 2
+
+
+def test_a_registered_aggregate_template_wins(source) -> None:
+    """The hook for recording rules (issue 12): a template per RangeAggregate.key replaces the subquery."""
+    key = RangeAggregate("requests_per_second", "max").key
+    rule = 'sum by (region) (max_over_time(up{region=~"$regions"}[$range]))'
+    hooked = PrometheusSource(source.config, REGIONS, aggregate_queries={key: rule})
+    got = aggregates_table(
+        hooked.aggregate_range([RangeAggregate("requests_per_second", "max")], END - timedelta(hours=1), END)
+    )
+    assert got.at["us-east-1", key] == 3  # the count of `up` series, not a request rate
+    assert "[3600s]" in aggregate_query(
+        RangeAggregate("requests_per_second", "max"), QUERIES, {key: rule}, ["us-east-1"], 3600, 60
+    )
+
+
+def test_a_bad_template_becomes_a_source_error_naming_the_query(source) -> None:
+    broken = PrometheusSource(
+        replace(
+            source.config,
+            queries=QUERIES | {"requests_per_second": 'sum by (region) (rate(nope{region=~"$regions"}[5m])'},
+        ),
+        REGIONS,
+    )
+    with pytest.raises(SourceError) as err:
+        broken.aggregate_range([RangeAggregate("requests_per_second", "mean")], END - timedelta(hours=1), END)
+    assert "Prometheus" in err.value.source and "nope" in (err.value.query or "")
