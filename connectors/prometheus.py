@@ -50,6 +50,12 @@ REGIONS_PLACEHOLDER = "$regions"
 REGION_LABEL = "region"
 MAX_CONCURRENT_QUERIES = 8
 MAX_CACHE_ENTRIES = 256
+# ranges longer than a week are fetched as day pieces; a piece that ended over 10 minutes ago is closed
+# (late samples have landed) and kept without a TTL, up to MAX_CLOSED_PIECES
+SPLIT_LONGER_THAN_S = 7 * 86400
+PIECE_S = 86400
+CLOSED_AFTER_S = 600
+MAX_CLOSED_PIECES = 4096
 
 # Label values allowed to reach PromQL: letters, digits and . _ : / - (region codes, POP names, zones).
 # Anything else (quotes, braces, backslashes, spaces, #) is refused outright; escaping below is the
@@ -280,6 +286,7 @@ class PrometheusSource:
         for key, template in (aggregate_queries or {}).items():
             check_template(key, template)
         self.aggregate_queries: dict[str, str] = dict(aggregate_queries or {})
+        self._closed: OrderedDict[tuple[str, int, int, int], _Series] = OrderedDict()  # closed days
         self._instant_cache: OrderedDict[tuple[str, int], tuple[float, dict[str, float]]] = OrderedDict()
 
     # -- MetricsSource -----------------------------------------------------------------------------
@@ -305,7 +312,7 @@ class PrometheusSource:
         step_s = prometheus_step_seconds(start, end, step, self.config.scrape_interval)
         start_s, end_s = aligned_range(start, end, step_s)
         queries = {m: render_query(self.queries[m], wanted_regions) for m in wanted}
-        results = self._fetch_all(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)
+        results = self._fetch_split(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)
         return _assemble({m: results[q] for m, q in queries.items()}, wanted_regions)
 
     def health(self) -> SourceHealth:
@@ -344,6 +351,49 @@ class PrometheusSource:
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._closed.clear()
+            self._instant_cache.clear()
+
+    # -- long ranges: per-day pieces, fetched concurrently, closed days kept ------------------------
+    def _fetch_split(self, queries: list[str], start_s: int, end_s: int, step_s: int) -> dict[str, _Series]:
+        """Ranges over SPLIT_LONGER_THAN_S go out as day-aligned pieces (whole days, trimmed to the
+        range), so no single request carries a month (none times out on a busy server) and a day that
+        has closed is kept beyond the TTL: a rerun of a 30-day view fetches only the open day."""
+        if end_s - start_s <= SPLIT_LONGER_THAN_S:
+            return self._fetch_all(queries, start_s, end_s, step_s)
+        pieces = day_pieces(start_s, end_s, step_s)
+        closed_before = time.time() - CLOSED_AFTER_S
+        found: dict[tuple[str, int], _Series] = {}
+        with self._lock:
+            for piece_start, piece_end in pieces:
+                for q in queries:
+                    hit = self._closed.get((q, piece_start, piece_end, step_s))
+                    if hit is not None:
+                        self._closed.move_to_end((q, piece_start, piece_end, step_s))
+                        found[(q, piece_start)] = hit
+        wanted = [(piece, [q for q in queries if (q, piece[0]) not in found]) for piece in pieces]
+        wanted = [(piece, qs) for piece, qs in wanted if qs]
+
+        def fetch(item: tuple[tuple[int, int], list[str]]) -> tuple[tuple[int, int], dict[str, _Series]]:
+            (piece_start, piece_end), qs = item
+            return (piece_start, piece_end), self._fetch_all(qs, piece_start, piece_end, step_s)
+
+        workers = max(1, min(len(wanted), MAX_CONCURRENT_QUERIES // max(1, len(queries))))
+        if wanted:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                fetched = list(pool.map(fetch, wanted))
+            with self._lock:
+                for (piece_start, piece_end), by_query in fetched:
+                    for q, series in by_query.items():
+                        found[(q, piece_start)] = series
+                        if piece_end < closed_before:
+                            self._closed[(q, piece_start, piece_end, step_s)] = series
+                while len(self._closed) > MAX_CLOSED_PIECES:
+                    self._closed.popitem(last=False)
+        return {
+            q: _joined([found[(q, piece_start)] for piece_start, _ in pieces], start_s, end_s)
+            for q in queries
+        }
 
     # -- RangeAggregateSource (core.ports): range-wide figures computed by Prometheus ----------------
     def aggregate_range(
@@ -614,6 +664,28 @@ class PrometheusSource:
         with self._lock:
             self._last_error = message
             self._last_checked = time.monotonic()
+
+
+def day_pieces(start_s: int, end_s: int, step_s: int) -> list[tuple[int, int]]:
+    """[start_s, end_s] (step-aligned) covered by whole pieces of about a day: each starts at a multiple
+    of the piece length (a whole number of steps, so every piece's points sit on the range's grid) and
+    ends one step before the next; the same days give the same pieces on every rerun (cache keys)."""
+    piece_s = math.ceil(PIECE_S / step_s) * step_s
+    first = start_s // piece_s * piece_s
+    return [(s, s + piece_s - step_s) for s in range(first, end_s + 1, piece_s)]
+
+
+def _joined(parts: Sequence[_Series], start_s: int, end_s: int) -> _Series:
+    """Pieces of one query, in time order, as one series per region trimmed to [start_s, end_s]."""
+    lo, hi = start_s * 1_000_000_000, end_s * 1_000_000_000
+    by_region: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for region in dict.fromkeys(r for part in parts for r in part.by_region):
+        ts = np.concatenate([p.by_region[region][0] for p in parts if region in p.by_region])
+        values = np.concatenate([p.by_region[region][1] for p in parts if region in p.by_region])
+        keep = (ts >= lo) & (ts <= hi)
+        by_region[region] = (ts[keep], values[keep])
+    warnings = tuple(dict.fromkeys(w for part in parts for w in part.warnings))
+    return _Series(by_region, warnings)
 
 
 def _finite(expr: str) -> str:

@@ -1,5 +1,5 @@
-"""PrometheusSource.aggregate_range (core.ports.RangeAggregateSource) against a real, backfilled
-Prometheus: the figures Prometheus computes equal core.timeseries.summarise_metrics over the points a
+"""PrometheusSource against a real, backfilled Prometheus: long ranges fetched as day pieces (closed days
+kept), and aggregate_range (core.ports.RangeAggregateSource): the figures Prometheus computes equal core.timeseries.summarise_metrics over the points a
 full-resolution query_range returns (docs/ARCHITECTURE.md, "Data contracts")."""
 
 from __future__ import annotations
@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 
+from connectors import prometheus
 from connectors.prometheus import PrometheusSource, aggregate_query
 from core.config import load_config
 from core.health import health_aggregates
@@ -106,3 +108,51 @@ def test_a_bad_template_becomes_a_source_error_naming_the_query(source) -> None:
     with pytest.raises(SourceError) as err:
         broken.aggregate_range([RangeAggregate("requests_per_second", "mean")], END - timedelta(hours=1), END)
     assert "Prometheus" in err.value.source and "nope" in (err.value.query or "")
+
+
+# ---- long ranges: day pieces, closed days kept -------------------------------------------------------
+LONG_END = END
+LONG_START = END - timedelta(days=9)
+
+
+@pytest.fixture(scope="module")
+def long_prom(prometheus_factory):
+    return prometheus_factory(
+        openmetrics(REGIONS[:2], LONG_START - timedelta(days=1), LONG_END, interval_s=300),
+        scrape_interval="300s",
+    )
+
+
+def long_source(url: str, **overrides) -> PrometheusSource:
+    queries = {m: q.replace("[5m]", "[15m]") for m, q in QUERIES.items()}
+    config = replace(
+        CFG.prometheus, url=url, queries=queries, scrape_interval=timedelta(seconds=300), **overrides
+    )
+    return PrometheusSource(config, REGIONS[:2])
+
+
+def test_a_long_range_in_day_pieces_equals_one_request(long_prom, monkeypatch) -> None:
+    metrics = ["requests_per_second", "latency_p95_ms"]
+    pieces = long_source(long_prom.url).query_range(metrics, LONG_START, LONG_END, timedelta(minutes=5))
+    monkeypatch.setattr(prometheus, "SPLIT_LONGER_THAN_S", 10**9)
+    whole = long_source(long_prom.url).query_range(metrics, LONG_START, LONG_END, timedelta(minutes=5))
+    assert len(whole) > 9 * 288
+    pd.testing.assert_frame_equal(pieces, whole)
+
+
+def test_a_rerun_fetches_only_the_open_day(long_prom) -> None:
+    source = long_source(long_prom.url, cache_ttl=timedelta(0))  # no TTL cache: only closed days are kept
+    metrics = ["requests_per_second", "errors_per_second"]
+    step = prometheus.prometheus_step_seconds(
+        LONG_START, LONG_END, timedelta(minutes=5), timedelta(seconds=300)
+    )
+    start_s, end_s = prometheus.aligned_range(LONG_START, LONG_END, step)
+    pieces = prometheus.day_pieces(start_s, end_s, step)
+    assert len(pieces) >= 9
+    first = source.query_range(metrics, LONG_START, LONG_END, timedelta(minutes=5))
+    assert source.http_requests == len(pieces) * len(metrics)
+    second = source.query_range(metrics, LONG_START, LONG_END, timedelta(minutes=5))
+    open_pieces = [p for p in pieces if p[1] >= datetime.now(UTC).timestamp() - prometheus.CLOSED_AFTER_S]
+    assert 1 <= len(open_pieces) <= 2
+    assert source.http_requests == (len(pieces) + len(open_pieces)) * len(metrics)
+    pd.testing.assert_frame_equal(first, second)
