@@ -296,10 +296,11 @@ def browser_pages(config: Path, paths: list[str], range_preset: str) -> dict[str
                             ".every(e => e.querySelector('.main-svg'))",
                             timeout=120_000,
                         )
+                    done = time.perf_counter()
                     page.wait_for_timeout(1000)
                     if received[0] == before:
                         break
-                out[path] = (received[0], time.perf_counter() - t0)
+                out[path] = (received[0], done - t0)
                 page.close()
             browser.close()
     finally:
