@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -73,6 +74,53 @@ def downsample_series(series: pd.Series, n_out: int = CHART_POINTS_PER_TRACE) ->
     x = series.index.asi8.astype(np.int64)
     y = series.to_numpy(dtype="float64")
     return series.iloc[np.sort(downsample_indices(x, y, n_out))]
+
+
+# points a chart trace is sent with: two (min and max) per bucket, about one bucket per 2 px of a chart
+CHART_TRACE_POINTS = 720
+
+
+@dataclass(frozen=True)
+class RegularTrace:
+    """A trace on a regular time grid, so the browser needs no x values: point i is at x0 + i * dx."""
+
+    x0: pd.Timestamp
+    dx_ms: float
+    y: np.ndarray  # NaN where there is no data (drawn as a gap)
+
+
+def regular_minmax(series: pd.Series, n_out: int = CHART_TRACE_POINTS) -> RegularTrace | None:
+    """A series on a regular step (a query_range result; gaps allowed) as a RegularTrace of at most
+    about n_out points: unchanged when short enough, otherwise MinMax per bucket (each bucket's lowest and
+    highest value in time order, so no peak or dip is lost; each moves by less than a bucket, under a
+    pixel at the chart's width). None when the series is not on a regular step."""
+    series = series.dropna()
+    if len(series) < 2:
+        return None
+    epochs = pd.DatetimeIndex(series.index).as_unit("ns").asi8
+    diffs = np.diff(epochs)
+    step = int(diffs.min())
+    if step <= 0 or np.any(diffs % step):
+        return None
+    slots = (epochs - epochs[0]) // step
+    grid = np.full(int(slots[-1]) + 1, np.nan)
+    grid[slots] = series.to_numpy(dtype=np.float64)
+    if len(grid) <= n_out:
+        return RegularTrace(series.index[0], step / 1e6, grid)
+    per_bucket = math.ceil(len(grid) / max(1, n_out // 2))
+    buckets = math.ceil(len(grid) / per_bucket)
+    padded = np.full(buckets * per_bucket, np.nan)
+    padded[: len(grid)] = grid
+    blocks = padded.reshape(buckets, per_bucket)
+    empty = np.isnan(blocks).all(axis=1)
+    low = np.where(np.isnan(blocks), np.inf, blocks).argmin(axis=1)
+    high = np.where(np.isnan(blocks), -np.inf, blocks).argmax(axis=1)
+    rows = np.arange(buckets)
+    first = np.where(low <= high, blocks[rows, low], blocks[rows, high])
+    second = np.where(low <= high, blocks[rows, high], blocks[rows, low])
+    first[empty] = second[empty] = np.nan
+    y = np.column_stack([first, second]).ravel()
+    return RegularTrace(series.index[0], per_bucket * step / 2 / 1e6, y)
 
 
 def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:

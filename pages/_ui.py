@@ -27,7 +27,14 @@ from core.ports import (
     empty_billing_frame,
     empty_metrics_frame,
 )
-from core.timeseries import chart_step, choose_step, downsample_series, pivot_metric, summarise_metrics
+from core.timeseries import (
+    chart_step,
+    choose_step,
+    downsample_series,
+    pivot_metric,
+    regular_minmax,
+    summarise_metrics,
+)
 from headroom.wiring import (
     build_billing_source,
     build_cdn_source,
@@ -426,7 +433,7 @@ def chart_arrays(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """A trace's x and y as compact arrays for the browser: x as float64 epoch milliseconds (plotly sends
     typed arrays base64-encoded: 8 bytes a point instead of a 25-character ISO string; the axis is typed
     'date', so it reads as UTC time) and y as float32 (7 significant digits, more than a chart shows)."""
-    x = series.index.asi8 / 1e6 if len(series) else np.array([], dtype=np.float64)
+    x = pd.DatetimeIndex(series.index).as_unit("ms").asi8.astype(np.float64)
     return np.ascontiguousarray(x, dtype=np.float64), series.to_numpy(dtype=np.float32)
 
 
@@ -441,24 +448,34 @@ def timeseries_figure(
     wide: pd.DataFrame | None = None,
     webgl: bool | None = None,
 ) -> go.Figure:
-    """One line per region, downsampled (MinMaxLTTB, which keeps peaks) to the chart's width, UTC x axis,
-    incidents shaded and deploys drawn as vertical markers when `marks` (events frame) is given.
-    One trace per series and nothing hidden; WebGL (`webgl=None`: decided by the point count) only for
-    charts with many points (bench/pages.py measures the bytes each page sends)."""
+    """One line per region at the chart's width, UTC x axis, incidents shaded and deploys drawn as
+    vertical markers when `marks` (events frame) is given. A series on a regular step (every source's
+    output) goes as MinMax buckets on a regular grid (core.timeseries.regular_minmax: peaks kept, float32
+    y values, no x values); others as MinMaxLTTB points. One trace per series and nothing hidden; WebGL
+    (`webgl=None`: decided by the point count) only for charts with many points (bench/pages.py
+    measures the bytes each page sends)."""
     wide = pivot_metric(frame, metric) if wide is None else wide
-    series_by_region = {
-        str(region): downsample_series(wide[region].dropna() * scale) for region in wide.columns
-    }
+    traces: dict[str, dict[str, Any]] = {}
+    for region in wide.columns:
+        series = wide[region].dropna() * scale
+        regular = regular_minmax(series)
+        if regular is not None:  # no x values at all: x0 + i * dx
+            traces[str(region)] = {
+                "x0": regular.x0.tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S"),  # plotly.js: no zones
+                "dx": regular.dx_ms,
+                "y": regular.y.astype(np.float32),
+            }
+        else:
+            x, y = chart_arrays(downsample_series(series))
+            traces[str(region)] = {"x": x, "y": y}
     if webgl is None:
-        webgl = sum(len(s) for s in series_by_region.values()) > WEBGL_MIN_POINTS
+        webgl = sum(len(t["y"]) for t in traces.values()) > WEBGL_MIN_POINTS
     trace = go.Scattergl if webgl else go.Scatter
     fig = go.Figure()
-    for region, series in series_by_region.items():
-        x, y = chart_arrays(series)
+    for region, data in traces.items():
         fig.add_trace(
             trace(
-                x=x,
-                y=y,
+                **data,
                 mode="lines",
                 name=region,
                 line={"width": 1.4, "color": region_colour(region)},
