@@ -281,7 +281,8 @@ def browser_pages(config: Path, paths: list[str], range_preset: str) -> dict[str
 
                 page.on("websocket", on_ws)
                 t0 = time.perf_counter()
-                page.goto(f"{server.url}/{path}?range={range_preset}", wait_until="domcontentloaded")
+                url_path = "" if path == "overview" else path  # the default page lives at /
+                page.goto(f"{server.url}/{url_path}?range={range_preset}", wait_until="domcontentloaded")
                 page.wait_for_selector("h1", timeout=300_000)
                 # idle (status widget gone), every chart the page sent drawn (a page may send none:
                 # nothing burning), and no frame arriving for a second: then the load is complete
