@@ -69,6 +69,9 @@ PAGE_FILES: dict[str, str] = {
 }
 
 
+SCRIPT_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
 # ---- Prometheus HTTP recording (every request a page makes goes through requests.Session.send) -------
 @dataclass
 class Recorder:
@@ -284,13 +287,11 @@ def browser_pages(config: Path, paths: list[str], range_preset: str) -> dict[str
                 url_path = "" if path == "overview" else path  # the default page lives at /
                 page.goto(f"{server.url}/{url_path}?range={range_preset}", wait_until="domcontentloaded")
                 page.wait_for_selector("h1", timeout=300_000)
-                # idle (status widget gone), every chart the page sent drawn (a page may send none:
-                # nothing burning), and no frame arriving for a second: then the load is complete
+                # complete: the script has finished (stApp's script state), every chart it sent has
+                # drawn (a page may send none: nothing burning), and no frame came for a second
                 while True:
                     before = received[0]
-                    page.wait_for_selector(
-                        '[data-testid="stStatusWidget"]', state="detached", timeout=300_000
-                    )
+                    page.wait_for_selector(SCRIPT_IDLE, timeout=600_000)
                     with contextlib.suppress(Exception):
                         page.wait_for_function(
                             "() => [...document.querySelectorAll('.js-plotly-plot')]"
@@ -299,7 +300,7 @@ def browser_pages(config: Path, paths: list[str], range_preset: str) -> dict[str
                         )
                     done = time.perf_counter()
                     page.wait_for_timeout(1000)
-                    if received[0] == before:
+                    if received[0] == before and page.locator(SCRIPT_IDLE).count():
                         break
                 out[path] = (received[0], done - t0)
                 page.close()

@@ -437,6 +437,20 @@ def chart_arrays(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(x, dtype=np.float64), series.to_numpy(dtype=np.float32)
 
 
+def trace_data(series: pd.Series) -> dict[str, Any]:
+    """A time series as the compact data of one plotly trace at a chart's width: on a regular step (every
+    source's and the simulator's output) MinMax buckets with `x0`/`dx` and float32 y values
+    (core.timeseries.regular_minmax: peaks kept, no x values); otherwise MinMaxLTTB points."""
+    series = series.dropna()
+    regular = regular_minmax(series)
+    if regular is not None:
+        # plotly.js reads zone-less date strings; dx on a date axis is in milliseconds
+        x0 = regular.x0.tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S")
+        return {"x0": x0, "dx": regular.dx_ms, "y": regular.y.astype(np.float32)}
+    x, y = chart_arrays(downsample_series(series))
+    return {"x": x, "y": y}
+
+
 def timeseries_figure(
     frame: pd.DataFrame,
     metric: str,
@@ -455,19 +469,7 @@ def timeseries_figure(
     (`webgl=None`: decided by the point count) only for charts with many points (bench/pages.py
     measures the bytes each page sends)."""
     wide = pivot_metric(frame, metric) if wide is None else wide
-    traces: dict[str, dict[str, Any]] = {}
-    for region in wide.columns:
-        series = wide[region].dropna() * scale
-        regular = regular_minmax(series)
-        if regular is not None:  # no x values at all: x0 + i * dx
-            traces[str(region)] = {
-                "x0": regular.x0.tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S"),  # plotly.js: no zones
-                "dx": regular.dx_ms,
-                "y": regular.y.astype(np.float32),
-            }
-        else:
-            x, y = chart_arrays(downsample_series(series))
-            traces[str(region)] = {"x": x, "y": y}
+    traces = {str(region): trace_data(wide[region] * scale) for region in wide.columns}
     if webgl is None:
         webgl = sum(len(t["y"]) for t in traces.values()) > WEBGL_MIN_POINTS
     trace = go.Scattergl if webgl else go.Scatter
@@ -487,7 +489,7 @@ def timeseries_figure(
         height=height,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         xaxis_title="time (UTC)",
-        xaxis_type="date",
+        xaxis_type="date",  # x0/dx and epoch-ms x values read as UTC dates
         yaxis_title=unit,
         legend={"orientation": "h", "y": -0.2},
         hovermode="x unified",
