@@ -416,16 +416,21 @@ class PrometheusSource:
         ]
         if not usable or not wanted_regions or end <= start:
             return empty_aggregates_frame()
-        resolution_s = prometheus_step_seconds(start, end, timedelta(minutes=1), self.config.scrape_interval)
-        start_s, end_s = aligned_range(start, end, resolution_s)
-        span_s = max(end_s - start_s, resolution_s)
-        queries = {
-            a.key: aggregate_query(
+        queries: dict[str, tuple[str, int]] = {}  # figure key -> (PromQL, evaluation time)
+        for a in usable:
+            # a figure over the last `window` before `end` gets that window's own resolution
+            first = end - a.window if a.window is not None else start
+            resolution_s = prometheus_step_seconds(
+                first, end, timedelta(minutes=1), self.config.scrape_interval
+            )
+            start_s, end_s = aligned_range(first, end, resolution_s)
+            # the range [start, end] includes its first step; a window (end - window, end] does not
+            span_s = max(end_s - start_s + (resolution_s if a.window is None else 0), resolution_s)
+            promql = aggregate_query(
                 a, self.queries, self.aggregate_queries, wanted_regions, span_s, resolution_s
             )
-            for a in usable
-        }
-        results = self._instant_all(list(dict.fromkeys(queries.values())), end_s)
+            queries[a.key] = (promql, end_s)
+        results = self._instant_all(list(dict.fromkeys(queries.values())))
         rows = [
             (region, key, value)
             for key, q in queries.items()
@@ -436,14 +441,14 @@ class PrometheusSource:
             return empty_aggregates_frame()
         return pd.DataFrame(rows, columns=list(AGGREGATE_COLUMNS))
 
-    def _instant_all(self, queries: list[str], at_s: int) -> dict[str, dict[str, float]]:
-        """Instant queries at `at_s`, concurrently, TTL-cached by (query, time) like query_range."""
+    def _instant_all(self, queries: list[tuple[str, int]]) -> dict[tuple[str, int], dict[str, float]]:
+        """Instant queries (PromQL, time), concurrently, TTL-cached by (query, time) like query_range."""
         now = time.monotonic()
-        results: dict[str, dict[str, float]] = {}
-        misses: list[str] = []
+        results: dict[tuple[str, int], dict[str, float]] = {}
+        misses: list[tuple[str, int]] = []
         with self._lock:
             for q in queries:
-                hit = self._instant_cache.get((q, at_s))
+                hit = self._instant_cache.get(q)
                 if hit is not None and now - hit[0] <= self.cache_ttl_s:
                     results[q] = hit[1]
                 else:
@@ -452,7 +457,7 @@ class PrometheusSource:
             return results
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_QUERIES, len(misses))) as pool:
-            outcomes = list(pool.map(lambda q: self._instant_one_safe(q, at_s), misses))
+            outcomes = list(pool.map(lambda q: self._instant_one_safe(*q), misses))
         errors = [o for o in outcomes if isinstance(o, SourceError)]
         if errors:
             more = f" ({len(errors) - 1} more of {len(misses)} queries failed too)" if len(errors) > 1 else ""
@@ -464,8 +469,8 @@ class PrometheusSource:
             results[q] = values
             warnings.extend(query_warnings)
             with self._lock:
-                self._instant_cache[(q, at_s)] = (fetched_at, values)
-                while len(self._instant_cache) > MAX_CACHE_ENTRIES:
+                self._instant_cache[q] = (fetched_at, values)
+                while len(self._instant_cache) > MAX_CACHE_ENTRIES * 4:
                     self._instant_cache.popitem(last=False)
         self._record_success(time.perf_counter() - t0, tuple(dict.fromkeys(warnings)))
         return results
@@ -706,7 +711,9 @@ def aggregate_query(
 
     A template registered for the aggregate's key (e.g. a recording rule from issue 12) wins; otherwise
     the metric's own template is evaluated on a subquery at `resolution_s`."""
-    window = f"[{span_s}s:{resolution_s}s]"
+    # the steps in (at - span, at]: one second short, as Prometheus 2.x subqueries also take the step at
+    # exactly at - span (3.x ranges are left-open)
+    window = f"[{max(span_s - 1, 1)}s:{resolution_s}s]"
     if aggregate.key in aggregate_templates:
         return render_query(aggregate_templates[aggregate.key], regions).replace("$range", f"{span_s}s")
     metric = _finite(render_query(templates[aggregate.metric], regions))

@@ -28,7 +28,7 @@ from core.ports import (
     empty_metrics_frame,
     tidy_metrics,
 )
-from core.timeseries import summarise_metrics
+from core.timeseries import summarise_range
 
 METRICS_TABLE = "metrics"
 COSTS_TABLE = "costs"
@@ -158,8 +158,9 @@ class StoreMetricsSource:
         """core.ports.RangeAggregateSource over the store's own minutes: the same figures Prometheus
         computes, from every stored point (reading them is local and cheap), so pages work on both."""
         metrics = sorted({m for a in aggregates for m in a.metrics})
-        frame = self.query_range(metrics, start, end, timedelta(minutes=1), regions)
-        return summarise_metrics(frame, aggregates)
+        first = min((a.first(start, end) for a in aggregates), default=start)
+        frame = self.query_range(metrics, first, end, timedelta(minutes=1), regions)
+        return summarise_range(frame, aggregates, start, end)
 
     def health(self) -> SourceHealth:
         try:

@@ -74,15 +74,21 @@ class RangeAggregate:
     - share_above: the share of steps whose value is above `threshold` (minutes over a latency SLO);
     - weighted_sum: the sum of metric x `weight` over the steps where both are finite;
     - weight_sum: the sum of `weight` over those same steps (weighted_sum / weight_sum is the
-      weighted mean, and both add up across regions).
+      weighted mean, and both add up across regions);
+    with `window`, over (end - window, end] instead, whatever the range's start.
     Sums are in "per step" units: only their ratios (error rate, weighted means) are meaningful."""
 
     metric: str
     stat: AggregateStat
     threshold: float | None = None
     weight: str | None = None
+    # over the `window` before the range's end (SLO rule windows end where the range ends), so one
+    # request carries every window a page needs
+    window: timedelta | None = None
 
     def __post_init__(self) -> None:
+        if self.window is not None and self.window <= timedelta(0):
+            raise ValueError(f"RangeAggregate({self.metric}).window must be positive, got {self.window}")
         if self.stat not in AGGREGATE_STATS:
             raise ValueError(f"RangeAggregate.stat: {self.stat!r} is not one of {', '.join(AGGREGATE_STATS)}")
         if (self.stat == "share_above") != (self.threshold is not None):
@@ -94,12 +100,19 @@ class RangeAggregate:
 
     @property
     def key(self) -> str:
-        """The name of this figure in an aggregates frame, e.g. 'mean(requests_per_second)'."""
+        """The name of this figure in an aggregates frame, e.g. 'mean(requests_per_second)', or
+        'sum(errors_per_second)[3600s]' over the range's last hour."""
         if self.threshold is not None:
-            return f"{self.stat}({self.metric}>{self.threshold:g})"
-        if self.weight is not None:
-            return f"{self.stat}({self.metric}*{self.weight})"
-        return f"{self.stat}({self.metric})"
+            name = f"{self.stat}({self.metric}>{self.threshold:g})"
+        elif self.weight is not None:
+            name = f"{self.stat}({self.metric}*{self.weight})"
+        else:
+            name = f"{self.stat}({self.metric})"
+        return name if self.window is None else f"{name}[{int(self.window.total_seconds())}s]"
+
+    def first(self, start: datetime, end: datetime) -> datetime:
+        """Where this figure's data starts for a range [start, end]."""
+        return start if self.window is None else end - self.window
 
     @property
     def metrics(self) -> tuple[str, ...]:

@@ -129,22 +129,27 @@ def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     return numerator / den
 
 
-def summarise_metrics(frame: pd.DataFrame, aggregates: Sequence[RangeAggregate]) -> pd.DataFrame:
+def summarise_metrics(
+    frame: pd.DataFrame, aggregates: Sequence[RangeAggregate], end: datetime | None = None
+) -> pd.DataFrame:
     """The aggregates frame (region, aggregate, value) of a tidy frame: the reference semantics of
     core.ports.RangeAggregate, used by sources that hold points (the store) and as the fallback for
-    sources that cannot aggregate; Prometheus computes the same figures itself (connectors/prometheus.py)."""
+    sources that cannot aggregate; Prometheus computes the same figures itself (connectors/prometheus.py).
+    Windowed figures cover (end - window, end]; `end` defaults to the newest point."""
     rows: list[tuple[str, str, float]] = []
     wides: dict[str, pd.DataFrame] = {}
+    last = pd.Timestamp(end) if end is not None else (frame["ts"].max() if not frame.empty else None)
 
-    def wide(metric: str) -> pd.DataFrame:
+    def wide(metric: str, window: timedelta | None) -> pd.DataFrame:
         if metric not in wides:
             w = pivot_metric(frame, metric)
             wides[metric] = w.where(np.isfinite(w)) if not w.empty else w
-        return wides[metric]
+        w = wides[metric]
+        return w if window is None or w.empty else w[w.index > last - window]
 
     for agg in aggregates:
-        values = wide(agg.metric)
-        weights = wide(agg.weight) if agg.weight else None
+        values = wide(agg.metric, agg.window)
+        weights = wide(agg.weight, agg.window) if agg.weight else None
         for region in values.columns:
             v = values[region]
             if weights is not None:
@@ -168,6 +173,21 @@ def summarise_metrics(frame: pd.DataFrame, aggregates: Sequence[RangeAggregate])
     if not rows:
         return empty_aggregates_frame()
     return pd.DataFrame(rows, columns=list(AGGREGATE_COLUMNS))
+
+
+def summarise_range(
+    frame: pd.DataFrame, aggregates: Sequence[RangeAggregate], start: datetime, end: datetime
+) -> pd.DataFrame:
+    """summarise_metrics for a range [start, end] over a frame that may reach further back for the
+    windowed figures (RangeAggregate.first): the others see only the range's own points."""
+    whole = [a for a in aggregates if a.window is None]
+    windowed = [a for a in aggregates if a.window is not None]
+    parts = [
+        summarise_metrics(frame[frame["ts"] >= pd.Timestamp(start)], whole, end) if whole else None,
+        summarise_metrics(frame, windowed, end) if windowed else None,
+    ]
+    parts = [p for p in parts if p is not None and not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else empty_aggregates_frame()
 
 
 def aggregates_table(aggregates: pd.DataFrame) -> pd.DataFrame:

@@ -33,7 +33,7 @@ from core.timeseries import (
     downsample_series,
     pivot_metric,
     regular_minmax,
-    summarise_metrics,
+    summarise_range,
 )
 from headroom.wiring import (
     build_billing_source,
@@ -377,8 +377,9 @@ def _aggregate(
         return src.aggregate_range(list(aggregates), start, end, list(regions))
     # a source that cannot aggregate (CloudWatch): the points at the usual resolution, summarised here
     metrics = sorted({m for a in aggregates for m in a.metrics})
-    frame = src.query_range(metrics, start, end, choose_step(start, end), list(regions))
-    return summarise_metrics(frame, aggregates)
+    first = min((a.first(start, end) for a in aggregates), default=start)
+    frame = src.query_range(metrics, first, end, choose_step(first, end), list(regions))
+    return summarise_range(frame, aggregates, start, end)
 
 
 def load_aggregates(

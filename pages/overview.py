@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.health import health_aggregates, region_health_from_aggregates
 from core.kpi import KPI, KPI_METRICS, kpi_aggregates, kpi_cost_days, kpi_summary_from_aggregates
-from core.slo import region_slo_states_from_aggregates, rule_windows, slo_aggregates, slos_from_config
+from core.slo import region_slo_states_from_aggregates, slo_window_aggregates, slos_from_config
 from core.timeseries import pivot_metric, ratio
 from pages import _costs_data as costs_data
 from pages import _ui as ui
@@ -28,22 +28,36 @@ if frame.empty:
     st.info("No data for this range and these regions.")
     st.stop()
 
-health = region_health_from_aggregates(
-    ui.load_aggregates(health_aggregates(cfg), start, end, regions), cfg, regions
-)
-
-# ---- KPI tiles: the selected range against the period of the same length before it ----------------
+# one request for every range-wide figure of this range: health grid, KPI tiles, SLO rule windows
+slo_defs = slos_from_config(cfg.slo)
 api_kpi_metrics = [m for m in KPI_METRICS if not m.startswith("cdn_")]
 cdn_kpi_metrics = [m for m in KPI_METRICS if m.startswith("cdn_")]
+figures = ui.load_aggregates(
+    tuple(
+        dict.fromkeys(
+            (
+                *health_aggregates(cfg),
+                *kpi_aggregates(api_kpi_metrics),
+                *slo_window_aggregates(slo_defs, cfg.burn_rate_rule),
+            )
+        )
+    ),
+    start,
+    end,
+    regions,
+)
+health = region_health_from_aggregates(figures, cfg, regions)
+
+# ---- KPI tiles: the selected range against the period of the same length before it ----------------
 previous_start = start - (end - start)
-kpi_now, kpi_before = (
-    pd.concat(
-        [
-            ui.load_aggregates(kpi_aggregates(api_kpi_metrics), first, last, regions),
-            ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), first, last, regions, kind="cdn"),
-        ]
-    )
-    for first, last in ((start, end), (previous_start, start))
+kpi_now = pd.concat(
+    [figures, ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), start, end, regions, kind="cdn")]
+)
+kpi_before = pd.concat(
+    [
+        ui.load_aggregates(kpi_aggregates(api_kpi_metrics), previous_start, start, regions),
+        ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), previous_start, start, regions, kind="cdn"),
+    ]
 )
 (cost_first, cost_last), (previous_cost_first, previous_cost_last) = kpi_cost_days(start, end)
 costs = ui.load_costs(previous_cost_first, cost_last)
@@ -84,15 +98,8 @@ for kpi_row in (kpis[:4], kpis[4:]):
         kpi_tile(kpi_column, kpi)
 
 # ---- SLO alert state per region (multiwindow burn rates at the end of the range) -----------------
-slo_defs = slos_from_config(cfg.slo)
-# the sums of each rule window, computed by the source: a few numbers per region, not 3 days of minutes
-slo_sums = tuple(dict.fromkeys(a for s in slo_defs for a in slo_aggregates(s)))
-slo_states = region_slo_states_from_aggregates(
-    {w: ui.load_aggregates(slo_sums, end - w, end, regions) for w in rule_windows(cfg.burn_rate_rule)},
-    slo_defs,
-    regions,
-    cfg.burn_rate_rule,
-)
+# the sums of each rule window (in `figures`): a few numbers per region, not 3 days of minutes
+slo_states = region_slo_states_from_aggregates(figures, slo_defs, regions, cfg.burn_rate_rule)
 SLO_BADGES = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
 health["slo_alert"] = [
     SLO_BADGES[alert] + (f" · {slo}" if alert in ("page", "ticket") else "")

@@ -50,6 +50,7 @@ from core.slo.reports import (
     slo_aggregates,
     slo_report,
     slo_reports,
+    slo_window_aggregates,
 )
 from core.slo.types import (
     ALERT_ORDER,
@@ -115,6 +116,7 @@ __all__ = [
     "slo_counts",
     "slo_report",
     "slo_reports",
+    "slo_window_aggregates",
     "slos_from_config",
     "time_to_exhaustion",
 ]

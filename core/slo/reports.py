@@ -3,7 +3,7 @@ worst alert per region, and the compact window / duration names the pages show."
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -125,12 +125,16 @@ def region_slo_states(
     return pd.DataFrame(rows, columns=["region", "alert", "worst_slo", "current_burn"])
 
 
-def slo_aggregates(slo: SLO) -> tuple[RangeAggregate, ...]:
-    """The per-region sums one SLO's error ratio over a window needs (core.ports.RangeAggregate): bad
-    (or good) and total events for ratio SLIs, the share of steps over the threshold for latency."""
+def slo_aggregates(slo: SLO, window: timedelta | None = None) -> tuple[RangeAggregate, ...]:
+    """The per-region sums one SLO's error ratio over the range's last `window` needs
+    (core.ports.RangeAggregate): bad (or good) and total events for ratio SLIs, the share of steps over
+    the threshold for latency."""
     if slo.is_latency:
-        return (RangeAggregate(slo.total, "share_above", threshold=slo.threshold),)
-    return (RangeAggregate(slo.bad or slo.good or "", "sum"), RangeAggregate(slo.total, "sum"))
+        return (RangeAggregate(slo.total, "share_above", threshold=slo.threshold, window=window),)
+    return (
+        RangeAggregate(slo.bad or slo.good or "", "sum", window=window),
+        RangeAggregate(slo.total, "sum", window=window),
+    )
 
 
 def rule_windows(rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES) -> tuple[timedelta, ...]:
@@ -139,14 +143,23 @@ def rule_windows(rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES) -> tup
     return tuple(sorted(set(windows)))
 
 
-def _error_ratio(slo: SLO, table: pd.DataFrame, region: str) -> float | None:
+def slo_window_aggregates(
+    slos: Sequence[SLO], rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES
+) -> tuple[RangeAggregate, ...]:
+    """Every figure region_slo_states_from_aggregates reads: each SLO's sums over each rule window
+    (ask them over a range ending where the alerts are evaluated, at least as long as the longest)."""
+    wanted = (a for s in slos for w in rule_windows(rules) for a in slo_aggregates(s, w))
+    return tuple(dict.fromkeys(wanted))
+
+
+def _error_ratio(slo: SLO, table: pd.DataFrame, region: str, window: timedelta) -> float | None:
     if region not in table.index:
         return None
     row = table.loc[region]
     if slo.is_latency:
-        value = row.get(slo_aggregates(slo)[0].key, np.nan)
+        value = row.get(slo_aggregates(slo, window)[0].key, np.nan)
         return None if not np.isfinite(value) else float(value)
-    first, total_key = (a.key for a in slo_aggregates(slo))
+    first, total_key = (a.key for a in slo_aggregates(slo, window))
     total, first_value = row.get(total_key, np.nan), row.get(first, np.nan)
     if not np.isfinite(total) or total <= 0:
         return None
@@ -155,15 +168,15 @@ def _error_ratio(slo: SLO, table: pd.DataFrame, region: str) -> float | None:
 
 
 def region_slo_states_from_aggregates(
-    by_window: Mapping[timedelta, pd.DataFrame],
+    aggregates: pd.DataFrame,
     slos: Sequence[SLO],
     regions: Sequence[str],
     rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES,
 ) -> pd.DataFrame:
-    """region_slo_states from the sums a source computed over each rule window (aggregates frames of
-    `slo_aggregates`, keyed by the window from `rule_windows`): the Overview's SLO column without
-    pulling three days of minutes. Same columns as region_slo_states."""
-    tables = {w: aggregates_table(frame) for w, frame in by_window.items()}
+    """region_slo_states from the sums a source computed over each rule window (an aggregates frame
+    holding `slo_window_aggregates`): the Overview's SLO column without pulling three days of minutes.
+    Same columns as region_slo_states."""
+    table = aggregates_table(aggregates)
     rows = []
     for region in regions:
         candidates: list[tuple[str, str, float | None]] = []  # (alert level, SLO, current burn)
@@ -171,8 +184,8 @@ def region_slo_states_from_aggregates(
             if slo.regions and region not in slo.regions:
                 continue
             rates: dict[timedelta, float | None] = {}
-            for window, table in tables.items():
-                ratio = _error_ratio(slo, table, region)
+            for window in rule_windows(rules):
+                ratio = _error_ratio(slo, table, region, window)
                 rates[window] = None if ratio is None else ratio / slo.error_budget_ratio
             if any(r is not None for r in rates.values()):
                 alert = alert_from_burn_rates(rates, rules)

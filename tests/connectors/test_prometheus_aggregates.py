@@ -16,7 +16,8 @@ from core.config import load_config
 from core.health import health_aggregates
 from core.kpi import kpi_aggregates
 from core.ports import RangeAggregate, RangeAggregateSource, SourceError
-from core.timeseries import aggregates_table, summarise_metrics
+from core.slo import slo_window_aggregates, slos_from_config
+from core.timeseries import aggregates_table, summarise_range
 from tests.conftest import SHIPPED_CONFIG
 from tests.connectors.promdata import CDN_QUERIES, openmetrics
 
@@ -44,19 +45,22 @@ def test_prometheus_is_a_range_aggregate_source(source) -> None:
 
 def test_aggregates_equal_the_reference_over_the_full_resolution_points(source) -> None:
     start, end = END - timedelta(hours=12), END
-    wanted = (*health_aggregates(CFG), *kpi_aggregates())
+    slo_windows = slo_window_aggregates(slos_from_config(CFG.slo), CFG.burn_rate_rule)
+    wanted = tuple(dict.fromkeys((*health_aggregates(CFG), *kpi_aggregates(), *slo_windows)))
     got = aggregates_table(source.aggregate_range(wanted, start, end, REGIONS[:2]))
-    # the reference: every point at the resolution the subquery uses (the same 60 s grid)
+    # the reference: every point at the resolution the subqueries use (the same 60 s grid); the rule
+    # windows reach back before `start` (up to the data's first point)
+    first = min(a.first(start, end) for a in wanted)
     frame = source.query_range(
-        sorted({m for a in wanted for m in a.metrics}), start, end, timedelta(seconds=60), REGIONS[:2]
+        sorted({m for a in wanted for m in a.metrics}), first, end, timedelta(seconds=60), REGIONS[:2]
     )
-    expected = aggregates_table(summarise_metrics(frame, wanted))
+    expected = aggregates_table(summarise_range(frame, wanted, start, end))
+    assert any(k.endswith("[300s]") for k in expected.columns)  # the 5-minute rule window is there
     assert sorted(got.index) == sorted(REGIONS[:2])  # only the asked regions
     assert set(expected.columns) <= set(got.columns)
     for key in expected.columns:
         for region in REGIONS[:2]:
-            # the subquery's window is (start, end]; query_range's is [start, end]: one step apart
-            assert got.at[region, key] == pytest.approx(expected.at[region, key], rel=2e-3), (key, region)
+            assert got.at[region, key] == pytest.approx(expected.at[region, key], rel=1e-6), (key, region)
 
 
 def test_peak_and_last_are_what_the_data_says(source) -> None:

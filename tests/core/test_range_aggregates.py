@@ -16,7 +16,7 @@ from core.slo import (
     region_slo_states,
     region_slo_states_from_aggregates,
     rule_windows,
-    slo_aggregates,
+    slo_window_aggregates,
 )
 from core.timeseries import aggregates_table, summarise_metrics
 from tests.core.test_slo import MIN, T0, frame_of
@@ -65,6 +65,10 @@ def test_summarise_metrics_by_hand() -> None:
     assert t.at["a", "weight_sum(latency_p95_ms*requests_per_second)"] == pytest.approx(40.0)
     assert t.at["b", "mean(requests_per_second)"] == 5.0
     assert np.isnan(t.at["b", "share_above(latency_p95_ms>300)"])  # b has no latency at all
+    last_two = RangeAggregate("requests_per_second", "sum", window=2 * MIN)
+    # (end - 2 min, end]: the last two minutes; region a has no point at minute 2
+    assert aggregates_table(summarise_metrics(frame, [last_two])).at["a", last_two.key] == 20.0
+    assert aggregates_table(summarise_metrics(frame, [last_two])).at["b", last_two.key] == 10.0
 
 
 def test_slo_states_from_window_sums_agree_with_the_grid() -> None:
@@ -97,9 +101,11 @@ def test_slo_states_from_window_sums_agree_with_the_grid() -> None:
     ]
     regions = ["a", "b", "c", "d"]
     expected = region_slo_states(frame, slos, at, regions, DEFAULT_BURN_RATE_RULES)
-    wanted = [a for s in slos for a in slo_aggregates(s)]
-    by_window = {w: summarise_metrics(frame[frame["ts"] > at - w], wanted) for w in rule_windows()}
-    got = region_slo_states_from_aggregates(by_window, slos, regions, DEFAULT_BURN_RATE_RULES)
+    wanted = slo_window_aggregates(slos, DEFAULT_BURN_RATE_RULES)
+    assert len(wanted) == len(rule_windows()) * 3  # avail: bad + total; latency: share above
+    got = region_slo_states_from_aggregates(
+        summarise_metrics(frame, wanted, at), slos, regions, DEFAULT_BURN_RATE_RULES
+    )
     assert list(got["alert"]) == list(expected["alert"])
     assert list(got["worst_slo"]) == list(expected["worst_slo"])
     assert got["current_burn"].to_numpy() == pytest.approx(expected["current_burn"].to_numpy(), nan_ok=True)
