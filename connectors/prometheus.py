@@ -42,7 +42,14 @@ from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from core.config import CANONICAL_METRICS, PrometheusConfig
-from core.ports import SourceError, SourceHealth, empty_metrics_frame
+from core.ports import (
+    AGGREGATE_COLUMNS,
+    RangeAggregate,
+    SourceError,
+    SourceHealth,
+    empty_aggregates_frame,
+    empty_metrics_frame,
+)
 
 # the template rendering is shared with the rule generator (core/alerting/rules.py), so it lives in core
 from core.promql import (  # noqa: F401  (re-exported: tests and callers import them from here)
@@ -59,6 +66,12 @@ MAX_POINTS_PER_SERIES = 11_000
 REGION_LABEL = "region"
 MAX_CONCURRENT_QUERIES = 8
 MAX_CACHE_ENTRIES = 256
+# ranges longer than a week are fetched as day pieces; a piece that ended over 10 minutes ago is closed
+# (late samples have landed) and kept without a TTL, up to MAX_CLOSED_PIECES
+SPLIT_LONGER_THAN_S = 7 * 86400
+PIECE_S = 86400
+CLOSED_AFTER_S = 600
+MAX_CLOSED_PIECES = 4096
 
 
 def prometheus_step_seconds(
@@ -191,6 +204,7 @@ class PrometheusSource:
         regions: Sequence[str],
         auth: PrometheusAuth | None = None,
         name: str | None = None,
+        aggregate_queries: Mapping[str, str] | None = None,
     ):
         auth = auth or PrometheusAuth()
         self.config = config
@@ -234,6 +248,13 @@ class PrometheusSource:
         self._last_warnings: tuple[str, ...] = ()
         self._last_checked: float | None = None
         self.http_requests = 0  # query_range calls actually sent (cache misses)
+        # RangeAggregate.key -> a PromQL template for that figure (`$regions`, `$range`): the hook for
+        # recording rules (issue 12); figures without one are computed from the metric's template
+        for key, template in (aggregate_queries or {}).items():
+            check_template(key, template)
+        self.aggregate_queries: dict[str, str] = dict(aggregate_queries or {})
+        self._closed: OrderedDict[tuple[str, int, int, int], _Series] = OrderedDict()  # closed days
+        self._instant_cache: OrderedDict[tuple[str, int], tuple[float, dict[str, float]]] = OrderedDict()
 
     # -- MetricsSource -----------------------------------------------------------------------------
     def query_range(
@@ -258,7 +279,7 @@ class PrometheusSource:
         step_s = prometheus_step_seconds(start, end, step, self.config.scrape_interval)
         start_s, end_s = aligned_range(start, end, step_s)
         queries = {m: render_query(self.queries[m], wanted_regions) for m in wanted}
-        results = self._fetch_all(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)
+        results = self._fetch_split(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)
         return _assemble({m: results[q] for m, q in queries.items()}, wanted_regions)
 
     def health(self) -> SourceHealth:
@@ -318,6 +339,186 @@ class PrometheusSource:
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._closed.clear()
+            self._instant_cache.clear()
+
+    # -- long ranges: per-day pieces, fetched concurrently, closed days kept ------------------------
+    def _fetch_split(self, queries: list[str], start_s: int, end_s: int, step_s: int) -> dict[str, _Series]:
+        """Ranges over SPLIT_LONGER_THAN_S go out as day-aligned pieces (whole days, trimmed to the
+        range), so no single request carries a month (none times out on a busy server) and a day that
+        has closed is kept beyond the TTL: a rerun of a 30-day view fetches only the open day."""
+        if end_s - start_s <= SPLIT_LONGER_THAN_S:
+            return self._fetch_all(queries, start_s, end_s, step_s)
+        pieces = day_pieces(start_s, end_s, step_s)
+        closed_before = time.time() - CLOSED_AFTER_S
+        found: dict[tuple[str, int], _Series] = {}
+        with self._lock:
+            for piece_start, piece_end in pieces:
+                for q in queries:
+                    hit = self._closed.get((q, piece_start, piece_end, step_s))
+                    if hit is not None:
+                        self._closed.move_to_end((q, piece_start, piece_end, step_s))
+                        found[(q, piece_start)] = hit
+        wanted = [(piece, [q for q in queries if (q, piece[0]) not in found]) for piece in pieces]
+        wanted = [(piece, qs) for piece, qs in wanted if qs]
+
+        def fetch(item: tuple[tuple[int, int], list[str]]) -> tuple[tuple[int, int], dict[str, _Series]]:
+            (piece_start, piece_end), qs = item
+            return (piece_start, piece_end), self._fetch_all(qs, piece_start, piece_end, step_s)
+
+        workers = max(1, min(len(wanted), MAX_CONCURRENT_QUERIES // max(1, len(queries))))
+        if wanted:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                fetched = list(pool.map(fetch, wanted))
+            with self._lock:
+                for (piece_start, piece_end), by_query in fetched:
+                    for q, series in by_query.items():
+                        found[(q, piece_start)] = series
+                        if piece_end < closed_before:
+                            self._closed[(q, piece_start, piece_end, step_s)] = series
+                while len(self._closed) > MAX_CLOSED_PIECES:
+                    self._closed.popitem(last=False)
+        return {
+            q: _joined([found[(q, piece_start)] for piece_start, _ in pieces], start_s, end_s)
+            for q in queries
+        }
+
+    # -- RangeAggregateSource (core.ports): range-wide figures computed by Prometheus ----------------
+    def aggregate_range(
+        self,
+        aggregates: Sequence[RangeAggregate],
+        start: datetime,
+        end: datetime,
+        regions: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """One instant query per figure (`*_over_time` of the metric's template on a subquery over the
+        range, at the resolution a full-range query_range would have used), so a page gets one number per
+        region instead of every point. Same semantics as core.timeseries.summarise_metrics."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware (UTC)")
+        wanted_regions = self._checked_regions(self.regions if regions is None else regions)
+        usable = [
+            a
+            for a in aggregates
+            if a.key in self.aggregate_queries or all(m in self.queries for m in a.metrics)
+        ]
+        if not usable or not wanted_regions or end <= start:
+            return empty_aggregates_frame()
+        queries: dict[str, tuple[str, int]] = {}  # figure key -> (PromQL, evaluation time)
+        for a in usable:
+            # a figure over the last `window` before `end` gets that window's own resolution
+            first = end - a.window if a.window is not None else start
+            resolution_s = prometheus_step_seconds(
+                first, end, timedelta(minutes=1), self.config.scrape_interval
+            )
+            start_s, end_s = aligned_range(first, end, resolution_s)
+            # the range [start, end] includes its first step; a window (end - window, end] does not
+            span_s = max(end_s - start_s + (resolution_s if a.window is None else 0), resolution_s)
+            promql = aggregate_query(
+                a, self.queries, self.aggregate_queries, wanted_regions, span_s, resolution_s
+            )
+            queries[a.key] = (promql, end_s)
+        results = self._instant_all(list(dict.fromkeys(queries.values())))
+        rows = [
+            (region, key, value)
+            for key, q in queries.items()
+            for region, value in results[q].items()
+            if region in wanted_regions and math.isfinite(value)
+        ]
+        if not rows:
+            return empty_aggregates_frame()
+        return pd.DataFrame(rows, columns=list(AGGREGATE_COLUMNS))
+
+    def _instant_all(self, queries: list[tuple[str, int]]) -> dict[tuple[str, int], dict[str, float]]:
+        """Instant queries (PromQL, time), concurrently, TTL-cached by (query, time) like query_range."""
+        now = time.monotonic()
+        results: dict[tuple[str, int], dict[str, float]] = {}
+        misses: list[tuple[str, int]] = []
+        with self._lock:
+            for q in queries:
+                hit = self._instant_cache.get(q)
+                if hit is not None and now - hit[0] <= self.cache_ttl_s:
+                    results[q] = hit[1]
+                else:
+                    misses.append(q)
+        if not misses:
+            return results
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_QUERIES, len(misses))) as pool:
+            outcomes = list(pool.map(lambda q: self._instant_one_safe(*q), misses))
+        errors = [o for o in outcomes if isinstance(o, SourceError)]
+        if errors:
+            more = f" ({len(errors) - 1} more of {len(misses)} queries failed too)" if len(errors) > 1 else ""
+            self._record_error(errors[0].message + more)
+            raise SourceError(self.name, errors[0].message + more, query=errors[0].query)
+        fetched_at = time.monotonic()
+        warnings: list[str] = []
+        for q, (values, query_warnings) in zip(misses, outcomes, strict=True):  # type: ignore[misc]
+            results[q] = values
+            warnings.extend(query_warnings)
+            with self._lock:
+                self._instant_cache[q] = (fetched_at, values)
+                while len(self._instant_cache) > MAX_CACHE_ENTRIES * 4:
+                    self._instant_cache.popitem(last=False)
+        self._record_success(time.perf_counter() - t0, tuple(dict.fromkeys(warnings)))
+        return results
+
+    def _instant_one_safe(
+        self, query: str, at_s: int
+    ) -> tuple[dict[str, float], tuple[str, ...]] | SourceError:
+        try:
+            return self._instant_one(query, at_s)
+        except Exception as exc:  # nothing may escape to a page as a traceback
+            return SourceError(self.name, f"query {query!r} failed unexpectedly: {_short(exc)}", query=query)
+
+    def _instant_one(self, query: str, at_s: int) -> tuple[dict[str, float], tuple[str, ...]] | SourceError:
+        where = f"query {query!r} at {self.url}"
+        with self._lock:
+            self.http_requests += 1
+        try:
+            resp = self.session.get(
+                f"{self.url}/api/v1/query",
+                params={
+                    "query": query,
+                    "time": str(at_s),
+                    "timeout": f"{max(1, round(self.timeout_s * 1000))}ms",
+                },
+                timeout=(min(self.timeout_s, 5.0), self.timeout_s),
+            )
+            payload = resp.json()
+        except requests.Timeout:
+            return SourceError(self.name, f"{where} timed out after {self.timeout_s:g} s", query=query)
+        except requests.ConnectionError as exc:
+            return SourceError(
+                self.name, f"could not connect for {where}: {_connection_reason(exc)}", query=query
+            )
+        except (requests.RequestException, ValueError) as exc:
+            return SourceError(self.name, f"{where} failed: {_short(exc)}", query=query)
+        if not isinstance(payload, dict) or payload.get("status") != "success":
+            reason = (
+                payload.get("error", "no reason given")
+                if isinstance(payload, dict)
+                else "not the Prometheus API"
+            )
+            return SourceError(
+                self.name, f"{where} was rejected (HTTP {resp.status_code}): {reason}", query=query
+            )
+        data = payload.get("data") or {}
+        if data.get("resultType") != "vector":
+            return SourceError(
+                self.name, f"{where} returned a {data.get('resultType')!r}, expected a vector", query=query
+            )
+        values: dict[str, float] = {}
+        for series in data.get("result") or []:
+            region = (series.get("metric") or {}).get(REGION_LABEL)
+            if region is None:
+                return SourceError(
+                    self.name,
+                    f"{where} returned a series without a `{REGION_LABEL}` label; aggregate it `by ({REGION_LABEL})`",
+                    query=query,
+                )
+            values[region] = float(series["value"][1])
+        return values, tuple(payload.get("warnings") or ())
 
     # -- internals -----------------------------------------------------------------------------------
     def _checked_regions(self, regions: Sequence[str]) -> list[str]:
@@ -530,6 +731,66 @@ class _Watchdog:
             if self._timer is not None:
                 self._timer.cancel()
             return self.fired
+
+
+def day_pieces(start_s: int, end_s: int, step_s: int) -> list[tuple[int, int]]:
+    """[start_s, end_s] (step-aligned) covered by whole pieces of about a day: each starts at a multiple
+    of the piece length (a whole number of steps, so every piece's points sit on the range's grid) and
+    ends one step before the next; the same days give the same pieces on every rerun (cache keys)."""
+    piece_s = math.ceil(PIECE_S / step_s) * step_s
+    first = start_s // piece_s * piece_s
+    return [(s, s + piece_s - step_s) for s in range(first, end_s + 1, piece_s)]
+
+
+def _joined(parts: Sequence[_Series], start_s: int, end_s: int) -> _Series:
+    """Pieces of one query, in time order, as one series per region trimmed to [start_s, end_s]."""
+    lo, hi = start_s * 1_000_000_000, end_s * 1_000_000_000
+    by_region: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for region in dict.fromkeys(r for part in parts for r in part.by_region):
+        ts = np.concatenate([p.by_region[region][0] for p in parts if region in p.by_region])
+        values = np.concatenate([p.by_region[region][1] for p in parts if region in p.by_region])
+        keep = (ts >= lo) & (ts <= hi)
+        by_region[region] = (ts[keep], values[keep])
+    warnings = tuple(dict.fromkeys(w for part in parts for w in part.warnings))
+    return _Series(by_region, warnings)
+
+
+def _finite(expr: str) -> str:
+    """Only the finite samples of `expr` (histogram_quantile gives NaN for a region without requests;
+    the tidy frame drops those points, so the aggregates must too)."""
+    return f"(({expr}) > -Inf < +Inf)"
+
+
+def aggregate_query(
+    aggregate: RangeAggregate,
+    templates: Mapping[str, str],
+    aggregate_templates: Mapping[str, str],
+    regions: Sequence[str],
+    span_s: int,
+    resolution_s: int,
+) -> str:
+    """The instant PromQL for one RangeAggregate over the `span_s` seconds before the query time.
+
+    A template registered for the aggregate's key (e.g. a recording rule from issue 12) wins; otherwise
+    the metric's own template is evaluated on a subquery at `resolution_s`."""
+    # the steps in (at - span, at]: one second short, as Prometheus 2.x subqueries also take the step at
+    # exactly at - span (3.x ranges are left-open)
+    window = f"[{max(span_s - 1, 1)}s:{resolution_s}s]"
+    if aggregate.key in aggregate_templates:
+        return render_query(aggregate_templates[aggregate.key], regions).replace("$range", f"{span_s}s")
+    metric = _finite(render_query(templates[aggregate.metric], regions))
+    if aggregate.stat == "share_above":
+        return f"avg_over_time(({metric} > bool {aggregate.threshold!r}){window})"
+    if aggregate.weight is not None:
+        weight = _finite(render_query(templates[aggregate.weight], regions))
+        inner = (
+            f"{metric} * on({REGION_LABEL}) {weight}"
+            if aggregate.stat == "weighted_sum"
+            else (f"{weight} and on({REGION_LABEL}) {metric}")
+        )
+        return f"sum_over_time(({inner}){window})"
+    function = {"mean": "avg", "sum": "sum", "max": "max", "min": "min", "last": "last"}[aggregate.stat]
+    return f"{function}_over_time({metric}{window})"
 
 
 def _parse_matrix(

@@ -21,12 +21,14 @@ import sqlite_utils
 from core import db as store_db
 from core.config import CANONICAL_METRICS
 from core.ports import (
+    RangeAggregate,
     SourceError,
     SourceHealth,
     empty_billing_frame,
     empty_metrics_frame,
     tidy_metrics,
 )
+from core.timeseries import summarise_range
 
 METRICS_TABLE = "metrics"
 COSTS_TABLE = "costs"
@@ -150,6 +152,20 @@ class StoreMetricsSource:
         )
         long["ts"] = pd.to_datetime(long["bucket"], unit="s", utc=True)
         return tidy_metrics(long)
+
+    def aggregate_range(
+        self,
+        aggregates: Sequence[RangeAggregate],
+        start: datetime,
+        end: datetime,
+        regions: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """core.ports.RangeAggregateSource over the store's own minutes: the same figures Prometheus
+        computes, from every stored point (reading them is local and cheap), so pages work on both."""
+        metrics = sorted({m for a in aggregates for m in a.metrics})
+        first = min((a.first(start, end) for a in aggregates), default=start)
+        frame = self.query_range(metrics, first, end, timedelta(minutes=1), regions)
+        return summarise_range(frame, aggregates, start, end)
 
     def health(self) -> SourceHealth:
         try:

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from core.config import HeadroomConfig
-from core.timeseries import pivot_metric
+from core.ports import RangeAggregate
+from core.timeseries import aggregates_table, summarise_metrics
 
 HEALTH_METRICS: tuple[str, ...] = (
     "requests_per_second",
@@ -60,38 +61,64 @@ def _state_from_burn(burn: float) -> str:
     return "ok"
 
 
+def health_aggregates(config: HeadroomConfig) -> tuple[RangeAggregate, ...]:
+    """The range-wide figures the health grid needs, per region (the source computes them)."""
+    threshold = HealthTargets.from_config(config).latency_threshold_ms
+    return (
+        RangeAggregate("requests_per_second", "mean"),
+        RangeAggregate("requests_per_second", "max"),
+        RangeAggregate("requests_per_second", "sum"),
+        RangeAggregate("errors_per_second", "sum"),
+        RangeAggregate("latency_p95_ms", "mean"),
+        RangeAggregate("latency_p95_ms", "share_above", threshold=threshold),
+        RangeAggregate("cpu_utilization", "mean"),
+        RangeAggregate("instances", "last"),
+    )
+
+
 def region_health(
     frame: pd.DataFrame, config: HeadroomConfig, regions: list[str] | None = None
 ) -> pd.DataFrame:
-    """Per region: availability, error rate, p95, RPS (mean/peak), CPU, latest instances, burn and state.
+    """Per region: availability, error rate, p95, RPS (mean/peak), CPU, latest instances, burn and state,
+    from the points of a tidy frame (the same figures as `region_health_from_aggregates`)."""
+    return region_health_from_aggregates(summarise_metrics(frame, health_aggregates(config)), config, regions)
+
+
+def region_health_from_aggregates(
+    aggregates: pd.DataFrame, config: HeadroomConfig, regions: list[str] | None = None
+) -> pd.DataFrame:
+    """Per region: availability, error rate, p95, RPS (mean/peak), CPU, latest instances, burn and state,
+    from an aggregates frame of `health_aggregates` (core.ports.RangeAggregate).
 
     Requests are weighted by time, so availability = total errors / total requests over the range (not a
     mean of per-step ratios).
     """
     targets = HealthTargets.from_config(config)
     codes = regions if regions is not None else list(config.region_codes)
-    rps = pivot_metric(frame, "requests_per_second")
-    err = pivot_metric(frame, "errors_per_second")
-    p95 = pivot_metric(frame, "latency_p95_ms")
-    cpu = pivot_metric(frame, "cpu_utilization")
-    inst = pivot_metric(frame, "instances")
+    table = aggregates_table(aggregates)
+    keys = {(a.metric, a.stat): a.key for a in health_aggregates(config)}
+
+    def figure(code: str, metric: str, stat: str) -> float:
+        key = keys[(metric, stat)]
+        if code not in table.index or key not in table.columns:
+            return float("nan")
+        return float(table.at[code, key])
+
     rows = []
     for code in codes:
         region = config.region_by_code(code)
-        r = rps.get(code, pd.Series(dtype=float)).dropna()
-        e = err.get(code, pd.Series(dtype=float)).reindex(r.index).fillna(0.0)
-        total = float(r.sum())
-        error_rate = float(e.sum() / total) if total > 0 else float("nan")
-        lat = p95.get(code, pd.Series(dtype=float)).dropna()
-        slow_share = float((lat > targets.latency_threshold_ms).mean()) if len(lat) else float("nan")
+        total = figure(code, "requests_per_second", "sum")
+        bad = figure(code, "errors_per_second", "sum")
+        bad = 0.0 if not np.isfinite(bad) else bad
+        error_rate = bad / total if np.isfinite(total) and total > 0 else float("nan")
+        slow_share = figure(code, "latency_p95_ms", "share_above")
         avail_burn = error_rate / (1 - targets.availability_objective)
         latency_burn = slow_share / (1 - targets.latency_objective)
-        cpu_mean = float(cpu[code].mean()) if code in cpu else float("nan")
+        cpu_mean = figure(code, "cpu_utilization", "mean")
         states = [_state_from_burn(avail_burn), _state_from_burn(latency_burn)]
         if np.isfinite(cpu_mean) and cpu_mean >= CPU_WARN:
             states.append("warn")
         state = max(states, key=lambda s: STATE_ORDER[s])
-        latest_instances = inst[code].dropna() if code in inst else pd.Series(dtype=float)
         rows.append(
             {
                 "region": code,
@@ -100,12 +127,12 @@ def region_health(
                 "lon": region.lon,
                 "availability": 1.0 - error_rate if np.isfinite(error_rate) else float("nan"),
                 "error_rate": error_rate,
-                "p95_ms": float(lat.mean()) if len(lat) else float("nan"),
+                "p95_ms": figure(code, "latency_p95_ms", "mean"),
                 "slow_minutes_share": slow_share,
-                "rps_mean": float(r.mean()) if len(r) else float("nan"),
-                "rps_peak": float(r.max()) if len(r) else float("nan"),
+                "rps_mean": figure(code, "requests_per_second", "mean"),
+                "rps_peak": figure(code, "requests_per_second", "max"),
                 "cpu_mean": cpu_mean,
-                "instances": float(latest_instances.iloc[-1]) if len(latest_instances) else float("nan"),
+                "instances": figure(code, "instances", "last"),
                 "availability_burn": avail_burn,
                 "latency_burn": latency_burn,
                 "state": state,

@@ -4,11 +4,14 @@ over a free period rather than an SLO window, and with a cost tile from the bill
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-import numpy as np
 import pandas as pd
+
+from core.ports import RangeAggregate
+from core.timeseries import summarise_metrics
 
 
 @dataclass(frozen=True)
@@ -36,28 +39,6 @@ class KPI:
         return self.change / abs(self.previous)
 
 
-def _wide(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
-    sub = frame[frame["metric"] == metric]
-    if sub.empty:
-        return pd.DataFrame()
-    return sub.pivot_table(index="ts", columns="region", values="value", aggfunc="mean")
-
-
-def _weighted_mean(values: pd.DataFrame, weights: pd.DataFrame) -> float | None:
-    if values.empty:
-        return None
-    if weights.empty:
-        v = values.to_numpy().ravel()
-        v = v[np.isfinite(v)]
-        return float(v.mean()) if len(v) else None
-    w = weights.reindex(index=values.index, columns=values.columns).to_numpy()
-    v = values.to_numpy()
-    ok = np.isfinite(v) & np.isfinite(w) & (w > 0)
-    if not ok.any():
-        return None
-    return float((v[ok] * w[ok]).sum() / w[ok].sum())
-
-
 def _daily_cost(costs: pd.DataFrame | None) -> float | None:
     if costs is None or costs.empty:
         return None
@@ -65,24 +46,62 @@ def _daily_cost(costs: pd.DataFrame | None) -> float | None:
     return float(per_day.mean()) if len(per_day) else None
 
 
-def _metric_kpis(frame: pd.DataFrame) -> dict[str, float | None]:
-    rps = _wide(frame, "requests_per_second")
-    errors = _wide(frame, "errors_per_second")
+_WEIGHTED_KPIS: dict[str, tuple[str, str]] = {
+    "p50": ("latency_p50_ms", "requests_per_second"),
+    "p95": ("latency_p95_ms", "requests_per_second"),
+    "p99": ("latency_p99_ms", "requests_per_second"),
+    "cdn_hit_ratio": ("cdn_hit_ratio", "cdn_requests_per_second"),
+}
+
+
+def kpi_aggregates(metrics: Sequence[str] | None = None) -> tuple[RangeAggregate, ...]:
+    """The range-wide figures the KPI tiles need per region (a source computes them; see
+    core.ports.RangeAggregate); only those reading `metrics` when given (a page asks its API source and
+    its CDN source separately)."""
+    out: list[RangeAggregate] = [
+        RangeAggregate("requests_per_second", "sum"),
+        RangeAggregate("requests_per_second", "mean"),
+        RangeAggregate("errors_per_second", "sum"),
+    ]
+    for metric, weight in _WEIGHTED_KPIS.values():
+        out += [
+            RangeAggregate(metric, "weighted_sum", weight=weight),
+            RangeAggregate(metric, "weight_sum", weight=weight),
+            RangeAggregate(metric, "mean"),  # when there is no weight at all: the plain mean
+        ]
+    if metrics is not None:
+        out = [a for a in out if set(a.metrics) <= set(metrics)]
+    return tuple(out)
+
+
+def _metric_kpis(aggregates: pd.DataFrame) -> dict[str, float | None]:
+    """KPI values from an aggregates frame of `kpi_aggregates()` over every selected region."""
+    by_key = aggregates.groupby("aggregate")["value"] if not aggregates.empty else None
+
+    def total(agg: RangeAggregate) -> float | None:
+        if by_key is None or agg.key not in by_key.groups:
+            return None
+        return float(by_key.get_group(agg.key).sum())
+
     out: dict[str, float | None] = {}
-    total = float(np.nansum(rps.to_numpy())) if not rps.empty else 0.0
-    if total > 0:
-        err = errors.reindex(index=rps.index, columns=rps.columns)
-        bad = float(np.nansum(np.where(np.isfinite(rps.to_numpy()), err.to_numpy(), np.nan)))
-        out["error_rate"] = bad / total
-        out["availability"] = 1.0 - bad / total
-        out["rps"] = float(rps.sum(axis=1, min_count=1).mean())
+    requests = total(RangeAggregate("requests_per_second", "sum")) or 0.0
+    if requests > 0:
+        bad = total(RangeAggregate("errors_per_second", "sum")) or 0.0
+        out["error_rate"] = bad / requests
+        out["availability"] = 1.0 - bad / requests
+        # the mean over time of the sum over regions = the sum over regions of their means
+        out["rps"] = total(RangeAggregate("requests_per_second", "mean"))
     else:
         out["error_rate"] = out["availability"] = out["rps"] = None
-    for p in ("p50", "p95", "p99"):
-        out[p] = _weighted_mean(_wide(frame, f"latency_{p}_ms"), rps)
-    out["cdn_hit_ratio"] = _weighted_mean(
-        _wide(frame, "cdn_hit_ratio"), _wide(frame, "cdn_requests_per_second")
-    )
+    for key, (metric, weight) in _WEIGHTED_KPIS.items():
+        weighted = total(RangeAggregate(metric, "weighted_sum", weight=weight))
+        weights = total(RangeAggregate(metric, "weight_sum", weight=weight))
+        if weighted is not None and weights:
+            out[key] = weighted / weights
+        elif by_key is not None and RangeAggregate(metric, "mean").key in by_key.groups:
+            out[key] = float(by_key.get_group(RangeAggregate(metric, "mean").key).mean())
+        else:
+            out[key] = None
     return out
 
 
@@ -120,6 +139,23 @@ def kpi_summary(
     RPS is the mean over time of the sum over regions; the CDN hit ratio is weighted by CDN requests;
     cost per day is the mean daily total of the billing rows given.
     """
+    aggregates = kpi_aggregates()
+    return kpi_summary_from_aggregates(
+        summarise_metrics(current, aggregates),
+        summarise_metrics(previous, aggregates),
+        costs_current,
+        costs_previous,
+    )
+
+
+def kpi_summary_from_aggregates(
+    current: pd.DataFrame,
+    previous: pd.DataFrame,
+    costs_current: pd.DataFrame | None = None,
+    costs_previous: pd.DataFrame | None = None,
+) -> list[KPI]:
+    """kpi_summary from aggregates frames of `kpi_aggregates()` (what a source computed over each
+    period: the Overview asks Prometheus for these figures instead of every point of both periods)."""
     now, before = _metric_kpis(current), _metric_kpis(previous)
     specs = [
         ("availability", "Availability", "%", True),

@@ -74,6 +74,90 @@ class MetricsSource(Protocol):
     def health(self) -> SourceHealth: ...
 
 
+AggregateStat = Literal["mean", "sum", "max", "min", "last", "share_above", "weighted_sum", "weight_sum"]
+AGGREGATE_STATS: tuple[str, ...] = (
+    "mean",
+    "sum",
+    "max",
+    "min",
+    "last",
+    "share_above",
+    "weighted_sum",
+    "weight_sum",
+)
+AGGREGATE_COLUMNS: tuple[str, ...] = ("region", "aggregate", "value")
+
+
+@dataclass(frozen=True)
+class RangeAggregate:
+    """One range-wide figure per region, computed where the data lives (docs/ARCHITECTURE.md, "Data
+    contracts"): over the steps of [start, end] where the metric is finite,
+    - mean / sum / max / min / last: of the metric's values;
+    - share_above: the share of steps whose value is above `threshold` (minutes over a latency SLO);
+    - weighted_sum: the sum of metric x `weight` over the steps where both are finite;
+    - weight_sum: the sum of `weight` over those same steps (weighted_sum / weight_sum is the
+      weighted mean, and both add up across regions);
+    with `window`, over (end - window, end] instead, whatever the range's start.
+    Sums are in "per step" units: only their ratios (error rate, weighted means) are meaningful."""
+
+    metric: str
+    stat: AggregateStat
+    threshold: float | None = None
+    weight: str | None = None
+    # over the `window` before the range's end (SLO rule windows end where the range ends), so one
+    # request carries every window a page needs
+    window: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if self.window is not None and self.window <= timedelta(0):
+            raise ValueError(f"RangeAggregate({self.metric}).window must be positive, got {self.window}")
+        if self.stat not in AGGREGATE_STATS:
+            raise ValueError(f"RangeAggregate.stat: {self.stat!r} is not one of {', '.join(AGGREGATE_STATS)}")
+        if (self.stat == "share_above") != (self.threshold is not None):
+            raise ValueError(f"RangeAggregate({self.metric}): threshold is for stat 'share_above' only")
+        if (self.stat in ("weighted_sum", "weight_sum")) != (self.weight is not None):
+            raise ValueError(
+                f"RangeAggregate({self.metric}): weight is required by, and only for, weighted_sum/weight_sum"
+            )
+
+    @property
+    def key(self) -> str:
+        """The name of this figure in an aggregates frame, e.g. 'mean(requests_per_second)', or
+        'sum(errors_per_second)[3600s]' over the range's last hour."""
+        if self.threshold is not None:
+            name = f"{self.stat}({self.metric}>{self.threshold:g})"
+        elif self.weight is not None:
+            name = f"{self.stat}({self.metric}*{self.weight})"
+        else:
+            name = f"{self.stat}({self.metric})"
+        return name if self.window is None else f"{name}[{int(self.window.total_seconds())}s]"
+
+    def first(self, start: datetime, end: datetime) -> datetime:
+        """Where this figure's data starts for a range [start, end]."""
+        return start if self.window is None else end - self.window
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return (self.metric,) if self.weight is None else (self.metric, self.weight)
+
+
+@runtime_checkable
+class RangeAggregateSource(Protocol):
+    """A MetricsSource that computes range-wide figures itself (Prometheus: instant queries of
+    `*_over_time` on a subquery; the store: its own rows), so a page never pulls every raw point to get
+    one number per region. Returns an aggregates frame: region, aggregate (RangeAggregate.key), value."""
+
+    name: str
+
+    def aggregate_range(
+        self,
+        aggregates: Sequence[RangeAggregate],
+        start: datetime,
+        end: datetime,
+        regions: Sequence[str] | None = None,
+    ) -> pd.DataFrame: ...
+
+
 @runtime_checkable
 class BillingSource(Protocol):
     name: str
@@ -127,6 +211,16 @@ def empty_metrics_frame() -> pd.DataFrame:
             "ts": pd.Series([], dtype="datetime64[ns, UTC]"),
             "region": pd.Series([], dtype=object),
             "metric": pd.Series([], dtype=object),
+            "value": pd.Series([], dtype="float64"),
+        }
+    )
+
+
+def empty_aggregates_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "region": pd.Series([], dtype=object),
+            "aggregate": pd.Series([], dtype=object),
             "value": pd.Series([], dtype="float64"),
         }
     )

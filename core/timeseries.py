@@ -1,15 +1,23 @@
-"""Tidy-frame helpers: step choice, pivots, and downsampling for charts (tsdownsample MinMaxLTTB)."""
+"""Tidy-frame helpers: step choice, pivots, downsampling for charts (tsdownsample MinMaxLTTB), and the
+reference computation of range-wide aggregates (core.ports.RangeAggregate) from points."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 from tsdownsample import MinMaxLTTBDownsampler
 
+from core.ports import AGGREGATE_COLUMNS, RangeAggregate, empty_aggregates_frame
+
 CHART_POINTS_PER_TRACE = 2000
+# what a chart asks its source for: about one point per horizontal pixel of a wide chart (Grafana's
+# maxDataPoints), never the 11,000-point ceiling; 30 days -> 30-minute steps, 24 h -> 1-minute steps
+CHART_QUERY_POINTS = 1500
 _NICE_STEPS_S = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 
 
@@ -23,6 +31,12 @@ def choose_step(
         if s >= needed:
             return timedelta(seconds=s)
     return timedelta(seconds=math.ceil(needed / 86400) * 86400)
+
+
+def chart_step(start: datetime, end: datetime, points: int = CHART_QUERY_POINTS) -> timedelta:
+    """The step a chart's data is asked with: a nice step giving at most `points` per series (sources
+    align ranges to the step, so reruns within one step hit their caches)."""
+    return choose_step(start, end, points)
 
 
 def pivot_metric(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -62,7 +76,122 @@ def downsample_series(series: pd.Series, n_out: int = CHART_POINTS_PER_TRACE) ->
     return series.iloc[np.sort(downsample_indices(x, y, n_out))]
 
 
+# points a chart trace is sent with: two (min and max) per bucket, about one bucket per 2 px of a chart
+CHART_TRACE_POINTS = 720
+
+
+@dataclass(frozen=True)
+class RegularTrace:
+    """A trace on a regular time grid, so the browser needs no x values: point i is at x0 + i * dx."""
+
+    x0: pd.Timestamp
+    dx_ms: float
+    y: np.ndarray  # NaN where there is no data (drawn as a gap)
+
+
+def regular_minmax(series: pd.Series, n_out: int = CHART_TRACE_POINTS) -> RegularTrace | None:
+    """A series on a regular step (a query_range result; gaps allowed) as a RegularTrace of at most
+    about n_out points: unchanged when short enough, otherwise MinMax per bucket (each bucket's lowest and
+    highest value in time order, so no peak or dip is lost; each moves by less than a bucket, under a
+    pixel at the chart's width). None when the series is not on a regular step."""
+    series = series.dropna()
+    if len(series) < 2:
+        return None
+    epochs = pd.DatetimeIndex(series.index).as_unit("ns").asi8
+    diffs = np.diff(epochs)
+    step = int(diffs.min())
+    if step <= 0 or np.any(diffs % step):
+        return None
+    slots = (epochs - epochs[0]) // step
+    grid = np.full(int(slots[-1]) + 1, np.nan)
+    grid[slots] = series.to_numpy(dtype=np.float64)
+    if len(grid) <= n_out:
+        return RegularTrace(series.index[0], step / 1e6, grid)
+    per_bucket = math.ceil(len(grid) / max(1, n_out // 2))
+    buckets = math.ceil(len(grid) / per_bucket)
+    padded = np.full(buckets * per_bucket, np.nan)
+    padded[: len(grid)] = grid
+    blocks = padded.reshape(buckets, per_bucket)
+    empty = np.isnan(blocks).all(axis=1)
+    low = np.where(np.isnan(blocks), np.inf, blocks).argmin(axis=1)
+    high = np.where(np.isnan(blocks), -np.inf, blocks).argmax(axis=1)
+    rows = np.arange(buckets)
+    first = np.where(low <= high, blocks[rows, low], blocks[rows, high])
+    second = np.where(low <= high, blocks[rows, high], blocks[rows, low])
+    first[empty] = second[empty] = np.nan
+    y = np.column_stack([first, second]).ravel()
+    return RegularTrace(series.index[0], per_bucket * step / 2 / 1e6, y)
+
+
 def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     """numerator / denominator with NaN (not inf or 0) where the denominator is zero or missing."""
     den = denominator.where(denominator > 0)
     return numerator / den
+
+
+def summarise_metrics(
+    frame: pd.DataFrame, aggregates: Sequence[RangeAggregate], end: datetime | None = None
+) -> pd.DataFrame:
+    """The aggregates frame (region, aggregate, value) of a tidy frame: the reference semantics of
+    core.ports.RangeAggregate, used by sources that hold points (the store) and as the fallback for
+    sources that cannot aggregate; Prometheus computes the same figures itself (connectors/prometheus.py).
+    Windowed figures cover (end - window, end]; `end` defaults to the newest point."""
+    rows: list[tuple[str, str, float]] = []
+    wides: dict[str, pd.DataFrame] = {}
+    last = pd.Timestamp(end) if end is not None else (frame["ts"].max() if not frame.empty else None)
+
+    def wide(metric: str, window: timedelta | None) -> pd.DataFrame:
+        if metric not in wides:
+            w = pivot_metric(frame, metric)
+            wides[metric] = w.where(np.isfinite(w)) if not w.empty else w
+        w = wides[metric]
+        return w if window is None or w.empty else w[w.index > last - window]
+
+    for agg in aggregates:
+        values = wide(agg.metric, agg.window)
+        weights = wide(agg.weight, agg.window) if agg.weight else None
+        for region in values.columns:
+            v = values[region]
+            if weights is not None:
+                w = weights[region] if region in weights.columns else pd.Series(dtype=float)
+                both = pd.concat([v, w], axis=1, keys=["v", "w"]).dropna()
+                if both.empty:
+                    continue
+                x = both["v"] * both["w"] if agg.stat == "weighted_sum" else both["w"]
+                rows.append((str(region), agg.key, float(x.sum())))
+                continue
+            v = v.dropna()
+            if v.empty:
+                continue
+            if agg.stat == "share_above":
+                value = float((v > agg.threshold).mean())
+            elif agg.stat == "last":
+                value = float(v.iloc[-1])
+            else:
+                value = float(getattr(v, agg.stat)())
+            rows.append((str(region), agg.key, value))
+    if not rows:
+        return empty_aggregates_frame()
+    return pd.DataFrame(rows, columns=list(AGGREGATE_COLUMNS))
+
+
+def summarise_range(
+    frame: pd.DataFrame, aggregates: Sequence[RangeAggregate], start: datetime, end: datetime
+) -> pd.DataFrame:
+    """summarise_metrics for a range [start, end] over a frame that may reach further back for the
+    windowed figures (RangeAggregate.first): the others see only the range's own points."""
+    whole = [a for a in aggregates if a.window is None]
+    windowed = [a for a in aggregates if a.window is not None]
+    parts = [
+        summarise_metrics(frame[frame["ts"] >= pd.Timestamp(start)], whole, end) if whole else None,
+        summarise_metrics(frame, windowed, end) if windowed else None,
+    ]
+    parts = [p for p in parts if p is not None and not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else empty_aggregates_frame()
+
+
+def aggregates_table(aggregates: pd.DataFrame) -> pd.DataFrame:
+    """Aggregates frame -> one row per region, one column per aggregate key (missing: NaN)."""
+    if aggregates.empty:
+        return pd.DataFrame(index=pd.Index([], name="region"))
+    return aggregates.pivot_table(index="region", columns="aggregate", values="value", aggfunc="first")

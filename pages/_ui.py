@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -17,8 +18,23 @@ from connectors.demo import demo_world_end, demo_world_is_current, ensure_demo_w
 from connectors.store import open_db, read_events
 from core.config import METRIC_UNITS, ConfigError, HeadroomConfig, config_path, load_config
 from core.health import STATE_COLOURS
-from core.ports import SourceError, SourceHealth, empty_billing_frame, empty_metrics_frame
-from core.timeseries import choose_step, downsample_series, pivot_metric
+from core.ports import (
+    RangeAggregate,
+    RangeAggregateSource,
+    SourceError,
+    SourceHealth,
+    empty_aggregates_frame,
+    empty_billing_frame,
+    empty_metrics_frame,
+)
+from core.timeseries import (
+    chart_step,
+    choose_step,
+    downsample_series,
+    pivot_metric,
+    regular_minmax,
+    summarise_range,
+)
 from headroom.wiring import (
     build_billing_source,
     build_cdn_source,
@@ -447,6 +463,57 @@ def load_metrics(
     )
 
 
+def load_chart_metrics(
+    metrics: Sequence[str],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    regions: Sequence[str] | None = None,
+    kind: str = "metrics",
+) -> pd.DataFrame:
+    """Metrics for charts only: asked at the chart's width (core.timeseries.chart_step, ~1,500 points a
+    series), never at the source's ceiling. Range-wide figures come from `load_aggregates`."""
+    if start is None or end is None:
+        start, end = time_range()
+    return load_metrics(metrics, start, end, regions, kind, step=chart_step(start, end))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=64)
+def _aggregate(
+    kind: str,
+    aggregates: tuple[RangeAggregate, ...],
+    start: datetime,
+    end: datetime,
+    regions: tuple[str, ...],
+) -> pd.DataFrame:
+    src = source(kind)
+    if isinstance(src, RangeAggregateSource):
+        return src.aggregate_range(list(aggregates), start, end, list(regions))
+    # a source that cannot aggregate (CloudWatch): the points at the usual resolution, summarised here
+    metrics = sorted({m for a in aggregates for m in a.metrics})
+    first = min((a.first(start, end) for a in aggregates), default=start)
+    frame = src.query_range(metrics, first, end, choose_step(first, end), list(regions))
+    return summarise_range(frame, aggregates, start, end)
+
+
+def load_aggregates(
+    aggregates: Sequence[RangeAggregate],
+    start: datetime,
+    end: datetime,
+    regions: Sequence[str] | None = None,
+    kind: str = "metrics",
+) -> pd.DataFrame:
+    """Range-wide figures per region (core.ports.RangeAggregate), computed by the source (Prometheus:
+    instant queries) instead of from every point; a banner and the last good figures on failure."""
+    regions_key = tuple(regions) if regions is not None else tuple(selected_regions())
+    aggregates_key = tuple(aggregates)
+    return load_last_good(
+        ("aggregates", kind, aggregates_key, start, end, regions_key),
+        lambda: _aggregate(kind, aggregates_key, start, end, regions_key),
+        empty_aggregates_frame,
+        kind,
+    )
+
+
 def load_costs(start: date, end: date) -> pd.DataFrame:
     """Billing frame for days start..end; on failure a banner and the last good data of these days."""
     return load_last_good(
@@ -474,6 +541,33 @@ def region_colour(code: str) -> str:
     return REGION_COLOURS[codes.index(code) % len(REGION_COLOURS)] if code in codes else "#7f7f7f"
 
 
+# above this many points in one chart, WebGL draws faster than SVG; below it SVG shows sooner (no WebGL
+# context per chart: in headless Chromium the Triage page loaded in 1.1 s instead of 2.5 s)
+WEBGL_MIN_POINTS = 20_000
+
+
+def chart_arrays(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A trace's x and y as compact arrays for the browser: x as float64 epoch milliseconds (plotly sends
+    typed arrays base64-encoded: 8 bytes a point instead of a 25-character ISO string; the axis is typed
+    'date', so it reads as UTC time) and y as float32 (7 significant digits, more than a chart shows)."""
+    x = pd.DatetimeIndex(series.index).as_unit("ms").asi8.astype(np.float64)
+    return np.ascontiguousarray(x, dtype=np.float64), series.to_numpy(dtype=np.float32)
+
+
+def trace_data(series: pd.Series) -> dict[str, Any]:
+    """A time series as the compact data of one plotly trace at a chart's width: on a regular step (every
+    source's and the simulator's output) MinMax buckets with `x0`/`dx` and float32 y values
+    (core.timeseries.regular_minmax: peaks kept, no x values); otherwise MinMaxLTTB points."""
+    series = series.dropna()
+    regular = regular_minmax(series)
+    if regular is not None:
+        # plotly.js reads zone-less date strings; dx on a date axis is in milliseconds
+        x0 = regular.x0.tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S")
+        return {"x0": x0, "dx": regular.dx_ms, "y": regular.y.astype(np.float32)}
+    x, y = chart_arrays(downsample_series(series))
+    return {"x": x, "y": y}
+
+
 def timeseries_figure(
     frame: pd.DataFrame,
     metric: str,
@@ -483,24 +577,27 @@ def timeseries_figure(
     marks: pd.DataFrame | None = None,
     height: int = 320,
     wide: pd.DataFrame | None = None,
-    webgl: bool = True,
+    webgl: bool | None = None,
 ) -> go.Figure:
-    """One line per region, downsampled (MinMaxLTTB) to a few thousand points per trace, UTC x axis,
-    incidents shaded and deploys drawn as vertical markers when `marks` (events frame) is given.
-    webgl=False draws SVG: for a few short traces it shows sooner (no WebGL context per chart; in
-    headless Chromium the Triage page loaded in 1.1 s instead of 2.5 s, bench/slo_triage.py)."""
+    """One line per region at the chart's width, UTC x axis, incidents shaded and deploys drawn as
+    vertical markers when `marks` (events frame) is given. A series on a regular step (every source's
+    output) goes as MinMax buckets on a regular grid (core.timeseries.regular_minmax: peaks kept, float32
+    y values, no x values); others as MinMaxLTTB points. One trace per series and nothing hidden; WebGL
+    (`webgl=None`: decided by the point count) only for charts with many points (bench/pages.py
+    measures the bytes each page sends)."""
     wide = pivot_metric(frame, metric) if wide is None else wide
+    traces = {str(region): trace_data(wide[region] * scale) for region in wide.columns}
+    if webgl is None:
+        webgl = sum(len(t["y"]) for t in traces.values()) > WEBGL_MIN_POINTS
     trace = go.Scattergl if webgl else go.Scatter
     fig = go.Figure()
-    for region in wide.columns:
-        series = downsample_series(wide[region].dropna() * scale)
+    for region, data in traces.items():
         fig.add_trace(
             trace(
-                x=series.index,
-                y=series.to_numpy(),
+                **data,
                 mode="lines",
-                name=str(region),
-                line={"width": 1.4, "color": region_colour(str(region))},
+                name=region,
+                line={"width": 1.4, "color": region_colour(region)},
             )
         )
     unit = y_title or METRIC_UNITS.get(metric, "")
@@ -509,6 +606,7 @@ def timeseries_figure(
         height=height,
         margin={"l": 10, "r": 10, "t": 64, "b": 10},
         xaxis_title="time (UTC)",
+        xaxis_type="date",  # x0/dx and epoch-ms x values read as UTC dates
         yaxis_title=unit,
         # above the plot, right-aligned under the title: below it, it covered the x axis title
         legend=LEGEND_ABOVE,

@@ -1,23 +1,28 @@
 """Overview: region health grid and map, and request / error / latency charts for the selected range."""
 
+from datetime import timedelta
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.health import HEALTH_METRICS, region_health
-from core.kpi import KPI, KPI_METRICS, kpi_cost_days, kpi_summary
-from core.slo import metrics_for, region_slo_states, rules_lookback, slos_from_config
+from core.health import health_aggregates, region_health_from_aggregates
+from core.kpi import KPI, KPI_METRICS, kpi_aggregates, kpi_cost_days, kpi_summary_from_aggregates
+from core.slo import region_slo_states_from_aggregates, slo_window_aggregates, slos_from_config
 from core.timeseries import pivot_metric, ratio
 from pages import _actions_view as actions_view
 from pages import _alerts as alerts_ui
 from pages import _costs_data as costs_data
 from pages import _ui as ui
-from pages._slo_data import slo_grid
+
+# what the charts draw, asked at the chart's width; every range-wide figure (grid, KPI tiles, SLO alert
+# column) is computed by the source (ui.load_aggregates: instant queries on Prometheus)
+CHART_METRICS = ("requests_per_second", "errors_per_second", "latency_p95_ms", "cpu_utilization")
 
 start, end = ui.page_header("Overview", "Are we healthy? Region health against the SLO targets.")
 cfg = ui.config()
 regions = ui.selected_regions()
-frame = ui.load_metrics(HEALTH_METRICS, start, end, regions)
+frame = ui.load_chart_metrics(CHART_METRICS, start, end, regions)
 marks = pd.concat([ui.events(start, end), actions_view.action_marks(start, end)], ignore_index=True)
 
 # ---- guardrail: budgets spent or projected to overrun this month (core.costs) ------------------
@@ -28,22 +33,35 @@ if frame.empty:
     st.info("No data for this range and these regions.")
     st.stop()
 
-health = region_health(frame, cfg, regions)
-
-# ---- KPI tiles: the selected range against the period of the same length before it ----------------
+# one request for every range-wide figure of this range: health grid, KPI tiles, SLO rule windows
+slo_defs = slos_from_config(cfg.slo)
 api_kpi_metrics = [m for m in KPI_METRICS if not m.startswith("cdn_")]
 cdn_kpi_metrics = [m for m in KPI_METRICS if m.startswith("cdn_")]
+figures = ui.load_aggregates(
+    tuple(
+        dict.fromkeys(
+            (
+                *health_aggregates(cfg),
+                *kpi_aggregates(api_kpi_metrics),
+                *slo_window_aggregates(slo_defs, cfg.burn_rate_rule),
+            )
+        )
+    ),
+    start,
+    end,
+    regions,
+)
+health = region_health_from_aggregates(figures, cfg, regions)
+
+# ---- KPI tiles: the selected range against the period of the same length before it ----------------
 previous_start = start - (end - start)
 kpi_now = pd.concat(
-    [
-        ui.load_metrics(api_kpi_metrics, start, end, regions),
-        ui.load_metrics(cdn_kpi_metrics, start, end, regions, kind="cdn"),
-    ]
+    [figures, ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), start, end, regions, kind="cdn")]
 )
 kpi_before = pd.concat(
     [
-        ui.load_metrics(api_kpi_metrics, previous_start, start, regions),
-        ui.load_metrics(cdn_kpi_metrics, previous_start, start, regions, kind="cdn"),
+        ui.load_aggregates(kpi_aggregates(api_kpi_metrics), previous_start, start, regions),
+        ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), previous_start, start, regions, kind="cdn"),
     ]
 )
 (cost_first, cost_last), (previous_cost_first, previous_cost_last) = kpi_cost_days(start, end)
@@ -79,17 +97,24 @@ def kpi_tile(column, kpi: KPI) -> None:
     )
 
 
-kpis = kpi_summary(kpi_now, kpi_before, costs_now, costs_before)
+kpis = kpi_summary_from_aggregates(kpi_now, kpi_before, costs_now, costs_before)
 for kpi_row in (kpis[:4], kpis[4:]):
     for kpi_column, kpi in zip(st.columns(4), kpi_row, strict=False):
         kpi_tile(kpi_column, kpi)
 
 # ---- SLO alert state per region (multiwindow burn rates at the end of the range) -----------------
-slo_defs = slos_from_config(cfg.slo)
-# every region, the same data as the Triage page (shared cache)
-slo_data = slo_grid(metrics_for(slo_defs), end - rules_lookback(cfg.burn_rate_rule), end, cfg.region_codes)
-slo_at = ui.state_as_of(end, slo_data.newest)  # now = the newest data point, never past it
-slo_states = region_slo_states(slo_data, slo_defs, slo_at, regions, cfg.burn_rate_rule)
+# now = the newest data point, never past it (issue 15); the sums of each rule window ending there: a few
+# numbers per region, not 3 days of minutes (issue 17)
+newest = None if frame.empty else pd.Timestamp(frame["ts"].max()).to_pydatetime()
+slo_at = ui.state_as_of(end, newest)
+slo_figures = (
+    figures
+    if slo_at >= end
+    else ui.load_aggregates(
+        slo_window_aggregates(slo_defs, cfg.burn_rate_rule), slo_at - timedelta(hours=1), slo_at, regions
+    )
+)
+slo_states = region_slo_states_from_aggregates(slo_figures, slo_defs, regions, cfg.burn_rate_rule)
 SLO_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level
 health["slo_alert"] = [
     SLO_BADGES[alert] + (f" · {slo}" if alert in ("page", "ticket") else "")

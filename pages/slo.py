@@ -153,24 +153,18 @@ def burn_down_figure(report: SLOReport) -> go.Figure:
     region = None if report.region == GLOBAL else report.region
     down = burn_down(counts[slo.name], slo, at, region)
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=down["ts"],
-            y=down["ideal_fraction"] * 100,
-            name="ideal (burn 1)",
-            line={"dash": "dash", "color": "#90a4ae"},
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=down["ts"], y=down["remaining_fraction"] * 100, name="remaining", line={"color": "#1e88e5"}
-        )
-    )
+    # compact traces at the chart's width (ui.trace_data): a 30-day window has thousands of steps per card
+    ts = pd.DatetimeIndex(down["ts"])
+    ideal = ui.trace_data(pd.Series(down["ideal_fraction"].to_numpy() * 100, index=ts))
+    remaining = ui.trace_data(pd.Series(down["remaining_fraction"].to_numpy() * 100, index=ts))
+    fig.add_trace(go.Scatter(**ideal, name="ideal (burn 1)", line={"dash": "dash", "color": "#90a4ae"}))
+    fig.add_trace(go.Scatter(**remaining, name="remaining", line={"color": "#1e88e5"}))
     fig.update_layout(
         title="Burn-down over the window",
         height=230,
         margin={"l": 10, "r": 10, "t": 35, "b": 10},
         xaxis_title="time (UTC)",
+        xaxis_type="date",
         yaxis_title="% of budget left",
         # inside the plot, bottom left: the ideal line runs top-left to bottom-right, leaving that corner free
         legend={

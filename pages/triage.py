@@ -203,7 +203,7 @@ changes = pd.concat(
     ignore_index=True,
 )
 marks = changes[changes["region"].isin(["", region])] if not changes.empty else changes
-charts = ui.load_metrics(CHART_METRICS, start, at, regions=[region])
+charts = ui.load_chart_metrics(CHART_METRICS, start, at, regions=[region])
 # one region's traces: SVG (webgl=False) draws them sooner than WebGL contexts (bench/slo_triage.py)
 
 c1, c2 = st.columns(2)

@@ -474,5 +474,5 @@ def changes_made_between(conn: sqlite3.Connection, start: datetime, end: datetim
         f"SELECT target, kind, state, reason, started_at, finished_at FROM {ACTIONS_TABLE} "
         "WHERE started_at IS NOT NULL AND started_at <= ? AND COALESCE(finished_at, started_at) >= ? "
         "ORDER BY started_at",
-        [int(end.timestamp()), int(start.timestamp())],
+        [end.timestamp(), start.timestamp()],  # float seconds: an action in the last second counts
     ).fetchall()

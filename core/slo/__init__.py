@@ -30,6 +30,7 @@ runbooks). The Overview's KPI tiles are core/kpi.py.
 """
 
 from core.slo.alerts import (
+    alert_from_burn_rates,
     alert_state,
     burn_rate,
     burn_rate_series,
@@ -44,9 +45,13 @@ from core.slo.reports import (
     format_duration,
     format_window,
     region_slo_states,
+    region_slo_states_from_aggregates,
     reports_table,
+    rule_windows,
+    slo_aggregates,
     slo_report,
     slo_reports,
+    slo_window_aggregates,
 )
 from core.slo.types import (
     ALERT_ORDER,
@@ -85,6 +90,7 @@ __all__ = [
     "SLOData",
     "SLOReport",
     "WindowSLI",
+    "alert_from_burn_rates",
     "alert_state",
     "burn_down",
     "burn_rate",
@@ -101,14 +107,18 @@ __all__ = [
     "metric_grid",
     "metrics_for",
     "region_slo_states",
+    "region_slo_states_from_aggregates",
     "reports_table",
     "rules_lookback",
+    "rule_windows",
     "runbooks_for",
     "sli",
     "sli_detail",
+    "slo_aggregates",
     "slo_counts",
     "slo_report",
     "slo_reports",
+    "slo_window_aggregates",
     "slos_from_config",
     "time_to_exhaustion",
 ]

@@ -97,16 +97,33 @@ def alert_state(
     windows = [w for r in rules for w in (r.long_window, r.short_window)]
     rates, partial = burn_rates(frame, slo, windows, at, region)
     guard = slo.min_events if min_events is None else min_events
-    events = window_events(frame, slo, windows, at, region) if guard > 0 else {}
+    events = window_events(frame, slo, windows, at, region) if guard > 0 else None
+    return alert_from_burn_rates(rates, rules, partial, events, guard)
+
+
+def alert_from_burn_rates(
+    rates: dict[timedelta, float | None],
+    rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES,
+    partial: tuple[timedelta, ...] = (),
+    events: dict[timedelta, float] | None = None,
+    min_events: float = 0.0,
+) -> AlertState:
+    """The alert state from the burn rate of every rule window, however they were computed (a grid, or
+    the source's own sums: core.slo.reports.region_slo_states_from_aggregates). With `min_events` > 0
+    and the requests of each window in `events`, a rule also needs that many in both its windows."""
+    guard = min_events if events is not None else 0.0
     evaluations = []
     for rule in rules:
-        long_burn, short_burn = rates[rule.long_window], rates[rule.short_window]
+        long_burn, short_burn = rates.get(rule.long_window), rates.get(rule.short_window)
         firing = (
             long_burn is not None
             and short_burn is not None
             and long_burn > rule.burn_rate
             and short_burn > rule.burn_rate
-            and (guard <= 0 or min(events[rule.long_window], events[rule.short_window]) >= guard)
+            and (
+                guard <= 0
+                or min(events.get(rule.long_window, 0.0), events.get(rule.short_window, 0.0)) >= guard
+            )
         )
         evaluations.append(RuleEvaluation(rule, long_burn, short_burn, firing))
     return AlertState(

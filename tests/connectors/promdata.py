@@ -34,15 +34,23 @@ def _stamps(start: datetime, end: datetime, interval_s: int) -> list[int]:
 
 
 def openmetrics(
-    regions: Sequence[str], start: datetime, end: datetime, interval_s: int = 60, cdn: bool = False
+    regions: Sequence[str],
+    start: datetime,
+    end: datetime,
+    interval_s: int = 60,
+    cdn: bool = False,
+    max_instances: int | None = None,
 ) -> str:
     """OpenMetrics text with samples every `interval_s` seconds from start to end (seconds timestamps,
-    families grouped, series in ascending time, final `# EOF`)."""
+    families grouped, series in ascending time, final `# EOF`). Region i has 3 + i `up` instances, at
+    most `max_instances` when given (bench/pages.py caps them so 50 regions backfill in minutes)."""
     stamps = _stamps(start, end, interval_s)
-    return "\n".join(_lines(list(regions), stamps, interval_s, cdn)) + "\n# EOF\n"
+    return "\n".join(_lines(list(regions), stamps, interval_s, cdn, max_instances)) + "\n# EOF\n"
 
 
-def _lines(regions: list[str], stamps: list[int], interval_s: int, cdn: bool) -> Iterator[str]:
+def _lines(
+    regions: list[str], stamps: list[int], interval_s: int, cdn: bool, max_instances: int | None = None
+) -> Iterator[str]:
     def counter_series(name: str, labels: str, rate: callable) -> Iterator[str]:  # type: ignore[valid-type]
         total = 0.0
         for t in stamps:
@@ -97,7 +105,7 @@ def _lines(regions: list[str], stamps: list[int], interval_s: int, cdn: bool) ->
 
     yield "# TYPE up gauge"
     for i, r in enumerate(regions):
-        for instance in range(3 + i):
+        for instance in range(3 + i if max_instances is None else min(3 + i, max_instances)):
             for t in stamps:
                 yield f'up{{job="api",region="{r}",instance="i{instance}"}} 1 {t}'
 

@@ -1,0 +1,162 @@
+"""PrometheusSource against a real, backfilled Prometheus: long ranges fetched as day pieces (closed days
+kept), and aggregate_range (core.ports.RangeAggregateSource): the figures Prometheus computes equal core.timeseries.summarise_metrics over the points a
+full-resolution query_range returns (docs/ARCHITECTURE.md, "Data contracts")."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from connectors import prometheus
+from connectors.prometheus import PrometheusSource, aggregate_query
+from core.config import load_config
+from core.health import health_aggregates
+from core.kpi import kpi_aggregates
+from core.ports import RangeAggregate, RangeAggregateSource, SourceError
+from core.slo import slo_window_aggregates, slos_from_config
+from core.timeseries import aggregates_table, summarise_range
+from tests.conftest import SHIPPED_CONFIG
+from tests.connectors.promdata import CDN_QUERIES, openmetrics
+
+pytestmark = pytest.mark.slow
+
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
+END = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+START = END - timedelta(days=1)
+CFG = load_config(SHIPPED_CONFIG)
+QUERIES = dict(CFG.prometheus.queries) | CDN_QUERIES
+
+
+@pytest.fixture(scope="module")
+def source(prometheus_factory) -> PrometheusSource:
+    server = prometheus_factory(
+        openmetrics(REGIONS, START - timedelta(hours=1), END, interval_s=60, cdn=True)
+    )
+    config = replace(CFG.prometheus, url=server.url, queries=QUERIES, scrape_interval=timedelta(seconds=60))
+    return PrometheusSource(config, REGIONS)
+
+
+def test_prometheus_is_a_range_aggregate_source(source) -> None:
+    assert isinstance(source, RangeAggregateSource)
+
+
+def test_aggregates_equal_the_reference_over_the_full_resolution_points(source) -> None:
+    start, end = END - timedelta(hours=12), END
+    slo_windows = slo_window_aggregates(slos_from_config(CFG.slo), CFG.burn_rate_rule)
+    wanted = tuple(dict.fromkeys((*health_aggregates(CFG), *kpi_aggregates(), *slo_windows)))
+    got = aggregates_table(source.aggregate_range(wanted, start, end, REGIONS[:2]))
+    # the reference: every point at the resolution the subqueries use (the same 60 s grid); the rule
+    # windows reach back before `start` (up to the data's first point)
+    first = min(a.first(start, end) for a in wanted)
+    frame = source.query_range(
+        sorted({m for a in wanted for m in a.metrics}), first, end, timedelta(seconds=60), REGIONS[:2]
+    )
+    expected = aggregates_table(summarise_range(frame, wanted, start, end))
+    assert any(k.endswith("[300s]") for k in expected.columns)  # the 5-minute rule window is there
+    assert sorted(got.index) == sorted(REGIONS[:2])  # only the asked regions
+    assert set(expected.columns) <= set(got.columns)
+    for key in expected.columns:
+        for region in REGIONS[:2]:
+            assert got.at[region, key] == pytest.approx(expected.at[region, key], rel=1e-6), (key, region)
+
+
+def test_peak_and_last_are_what_the_data_says(source) -> None:
+    start, end = END - timedelta(hours=6), END
+    got = aggregates_table(
+        source.aggregate_range(
+            [RangeAggregate("requests_per_second", "max"), RangeAggregate("instances", "last")], start, end
+        )
+    )
+    # promdata: region i has 3 + i instances up; request rate (100 + 40 i) (1 + 0.3 sin) <= 1.3 (100 + 40 i)
+    assert got.at["eu-west-1", "last(instances)"] == 4
+    assert got.at["ap-southeast-1", "last(instances)"] == 5
+    assert 0 < got.at["us-east-1", "max(requests_per_second)"] <= 130.0 + 1e-6
+
+
+def test_one_instant_query_per_figure_and_repeats_are_cached(source) -> None:
+    source.clear_cache()
+    start, end = END - timedelta(hours=3), END
+    wanted = [RangeAggregate("requests_per_second", "mean"), RangeAggregate("errors_per_second", "sum")]
+    before = source.http_requests
+    source.aggregate_range(wanted, start, end)
+    assert source.http_requests - before == 2
+    source.aggregate_range(wanted, start, end)
+    assert source.http_requests - before == 2
+
+
+def test_a_registered_aggregate_template_wins(source) -> None:
+    """The hook for recording rules (issue 12): a template per RangeAggregate.key replaces the subquery."""
+    key = RangeAggregate("requests_per_second", "max").key
+    rule = 'sum by (region) (max_over_time(up{region=~"$regions"}[$range]))'
+    hooked = PrometheusSource(source.config, REGIONS, aggregate_queries={key: rule})
+    got = aggregates_table(
+        hooked.aggregate_range([RangeAggregate("requests_per_second", "max")], END - timedelta(hours=1), END)
+    )
+    assert got.at["us-east-1", key] == 3  # the count of `up` series, not a request rate
+    assert "[3600s]" in aggregate_query(
+        RangeAggregate("requests_per_second", "max"), QUERIES, {key: rule}, ["us-east-1"], 3600, 60
+    )
+
+
+def test_a_bad_template_becomes_a_source_error_naming_the_query(source) -> None:
+    broken = PrometheusSource(
+        replace(
+            source.config,
+            queries=QUERIES | {"requests_per_second": 'sum by (region) (rate(nope{region=~"$regions"}[5m])'},
+        ),
+        REGIONS,
+    )
+    with pytest.raises(SourceError) as err:
+        broken.aggregate_range([RangeAggregate("requests_per_second", "mean")], END - timedelta(hours=1), END)
+    assert "Prometheus" in err.value.source and "nope" in (err.value.query or "")
+
+
+# ---- long ranges: day pieces, closed days kept -------------------------------------------------------
+LONG_END = END
+LONG_START = END - timedelta(days=9)
+
+
+@pytest.fixture(scope="module")
+def long_prom(prometheus_factory):
+    return prometheus_factory(
+        openmetrics(REGIONS[:2], LONG_START - timedelta(days=1), LONG_END, interval_s=300),
+        scrape_interval="300s",
+    )
+
+
+def long_source(url: str, **overrides) -> PrometheusSource:
+    queries = {m: q.replace("[5m]", "[15m]") for m, q in QUERIES.items()}
+    config = replace(
+        CFG.prometheus, url=url, queries=queries, scrape_interval=timedelta(seconds=300), **overrides
+    )
+    return PrometheusSource(config, REGIONS[:2])
+
+
+def test_a_long_range_in_day_pieces_equals_one_request(long_prom, monkeypatch) -> None:
+    metrics = ["requests_per_second", "latency_p95_ms"]
+    pieces = long_source(long_prom.url).query_range(metrics, LONG_START, LONG_END, timedelta(minutes=5))
+    monkeypatch.setattr(prometheus, "SPLIT_LONGER_THAN_S", 10**9)
+    whole = long_source(long_prom.url).query_range(metrics, LONG_START, LONG_END, timedelta(minutes=5))
+    assert len(whole) > 9 * 288
+    pd.testing.assert_frame_equal(pieces, whole)
+
+
+def test_a_rerun_fetches_only_the_open_day(long_prom) -> None:
+    source = long_source(long_prom.url, cache_ttl=timedelta(0))  # no TTL cache: only closed days are kept
+    metrics = ["requests_per_second", "errors_per_second"]
+    step = prometheus.prometheus_step_seconds(
+        LONG_START, LONG_END, timedelta(minutes=5), timedelta(seconds=300)
+    )
+    start_s, end_s = prometheus.aligned_range(LONG_START, LONG_END, step)
+    pieces = prometheus.day_pieces(start_s, end_s, step)
+    assert len(pieces) >= 9
+    first = source.query_range(metrics, LONG_START, LONG_END, timedelta(minutes=5))
+    assert source.http_requests == len(pieces) * len(metrics)
+    second = source.query_range(metrics, LONG_START, LONG_END, timedelta(minutes=5))
+    open_pieces = [p for p in pieces if p[1] >= datetime.now(UTC).timestamp() - prometheus.CLOSED_AFTER_S]
+    assert 1 <= len(open_pieces) <= 2
+    assert source.http_requests == (len(pieces) + len(open_pieces)) * len(metrics)
+    pd.testing.assert_frame_equal(first, second)
