@@ -48,7 +48,7 @@ def store_guarded(attempt: str) -> Callable[[_Method], _Method]:
         def guarded(self: _ServiceBase, actor: Identity, *args: Any, **kwargs: Any) -> Any:
             try:
                 return method(self, actor, *args, **kwargs)
-            except sqlite3.DatabaseError as exc:
+            except (sqlite3.DatabaseError, actions_store.UnreadableActionRow) as exc:
                 action_id = args[0] if args and isinstance(args[0], int) else None
                 raise self._refuse_store(actor, attempt, exc, action_id) from None
 
@@ -113,7 +113,11 @@ class _ServiceBase:
         return ActionRefused(code, message, action_id)
 
     def _refuse_store(
-        self, actor: Identity, attempt: str, exc: sqlite3.DatabaseError, action_id: int | None
+        self,
+        actor: Identity,
+        attempt: str,
+        exc: sqlite3.DatabaseError | actions_store.UnreadableActionRow,
+        action_id: int | None,
     ) -> ActionRefused:
         """The refusal for a store failure, audited when the store takes the entry (a lock may still be
         held, or the file may be read-only: the message then says the refusal is not in the log)."""
@@ -123,9 +127,12 @@ class _ServiceBase:
                 f"The store is busy: another writer held its lock for longer than the "
                 f"{db.BUSY_TIMEOUT_S:g} s busy timeout, so nothing was changed. Try again in a moment."
             )
+        elif isinstance(exc, actions_store.UnreadableActionRow):
+            code = "store_error"
+            message = f"The store {self.path} is damaged: {exc}. Nothing was changed."
         else:
             code = "store_error"
-            message = f"The store {self.path} cannot be written ({exc}), so nothing was changed."
+            message = f"The store {self.path} cannot be used ({exc}), so nothing was changed."
         try:
             return self._refuse(actor, attempt, code, message, action_id=action_id)
         except sqlite3.DatabaseError:
@@ -169,12 +176,21 @@ class _ServiceBase:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 500,
+        unreadable: list[str] | None = None,
     ) -> list[Action]:
         """Newest first, filtered by state, target, a person (proposer, approver or executor) and a
-        proposal-time range."""
+        proposal-time range. With `unreadable`, damaged rows are named there and left out instead of
+        raising UnreadableActionRow."""
         with audit.read_connection(self.path) as conn:
             return actions_store.query_actions(
-                conn, states=states, target=target, person=person, since=since, until=until, limit=limit
+                conn,
+                states=states,
+                target=target,
+                person=person,
+                since=since,
+                until=until,
+                limit=limit,
+                unreadable=unreadable,
             )
 
     def read_current(self, target: ActionTarget) -> tuple[TargetState | None, str]:
