@@ -507,10 +507,10 @@ def table_of(items: Sequence[Any], columns: Mapping[str, Any]) -> pd.DataFrame:
 
 # ---- untrusted text and page-level failures (issue 19; docs/ARCHITECTURE.md, "Threat model") ------
 # the marks Streamlit's markdown gives a meaning to: links and images, emphasis, headings, lists, code,
-# tables, HTML, maths, `:emoji:` / `:red[...]` directives, and the `http://`, `www.` and `a@b.c` autolinks
-# (dots and digits stay as they are, so "99.95" still reads as typed)
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$:@&])")
-_AUTOLINK_WWW = re.compile(r"(?i)\b(www)\.")
+# tables, HTML, maths, `:red[...]` directives (their `[`), and the `http://`, `www.` and `a@b.c`
+# autolinks (dots, colons and digits stay as they are, so "99.95" and "failed: ..." read as typed)
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$@&])")
+_AUTOLINK = re.compile(r"(?i)\b(www)\.|(:)//")
 
 
 def md_text(text: object) -> str:
@@ -518,7 +518,8 @@ def md_text(text: object) -> str:
     escaped so that markdown shows it as typed: never an image fetched, a live link or a heading. Line
     breaks become spaces (a reason must not start a new block)."""
     flat = " ".join(str(text).splitlines())
-    return _AUTOLINK_WWW.sub(r"\1\\.", _MARKDOWN_SPECIAL.sub(r"\\\1", flat))
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
+    return _AUTOLINK.sub(lambda m: f"{m.group(1)}\\." if m.group(1) else ":\\/\\/", escaped)
 
 
 def describe_failure(exc: BaseException) -> str:
