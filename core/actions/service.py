@@ -13,7 +13,7 @@ from typing import Any
 from core import audit
 from core.actions import store as actions_store
 from core.actions.base import _minutes, store_guarded
-from core.actions.execution import _ExecutionSteps
+from core.actions.execution import _approved_size, _ExecutionSteps
 from core.actions.rules import check_cooldown
 from core.actions.types import (
     Action,
@@ -21,6 +21,8 @@ from core.actions.types import (
     Plan,
     change_detail,
     change_to_dict,
+    describe_change,
+    describe_state,
     fmt_utc,
     state_to_dict,
 )
@@ -217,6 +219,19 @@ class ActionService(_ExecutionSteps):
         if not plan.ok:
             code, message = self._refusal_from_plan(plan)
             raise self._refuse(actor, "approve", code, message, action_id=action_id, target=action.target)
+        if plan.kind == "scale" and plan.size > _approved_size(action):
+            # the approver is shown the proposal's step; a target that moved since makes it larger, and
+            # execute() would refuse it anyway (docs/ARCHITECTURE.md, "The guarded path")
+            raise self._refuse(
+                actor,
+                "approve",
+                "approval_scope",
+                f"The target moved since the proposal: it now reads {describe_state(plan.current)}, so "
+                f"{describe_change(action.change)} would be a step of {plan.size} instances, not the "
+                f"{_approved_size(action)} proposed. Nothing was approved; propose it again.",
+                action_id=action_id,
+                target=action.target,
+            )
         fresh = self._record_approval(actor, role, action_id, note)
         if fresh.state == "approved":
             return fresh

@@ -67,6 +67,18 @@ def test_a_human_approval_covers_the_step_it_was_shown_not_a_larger_one(world: W
     assert world.changes(ECS) == 0
 
 
+def test_an_approver_is_not_asked_to_approve_a_larger_step_than_was_proposed(world: World):
+    world.service.plan(ECS, Change(desired=7), "seed the sandbox row")
+    _move(world, ECS, 30)
+    action = world.service.propose(CAROL, ECS, Change(desired=38), "launch")  # size 8
+    _move(world, ECS, 25)  # 25 -> 38 is 13 before anyone approved
+    with pytest.raises(ActionRefused) as exc:
+        world.service.approve(BOB, action.id, "ok")
+    assert exc.value.code == "approval_scope" and "13" in exc.value.message
+    assert world.service.get(action.id).state == "proposed"
+    assert audit.entries(world.path)[-1].event == "denied"
+
+
 def test_a_target_that_moved_closer_still_runs(world: World):
     world.service.plan(ECS, Change(desired=7), "seed the sandbox row")
     _move(world, ECS, 35)
