@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from core import export
 from core.report.types import (
     MIN_WEEK_COVERAGE,
     ChartSpec,
@@ -419,5 +420,6 @@ def export_zip(report: WeeklyReport) -> bytes:
                 info = zipfile.ZipInfo(
                     f"{report.week.label}/{section.key}__{name}.csv", date_time=(1980, 1, 1, 0, 0, 0)
                 )
-                zf.writestr(info, table.to_csv(index=False))
+                # action reasons and notes are typed by people: formula cells neutralised (core/export.py)
+                zf.writestr(info, export.frame_to_csv(table))
     return buf.getvalue()

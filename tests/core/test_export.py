@@ -45,3 +45,18 @@ def test_a_table_export_neutralises_every_text_cell_and_keeps_numbers():
 def test_row_exports_neutralise_text_and_write_none_as_empty():
     text = rows_to_csv(["seq", "reason"], [(1, "@evil"), (2, None)])
     assert list(csv.reader(io.StringIO(text))) == [["seq", "reason"], ["1", "'@evil"], ["2", ""]]
+
+
+def test_the_weekly_reviews_zip_of_tables_neutralises_action_reasons():
+    import zipfile
+
+    from core.report import Week, export_zip
+    from core.report.types import Section, WeeklyReport
+
+    actions = pd.DataFrame({"id": [1], "reason": ['=HYPERLINK("https://evil.example.com")']})
+    report = WeeklyReport(
+        Week.parse("2026-W47"), [Section("actions", "Actions", tables={"actions": actions})]
+    )
+    with zipfile.ZipFile(io.BytesIO(export_zip(report))) as zf:
+        text = zf.read("2026-W47/actions__actions.csv").decode()
+    assert list(csv.reader(io.StringIO(text)))[1] == ["1", '\'=HYPERLINK("https://evil.example.com")']
