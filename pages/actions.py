@@ -383,7 +383,7 @@ def _propose_tab() -> None:
     target = targets[name]
     current, error = service.read_current(target)
     if current is None:
-        st.error(f"⚠️ Cannot read {name}'s current state: {error}")
+        st.error(f"⚠️ Cannot read {name}'s current state: {ui.md_text(error)}")
         return
     _change_inputs(target, current)
     change = _form_change(target, current)
