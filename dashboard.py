@@ -12,7 +12,8 @@ from pages import _ui as ui
 st.set_page_config(page_title="Headroom", page_icon="📈", layout="wide")
 
 ui.config()  # a bad config file stops here with every problem named
-ui.ensure_data()
+with ui.page_guard("Headroom's data") as data:  # e.g. a store file that is truncated or not SQLite
+    ui.ensure_data()
 
 PAGES = [
     st.Page("pages/overview.py", title="Overview", icon="🌍", default=True),
@@ -27,5 +28,10 @@ PAGES = [
 ]
 page = st.navigation(PAGES)
 st.sidebar.markdown("## 📈 Headroom")
-ui.sidebar()
-page.run()
+# whatever a page cannot handle ends in a message naming the store, source or key, never a traceback
+# (docs/ARCHITECTURE.md, "Threat model"); navigation is always set up, so every URL reaches this guard
+if not data.failed:
+    with ui.page_guard("The sidebar"):
+        ui.sidebar()
+    with ui.page_guard(f"The {page.title} page"):
+        page.run()

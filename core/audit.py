@@ -24,11 +24,9 @@ things live outside the database (issue 19 items 2 and 5; docs/ARCHITECTURE.md, 
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import hashlib
 import hmac
-import io
 import json
 import os
 import sqlite3
@@ -40,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core import db
+from core import db, export
 
 AUDIT_TABLE = "audit"
 AUDIT_HEAD_TABLE = "audit_head"
@@ -459,20 +457,7 @@ def _row_to_entry(row: sqlite3.Row | tuple) -> AuditEntry:
 
 def entries(path: Path | str, *, action_id: int | None = None, limit: int | None = None) -> list[AuditEntry]:
     """Entries oldest first (optionally for one action, or only the newest `limit`)."""
-    sql = f"SELECT {', '.join(CSV_COLUMNS)} FROM {AUDIT_TABLE}"
-    params: list[Any] = []
-    if action_id is not None:
-        sql += " WHERE action_id = ?"
-        params.append(action_id)
-    sql += " ORDER BY seq DESC"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    with read_connection(path) as conn:
-        if not _has_table(conn):
-            return []
-        rows = conn.execute(sql, params).fetchall()
-    return [_row_to_entry(r) for r in reversed(rows)]
+    return [_row_to_entry(r) for r in stored_rows(path, action_id=action_id, limit=limit)]
 
 
 def _has_table(conn: sqlite3.Connection) -> bool:
@@ -615,25 +600,30 @@ def _verify_rows(rows: list[Any], head: Any, key: bytes | None) -> ChainStatus:
     return ChainStatus(True, len(rows), keyed=keyed)
 
 
+def stored_rows(
+    path: Path | str, *, action_id: int | None = None, limit: int | None = None
+) -> list[tuple[Any, ...]]:
+    """The entries as stored (CSV_COLUMNS order, oldest first), without parsing any of them: what the
+    Actions page's audit tab and the CSV export show, so one row with a bad timestamp or bad JSON
+    (a damaged or tampered file) cannot take the log and its export down (issue 19 item 8)."""
+    sql = f"SELECT {', '.join(CSV_COLUMNS)} FROM {AUDIT_TABLE}"
+    params: list[Any] = []
+    if action_id is not None:
+        sql += " WHERE action_id = ?"
+        params.append(action_id)
+    sql += " ORDER BY seq DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    with read_connection(path) as conn:
+        if not _has_table(conn):
+            return []
+        rows = conn.execute(sql, params).fetchall()
+    return [tuple(r) for r in reversed(rows)]
+
+
 def to_csv(path: Path | str, *, action_id: int | None = None) -> str:
-    """The log (or one action's part of it) as CSV, oldest first, with the hashes so it can be re-verified."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for e in entries(path, action_id=action_id):
-        writer.writerow(
-            [
-                e.seq,
-                format_ts(e.at),
-                e.actor,
-                e.role,
-                e.event,
-                "" if e.action_id is None else e.action_id,
-                e.target,
-                e.reason,
-                canonical_json(e.detail),
-                e.prev_hash,
-                e.hash,
-            ]
-        )
-    return buf.getvalue()
+    """The log (or one action's part of it) as CSV, oldest first, with the hashes so it can be re-verified.
+    The stored text is written as is, through core/export.py (a cell a spreadsheet would evaluate gets a
+    leading `'`; remove one leading `'` to get the hashed text back)."""
+    return export.rows_to_csv(CSV_COLUMNS, stored_rows(path, action_id=action_id))

@@ -22,6 +22,7 @@ from dataclasses import field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -455,6 +456,20 @@ class Runbook:
     url: str
     slo: str = ""  # empty: applies to every SLO
     region: str = ""
+
+    @model_validator(mode="after")
+    def _url_is_http(self) -> Runbook:
+        # the page renders it as a link for every on-call: no data:, javascript: or file: URLs
+        parts = urlsplit(self.url)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or any(c.isspace() or ord(c) < 32 or c in '<>"' for c in self.url)
+        ):
+            raise ValueError(
+                f"runbook {self.title!r}: url must be an http(s) URL without spaces, got {self.url!r}"
+            )
+        return self
 
 
 @dataclass(config=_STRICT, frozen=True)

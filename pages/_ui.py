@@ -3,9 +3,14 @@ with a last-good-data banner, and chart helpers. Presentation only: domain logic
 
 from __future__ import annotations
 
+import logging
+import re
+import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -16,6 +21,8 @@ import streamlit as st
 
 from connectors.demo import demo_world_end, demo_world_is_current, ensure_demo_world
 from connectors.store import open_db, read_events
+from core.actions import UnreadableActionRow
+from core.auth import Identity, resolve_identity
 from core.config import METRIC_UNITS, ConfigError, HeadroomConfig, config_path, load_config
 from core.health import STATE_COLOURS
 from core.ports import (
@@ -107,7 +114,9 @@ def config() -> HeadroomConfig:
         st.error(f"**Headroom cannot start: the configuration file has problems.**\n\nFile: `{result.path}`")
         st.markdown(
             "\n".join(
-                f"- `{p.split(':', 1)[0]}`:{p.split(':', 1)[1]}" if ":" in p else f"- {p}"
+                f"- `{p.split(':', 1)[0].replace('`', '')}`: {md_text(p.split(':', 1)[1].strip())}"
+                if ":" in p
+                else f"- {md_text(p)}"
                 for p in result.problems
             )
         )
@@ -300,6 +309,7 @@ def sidebar() -> None:
         qp.pop("end", None)
 
 
+_LOG = logging.getLogger("headroom.pages")
 _HEALTH_ICON = {"ok": "🟢", "degraded": "🟡", "down": "🔴", "unknown": "⚪"}
 
 
@@ -318,8 +328,8 @@ def _health_panel(cfg: HeadroomConfig) -> list[tuple[str, SourceHealth]]:
                 unhealthy.append((kind, h))
             latency = f" · {h.latency_s * 1000:.0f} ms" if h.latency_s is not None else ""
             last = f" · last success {h.last_success:%H:%M:%S} UTC" if h.last_success else ""
-            st.markdown(f"{_HEALTH_ICON.get(h.state, '⚪')} **{kind}**: {h.name}")
-            st.caption(f"{h.detail}{latency}{last}")
+            st.markdown(f"{_HEALTH_ICON.get(h.state, '⚪')} **{kind}**: {md_text(h.name)}")
+            st.caption(f"{md_text(h.detail)}{latency}{last}")
     return unhealthy
 
 
@@ -328,7 +338,7 @@ def source_banner(unhealthy: Sequence[tuple[str, SourceHealth]]) -> None:
     collapsed sidebar panel was nearly invisible (issue 15, #5)."""
     for kind, h in unhealthy:
         last = f" Last success {h.last_success:%Y-%m-%d %H:%M} UTC." if h.last_success else ""
-        st.warning(f"📡 **The {kind} source ({h.name}) is {h.state}**: {h.detail}.{last}")
+        st.warning(f"📡 **The {kind} source ({md_text(h.name)}) is {h.state}**: {md_text(h.detail)}.{last}")
 
 
 def keep_widget_values(keys: Sequence[str], store: str) -> None:
@@ -429,12 +439,13 @@ def load_last_good(
     entry = last_good.get(view)
     if entry is None:
         st.error(
-            f"⚠️ **{failure.source} is unavailable**: {failure.message} No earlier data for this view yet."
+            f"⚠️ **{md_text(failure.source)} is unavailable**: {md_text(failure.message)} "
+            "No earlier data for this view yet."
         )
         return empty()
     result, when = entry
     st.warning(
-        f"⚠️ **{failure.source} is unavailable**: {failure.message} Showing the last good data, "
+        f"⚠️ **{md_text(failure.source)} is unavailable**: {md_text(failure.message)} Showing the last good data, "
         f"fetched {(time.time() - when) / 60:.0f} min ago."
     )
     return result
@@ -750,3 +761,84 @@ def table_of(items: Sequence[Any], columns: Mapping[str, Any]) -> pd.DataFrame:
     """One row per item, one column per entry of `columns` (column name -> function of the item), in
     order: the table pages build from a list of domain objects (audit entries, actions, checks)."""
     return pd.DataFrame({name: [column(item) for item in items] for name, column in columns.items()})
+
+
+# ---- untrusted text and page-level failures (issue 19; docs/ARCHITECTURE.md, "Threat model") ------
+# the marks Streamlit's markdown gives a meaning to: links and images, emphasis, headings, lists, code,
+# tables, HTML, maths, `:red[...]` directives (their `[`), and the `http://`, `www.` and `a@b.c`
+# autolinks (dots, colons and digits stay as they are, so "99.95" and "failed: ..." read as typed)
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$@&])")
+_AUTOLINK = re.compile(r"(?i)\b(www)\.|(:)//")
+
+
+def md_text(text: object) -> str:
+    """Text from a person or an outside system (an action's reason, a source's error, a runbook title),
+    escaped so that markdown shows it as typed: never an image fetched, a live link or a heading. Line
+    breaks become spaces (a reason must not start a new block)."""
+    flat = " ".join(str(text).splitlines())
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
+    return _AUTOLINK.sub(lambda m: f"{m.group(1)}\\." if m.group(1) else ":\\/\\/", escaped)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One sentence naming what failed (the store, a source, a config key, an action row), for a page
+    that cannot go on. Never a traceback: that goes to the server log."""
+    if isinstance(exc, SourceError):
+        return f"{exc.source} is unavailable: {exc.message}"
+    if isinstance(exc, ConfigError):
+        return f"the configuration file {exc.path} has problems: {'; '.join(exc.problems)}"
+    if isinstance(exc, sqlite3.DatabaseError | UnreadableActionRow):
+        try:
+            where = str(config().store_path())
+        except Exception:  # the config itself is the problem: already named elsewhere
+            where = "(unknown path)"
+        return (
+            f"the store {where} cannot be used ({type(exc).__name__}: {exc}). It may be read-only, "
+            "truncated or damaged: check the file and its permissions, or restore it from a backup"
+        )
+    if isinstance(exc, OSError) and exc.filename:
+        return f"the file {exc.filename} cannot be used ({exc.strerror or exc})"
+    message = getattr(exc, "message", None) or str(exc)
+    return f"{type(exc).__name__}: {message}"
+
+
+@dataclass
+class GuardOutcome:
+    failed: bool = False
+
+
+@contextmanager
+def page_guard(what: str) -> Iterator[GuardOutcome]:
+    """Run a page (or a step every page needs) so that whatever it cannot handle ends in a clear message
+    naming the store, source or key, and the app keeps working; the traceback goes to the server log
+    only (`client.showErrorDetails = "none"` in .streamlit/config.toml hides any that slips past).
+    The outcome says whether it failed."""
+    outcome = GuardOutcome()
+    try:
+        yield outcome
+    except Exception as exc:  # st.stop() and reruns are BaseException: they pass through
+        outcome.failed = True
+        _LOG.error("%s failed", what, exc_info=exc)
+        st.error(f"⚠️ **{md_text(what)} cannot be shown**: {md_text(describe_failure(exc))}.")
+        st.caption("The rest of Headroom still works: pick another page, or reload once the cause is fixed.")
+
+
+# ---- who is using this session (pages other than Actions, which draws the demo picker) --------------
+DEMO_USER_KEPT = "_demo_user_kept"  # the Actions page's demo choice, kept when its widget is not drawn
+
+
+def current_identity() -> Identity:
+    """The person using this session, from the one mechanism auth.mode trusts, without drawing a widget:
+    demo mode's picker on the Actions page, the proxy's header (all its values: several are refused in
+    core.auth), or the OIDC login."""
+    cfg = config()
+    if cfg.auth.mode == "demo":
+        choice = st.session_state.get("demo_user") or st.session_state.get(DEMO_USER_KEPT)
+        return resolve_identity(cfg.auth, cfg.user, demo_choice=choice)
+    if cfg.auth.mode == "proxy":
+        return resolve_identity(cfg.auth, cfg.user, headers=st.context.headers)
+    try:
+        claims = st.user.to_dict()
+    except Exception:  # no [auth] in secrets.toml: nobody can be signed in
+        claims = {}
+    return resolve_identity(cfg.auth, cfg.user, oidc_claims=claims)

@@ -1,6 +1,7 @@
 """Actions: propose, approve and execute scaling and failover through one guarded path (core/actions/),
 with a tamper-evident audit log. Every rule is enforced in core; this page only shows and asks."""
 
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
@@ -9,7 +10,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from core import audit
+from core import audit, export
 from core.actions import (
     FIELDS_OF_TARGET,
     KIND_OF_TARGET,
@@ -59,8 +60,8 @@ def _config_mtime() -> float:
 try:
     executor = _executor(str(cfg.store_path()), cfg.sources.executor, _config_mtime())
     service = ActionService(ui.guarded_store(), cfg, executor)
-except Exception as exc:  # a broken executor config must not become a traceback
-    st.error(f"⚠️ The action executor ({cfg.sources.executor}) cannot start: {exc}")
+except Exception as exc:  # a broken executor config or audit key must not become a traceback
+    st.error(f"⚠️ The action executor ({cfg.sources.executor}) cannot start: {ui.md_text(exc)}")
     st.stop()
 
 
@@ -80,6 +81,7 @@ def _identity() -> Identity:
                 format_func=lambda e: names.get(e, e),
                 key="demo_user",
             )
+            ss[ui.DEMO_USER_KEPT] = ss.get("demo_user")  # for the pages that draw no picker (review)
             return resolve_identity(cfg.auth, cfg.user, demo_choice=ss.get("demo_user"))
         if mode == "proxy":
             who = resolve_identity(
@@ -112,19 +114,21 @@ def _login() -> None:
 me = _identity()
 role = role_of(me, cfg.user)
 st.caption(
-    f"Signed in as **{me.label}** · role **{role}** · identity from {cfg.auth.mode} · executor "
+    f"Signed in as **{ui.md_text(me.label)}** · role **{role}** · identity from {cfg.auth.mode} · executor "
     f"**{getattr(executor, 'name', cfg.sources.executor)}**"
 )
 if me.signed_in and not me.verified:
     st.warning("Your identity provider did not verify this e-mail address: you only have the viewer role.")
 
 # ---- housekeeping on every load: settle crashed executions, expire overdue approvals -----------------
-for result in service.reconcile():
-    icon = "✅" if result.outcome == "succeeded" else "⚠️"
-    st.warning(
-        f"{icon} Action #{result.action.id} on {result.action.target} was left executing: {result.message}"
-    )
-service.expire_stale()
+with ui.page_guard("Settling interrupted executions and expiring old approvals"):
+    for result in service.reconcile():
+        icon = "✅" if result.outcome == "succeeded" else "⚠️"
+        st.warning(
+            f"{icon} Action #{result.action.id} on {result.action.target} was left executing: "
+            f"{ui.md_text(result.message)}"
+        )
+    service.expire_stale()
 
 chain = audit.verify_chain(service.path)
 if chain.ok:
@@ -133,7 +137,10 @@ else:
     st.error(f"🚨 {chain.summary()} Export the log and investigate before trusting it.")
 
 for level, text in ss.pop("actions_messages", []):
-    {"success": st.success, "error": st.error, "info": st.info, "warning": st.warning}[level](text)
+    # refusals and outcomes quote reasons, targets and executor errors: shown as text, never markdown
+    {"success": st.success, "error": st.error, "info": st.info, "warning": st.warning}[level](
+        ui.md_text(text)
+    )
 
 
 def _say(level: str, text: str) -> None:
@@ -402,7 +409,7 @@ def _propose_tab() -> None:
     target = targets[name]
     current, error = service.read_current(target)
     if current is None:
-        st.error(f"⚠️ Cannot read {name}'s current state: {error}")
+        st.error(f"⚠️ Cannot read {name}'s current state: {ui.md_text(error)}")
         return
     _change_inputs(target, current)
     change = _form_change(target, current)
@@ -447,15 +454,16 @@ def _propose_tab() -> None:
 def _action_header(a: Action) -> str:
     before = state_from_dict(a.plan.get("current"))
     was = f" (at proposal: {describe_state(before)})" if before is not None else ""
-    return f"**#{a.id} · {a.target}** · {a.describe_change()}{was}"
+    return f"**#{a.id} · {ui.md_text(a.target)}** · {ui.md_text(a.describe_change() + was)}"
 
 
 def _action_meta(a: Action) -> None:
     st.caption(
-        f"Proposed by {a.proposed_by} at {fmt_utc(a.proposed_at)} · expires {fmt_utc(a.expires_at)}"
-        + (f" · approved by {a.approved_by}" if a.approved_by else "")
+        f"Proposed by {ui.md_text(a.proposed_by)} at {fmt_utc(a.proposed_at)} · expires {fmt_utc(a.expires_at)}"
+        + (f" · approved by {ui.md_text(a.approved_by)}" if a.approved_by else "")
     )
-    st.markdown(f"> {a.reason}")
+    # the reason is whatever the proposer typed: shown to every approver as text (no image, no link)
+    st.markdown(f"> {ui.md_text(a.reason)}")
 
 
 def _cancel_controls(a: Action) -> None:
@@ -510,7 +518,8 @@ def _pending_tab(pending: list[Action]) -> None:
 def _ready_tab(ready: list[Action], running: list[Action]) -> None:
     for a in running:
         st.warning(
-            f"⏳ #{a.id} {a.target} is executing (started {fmt_utc(a.started_at)} by {a.executed_by})."
+            f"⏳ #{a.id} {a.target} is executing (started {fmt_utc(a.started_at)} by "
+            f"{ui.md_text(a.executed_by)})."
         )
     if not ready:
         st.info("No approved action is waiting to run.")
@@ -539,13 +548,16 @@ def _history_tab() -> None:
     if isinstance(days, tuple | list) and len(days) == 2:
         since = datetime.combine(days[0], time.min, tzinfo=UTC)
         until = datetime.combine(days[1], time.max, tzinfo=UTC)
+    unreadable: list[str] = []
     actions = service.list_actions(
         states=states or None,
         target=None if target == "(all)" else target,
         person=person.strip() or None,
         since=since,
         until=until,
+        unreadable=unreadable,
     )
+    _warn_unreadable(unreadable)
     if not actions:
         st.info("No actions match these filters.")
         return
@@ -570,34 +582,59 @@ def _history_tab() -> None:
     ui.show_table(frame, key="history_table")
     st.download_button(
         "Download history (CSV)",
-        frame.to_csv(index=False),
+        export.frame_to_csv(frame),
         "headroom-actions.csv",
         "text/csv",
         key="history_csv",
     )
 
 
+def _warn_unreadable(problems: list[str]) -> None:
+    for problem in dict.fromkeys(problems):
+        st.warning(f"⚠️ {ui.md_text(problem)}: it is left out here. The store may be damaged.")
+
+
+def _audit_problems(seq: Any, at: Any, detail: Any) -> list[str]:
+    """What cannot be read in one stored audit row (a damaged or edited file): named, never a crash."""
+    problems = []
+    try:
+        datetime.strptime(str(at), "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        problems.append(f"audit entry #{seq}: its timestamp {at!r} cannot be read")
+    try:
+        json.loads(detail)
+    except (TypeError, ValueError):
+        problems.append(f"audit entry #{seq}: its detail is not valid JSON")
+    return problems
+
+
 def _audit_tab() -> None:
     st.caption(
         "Append-only; each entry carries SHA-256(previous hash + canonical JSON of the entry). "
-        "The CSV includes the hashes so the chain can be re-verified outside Headroom."
+        "The CSV includes the hashes so the chain can be re-verified outside Headroom (cells a "
+        "spreadsheet would run as a formula start with an added `'`: remove it before re-hashing)."
     )
-    entries = audit.entries(service.path, limit=500)
-    if not entries:
+    # the rows as stored, unparsed: one damaged row must not take the log and its export down
+    rows = audit.stored_rows(service.path, limit=500)
+    if not rows:
         st.info("The audit log is empty.")
     else:
+        col = {name: i for i, name in enumerate(audit.CSV_COLUMNS)}
+        problems = [p for r in rows for p in _audit_problems(r[col["seq"]], r[col["at"]], r[col["detail"]])]
+        for problem in problems:
+            st.warning(f"⚠️ {ui.md_text(problem)}. It is shown as stored; export the log and investigate.")
         frame = ui.table_of(
-            list(reversed(entries)),
+            list(reversed(rows)),
             {
-                "seq": lambda e: e.seq,
-                "at": lambda e: e.at,
-                "actor": lambda e: e.actor,
-                "role": lambda e: e.role,
-                "event": lambda e: e.event,
-                "action": lambda e: e.action_id,
-                "target": lambda e: e.target,
-                "why": lambda e: e.reason,
-                "hash": lambda e: e.hash[:12] + "…",
+                "seq": lambda r: r[col["seq"]],
+                "at": lambda r: str(r[col["at"]]),
+                "actor": lambda r: r[col["actor"]],
+                "role": lambda r: r[col["role"]],
+                "event": lambda r: r[col["event"]],
+                "action": lambda r: r[col["action_id"]],
+                "target": lambda r: r[col["target"]],
+                "why": lambda r: r[col["reason"]],
+                "hash": lambda r: str(r[col["hash"]])[:12] + "…",
             },
         )
         ui.show_table(frame, key="audit_table")
@@ -610,19 +647,23 @@ def _audit_tab() -> None:
     )
 
 
-pending = service.list_actions(states=["proposed"])
-ready = service.list_actions(states=["approved"])
-running = service.list_actions(states=["executing"])
+unreadable_rows: list[str] = []
+pending = service.list_actions(states=["proposed"], unreadable=unreadable_rows)
+ready = service.list_actions(states=["approved"], unreadable=unreadable_rows)
+running = service.list_actions(states=["executing"], unreadable=unreadable_rows)
+_warn_unreadable(unreadable_rows)
 tabs = st.tabs(
     ["Propose", f"Pending approval ({len(pending)})", f"Ready to run ({len(ready)})", "History", "Audit log"]
 )
-with tabs[0]:
+# each tab on its own: a failure in one (a damaged row, a dead executor) leaves the others, above all
+# the audit log and its export, working
+with tabs[0], ui.page_guard("The Propose tab"):
     _propose_tab()
-with tabs[1]:
+with tabs[1], ui.page_guard("The Pending approval tab"):
     _pending_tab(pending)
-with tabs[2]:
+with tabs[2], ui.page_guard("The Ready to run tab"):
     _ready_tab(ready, running)
-with tabs[3]:
+with tabs[3], ui.page_guard("The History tab"):
     _history_tab()
-with tabs[4]:
+with tabs[4], ui.page_guard("The Audit log tab"):
     _audit_tab()

@@ -362,7 +362,7 @@ for name in compare_saved:
     try:
         sc = store.load_scenario(ui.shared_store(), name)
     except (KeyError, ValueError) as exc:
-        st.warning(f"Saved scenario {name!r} cannot be used: {exc}")
+        st.warning(f"Saved scenario {ui.md_text(repr(name))} cannot be used: {ui.md_text(exc)}")
         continue
     if sc.source == "forecast" and "forecast" not in demand_frames:
         st.warning(f"Saved scenario {name!r} plans on a forecast: switch Demand to Forecast to compare it.")

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from connectors.store_scenarios import list_scenarios
-from core import costs
+from core import costs, export
 from pages import _costs_data as cd
 from pages import _ui as ui
 
@@ -20,7 +20,7 @@ COMPUTE_SERVICE = "Amazon Elastic Compute Cloud - Compute"
 def download(frame: pd.DataFrame, what: str, key: str) -> None:
     st.download_button(
         f"⬇️ {what} (CSV)",
-        frame.to_csv(index=False).encode(),
+        export.frame_to_csv(frame).encode(),  # service names come from the bill: no formula cells
         file_name=f"headroom-costs-{key}-{today}.csv",
         mime="text/csv",
         key=f"costs_csv_{key}",

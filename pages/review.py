@@ -4,7 +4,8 @@ from datetime import datetime
 
 import streamlit as st
 
-from connectors.store_notes import load_notes, save_note
+from connectors.store_notes import NoteRefused, load_notes, note_authors, record_note
+from core.auth import allowed, role_of
 from core.config import config_path
 from core.report import Week, build_report, export_zip, last_complete_week
 from headroom.render import column_label, figure_for, readable_table, render_html
@@ -69,6 +70,14 @@ with st.spinner(f"Building the review for {week.label} (once per week and data).
 if report is None:  # a dead source and nothing read earlier for this week: the banner says which
     st.stop()
 notes = load_notes(ui.shared_store(), week)
+authors = note_authors(ui.shared_store(), week)
+# recorded decisions: only signed-in operators and above may write them (the save is audited)
+me = ui.current_identity()
+role = role_of(me, cfg.user)
+may_write = me.signed_in and allowed(role, "propose")
+if not may_write:
+    who = "you are not signed in" if not me.signed_in else f"your role is {role}"
+    st.info(f"Notes are read-only here: {who}. Operators, approvers and admins can record decisions.")
 
 for section in report.sections:
     st.header(section.title, anchor=section.key)
@@ -87,13 +96,19 @@ for section in report.sections:
             value=notes.get(section.key, ""),
             key=f"review_note_{week.label}_{section.key}",
             height=80,
+            disabled=not may_write,
         )
-        if st.form_submit_button("Save notes"):
-            save_note(
-                ui.shared_store(), week, section.key, text, author=st.session_state.get("user_email", "")
-            )
-            notes[section.key] = text
-            st.toast(f"Notes for '{section.title}' saved for {week.label}")
+        if authors.get(section.key):
+            st.caption(f"Last saved by {ui.md_text(authors[section.key])}")
+        if st.form_submit_button("Save notes", disabled=not may_write):
+            try:  # core rechecks the role and audits the save (or the refusal)
+                record_note(ui.shared_store(), week, section.key, text, me, role)
+            except NoteRefused as exc:
+                st.error(f"⛔ {ui.md_text(exc.message)}")
+            else:
+                notes[section.key] = text
+                authors[section.key] = me.email
+                st.toast(f"Notes for '{section.title}' saved for {week.label}")
 
 st.divider()
 st.subheader("Export")

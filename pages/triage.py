@@ -2,6 +2,7 @@
 changes as markers; runbooks; buttons that open the Actions page pre-filled."""
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -269,6 +270,9 @@ c4.plotly_chart(
     key="triage_rps",
 )
 
+# what may stay as it is in a runbook URL inside markdown's <...> (no spaces, brackets or angle brackets)
+_URL_SAFE = ":/?#@!$&'*+,;=%~"
+
 # ---- runbooks, recent changes, quick actions --------------------------------------------------
 left, right = st.columns(2)
 with left:
@@ -276,7 +280,8 @@ with left:
     books = runbooks_for(cfg.runbook, slo.name, region)
     if books:
         for book in books:
-            st.markdown(f"- [{book.title}]({book.url})")
+            # the config admits only http(s) URLs; the title is shown as text (no image, no nested link)
+            st.markdown(f"- [{ui.md_text(book.title)}](<{quote(book.url, safe=_URL_SAFE)}>)")
     else:
         st.caption("No runbook in the config for this SLO or region (`[[runbook]]`).")
 with right:

@@ -44,6 +44,7 @@ from core.actions.service import ActionService
 from core.actions.store import (
     ACTIONS_TABLE,
     REVIEW_ACTION_COLUMNS,
+    UnreadableActionRow,
     actions_proposed_between,
     ensure_actions_schema,
 )
@@ -76,6 +77,7 @@ from core.actions.types import (
 )
 
 __all__ = [
+    "UnreadableActionRow",
     "ACTIONS_TABLE",
     "Action",
     "ActionKind",

@@ -4,14 +4,15 @@ transitions on top of it; only ActionService (service.py) is public."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
-from core import audit, migrations
+from core import audit, db, migrations
 from core.actions import store as actions_store
 from core.actions.prefill import predict
 from core.actions.rules import approval_policy, evaluate
@@ -28,6 +29,32 @@ from core.actions.types import (
 from core.auth import Identity, role_of
 from core.config import ActionTarget, HeadroomConfig
 from core.ports import ActionExecutor, Change, SourceError, TargetState
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def store_guarded(attempt: str) -> Callable[[_Method], _Method]:
+    """A transition whose store fails (another writer held the lock past the busy timeout, a read-only or
+    broken file) ends in ActionRefused with a sentence, never a raw sqlite3 error (issue 19 item 16).
+    Every store write is one transaction, so a failed one changed nothing."""
+
+    def wrap(method: _Method) -> _Method:
+        @functools.wraps(method)
+        def guarded(self: _ServiceBase, actor: Identity, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, actor, *args, **kwargs)
+            except (sqlite3.DatabaseError, actions_store.UnreadableActionRow) as exc:
+                action_id = args[0] if args and isinstance(args[0], int) else None
+                raise self._refuse_store(actor, attempt, exc, action_id) from None
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
 
 
 class _ServiceBase:
@@ -90,6 +117,34 @@ class _ServiceBase:
         )
         return ActionRefused(code, message, action_id)
 
+    def _refuse_store(
+        self,
+        actor: Identity,
+        attempt: str,
+        exc: sqlite3.DatabaseError | actions_store.UnreadableActionRow,
+        action_id: int | None,
+    ) -> ActionRefused:
+        """The refusal for a store failure, audited when the store takes the entry (a lock may still be
+        held, or the file may be read-only: the message then says the refusal is not in the log)."""
+        if isinstance(exc, sqlite3.OperationalError) and _is_lock_error(exc):
+            code = "store_busy"
+            message = (
+                f"The store is busy: another writer held its lock for longer than the "
+                f"{db.BUSY_TIMEOUT_S:g} s busy timeout, so nothing was changed. Try again in a moment."
+            )
+        elif isinstance(exc, actions_store.UnreadableActionRow):
+            code = "store_error"
+            message = f"The store {self.path} is damaged: {exc}. Nothing was changed."
+        else:
+            code = "store_error"
+            message = f"The store {self.path} cannot be used ({exc}), so nothing was changed."
+        try:
+            return self._refuse(actor, attempt, code, message, action_id=action_id)
+        except sqlite3.DatabaseError:
+            return ActionRefused(
+                code, message + " (This refusal could not be written to the audit log either.)", action_id
+            )
+
     def _audit(
         self,
         conn: sqlite3.Connection,
@@ -126,12 +181,21 @@ class _ServiceBase:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 500,
+        unreadable: list[str] | None = None,
     ) -> list[Action]:
         """Newest first, filtered by state, target, a person (proposer, approver or executor) and a
-        proposal-time range."""
+        proposal-time range. With `unreadable`, damaged rows are named there and left out instead of
+        raising UnreadableActionRow."""
         with audit.read_connection(self.path) as conn:
             return actions_store.query_actions(
-                conn, states=states, target=target, person=person, since=since, until=until, limit=limit
+                conn,
+                states=states,
+                target=target,
+                person=person,
+                since=since,
+                until=until,
+                limit=limit,
+                unreadable=unreadable,
             )
 
     def read_current(self, target: ActionTarget) -> tuple[TargetState | None, str]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import uuid
 from datetime import datetime, timedelta
 from typing import Literal
 
 from core import audit
 from core.actions import store as actions_store
-from core.actions.base import _minutes, _ServiceBase
+from core.actions.base import _minutes, _ServiceBase, store_guarded
 from core.actions.rules import check_cooldown, check_freeze, matches
 from core.actions.types import (
     SYSTEM_ACTOR,
@@ -49,6 +50,7 @@ _RAN_STATES = ("executing", "succeeded", "failed")
 class _ExecutionSteps(_ServiceBase):
     """execute() and reconcile(), each broken into its named steps."""
 
+    @store_guarded("execute")
     def execute(self, actor: Identity, action_id: int) -> ExecuteOutcome:
         """Run an approved action exactly once. A repeat (rerun, double click, another tab) that finds it
         already executing or finished returns ran=False and changes nothing."""
@@ -65,7 +67,18 @@ class _ExecutionSteps(_ServiceBase):
             return claimed
         # the intent is committed: now, and only now, the outside call
         after, error = self._apply(target, loaded.change)
-        return self._record_outcome(actor, role, loaded, after, error)
+        try:
+            return self._record_outcome(actor, role, loaded, after, error)
+        except sqlite3.DatabaseError as exc:
+            # the outside call happened: "nothing was changed" would be a lie. The intent stays recorded
+            # (executing); reconcile() settles it from the target's state once this process is gone.
+            raise ActionRefused(
+                "result_unrecorded",
+                f"Action #{loaded.id} was sent to the target, but its result could not be recorded "
+                f"({exc}): it stays 'executing' and will be settled from the target's state. Check the "
+                "target before doing anything else.",
+                loaded.id,
+            ) from None
 
     def _load_for_execute(self, actor: Identity, role: str, action_id: int) -> Action | ExecuteOutcome:
         """The approved, unexpired action; or the outcome of a repeat (it already ran or is running).
@@ -127,6 +140,17 @@ class _ExecutionSteps(_ServiceBase):
                 return ExecuteOutcome(raced, False, _already(raced))
             code, message = self._refusal_from_plan(plan)
             raise self._refuse(actor, "execute", code, message, action_id=action.id, target=action.target)
+        beyond = _beyond_approval(action, plan)
+        if beyond:
+            raise self._refuse(
+                actor,
+                "execute",
+                "approval_scope",
+                f"{beyond} Nothing was changed; propose the change again from the current state.",
+                action_id=action.id,
+                target=action.target,
+                detail={"approved_size": _approved_size(action), "size_now": plan.size},
+            )
         return target, plan
 
     def _claim(
@@ -275,6 +299,34 @@ class _ExecutionSteps(_ServiceBase):
                 },
             )
         return ReconcileOutcome(fresh, outcome, message)
+
+
+def _approved_size(action: Action) -> int:
+    """The step (in instances) the approval covers: the size of the change as proposed, which is what
+    the policy judged and what the approver was shown (the plan recorded with the proposal)."""
+    try:
+        return int(action.plan.get("size") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _beyond_approval(action: Action, plan: Plan) -> str:
+    """Why the change as it would be applied now is not covered by the action's approval ('' if it is).
+    The target may have moved since the proposal (an autoscaler): the same `desired -> 39` is then a
+    larger step than the one approved, by policy or by a person (issue 19 item 1)."""
+    who = f"approved by {action.approved_by}" if action.approved_by else "approved by policy"
+    if plan.needs_approval and not action.approved_by:
+        return (
+            f"The target now reads {describe_state(plan.current)}: {describe_change(action.change)} "
+            f"now needs an approver ({plan.approval_reason}), and this action was only {who}."
+        )
+    if plan.kind == "scale" and plan.size > _approved_size(action):
+        return (
+            f"The target moved since the proposal: it now reads {describe_state(plan.current)}, so "
+            f"{describe_change(action.change)} would be a step of {plan.size} instances, but the "
+            f"approval ({who}) covered a step of {_approved_size(action)}."
+        )
+    return ""
 
 
 def _verdict(

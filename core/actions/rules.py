@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime
 
 from core.actions.types import (
@@ -136,8 +135,11 @@ def evaluate(
 ) -> tuple[tuple[GuardrailCheck, ...], TargetState | None, int]:
     """All guardrails for this change (each passed or failed with a sentence), the expected state after
     it, and its size in instances. Pure: the caller supplies the current state, time and history."""
-    checks = [_reason_check(reason), _fields_check(target, change)]
-    if current is None:
+    problems = value_problems(change)
+    checks = [_reason_check(reason), _fields_check(target, change, problems)]
+    if problems:
+        after, size = None, 0  # no state check can be computed from values that are not numbers
+    elif current is None:
         checks.append(
             GuardrailCheck(
                 "current state read",
@@ -159,8 +161,33 @@ def evaluate(
     return tuple(checks), after, size
 
 
+def value_problems(change: Change) -> list[str]:
+    """What is wrong with the values of a change, each naming its field: instance counts must be whole
+    numbers (not bools, floats, NaN or text) and weights a mapping of record names to finite numbers.
+    Empty when every value is usable (issue 19 item 13: such values escaped as raw ValueError/TypeError)."""
+    problems = []
+    for name in ("desired", "min_instances", "max_instances"):
+        value = getattr(change, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            problems.append(f"{FIELD_LABELS[name]} must be a whole number of instances, not {value!r}")
+    weights = change.weights
+    if weights is not None:
+        if not isinstance(weights, Mapping):
+            problems.append(f"weights must map record names to numbers, not {weights!r}")
+        else:
+            for record, weight in weights.items():
+                if (
+                    not isinstance(record, str)
+                    or isinstance(weight, bool)
+                    or not isinstance(weight, int | float)
+                    or not math.isfinite(weight)
+                ):
+                    problems.append(f"weight of {record!r} must be a finite number, not {weight!r}")
+    return problems
+
+
 def _reason_check(reason: str) -> GuardrailCheck:
-    given = bool(reason and reason.strip())
+    given = bool(isinstance(reason, str) and reason.strip())
     return GuardrailCheck(
         "reason given",
         given,
@@ -171,11 +198,15 @@ def _reason_check(reason: str) -> GuardrailCheck:
     )
 
 
-def _fields_check(target: ActionTarget, change: Change) -> GuardrailCheck:
-    """The change sets something, and only what this kind of target can change."""
+def _fields_check(target: ActionTarget, change: Change, problems: Sequence[str] = ()) -> GuardrailCheck:
+    """The change sets something, only what this kind of target can change, and with usable values."""
     allowed_fields = FIELDS_OF_TARGET.get(target.kind, frozenset())
-    given = {k for k, v in asdict(change).items() if v is not None}
+    given = {
+        k for k in ("desired", "min_instances", "max_instances", "weights") if getattr(change, k) is not None
+    }
     name = "change is valid for this target"
+    if problems:
+        return GuardrailCheck(name, False, "; ".join(problems), "invalid")
     if not given:
         return GuardrailCheck(name, False, "the change sets nothing", "invalid")
     if not given <= allowed_fields:

@@ -12,10 +12,20 @@ from typing import Any
 
 from core import audit
 from core.actions import store as actions_store
-from core.actions.base import _minutes
-from core.actions.execution import _ExecutionSteps
+from core.actions.base import _minutes, store_guarded
+from core.actions.execution import _approved_size, _ExecutionSteps
 from core.actions.rules import check_cooldown
-from core.actions.types import Action, ActionRefused, Plan, change_to_dict, fmt_utc, state_to_dict
+from core.actions.types import (
+    Action,
+    ActionRefused,
+    Plan,
+    change_detail,
+    change_to_dict,
+    describe_change,
+    describe_state,
+    fmt_utc,
+    state_to_dict,
+)
 from core.auth import Identity, allowed, normalise_email
 from core.config import ActionTarget
 from core.ports import Change
@@ -25,6 +35,7 @@ class ActionService(_ExecutionSteps):
     """Every way to change production goes through one instance of this (per store, executor, config)."""
 
     # -- propose -----------------------------------------------------------------------------------
+    @store_guarded("propose")
     def propose(
         self,
         actor: Identity,
@@ -38,7 +49,8 @@ class ActionService(_ExecutionSteps):
         it is approved by policy at once, and still executes through execute() like everything else.
         `request_id` makes a repeated submit (double click, rerun) return the first proposal."""
         role = self.role(actor)
-        detail = {"change": change_to_dict(change)}
+        detail = {"change": change_detail(change)}
+        target_name = str(target_name)
         if not allowed(role, "propose"):
             raise self._refuse(
                 actor,
@@ -58,6 +70,15 @@ class ActionService(_ExecutionSteps):
                 "propose",
                 "unknown_target",
                 f"There is no configured target named {target_name!r}.",
+                target=target_name,
+                detail=detail,
+            )
+        if not isinstance(reason, str):
+            raise self._refuse(
+                actor,
+                "propose",
+                "reason",
+                f"The reason must be text, not {type(reason).__name__}.",
                 target=target_name,
                 detail=detail,
             )
@@ -170,6 +191,7 @@ class ActionService(_ExecutionSteps):
         )
 
     # -- approve, reject, cancel -------------------------------------------------------------------
+    @store_guarded("approve")
     def approve(self, actor: Identity, action_id: int, note: str = "") -> Action:
         """Second-person approval of a proposal (never your own), valid for auth.approval_expiry."""
         role = self.role(actor)
@@ -197,6 +219,19 @@ class ActionService(_ExecutionSteps):
         if not plan.ok:
             code, message = self._refusal_from_plan(plan)
             raise self._refuse(actor, "approve", code, message, action_id=action_id, target=action.target)
+        if plan.kind == "scale" and plan.size > _approved_size(action):
+            # the approver is shown the proposal's step; a target that moved since makes it larger, and
+            # execute() would refuse it anyway (docs/ARCHITECTURE.md, "The guarded path")
+            raise self._refuse(
+                actor,
+                "approve",
+                "approval_scope",
+                f"The target moved since the proposal: it now reads {describe_state(plan.current)}, so "
+                f"{describe_change(action.change)} would be a step of {plan.size} instances, not the "
+                f"{_approved_size(action)} proposed. Nothing was approved; propose it again.",
+                action_id=action_id,
+                target=action.target,
+            )
         fresh = self._record_approval(actor, role, action_id, note)
         if fresh.state == "approved":
             return fresh
@@ -249,6 +284,7 @@ class ActionService(_ExecutionSteps):
                 )
         return fresh
 
+    @store_guarded("reject")
     def reject(self, actor: Identity, action_id: int, reason: str) -> Action:
         role = self.role(actor)
         if not allowed(role, "reject"):
@@ -280,6 +316,7 @@ class ActionService(_ExecutionSteps):
             )
         return self._close(actor, role, action, "proposed", "rejected", "reject", reason)
 
+    @store_guarded("cancel")
     def cancel(self, actor: Identity, action_id: int, reason: str) -> Action:
         """The proposer (or an admin) withdraws a proposed or approved action before it runs."""
         role = self.role(actor)

@@ -142,7 +142,24 @@ _COLUMNS = (
 )
 
 
+class UnreadableActionRow(ValueError):
+    """A row of the actions table that cannot be read back (bad JSON, a timestamp that is not a number):
+    a damaged or hand-edited file. Names the row, so a page can say which one and go on."""
+
+    def __init__(self, action_id: Any, problem: str):
+        self.action_id = action_id
+        self.problem = problem
+        super().__init__(f"action #{action_id} in the {ACTIONS_TABLE} table cannot be read: {problem}")
+
+
 def _row_to_action(row: Sequence[Any]) -> Action:
+    try:
+        return _parse_row(row)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        raise UnreadableActionRow(row[0] if row else "?", f"{type(exc).__name__}: {exc}") from None
+
+
+def _parse_row(row: Sequence[Any]) -> Action:
     d = dict(zip(_COLUMNS, row, strict=True))
     return Action(
         id=d["id"],
@@ -196,6 +213,7 @@ def query_actions(
     since: datetime | None,
     until: datetime | None,
     limit: int,
+    unreadable: list[str] | None = None,
 ) -> list[Action]:
     """Newest first, filtered by state, target, a person (proposer, approver or executor) and a
     proposal-time range."""
@@ -218,7 +236,21 @@ def query_actions(
         params.append(_epoch(until))
     sql += " ORDER BY id DESC LIMIT ?"
     params.append(limit)
-    return [_row_to_action(r) for r in conn.execute(sql, params).fetchall()]
+    return _readable(conn.execute(sql, params).fetchall(), unreadable)
+
+
+def _readable(rows: Sequence[Sequence[Any]], unreadable: list[str] | None) -> list[Action]:
+    """The rows as actions; an unreadable row raises, or (when the caller collects them in `unreadable`)
+    is named there and left out, so one damaged row does not hide every other action."""
+    out = []
+    for row in rows:
+        try:
+            out.append(_row_to_action(row))
+        except UnreadableActionRow as exc:
+            if unreadable is None:
+                raise
+            unreadable.append(str(exc))
+    return out
 
 
 def last_change_at(conn: sqlite3.Connection, target: str) -> datetime | None:
@@ -248,9 +280,9 @@ def overdue_ids(conn: sqlite3.Connection, now: datetime) -> list[int]:
     return [r[0] for r in rows]
 
 
-def executing_actions(conn: sqlite3.Connection) -> list[Action]:
+def executing_actions(conn: sqlite3.Connection, unreadable: list[str] | None = None) -> list[Action]:
     rows = conn.execute(f"{_SELECT} WHERE state = 'executing' ORDER BY id").fetchall()
-    return [_row_to_action(r) for r in rows]
+    return _readable(rows, unreadable)
 
 
 # ---- writes (each a compare-and-set; True when this caller's update took effect) -------------------

@@ -4,6 +4,7 @@ and their (de)serialisation and human descriptions. No SQL, no rules, no outside
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -175,6 +176,24 @@ class Draft:
 # ---- (de)serialisation ----------------------------------------------------------------------------
 def change_to_dict(change: Change) -> dict[str, Any]:
     return {k: v for k, v in asdict(change).items() if v is not None}
+
+
+def change_detail(change: Change) -> dict[str, Any]:
+    """change_to_dict for the audit log, safe for any value a caller passed: what is not a finite number
+    is recorded as its repr (NaN and infinity have no canonical JSON)."""
+
+    def safe(value: Any) -> Any:
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            return value if not isinstance(value, str) else repr(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and math.isfinite(value):
+            return value
+        if isinstance(value, Mapping):
+            return {str(k): safe(v) for k, v in value.items()}
+        return repr(value)
+
+    return {k: safe(v) for k, v in vars(change).items() if v is not None}
 
 
 def change_from_dict(data: Mapping[str, Any]) -> Change:

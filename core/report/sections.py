@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from core import export
 from core.report.types import (
     MIN_WEEK_COVERAGE,
     ChartSpec,
@@ -421,10 +422,13 @@ def export_zip(report: WeeklyReport, notes: Mapping[str, str] | None = None) -> 
                 info = zipfile.ZipInfo(
                     f"{report.week.label}/{section.key}__{name}.csv", date_time=(1980, 1, 1, 0, 0, 0)
                 )
-                zf.writestr(info, table.to_csv(index=False))
+                # action reasons and notes are typed by people: formula cells neutralised (core/export.py)
+                zf.writestr(info, export.frame_to_csv(table))
         written = [(s.key, s.title, (notes or {}).get(s.key, "")) for s in report.sections]
         written = [row for row in written if row[2].strip()]
         if written:
             info = zipfile.ZipInfo(f"{report.week.label}/notes.csv", date_time=(1980, 1, 1, 0, 0, 0))
-            zf.writestr(info, pd.DataFrame(written, columns=["section", "title", "note"]).to_csv(index=False))
+            zf.writestr(
+                info, export.frame_to_csv(pd.DataFrame(written, columns=["section", "title", "note"]))
+            )
     return buf.getvalue()

@@ -42,6 +42,8 @@ def open_review(week: str | None = None) -> AppTest:
 def test_saving_a_note_does_not_rebuild_the_review(app_config, builds) -> None:
     at = open_review()
     assert len(builds) == 1
+    at.session_state["demo_user"] = "carol@example.com"  # an operator: only they may record decisions
+    at.run()
     key = next(t.key for t in at.text_area if t.key.startswith("review_note_"))
     at.text_area(key=key).input("Decision: keep the current max")
     next(b for b in at.button if b.label == "Save notes").click()
