@@ -101,6 +101,9 @@ class Region:
     timezone: str
     # share of global traffic this region receives under normal routing (failover redistributes it)
     routing_weight: Annotated[float, Field(ge=0)] = 1.0
+    # the standby region that takes ALL of this region's traffic when it fails (active/passive); empty:
+    # a `route53_failover` target's secondary, else the survivors by routing weight
+    failover_to: str = ""
 
 
 @dataclass(config=_STRICT, frozen=True)
@@ -369,12 +372,42 @@ class HeadroomConfig:
                 problems.append(f"target[{i}].region: unknown region {t.region!r}")
             if t.fleet and t.fleet not in fleet_names:
                 problems.append(f"target[{i}].fleet: unknown fleet {t.fleet!r}")
+        problems += self._failover_problems(codes)
         for i, q in enumerate(self.prometheus.queries):
             if q not in CANONICAL_METRICS:
                 problems.append(f"prometheus.queries: unknown metric {q!r} (entry {i})")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _failover_problems(self, codes: list[str]) -> list[str]:
+        """A failover pair must name configured regions, never the region itself, and the two places a
+        pair can be configured must not disagree (the planner would not know which one routing follows)."""
+        problems: list[str] = []
+        known = ", ".join(codes)
+        for i, r in enumerate(self.region):
+            if r.failover_to and r.failover_to not in codes:
+                problems.append(f"region[{i}].failover_to: unknown region {r.failover_to!r} (known: {known})")
+            elif r.failover_to == r.code:
+                problems.append(f"region[{i}].failover_to: {r.code} cannot fail over to itself")
+        for i, t in enumerate(self.target):
+            if t.kind != "route53_failover":
+                continue
+            for key in ("primary", "secondary"):
+                value = t.params.get(key)
+                if value is not None and value not in codes:
+                    problems.append(f"target[{i}].params.{key}: unknown region {value!r} (known: {known})")
+            primary, secondary = t.params.get("primary"), t.params.get("secondary")
+            if primary and primary == secondary:
+                problems.append(f"target[{i}].params: primary and secondary are both {primary!r}")
+            elif primary in codes and secondary in codes:
+                explicit = self.region[codes.index(primary)].failover_to
+                if explicit and explicit != secondary:
+                    problems.append(
+                        f"target[{i}].params.secondary: {secondary!r} disagrees with "
+                        f"region[{codes.index(primary)}].failover_to = {explicit!r}"
+                    )
+        return problems
 
     # -- lookups used across pages ------------------------------------------------------------
     @property
@@ -389,6 +422,21 @@ class HeadroomConfig:
 
     def fleet_for(self, region: str, service: str = "api") -> FleetConfig | None:
         return next((f for f in self.fleet if f.region == region and f.service == service), None)
+
+    def failover_pair(self, region: str) -> tuple[str, str] | None:
+        """(standby, where it is configured) when `region` fails over to one standby, else None: the
+        region's own `failover_to` first, then a `route53_failover` target whose primary it is."""
+        r = self.region_by_code(region)
+        if r.failover_to:
+            return r.failover_to, f"failover_to of region {region}"
+        for t in self.target:
+            if (
+                t.kind == "route53_failover"
+                and t.params.get("primary") == region
+                and t.params.get("secondary")
+            ):
+                return t.params["secondary"], f"route53_failover target {t.name}"
+        return None
 
     def store_path(self) -> Path:
         p = Path(os.path.expanduser(self.store.path))

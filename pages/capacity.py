@@ -367,7 +367,7 @@ if not scenarios:
 
 weights = {r.code: r.routing_weight for r in cfg.region}
 try:
-    results = cap.run_scenarios(scenarios, demand_frames, weights)
+    results = cap.run_scenarios(scenarios, demand_frames, weights, config=cfg)
 except ValueError as exc:
     st.error(f"Could not run the scenarios: {exc}")
     st.stop()
@@ -562,7 +562,8 @@ with st.expander(f"Saved scenarios ({len(saved)})", expanded=False):
 # ---- region loss (N+1) -----------------------------------------------------------------------------
 st.subheader("Region loss (N+1)")
 st.caption(
-    f"Each region failing in turn, its traffic moved to the others by routing weight, at each survivor's busiest "
+    f"Each region failing in turn, its traffic moved where routing sends it (a failover pair's standby, else "
+    f"the others by routing weight), at each survivor's busiest "
     f"moment in {window_start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"
     + (f", with traffic {growth:+d}%" if growth else "")
     + ", each fleet with its configured policy. 🔴 lost even at max instances · 🟡 fits only above target, "
@@ -578,6 +579,9 @@ st.dataframe(
     column_config={
         "failed_region": "If this region fails",
         "status": "Worst survivor",
+        "taken_by": st.column_config.TextColumn(
+            "Taken by", help="Who takes the failed region's traffic; (standby) = routing weight 0 normally"
+        ),
         "breaks": "Regions in trouble",
         "unserved_requests": st.column_config.NumberColumn(
             "Unserved requests (1 h)",
@@ -601,6 +605,8 @@ with st.expander("Per surviving region"):
             "failed_region": "Failed",
             "region": "Survivor",
             "share_pct": st.column_config.NumberColumn("Share of failed traffic %", format="%.1f"),
+            "route": "Sent by",
+            "standby": st.column_config.CheckboxColumn("Standby"),
             "status": "Status",
             "extra_rps": st.column_config.NumberColumn("Extra at peak (req/s)", format="%.0f"),
             "peak_rps_after": st.column_config.NumberColumn("Peak after (req/s)", format="%.0f"),

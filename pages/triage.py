@@ -107,13 +107,15 @@ def region_loss_panel() -> None:
             column_config={
                 "failed_region": "If this region fails",
                 "status": "Worst survivor",
+                "taken_by": "Taken by",
                 "breaks": "Survivors in trouble",
                 "unserved_requests": st.column_config.NumberColumn("Unserved requests", format="%.0f"),
                 "worst_case": "Worst case",
             },
         )
         st.caption(
-            "Its traffic moves to the others by routing weight; each survivor scales with its configured "
+            "Its traffic moves where routing sends it (a failover pair's standby, else the others by "
+            "routing weight); each survivor scales with its configured "
             "policy at its busiest minute. Details and what-ifs on the Capacity page."
         )
 
