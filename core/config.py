@@ -233,6 +233,8 @@ class AuthConfig:
     mode: Literal["demo", "oidc", "proxy"] = "demo"
     proxy_header: str = "X-Forwarded-Email"
     approval_expiry: Duration = timedelta(minutes=30)
+    # a break-glass failover (an approver alone during a sev1) must be countersigned within this
+    countersign_within: Duration = timedelta(hours=24)
 
 
 @dataclass(config=_STRICT, frozen=True)
