@@ -30,6 +30,7 @@ CANONICAL_METRICS: tuple[str, ...] = (
     "latency_p50_ms",
     "latency_p95_ms",
     "latency_p99_ms",
+    "latency_p90_ms",
     "cpu_utilization",
     "memory_utilization",
     "queue_depth",
@@ -46,6 +47,7 @@ METRIC_UNITS: dict[str, str] = {
     "latency_p50_ms": "ms",
     "latency_p95_ms": "ms",
     "latency_p99_ms": "ms",
+    "latency_p90_ms": "ms",
     "cpu_utilization": "ratio (0..1)",
     "memory_utilization": "ratio (0..1)",
     "queue_depth": "messages",
@@ -181,6 +183,10 @@ class FleetConfig:
         "target_tracking"
     )
     instance_type: str = ""
+    # the utilisation the fleet should stay under: above it Overview and Triage warn (mean over the
+    # range); the weekly review's waste compares the week's p95 against it
+    cpu_target: Annotated[float, Field(gt=0, le=1)] = 0.85
+    memory_target: Annotated[float, Field(gt=0, le=1)] = 0.85
 
     @model_validator(mode="after")
     def _bounds(self) -> FleetConfig:
@@ -316,6 +322,30 @@ class CdnConfig:
 
 
 @dataclass(config=_STRICT, frozen=True)
+class EventsConfig:
+    """Where incidents and changes come from besides the store (the demo world's events and what people
+    record on Triage). `prometheus = true` also reads annotations from a Prometheus series (the
+    [prometheus] url and credentials): every run of samples of `query` is one event, labelled by
+    `region_label`, `kind_label` and `title_label` (for ALERTS: query = 'ALERTS{alertstate="firing"}',
+    kind_label = "severity", title_label = "alertname")."""
+
+    prometheus: bool = False
+    query: str = "headroom_annotation"
+    region_label: str = "region"
+    kind_label: str = "kind"
+    title_label: str = "title"
+    step: Duration = timedelta(minutes=1)
+
+    @model_validator(mode="after")
+    def _query_given(self) -> EventsConfig:
+        if self.prometheus and not self.query:
+            raise ValueError("query: a PromQL expression is needed when prometheus = true")
+        if self.step < timedelta(seconds=1):
+            raise ValueError(f"step must be at least 1s, got {self.step}")
+        return self
+
+
+@dataclass(config=_STRICT, frozen=True)
 class Runbook:
     title: str
     url: str
@@ -350,6 +380,7 @@ class HeadroomConfig:
     cost_explorer: CostExplorerConfig = field(default_factory=CostExplorerConfig)
     aws: AwsExecutorConfig = field(default_factory=AwsExecutorConfig)
     cdn: CdnConfig = field(default_factory=CdnConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     runbook: tuple[Runbook, ...] = ()
     deploy: tuple[Deploy, ...] = ()
 

@@ -20,13 +20,14 @@ HEALTH_METRICS: tuple[str, ...] = (
     "errors_per_second",
     "latency_p95_ms",
     "cpu_utilization",
+    "memory_utilization",
     "instances",
 )
 STATE_ORDER = {"no data": -1, "ok": 0, "warn": 1, "critical": 2}
 STATE_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "critical": "#c62828", "no data": "#9e9e9e"}
 WARN_BURN = 1.0
 CRITICAL_BURN = 6.0
-CPU_WARN = 0.85
+CPU_WARN = 0.85  # the default of [[fleet]] cpu_target / memory_target, for a region without a fleet
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,9 @@ def _state_from_burn(burn: float) -> str:
 def region_health(
     frame: pd.DataFrame, config: HeadroomConfig, regions: list[str] | None = None
 ) -> pd.DataFrame:
-    """Per region: availability, error rate, p95, RPS (mean/peak), CPU, latest instances, burn and state.
+    """Per region: availability, error rate, p95, RPS (mean/peak), CPU and memory, latest instances, burn
+    and state. A region warns when its mean CPU or memory over the range reaches its fleet's
+    `cpu_target` / `memory_target` (`utilisation_warning` says which).
 
     Requests are weighted by time, so availability = total errors / total requests over the range (not a
     mean of per-step ratios).
@@ -74,6 +77,7 @@ def region_health(
     err = pivot_metric(frame, "errors_per_second")
     p95 = pivot_metric(frame, "latency_p95_ms")
     cpu = pivot_metric(frame, "cpu_utilization")
+    memory = pivot_metric(frame, "memory_utilization")
     inst = pivot_metric(frame, "instances")
     rows = []
     for code in codes:
@@ -87,8 +91,17 @@ def region_health(
         avail_burn = error_rate / (1 - targets.availability_objective)
         latency_burn = slow_share / (1 - targets.latency_objective)
         cpu_mean = float(cpu[code].mean()) if code in cpu else float("nan")
+        memory_mean = float(memory[code].mean()) if code in memory else float("nan")
+        fleet = config.fleet_for(code)
+        cpu_target = fleet.cpu_target if fleet else CPU_WARN
+        memory_target = fleet.memory_target if fleet else CPU_WARN
         states = [_state_from_burn(avail_burn), _state_from_burn(latency_burn)]
-        if np.isfinite(cpu_mean) and cpu_mean >= CPU_WARN:
+        hot = []
+        if np.isfinite(cpu_mean) and cpu_mean >= cpu_target:
+            hot.append(f"CPU {cpu_mean:.0%} ≥ target {cpu_target:.0%}")
+        if np.isfinite(memory_mean) and memory_mean >= memory_target:
+            hot.append(f"memory {memory_mean:.0%} ≥ target {memory_target:.0%}")
+        if hot:
             states.append("warn")
         state = max(states, key=lambda s: STATE_ORDER[s])
         latest_instances = inst[code].dropna() if code in inst else pd.Series(dtype=float)
@@ -105,6 +118,10 @@ def region_health(
                 "rps_mean": float(r.mean()) if len(r) else float("nan"),
                 "rps_peak": float(r.max()) if len(r) else float("nan"),
                 "cpu_mean": cpu_mean,
+                "memory_mean": memory_mean,
+                "cpu_target": cpu_target,
+                "memory_target": memory_target,
+                "utilisation_warning": "; ".join(hot),
                 "instances": float(latest_instances.iloc[-1]) if len(latest_instances) else float("nan"),
                 "availability_burn": avail_burn,
                 "latency_burn": latency_burn,

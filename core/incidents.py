@@ -20,13 +20,12 @@ from typing import Literal
 import pandas as pd
 
 from core import audit
+from core.ports import EVENT_COLUMNS, tidy_events
 
 RECORDED_EVENTS_TABLE = "recorded_events"
 EVENT_KINDS = ("incident", "change")
 SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
 RecordedKind = Literal["incident", "change"]
-# the columns of the events frame every events source returns (core/ports.py, EventsSource)
-EVENT_COLUMNS = ("start_ts", "end_ts", "region", "kind", "title", "detail")
 
 _SCHEMA = f"""CREATE TABLE IF NOT EXISTS {RECORDED_EVENTS_TABLE} (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -257,14 +256,4 @@ def events_frame(events: list[RecordedEvent], until: datetime) -> pd.DataFrame:
         }
         for e in events
     ]
-    return events_frame_from_rows(rows)
-
-
-def events_frame_from_rows(rows: list[dict]) -> pd.DataFrame:
-    """The events frame from dict rows: UTC datetimes, columns in EVENT_COLUMNS order, sorted."""
-    frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
-    for col in ("start_ts", "end_ts"):
-        frame[col] = pd.to_datetime(frame[col], utc=True)
-    for col in ("region", "kind", "title", "detail"):
-        frame[col] = frame[col].astype(object)
-    return frame.sort_values("start_ts", kind="stable").reset_index(drop=True)
+    return tidy_events(pd.DataFrame(rows, columns=list(EVENT_COLUMNS)))

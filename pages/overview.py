@@ -29,6 +29,23 @@ marks = ui.events(start, end)
 # ---- guardrail: budgets spent or projected to overrun this month (core/costs.py) ------------------
 costs_data.overrun_banner(cfg.budget)
 
+
+def break_glass_banner() -> None:
+    """Break-glass failovers nobody has countersigned stay here until a second approver signs them."""
+    from datetime import UTC, datetime
+
+    from core.actions import unsigned_break_glass
+    from core.actions.store import db_file_path
+
+    now = datetime.now(UTC)
+    for b in unsigned_break_glass(db_file_path(ui.db())):
+        (st.error if b.overdue(now) else st.warning)(
+            f"🚨 Unsigned break-glass failover {b.describe(now)} (countersign it on the Actions page)"
+        )
+
+
+break_glass_banner()
+
 if frame.empty:
     st.info("No data for this range and these regions.")
     st.stop()
@@ -85,7 +102,7 @@ def kpi_tile(column, kpi: KPI) -> None:
 
 
 kpis = kpi_summary(kpi_now, kpi_before, costs_now, costs_before)
-for kpi_row in (kpis[:4], kpis[4:]):
+for kpi_row in (kpis[i : i + 4] for i in range(0, len(kpis), 4)):
     for kpi_column, kpi in zip(st.columns(4), kpi_row, strict=False):
         kpi_tile(kpi_column, kpi)
 
@@ -107,6 +124,7 @@ grid = health.assign(
     availability=health["availability"] * 100,
     error_rate=health["error_rate"] * 100,
     cpu_mean=health["cpu_mean"] * 100,
+    memory_mean=health["memory_mean"] * 100,
 )[
     [
         "state",
@@ -119,6 +137,8 @@ grid = health.assign(
         "rps_mean",
         "rps_peak",
         "cpu_mean",
+        "memory_mean",
+        "utilisation_warning",
         "instances",
         "availability_burn",
         "latency_burn",
@@ -129,7 +149,9 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_config={
-        "state": st.column_config.TextColumn("State", help="Worst of availability and latency burn, CPU"),
+        "state": st.column_config.TextColumn(
+            "State", help="Worst of availability and latency burn, CPU and memory against the fleet's targets"
+        ),
         "slo_alert": st.column_config.TextColumn(
             "SLO alert",
             help="Multiwindow burn-rate alert now (page / ticket) and the SLO firing; see Triage",
@@ -143,6 +165,10 @@ st.dataframe(
         "rps_mean": st.column_config.NumberColumn("RPS mean (req/s)", format="%.0f"),
         "rps_peak": st.column_config.NumberColumn("RPS peak (req/s)", format="%.0f"),
         "cpu_mean": st.column_config.NumberColumn("CPU mean %", format="%.1f"),
+        "memory_mean": st.column_config.NumberColumn("Memory mean %", format="%.1f"),
+        "utilisation_warning": st.column_config.TextColumn(
+            "Over target", help="Mean CPU or memory at or above the fleet's cpu_target / memory_target"
+        ),
         "instances": st.column_config.NumberColumn("Instances (now)", format="%d"),
         "availability_burn": st.column_config.NumberColumn(
             "Availability burn", format="%.2f", help="Error-budget burn rate over the range (1 = on budget)"
@@ -212,6 +238,19 @@ c4.plotly_chart(
     ui.timeseries_figure(frame, "cpu_utilization", "CPU utilisation", "%", scale=100, marks=marks),
     width="stretch",
     key="overview_cpu",
+)
+# saturation (issue 18: collected, now shown): memory and the work queue per region
+c5, c6 = st.columns(2)
+c5.plotly_chart(
+    ui.timeseries_figure(frame, "memory_utilization", "Memory utilisation", "%", scale=100, marks=marks),
+    width="stretch",
+    key="overview_memory",
+)
+queue = ui.load_metrics(["queue_depth"], start, end, regions)
+c6.plotly_chart(
+    ui.timeseries_figure(queue, "queue_depth", "Queue depth", "messages", marks=marks),
+    width="stretch",
+    key="overview_queue",
 )
 if not marks.empty:
     with st.expander(f"Incidents and changes in this range ({len(marks)})"):

@@ -25,7 +25,9 @@ st.caption(
 )
 
 try:
-    inputs = gather_review_inputs(cfg, ui.source("metrics"), ui.source("billing"), db, week)
+    inputs = gather_review_inputs(
+        cfg, ui.source("metrics"), ui.source("billing"), db, week, events_source=ui.source("events")
+    )
 except Exception as exc:  # a dead source: say which, keep the page
     st.error(f"⚠️ Could not read the data for {week.label}: {exc}")
     st.stop()
