@@ -50,6 +50,7 @@ from core.capacity.policies import (
     POLICY_LABELS,
     POLICY_TYPES,
     AdjustmentType,
+    BacklogTracking,
     Forecaster,
     HPAScalingPolicy,
     KubernetesHPA,
@@ -65,6 +66,7 @@ from core.capacity.policies import (
     policy_from_dict,
     policy_to_dict,
     reference_target,
+    step_scaling_from_table,
     uses_queue,
 )
 from core.capacity.region_loss import NOWHERE, REGION_LOSS_STATES, region_loss_check, region_loss_summary
@@ -86,6 +88,7 @@ __all__ = [
     "POLICY_TYPES",
     "REGION_LOSS_STATES",
     "AdjustmentType",
+    "BacklogTracking",
     "Fleet",
     "Forecaster",
     "HPAScalingPolicy",
@@ -125,5 +128,6 @@ __all__ = [
     "scheduled_actions_from_text",
     "seasonal_naive_forecast",
     "simulate",
+    "step_scaling_from_table",
     "uses_queue",
 ]

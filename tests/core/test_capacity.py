@@ -982,3 +982,80 @@ def test_bad_failover_pair_is_a_config_error_naming_the_entry(regions, targets, 
     with pytest.raises(ConfigError) as info:
         config_from_dict(data)
     assert message in str(info.value)
+
+
+# ---- queue workers (issue 18): backlog-per-instance tracking and the step table from the page --------
+
+
+def test_backlog_tracking_walkthrough_by_hand() -> None:
+    """30 jobs a minute arrive; one worker clears 1 job a minute; target backlog 10 jobs per worker,
+    every datapoint acts (1 datapoint, no cooldown), no warm-up. The simulator starts at the count the
+    first minute needs (30); that minute clears its 30 jobs, so the backlog is 0 and it scales in to 0.
+    Then each minute: backlog = previous + 30 - workers, desired = ceil(backlog / 10):
+    30 -> 3; 30 + 30 - 3 = 57 -> 6; 57 + 30 - 6 = 81 -> 9; 81 + 30 - 9 = 102 -> 11; 121 -> 13; 138 -> 14.
+    It scales out from zero workers, which CPU-based policies cannot."""
+    arrivals = minutes([0.5] * 8)
+    policy = cap.BacklogTracking(
+        10, scale_out_cooldown_s=0, scale_in_cooldown_s=0, scale_out_datapoints=1, scale_in_datapoints=1
+    )
+    out = simulate(arrivals, Fleet(1 / 60, 0, 100), policy).frame
+    assert out["queue_depth"].tolist() == [0, 30, 57, 81, 102, 121, 138, 154]
+    assert out["desired"].tolist()[1:] == [0, 3, 6, 9, 11, 13, 14]
+    assert cap.uses_queue(policy)
+
+
+def test_backlog_tracking_waits_for_three_datapoints_and_its_cooldown() -> None:
+    # AWS defaults: 3 high datapoints before the first scale-out; then within the 300 s cooldown only a
+    # larger scale-out acts. Backlog grows by 30 - workers each minute from 1 worker.
+    arrivals = minutes([0.5] * 10)
+    out = simulate(arrivals, Fleet(1 / 60, 1, 100), cap.BacklogTracking(10), start_instances=1).frame
+    # backlog after minutes 0, 1, 2: 29, 58, 87 -> the third high datapoint asks ceil(8.7) = 9
+    assert out["queue_depth"].tolist()[:3] == [29, 58, 87]
+    assert out["desired"].tolist()[:4] == [1, 1, 1, 9]
+    with pytest.raises(ValueError, match="backlog_per_instance must be > 0"):
+        cap.BacklogTracking(0)
+
+
+MIYABI_ROWS = [
+    {"lower": 0, "upper": 11, "adjustment": 1},
+    {"lower": 11, "upper": 51, "adjustment": 5},
+    {"lower": 51, "upper": 101, "adjustment": 10},
+    {"lower": 101, "upper": 501, "adjustment": 20},
+    {"lower": 501, "upper": 1001, "adjustment": 50},
+    {"lower": 1001, "upper": None, "adjustment": 100},
+]
+
+
+def test_step_table_from_the_page_is_the_miyabi_table() -> None:
+    policy = cap.step_scaling_from_table(
+        MIYABI_ROWS, threshold=0, metric="queue_depth", adjustment_type="ExactCapacity", cooldown_s=0
+    )
+    assert policy == miyabi_queue_table()
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (MIYABI_ROWS[:2] + MIYABI_ROWS[3:], "gap between rows 2 and 3: nothing covers [51, 101)"),
+        (
+            [*MIYABI_ROWS[:2], {"lower": 40, "upper": 101, "adjustment": 10}, *MIYABI_ROWS[3:]],
+            "rows 2 and 3 overlap: [11, 51) and [40, 101)",
+        ),
+        ([{"lower": 5, "upper": None, "adjustment": 1}], "scale-out steps must start at 0"),
+        (MIYABI_ROWS[:-1], "row 5: the last scale-out step needs an empty upper bound"),
+        ([{"lower": 0, "upper": None, "adjustment": None}], "row 1: the adjustment is missing"),
+        (
+            [{"lower": 10, "upper": 5, "adjustment": 1}],
+            "row 1: lower bound 10 must be below the upper bound 5",
+        ),
+        (
+            [{"lower": 0, "upper": None, "adjustment": -2}],
+            "row 1: ExactCapacity needs a capacity >= 0, got -2",
+        ),
+        ([{"lower": -5, "upper": 5, "adjustment": 1}], "row 1: [-5, 5) spans the threshold"),
+    ],
+)
+def test_step_table_errors_name_the_rows(rows, message) -> None:
+    with pytest.raises(ValueError) as exc:
+        cap.step_scaling_from_table(rows, threshold=0, metric="queue_depth", adjustment_type="ExactCapacity")
+    assert message in str(exc.value)
