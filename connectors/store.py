@@ -53,6 +53,11 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     if METRICS_TABLE not in db.table_names():
         columns: dict[str, type] = {"ts": int, "region": str} | {m: float for m in CANONICAL_METRICS}
         db[METRICS_TABLE].create(columns, pk=("ts", "region"), not_null={"ts", "region"})
+    else:  # a store from before a metric joined the contract (latency_p90_ms): add its column
+        have = {c.name for c in db[METRICS_TABLE].columns}
+        for metric in CANONICAL_METRICS:
+            if metric not in have:
+                db.execute(f'ALTER TABLE {METRICS_TABLE} ADD COLUMN "{metric}" FLOAT')
     if COSTS_TABLE not in db.table_names():
         db[COSTS_TABLE].create(
             {"day": str, "service": str, "region": str, "cost_usd": float},

@@ -46,6 +46,7 @@ CANONICAL_METRICS: tuple[str, ...] = (
     "latency_p50_ms",
     "latency_p95_ms",
     "latency_p99_ms",
+    "latency_p90_ms",
     "cpu_utilization",
     "memory_utilization",
     "queue_depth",
@@ -62,6 +63,7 @@ METRIC_UNITS: dict[str, str] = {
     "latency_p50_ms": "ms",
     "latency_p95_ms": "ms",
     "latency_p99_ms": "ms",
+    "latency_p90_ms": "ms",
     "cpu_utilization": "ratio (0..1)",
     "memory_utilization": "ratio (0..1)",
     "queue_depth": "messages",
@@ -197,6 +199,9 @@ class Region:
     timezone: Annotated[str, AfterValidator(_time_zone)]
     # share of global traffic this region receives under normal routing (failover redistributes it)
     routing_weight: Annotated[float, Field(ge=0)] = 1.0
+    # the standby region that takes ALL of this region's traffic when it fails (active/passive); empty:
+    # a `route53_failover` target's secondary, else the survivors by routing weight
+    failover_to: str = ""
 
 
 @dataclass(config=_STRICT, frozen=True)
@@ -285,6 +290,10 @@ class FleetConfig:
         "target_tracking"
     )
     instance_type: str = ""
+    # the utilisation the fleet should stay under: above it Overview and Triage warn (mean over the
+    # range); the weekly review's waste compares the week's p95 against it
+    cpu_target: Annotated[float, Field(gt=0, le=1)] = 0.85
+    memory_target: Annotated[float, Field(gt=0, le=1)] = 0.85
 
     @model_validator(mode="after")
     def _bounds(self) -> FleetConfig:
@@ -345,6 +354,8 @@ class AuthConfig:
     mode: Literal["demo", "oidc", "proxy"] = "demo"
     proxy_header: str = "X-Forwarded-Email"
     approval_expiry: PositiveDuration = timedelta(minutes=30)
+    # a break-glass failover (an approver alone during a sev1) must be countersigned within this
+    countersign_within: PositiveDuration = timedelta(hours=24)
 
 
 @dataclass(config=_STRICT, frozen=True)
@@ -448,6 +459,30 @@ class AwsExecutorConfig:
 @dataclass(config=_STRICT, frozen=True)
 class CdnConfig:
     hit_ratio_target: Fraction = 0.85
+
+
+@dataclass(config=_STRICT, frozen=True)
+class EventsConfig:
+    """Where incidents and changes come from besides the store (the demo world's events and what people
+    record on Triage). `prometheus = true` also reads annotations from a Prometheus series (the
+    [prometheus] url and credentials): every run of samples of `query` is one event, labelled by
+    `region_label`, `kind_label` and `title_label` (for ALERTS: query = 'ALERTS{alertstate="firing"}',
+    kind_label = "severity", title_label = "alertname")."""
+
+    prometheus: bool = False
+    query: str = "headroom_annotation"
+    region_label: str = "region"
+    kind_label: str = "kind"
+    title_label: str = "title"
+    step: Duration = timedelta(minutes=1)
+
+    @model_validator(mode="after")
+    def _query_given(self) -> EventsConfig:
+        if self.prometheus and not self.query:
+            raise ValueError("query: a PromQL expression is needed when prometheus = true")
+        if self.step < timedelta(seconds=1):
+            raise ValueError(f"step must be at least 1s, got {self.step}")
+        return self
 
 
 @dataclass(config=_STRICT, frozen=True)
@@ -590,6 +625,7 @@ class HeadroomConfig:
     cost_explorer: CostExplorerConfig = field(default_factory=CostExplorerConfig)
     aws: AwsExecutorConfig = field(default_factory=AwsExecutorConfig)
     cdn: CdnConfig = field(default_factory=CdnConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     runbook: tuple[Runbook, ...] = ()
     deploy: tuple[Deploy, ...] = ()
     alert_rule: tuple[AlertRuleConfig, ...] = ()
@@ -627,6 +663,7 @@ class HeadroomConfig:
         for i, a in enumerate(self.alert_rule):
             if rule_names.index(a.name) != i:
                 problems.append(f"alert_rule[{i}].name: {a.name!r} is used twice")
+        problems += self._failover_problems(codes)
         for i, q in enumerate(self.prometheus.queries):
             if q not in CANONICAL_METRICS:
                 problems.append(f"prometheus.queries: unknown metric {q!r} (entry {i})")
@@ -652,6 +689,35 @@ class HeadroomConfig:
             raise ValueError(_PROBLEM_SEPARATOR.join(problems))
         return self
 
+    def _failover_problems(self, codes: list[str]) -> list[str]:
+        """A failover pair must name configured regions, never the region itself, and the two places a
+        pair can be configured must not disagree (the planner would not know which one routing follows)."""
+        problems: list[str] = []
+        known = ", ".join(codes)
+        for i, r in enumerate(self.region):
+            if r.failover_to and r.failover_to not in codes:
+                problems.append(f"region[{i}].failover_to: unknown region {r.failover_to!r} (known: {known})")
+            elif r.failover_to == r.code:
+                problems.append(f"region[{i}].failover_to: {r.code} cannot fail over to itself")
+        for i, t in enumerate(self.target):
+            if t.kind != "route53_failover":
+                continue
+            for key in ("primary", "secondary"):
+                value = t.params.get(key)
+                if value is not None and value not in codes:
+                    problems.append(f"target[{i}].params.{key}: unknown region {value!r} (known: {known})")
+            primary, secondary = t.params.get("primary"), t.params.get("secondary")
+            if primary and primary == secondary:
+                problems.append(f"target[{i}].params: primary and secondary are both {primary!r}")
+            elif primary in codes and secondary in codes:
+                explicit = self.region[codes.index(primary)].failover_to
+                if explicit and explicit != secondary:
+                    problems.append(
+                        f"target[{i}].params.secondary: {secondary!r} disagrees with "
+                        f"region[{codes.index(primary)}].failover_to = {explicit!r}"
+                    )
+        return problems
+
     # -- lookups used across pages ------------------------------------------------------------
     @property
     def region_codes(self) -> tuple[str, ...]:
@@ -665,6 +731,21 @@ class HeadroomConfig:
 
     def fleet_for(self, region: str, service: str = "api") -> FleetConfig | None:
         return next((f for f in self.fleet if f.region == region and f.service == service), None)
+
+    def failover_pair(self, region: str) -> tuple[str, str] | None:
+        """(standby, where it is configured) when `region` fails over to one standby, else None: the
+        region's own `failover_to` first, then a `route53_failover` target whose primary it is."""
+        r = self.region_by_code(region)
+        if r.failover_to:
+            return r.failover_to, f"failover_to of region {region}"
+        for t in self.target:
+            if (
+                t.kind == "route53_failover"
+                and t.params.get("primary") == region
+                and t.params.get("secondary")
+            ):
+                return t.params["secondary"], f"route53_failover target {t.name}"
+        return None
 
     def store_path(self) -> Path:
         p = Path(os.path.expanduser(self.store.path))

@@ -21,13 +21,14 @@ HEALTH_METRICS: tuple[str, ...] = (
     "errors_per_second",
     "latency_p95_ms",
     "cpu_utilization",
+    "memory_utilization",
     "instances",
 )
 STATE_ORDER = {"no data": -1, "ok": 0, "warn": 1, "critical": 2}
 STATE_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "critical": "#c62828", "no data": "#9e9e9e"}
 WARN_BURN = 1.0
 CRITICAL_BURN = 6.0
-CPU_WARN = 0.85
+CPU_WARN = 0.85  # the default of [[fleet]] cpu_target / memory_target, for a region without a fleet
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def health_aggregates(config: HeadroomConfig) -> tuple[RangeAggregate, ...]:
         RangeAggregate("latency_p95_ms", "mean"),
         RangeAggregate("latency_p95_ms", "share_above", threshold=threshold),
         RangeAggregate("cpu_utilization", "mean"),
+        RangeAggregate("memory_utilization", "mean"),
         RangeAggregate("instances", "last"),
     )
 
@@ -88,7 +90,8 @@ def region_health_from_aggregates(
     aggregates: pd.DataFrame, config: HeadroomConfig, regions: list[str] | None = None
 ) -> pd.DataFrame:
     """Per region: availability, error rate, p95, RPS (mean/peak), CPU, latest instances, burn and state,
-    from an aggregates frame of `health_aggregates` (core.ports.RangeAggregate).
+    from an aggregates frame of `health_aggregates` (core.ports.RangeAggregate). A region warns when its mean CPU or memory
+    over the range reaches its fleet's `cpu_target` / `memory_target` (`utilisation_warning` says which).
 
     Requests are weighted by time, so availability = total errors / total requests over the range (not a
     mean of per-step ratios).
@@ -115,8 +118,17 @@ def region_health_from_aggregates(
         avail_burn = error_rate / (1 - targets.availability_objective)
         latency_burn = slow_share / (1 - targets.latency_objective)
         cpu_mean = figure(code, "cpu_utilization", "mean")
+        memory_mean = figure(code, "memory_utilization", "mean")
+        fleet = config.fleet_for(code)
+        cpu_target = fleet.cpu_target if fleet else CPU_WARN
+        memory_target = fleet.memory_target if fleet else CPU_WARN
         states = [_state_from_burn(avail_burn), _state_from_burn(latency_burn)]
-        if np.isfinite(cpu_mean) and cpu_mean >= CPU_WARN:
+        hot = []
+        if np.isfinite(cpu_mean) and cpu_mean >= cpu_target:
+            hot.append(f"CPU {cpu_mean:.0%} ≥ target {cpu_target:.0%}")
+        if np.isfinite(memory_mean) and memory_mean >= memory_target:
+            hot.append(f"memory {memory_mean:.0%} ≥ target {memory_target:.0%}")
+        if hot:
             states.append("warn")
         state = max(states, key=lambda s: STATE_ORDER[s])
         rows.append(
@@ -132,6 +144,10 @@ def region_health_from_aggregates(
                 "rps_mean": figure(code, "requests_per_second", "mean"),
                 "rps_peak": figure(code, "requests_per_second", "max"),
                 "cpu_mean": cpu_mean,
+                "memory_mean": memory_mean,
+                "cpu_target": cpu_target,
+                "memory_target": memory_target,
+                "utilisation_warning": "; ".join(hot),
                 "instances": figure(code, "instances", "last"),
                 "availability_burn": avail_burn,
                 "latency_burn": latency_burn,

@@ -48,6 +48,7 @@ def _daily_cost(costs: pd.DataFrame | None) -> float | None:
 
 _WEIGHTED_KPIS: dict[str, tuple[str, str]] = {
     "p50": ("latency_p50_ms", "requests_per_second"),
+    "p90": ("latency_p90_ms", "requests_per_second"),
     "p95": ("latency_p95_ms", "requests_per_second"),
     "p99": ("latency_p99_ms", "requests_per_second"),
     "cdn_hit_ratio": ("cdn_hit_ratio", "cdn_requests_per_second"),
@@ -111,6 +112,7 @@ KPI_METRICS: tuple[str, ...] = (
     "latency_p50_ms",
     "latency_p95_ms",
     "latency_p99_ms",
+    "latency_p90_ms",
     "cdn_hit_ratio",
     "cdn_requests_per_second",
 )
@@ -177,4 +179,6 @@ def kpi_summary_from_aggregates(
             False,
         )
     )
+    # p90 last: the tiles keep their places (dashboards and tests refer to them by position)
+    kpis.append(KPI("p90", "p90 latency", now["p90"], before["p90"], "ms", False))
     return kpis

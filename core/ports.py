@@ -2,6 +2,8 @@
 
 Tidy metrics frame: columns ts (datetime64[ns, UTC]), region (str), metric (str), value (float64),
 sorted by ts. Billing frame: day (date), service (str), region (str), cost_usd (float64).
+Events frame (EventsSource.events): start_ts, end_ts (datetime64[ns, UTC]), region ('' for global), kind
+('incident sev1', 'change', 'deploy', 'annotation', ...), title, detail; sorted by start_ts.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 
 METRICS_COLUMNS: tuple[str, ...] = ("ts", "region", "metric", "value")
 BILLING_COLUMNS: tuple[str, ...] = ("day", "service", "region", "cost_usd")
+EVENT_COLUMNS: tuple[str, ...] = ("start_ts", "end_ts", "region", "kind", "title", "detail")
 
 
 class SourceError(Exception):
@@ -224,6 +227,41 @@ def empty_aggregates_frame() -> pd.DataFrame:
             "value": pd.Series([], dtype="float64"),
         }
     )
+
+
+class EventsSource(Protocol):
+    """Incidents, changes and annotations overlapping a range, as the events frame (EVENT_COLUMNS).
+    Implementations: the store (the demo world's events and what people record on Triage,
+    connectors/events.py) and annotations from a Prometheus series; pages read them through
+    pages/_ui.py `events()` only."""
+
+    name: str
+
+    def events(self, start: datetime, end: datetime) -> pd.DataFrame: ...
+
+    def health(self) -> SourceHealth: ...
+
+
+def empty_events_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            c: pd.Series([], dtype="datetime64[ns, UTC]" if c.endswith("_ts") else object)
+            for c in EVENT_COLUMNS
+        }
+    )
+
+
+def tidy_events(frame: pd.DataFrame) -> pd.DataFrame:
+    """Coerce a frame to the events contract (UTC times, text columns, column order, sorted)."""
+    if frame is None or frame.empty:
+        return empty_events_frame()
+    out = frame.reindex(columns=list(EVENT_COLUMNS)).copy()
+    for col in ("start_ts", "end_ts"):
+        out[col] = pd.to_datetime(out[col], utc=True).astype("datetime64[ns, UTC]")
+    out["end_ts"] = out["end_ts"].fillna(out["start_ts"])
+    for col in ("region", "kind", "title", "detail"):
+        out[col] = out[col].fillna("").astype(str).astype(object)
+    return out.sort_values("start_ts", kind="stable").reset_index(drop=True)
 
 
 def empty_billing_frame() -> pd.DataFrame:

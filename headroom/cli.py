@@ -40,6 +40,8 @@ def _region_loss(args: argparse.Namespace, config: HeadroomConfig) -> int:
         "region",
         "status",
         "share_pct",
+        "route",
+        "standby",
         "extra_rps",
         "peak_rps_after",
         "peak_at",

@@ -18,7 +18,7 @@ import sqlite_utils
 from connectors.store import StoreBillingSource, StoreMetricsSource
 from core import audit
 from core.config import HeadroomConfig
-from core.ports import ActionExecutor, BillingSource, MetricsSource, SourceError
+from core.ports import ActionExecutor, BillingSource, EventsSource, MetricsSource, SourceError
 
 if TYPE_CHECKING:
     from core.alerting.types import AlertSource
@@ -151,6 +151,32 @@ def build_cdn_source(
     raise NotImplementedError(f"sources.cdn = {kind!r} is not available in this build")
 
 
+def build_events_source(
+    config: HeadroomConfig,
+    db: sqlite_utils.Database,
+    secrets: Mapping[str, Any] | None = None,
+    recorded_store: str | None = None,
+) -> EventsSource:
+    """Incidents and changes: always the store (the demo world's and what people record on Triage),
+    plus annotations from Prometheus when `[events] prometheus = true` (the [prometheus] url and the
+    same credentials as the metrics)."""
+    from connectors.events import CombinedEventsSource, StoreEventsSource, build_prometheus_annotations
+
+    sources: list[EventsSource] = [StoreEventsSource(db, recorded_store=recorded_store)]
+    if config.events.prometheus:
+        from connectors.prometheus import PrometheusAuth, PrometheusSource
+
+        try:
+            auth = PrometheusAuth.from_settings(connection_settings(secrets, "prometheus"), os.environ)
+            prom = PrometheusSource(config.prometheus, config.region_codes, auth)
+        except ValueError as exc:
+            raise SourceError("Prometheus annotations", f"cannot be set up: {exc}") from None
+        sources.append(
+            build_prometheus_annotations(config.events, prom.url, prom.session, config.prometheus.timeout)
+        )
+    return CombinedEventsSource(sources)
+
+
 def build_billing_source(
     config: HeadroomConfig, db: sqlite_utils.Database, secrets: Mapping[str, Any] | None = None
 ) -> BillingSource:
@@ -193,16 +219,17 @@ def gather_review_inputs(
     db: Any,
     week: Week,
     shared: Any = None,
+    events_source: EventsSource | None = None,
 ) -> ReportInputs:
     """Read what the weekly review needs: hourly metrics from four weeks before the week to its end, the
     SLO metrics at 1 minute, the bill, and what the store holds (events, snapshots, scenarios, actions).
     `shared` is where the replicas' shared tables live (snapshots, scenarios, actions: a PostgreSQL URL);
     None = the embedded `db`."""
     shared = db if shared is None else shared
-    from connectors.store import read_events
     from connectors.store_forecasts import list_snapshots, load_snapshot
     from connectors.store_scenarios import scenarios_for_review
-    from core.actions import actions_proposed_between
+    from core.actions import actions_proposed_between, unsigned_break_glass
+    from core.actions.store import db_file_path
     from core.report import REPORT_METRICS, ReportInputs
 
     start = week.shifted(-4).start
@@ -214,7 +241,9 @@ def gather_review_inputs(
         costs = billing_source.daily_costs(
             (week.start - timedelta(days=35)).date(), (week.end - timedelta(days=1)).date()
         )
-    events = read_events(db, start, week.end) if db is not None else None
+    if events_source is None and db is not None:
+        events_source = build_events_source(config, db)
+    events = events_source.events(start, week.end) if events_source is not None else None
     slo_metrics = None
     if config.slo:
         from core.slo import SLO, metrics_for
@@ -225,12 +254,13 @@ def gather_review_inputs(
         slo_metrics = metrics_source.query_range(
             wanted, week.start - longest, week.end, timedelta(minutes=1), list(config.region_codes)
         )
-    snapshots = scenarios = actions = None
+    snapshots = scenarios = actions = break_glass_unsigned = None
     if db is not None:
         listed = list_snapshots(shared, until=week.start)
         snapshots = [load_snapshot(shared, int(i)) for i in (listed["id"] if not listed.empty else [])]
         scenarios = scenarios_for_review(shared)
         actions = actions_proposed_between(shared, week.start, week.end)
+        break_glass_unsigned = unsigned_break_glass(db_file_path(shared))
     return ReportInputs(
         config=config,
         metrics=metrics,
@@ -240,6 +270,7 @@ def gather_review_inputs(
         snapshots=snapshots,
         scenarios=scenarios,
         actions=actions,
+        break_glass_unsigned=break_glass_unsigned,
     )
 
 

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from connectors.demo import demo_world_end, demo_world_is_current, ensure_demo_world
-from connectors.store import open_db, read_events
+from connectors.store import open_db
 from core.actions import UnreadableActionRow
 from core.auth import Identity, resolve_identity
 from core.config import METRIC_UNITS, ConfigError, HeadroomConfig, config_path, load_config
@@ -45,6 +45,7 @@ from core.timeseries import (
 from headroom.wiring import (
     build_billing_source,
     build_cdn_source,
+    build_events_source,
     build_metrics_source,
     configure_audit,
     uses_demo_world,
@@ -189,11 +190,15 @@ def _source(kind: str, config_mtime: float):
         return build_cdn_source(cfg, database, sec)
     if kind == "billing":
         return build_billing_source(cfg, database, sec)
+    if kind == "events":
+        # recorded incidents live beside the audit chain; reading them needs no audit key
+        return build_events_source(cfg, database, sec, recorded_store=guarded_store_locator(cfg, sec))
     raise ValueError(kind)
 
 
 def source(kind: str = "metrics"):
-    """The configured MetricsSource ('metrics', 'cdn') or BillingSource ('billing')."""
+    """The configured MetricsSource ('metrics', 'cdn'), BillingSource ('billing') or EventsSource
+    ('events')."""
     try:
         mtime = config_path().stat().st_mtime
     except OSError:
@@ -536,8 +541,14 @@ def load_costs(start: date, end: date) -> pd.DataFrame:
 
 
 def events(start: datetime, end: datetime) -> pd.DataFrame:
-    """Incidents and change annotations from the store overlapping the range."""
-    return read_events(db(), start, end)
+    """Incidents, changes and annotations overlapping the range from every configured events source
+    (headroom.wiring.build_events_source: the store, plus Prometheus annotations when configured). The
+    one place pages read events from; a source that fails is named in a warning, the rest still show."""
+    src = source("events")
+    frame = src.events(start, end)
+    for problem in getattr(src, "errors", []):
+        st.warning(f"⚠️ Events: {problem}", icon=None)
+    return frame
 
 
 # ---- charts -------------------------------------------------------------------------------------

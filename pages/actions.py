@@ -24,13 +24,16 @@ from core.actions import (
     describe_change,
     describe_state,
     fmt_utc,
+    promote_region,
     resolve_prefill,
     routing_shares,
     scale_out_suggestion,
     state_from_dict,
+    unsigned_break_glass,
 )
 from core.auth import Identity, allowed, resolve_identity, role_of
 from core.config import ActionTarget, config_path
+from core.incidents import open_incidents
 from core.ports import Change, TargetState
 from headroom.wiring import build_executor
 from pages import _actions_view as actions_view
@@ -646,6 +649,72 @@ def _audit_tab() -> None:
         key="audit_csv",
     )
 
+
+# ---- break-glass (issue 18): an approver alone during an open sev1, countersigned afterwards ------------
+def _break_glass(target: str, standby: str, reason: str, incident_id: int) -> None:
+    configured = service.target(target)
+    current, error = service.read_current(configured) if configured else (None, "")
+    if current is None or not current.weights or standby not in current.weights:
+        _say(
+            "error", f"⛔ Break-glass refused: cannot read the routing of {target} ({error or 'no records'})."
+        )
+        return
+    change = Change(weights=promote_region(current.weights, standby))
+    outcome = _attempt("Break-glass", service.break_glass, me, target, change, reason, incident_id)
+    if outcome is not None:
+        _say(
+            "success",
+            f"🚨 Break-glass #{outcome.action.id}: {outcome.message}. A second approver must countersign.",
+        )
+
+
+def _countersign(action_id: int) -> None:
+    signed = _attempt("Countersign", service.countersign, me, action_id, ss.get(f"cs_note_{action_id}", ""))
+    if signed is not None:
+        _say("success", f"✅ Break-glass #{action_id} countersigned" + (" (late)." if signed.late else "."))
+
+
+def _break_glass_panel() -> None:
+    """Pending countersignatures first (everyone sees them), then the emergency form for approvers."""
+    now = service.now()
+    for b in unsigned_break_glass(service.path):
+        with st.container(border=True):
+            (st.error if b.overdue(now) else st.warning)(f"🚨 Break-glass {b.describe(now)}")
+            if allowed(role, "approve"):
+                st.text_input("Countersign note", key=f"cs_note_{b.action_id}")
+                st.button(
+                    "Countersign",
+                    key=f"countersign_{b.action_id}",
+                    on_click=_countersign,
+                    args=(b.action_id,),
+                )
+    failovers = [t for t in cfg.target if t.kind == "route53_failover"]
+    sev1 = [e for e in open_incidents(service.path, now) if e.severity == "sev1"]
+    with st.expander("🚨 Break glass: fail over alone during a sev1"):
+        st.caption(
+            "Approvers and admins only, during an open sev1 declared on Triage. It runs at once (guardrails "
+            f"still apply) and must be countersigned by another approver within "
+            f"{cfg.auth.countersign_within}."
+        )
+        if not failovers or not sev1:
+            st.info("Needs a failover target and an open sev1 incident (declare it on Triage).")
+            return
+        incident = st.selectbox("Incident", sev1, format_func=lambda e: e.label, key="bg_incident")
+        target = st.selectbox("Failover target", failovers, format_func=lambda t: t.name, key="bg_target")
+        records = [target.params.get("primary", ""), target.params.get("secondary", "")]
+        standby = st.selectbox("Promote", [r for r in records if r], key="bg_standby")
+        reason = st.text_input("Reason", key="bg_reason")
+        if st.button(
+            "Break glass and fail over now",
+            key="bg_go",
+            type="primary",
+            disabled=not allowed(role, "approve"),
+        ):
+            _break_glass(target.name, standby, reason, incident.id)
+            st.rerun()
+
+
+_break_glass_panel()
 
 unreadable_rows: list[str] = []
 pending = service.list_actions(states=["proposed"], unreadable=unreadable_rows)

@@ -380,7 +380,7 @@ if not scenarios:
 
 weights = {r.code: r.routing_weight for r in cfg.region}
 try:
-    results = cap.run_scenarios(scenarios, demand_frames, weights)
+    results = cap.run_scenarios(scenarios, demand_frames, weights, config=cfg)
 except ValueError as exc:
     st.error(f"Could not run the scenarios: {exc}")
     st.stop()
@@ -569,7 +569,8 @@ with st.expander(f"Saved scenarios ({len(saved)})", expanded=False):
 # ---- region loss (N+1) -----------------------------------------------------------------------------
 st.subheader("Region loss (N+1)")
 st.caption(
-    f"Each region failing in turn, its traffic moved to the others by routing weight, at each survivor's busiest "
+    f"Each region failing in turn, its traffic moved where routing sends it (a failover pair's standby, else "
+    f"the others by routing weight), at each survivor's busiest "
     f"moment in {window_start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"
     + (f", with traffic {growth:+d}%" if growth else "")
     + ", each fleet with its configured policy. 🔴 lost even at max instances · 🟡 fits only above target, "
@@ -583,6 +584,9 @@ ui.data_table(
     columns={
         "failed_region": "If this region fails",
         "status": "Worst survivor",
+        "taken_by": st.column_config.TextColumn(
+            "Taken by", help="Who takes the failed region's traffic; (standby) = routing weight 0 normally"
+        ),
         "breaks": "Regions in trouble",
         "unserved_requests": ui.number_column(
             "Unserved requests (1 h)", 0, help="Summed over the survivors, in the hour after the failure"
@@ -602,6 +606,8 @@ with st.expander("Per surviving region"):
             "failed_region": "Failed",
             "region": "Survivor",
             "share_pct": ui.number_column("Share of failed traffic %"),
+            "route": "Sent by",
+            "standby": st.column_config.CheckboxColumn("Standby"),
             "status": "Status",
             "extra_rps": ui.number_column("Extra at peak (req/s)", 0),
             "peak_rps_after": ui.number_column("Peak after (req/s)", 0),
@@ -616,3 +622,148 @@ with st.expander("Per surviving region"):
             "reason": "Why",
         },
     )
+
+
+# ---- queue workers (issue 18): demand metric, step table, backlog tracking, fractional capacity --------
+JOB_UNITS = {"jobs per second": 1.0, "jobs per minute": 60.0, "jobs per hour": 3600.0}
+DEMAND_METRICS = {
+    "queue arrivals (the region's request rate x jobs per request)": "arrivals",
+    "requests (each request is a job)": "requests",
+    "queue depth (replay the policy on the measured depth)": "queue_depth",
+}
+ADJUSTMENT_TYPES = ["ExactCapacity", "ChangeInCapacity", "PercentChangeInCapacity"]
+MIYABI_STEPS = pd.DataFrame(
+    {
+        "lower": [0.0, 11.0, 51.0, 101.0, 501.0, 1001.0],
+        "upper": [11.0, 51.0, 101.0, 501.0, 1001.0, None],
+        "adjustment": [1.0, 5.0, 10.0, 20.0, 50.0, 100.0],
+    }
+)
+LOOKUP_DEPTHS = [0, 10, 11, 50, 51, 100, 101, 500, 501, 1000, 1001, 5000]
+
+
+def _lookup_table(policy: cap.StepScaling) -> pd.DataFrame:
+    """Desired workers at sample queue depths (ExactCapacity), or the adjustment (other types)."""
+    rows = []
+    for depth in LOOKUP_DEPTHS:
+        step_row = policy.step_for(depth)
+        rows.append({"queue_depth": depth, "step": None if step_row is None else step_row.adjustment})
+    return pd.DataFrame(rows)
+
+
+def queue_worker_panel() -> None:
+    """Plan a queue-worker fleet: the demand metric, an AWS step-adjustment table or backlog-per-instance
+    target tracking, a worker's capacity in jobs per second / minute / hour (no floor), and the simulated
+    backlog."""
+    st.subheader("Queue workers")
+    if not st.toggle("Plan queue workers for this fleet's region", key="cap_q_on"):
+        st.caption("Step scaling on queue depth, backlog-per-instance tracking and the simulated backlog.")
+        return
+    q1, q2, q3 = st.columns(3)
+    metric_label = q1.selectbox("Demand metric", list(DEMAND_METRICS), key="cap_q_metric")
+    demand_kind = DEMAND_METRICS[metric_label]
+    per_request = 1.0
+    if demand_kind == "arrivals":
+        per_request = q1.number_input(
+            "Jobs per request", min_value=0.0, value=0.01, step=0.001, format="%.4f", key="cap_q_per_request"
+        )
+    rate = q2.number_input(
+        "One worker processes", min_value=0.0, value=4.0, step=1.0, format="%.4f", key="cap_q_rate"
+    )
+    unit = q2.selectbox("per", list(JOB_UNITS), index=2, key="cap_q_unit")
+    w_lo, w_hi = q3.slider("Min / max workers", 0, 500, (1, 100), key="cap_q_minmax")
+    w_price = q3.number_input(
+        "Price (USD per worker-hour)", min_value=0.0, value=0.04048, format="%.5f", key="cap_q_price"
+    )
+    per_second = rate / JOB_UNITS[unit]
+    if per_second <= 0:
+        st.error("Worker capacity: a worker must process more than 0 jobs.")
+        return
+    st.caption(f"= {per_second:.6g} jobs per second per worker ({per_second * 3600:.6g} per hour).")
+    kind = st.radio(
+        "Scaling",
+        ["Step scaling on queue depth", "Backlog per instance (target tracking)"],
+        horizontal=True,
+        key="cap_q_policy",
+    )
+    try:
+        if kind.startswith("Step"):
+            s1, s2, s3 = st.columns(3)
+            adjustment_type = s1.selectbox("Adjustment type", ADJUSTMENT_TYPES, key="cap_q_adjtype")
+            threshold = s2.number_input(
+                "Alarm threshold (messages)", min_value=0.0, value=0.0, key="cap_q_threshold"
+            )
+            cooldown = s3.number_input(
+                "Cooldown (s)", min_value=0, max_value=3600, value=0, step=30, key="cap_q_cooldown"
+            )
+            st.caption(
+                "Step adjustments (AWS): bounds relative to the alarm threshold, lower inclusive, upper "
+                "exclusive above it; an empty upper bound means no limit. Preset: the Miyabi queue-depth table."
+            )
+            rows = st.data_editor(
+                MIYABI_STEPS, num_rows="dynamic", key="cap_q_steps", hide_index=True, width="stretch"
+            )
+            policy: cap.Policy = cap.step_scaling_from_table(
+                rows.to_dict("records"),
+                threshold=float(threshold),
+                metric="queue_depth",
+                adjustment_type=adjustment_type,
+                cooldown_s=float(cooldown),
+            )
+            st.markdown(
+                "**Workers by queue depth**"
+                if adjustment_type == "ExactCapacity"
+                else "**Step by queue depth**"
+            )
+            st.dataframe(_lookup_table(policy), hide_index=True, key="cap_q_lookup")
+        else:
+            backlog = st.number_input(
+                "Acceptable backlog per worker (jobs)",
+                min_value=0.0,
+                value=10.0,
+                key="cap_q_backlog",
+                help="Acceptable latency x jobs one worker processes per second",
+            )
+            policy = cap.BacklogTracking(float(backlog))
+        workers = cap.Fleet(per_second, int(w_lo), int(max(w_hi, 1)), float(warmup), float(w_price))
+    except ValueError as exc:
+        st.error(f"Queue-worker plan: {exc}")
+        return
+    if demand_kind == "queue_depth":
+        depth = pivot_metric(
+            ui.load_metrics(["queue_depth"], window_start, end, [region], step=step), "queue_depth"
+        )
+        if region not in depth or depth[region].dropna().empty:
+            st.info(f"No queue-depth data for {region} in this range.")
+            return
+        if isinstance(policy, cap.BacklogTracking):
+            st.info("Replaying needs a step table: backlog tracking reacts to the simulated backlog.")
+            return
+        replayed = cap.replay(policy, depth[region].dropna(), workers, start_instances=max(int(w_lo), 1))
+        backlog_series, desired = replayed.set_index("ts")["metric"], replayed.set_index("ts")["desired"]
+        st.caption("Replayed on the measured queue depth: the policy's decisions do not change the depth.")
+    else:
+        jobs = base[region] * (per_request if demand_kind == "arrivals" else 1.0)
+        result = cap.simulate(jobs, workers, policy)
+        frame_q = result.frame.set_index("ts")
+        backlog_series, desired = frame_q["queue_depth"], frame_q["desired"]
+        s = result.summary
+        st.caption(
+            f"Simulated: cost ${s.cost_usd:,.2f}, peak {s.peak_instances} workers, largest backlog "
+            f"{backlog_series.max():,.0f} jobs."
+        )
+    fig = go.Figure()
+    # compact traces at the chart's width (peaks kept), as every other chart (ui.trace_data)
+    fig.add_trace(go.Scatter(**ui.trace_data(backlog_series.astype("float64")), name="queue depth (jobs)"))
+    fig.add_trace(go.Scatter(**ui.trace_data(desired.astype("float64")), name="workers", yaxis="y2"))
+    fig.update_layout(
+        title="Simulated backlog and workers",
+        xaxis={"title": "time (UTC)"},
+        yaxis={"title": "jobs in queue"},
+        yaxis2={"title": "workers", "overlaying": "y", "side": "right"},
+        height=340,
+    )
+    st.plotly_chart(fig, key="cap_q_chart")
+
+
+queue_worker_panel()

@@ -169,3 +169,32 @@ c4.plotly_chart(
     width="stretch",
     key="cdn_origin_bw",
 )
+
+
+# ---- CloudFront 4xx / 5xx error rates (issue 18: fetched by the CloudWatch source, shown here) ----------
+def cdn_error_rates() -> None:
+    """The CDN's own 4xx and 5xx error rates per region (request-weighted over the distributions)."""
+    st.subheader("CDN error rates (4xx / 5xx)")
+    if cfg.sources.cdn != "cloudwatch":
+        st.caption(
+            'CloudFront\'s 4xx and 5xx error rates come from CloudWatch (`[sources] cdn = "cloudwatch"`); '
+            "this CDN source does not report them. The API's 5xx share is on Overview and SLOs."
+        )
+        return
+    errors = ui.load_metrics(("cdn_4xx_error_ratio", "cdn_5xx_error_ratio"), start, end, regions, kind="cdn")
+    if errors.empty:
+        st.caption("No CDN error-rate data for this range and these regions.")
+        return
+    e1, e2 = st.columns(2)
+    for column, metric, title in (
+        (e1, "cdn_4xx_error_ratio", "CDN 4xx error rate"),
+        (e2, "cdn_5xx_error_ratio", "CDN 5xx error rate"),
+    ):
+        column.plotly_chart(
+            ui.timeseries_figure(errors, metric, title, "% of requests", scale=100, marks=marks),
+            width="stretch",
+            key=f"cdn_{metric}",
+        )
+
+
+cdn_error_rates()

@@ -25,7 +25,9 @@ from core.forecast import (
 from core.timeseries import downsample_series, pivot_metric
 from pages import _ui as ui
 
-HISTORY_DAYS = {"7 days": 7, "14 days": 14, "28 days": 28}
+HISTORY_DAYS = {"7 days": 7, "14 days": 14, "28 days": 28, "8 weeks": 56, "13 weeks": 91}
+MAX_HORIZON_DAYS = 91  # a quarter ahead (13 weeks), for quarter-ahead plans and exhaustion dates
+FINE_HORIZON_DAYS = 28  # beyond this, 15-minute steps would be thousands of points per series: hourly
 RESOLUTIONS = {"1 hour": timedelta(hours=1), "15 minutes": timedelta(minutes=15)}
 CACHE_KEY = "fc_results"
 CACHE_SIZE = 6
@@ -61,7 +63,7 @@ model = c3.selectbox(
 c4, c5, c6, c7 = st.columns(4)
 history_label = c4.selectbox("History window", list(HISTORY_DAYS), index=2, key="fc_history")
 resolution_label = c5.selectbox("Resolution", list(RESOLUTIONS), key="fc_resolution")
-horizon_days = c6.slider("Horizon (days)", 1, 28, 7, key="fc_horizon")
+horizon_days = c6.slider("Horizon (days)", 1, MAX_HORIZON_DAYS, 7, key="fc_horizon")
 growth = c7.number_input(
     "Growth override (% per month)",
     min_value=-50.0,
@@ -86,6 +88,9 @@ with st.expander("Known events and options", expanded=False):
     )
 
 step = RESOLUTIONS[resolution_label]
+if horizon_days > FINE_HORIZON_DAYS and step < timedelta(hours=1):
+    step, resolution_label = timedelta(hours=1), "1 hour"
+    st.caption(f"Horizons over {FINE_HORIZON_DAYS} days are forecast at 1-hour steps.")
 history_start = history_end - timedelta(days=HISTORY_DAYS[history_label])
 horizon = int(timedelta(days=horizon_days) / step)
 unit = METRIC_UNITS[metric]
@@ -110,6 +115,12 @@ if missing:
 if not series:
     st.info("Nothing to forecast: no data for these regions and this window.")
     st.stop()
+data_start = min(v.first_valid_index() for v in series.values())
+if data_start - history_start > step * 24:
+    st.caption(
+        f"The data starts at {data_start:%Y-%m-%d %H:%M} UTC: the forecast learns from "
+        f"{(history_end - data_start).days} of the {HISTORY_DAYS[history_label]} days asked for."
+    )
 
 options = {"model": model, "outliers": "downweight" if downweight else "keep", "compare_all": model != AUTO}
 fingerprint = int(pd.util.hash_pandas_object(wide[list(series)], index=True).sum())

@@ -17,7 +17,13 @@ from pages import _ui as ui
 
 # what the charts draw, asked at the chart's width; every range-wide figure (grid, KPI tiles, SLO alert
 # column) is computed by the source (ui.load_aggregates: instant queries on Prometheus)
-CHART_METRICS = ("requests_per_second", "errors_per_second", "latency_p95_ms", "cpu_utilization")
+CHART_METRICS = (
+    "requests_per_second",
+    "errors_per_second",
+    "latency_p95_ms",
+    "cpu_utilization",
+    "memory_utilization",
+)
 
 start, end = ui.page_header("Overview", "Are we healthy? Region health against the SLO targets.")
 cfg = ui.config()
@@ -28,6 +34,22 @@ marks = pd.concat([ui.events(start, end), actions_view.action_marks(start, end)]
 # ---- guardrail: budgets spent or projected to overrun this month (core.costs) ------------------
 costs_data.overrun_banner(cfg.budget)
 actions_view.in_force_banner()
+
+
+def break_glass_banner() -> None:
+    """Break-glass failovers nobody has countersigned stay here until a second approver signs them."""
+    from datetime import UTC, datetime
+
+    from core.actions import unsigned_break_glass
+
+    now = datetime.now(UTC)
+    for b in unsigned_break_glass(ui.guarded_store()):
+        (st.error if b.overdue(now) else st.warning)(
+            f"🚨 Unsigned break-glass failover {b.describe(now)} (countersign it on the Actions page)"
+        )
+
+
+break_glass_banner()
 
 if frame.empty:
     st.info("No data for this range and these regions.")
@@ -98,7 +120,7 @@ def kpi_tile(column, kpi: KPI) -> None:
 
 
 kpis = kpi_summary_from_aggregates(kpi_now, kpi_before, costs_now, costs_before)
-for kpi_row in (kpis[:4], kpis[4:]):
+for kpi_row in (kpis[i : i + 4] for i in range(0, len(kpis), 4)):
     for kpi_column, kpi in zip(st.columns(4), kpi_row, strict=False):
         kpi_tile(kpi_column, kpi)
 
@@ -135,6 +157,7 @@ grid = health.assign(
     availability=health["availability"] * 100,
     error_rate=health["error_rate"] * 100,
     cpu_mean=health["cpu_mean"] * 100,
+    memory_mean=health["memory_mean"] * 100,
 )[
     [
         "state",
@@ -148,6 +171,8 @@ grid = health.assign(
         "rps_mean",
         "rps_peak",
         "cpu_mean",
+        "memory_mean",
+        "utilisation_warning",
         "instances",
         "availability_burn",
         "latency_burn",
@@ -161,7 +186,8 @@ picked = ui.data_table(
             "State now", help=f"From the burn-rate alert at the newest data point ({slo_at:%H:%M} UTC)"
         ),
         "range_state": st.column_config.TextColumn(
-            "Range health", help="Worst of availability and latency burn, CPU, averaged over the range"
+            "Range health",
+            help="Worst of availability and latency burn, CPU and memory against the fleet's targets, over the range",
         ),
         "slo_alert": st.column_config.TextColumn(
             "SLO alert",
@@ -176,6 +202,10 @@ picked = ui.data_table(
         "rps_mean": ui.number_column("RPS mean (req/s)", 0),
         "rps_peak": ui.number_column("RPS peak (req/s)", 0),
         "cpu_mean": ui.number_column("CPU mean %"),
+        "memory_mean": ui.number_column("Memory mean %"),
+        "utilisation_warning": st.column_config.TextColumn(
+            "Over target", help="Mean CPU or memory at or above the fleet's cpu_target / memory_target"
+        ),
         "instances": ui.count_column("Instances (now)"),
         "availability_burn": ui.number_column(
             "Availability burn", 2, help="Error-budget burn rate over the range (1 = on budget)"
@@ -262,6 +292,19 @@ c4.plotly_chart(
     ui.timeseries_figure(frame, "cpu_utilization", "CPU utilisation", "%", scale=100, marks=marks),
     width="stretch",
     key="overview_cpu",
+)
+# saturation (issue 18: collected, now shown): memory and the work queue per region
+c5, c6 = st.columns(2)
+c5.plotly_chart(
+    ui.timeseries_figure(frame, "memory_utilization", "Memory utilisation", "%", scale=100, marks=marks),
+    width="stretch",
+    key="overview_memory",
+)
+queue = ui.load_chart_metrics(["queue_depth"], start, end, regions)
+c6.plotly_chart(
+    ui.timeseries_figure(queue, "queue_depth", "Queue depth", "messages", marks=marks),
+    width="stretch",
+    key="overview_queue",
 )
 if not marks.empty:
     with st.expander(f"Incidents and changes in this range ({len(marks)})"):

@@ -41,7 +41,13 @@ st.caption(
 def _built_review(week_label: str, regions: tuple[str, ...], anchor: datetime, config_mtime: float):
     week = Week.parse(week_label)
     inputs = gather_review_inputs(
-        cfg, ui.source("metrics"), ui.source("billing"), db, week, shared=ui.shared_store()
+        cfg,
+        ui.source("metrics"),
+        ui.source("billing"),
+        db,
+        week,
+        shared=ui.shared_store(),
+        events_source=ui.source("events"),
     )
     return build_report(inputs, week)
 

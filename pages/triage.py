@@ -115,13 +115,15 @@ def region_loss_panel() -> None:
             columns={
                 "failed_region": "If this region fails",
                 "status": "Worst survivor",
+                "taken_by": "Taken by",
                 "breaks": "Survivors in trouble",
                 "unserved_requests": ui.number_column("Unserved requests", 0),
                 "worst_case": "Worst case",
             },
         )
         st.caption(
-            "Its traffic moves to the others by routing weight; each survivor scales with its configured "
+            "Its traffic moves where routing sends it (a failover pair's standby, else the others by "
+            "routing weight); each survivor scales with its configured "
             "policy at its busiest minute. Details and what-ifs on the Capacity page."
         )
 
@@ -132,11 +134,69 @@ def alerts_section() -> None:
     alerts_ui.render_alerts_panel(cfg, "triage", default_refresh="1 min")
 
 
+def record_event_panel() -> None:
+    """Record an incident or change (issue 18): stored in the store and the audit log, shown on every
+    page's charts at once (pages/_ui.py events()); open incidents can be resolved here."""
+    from datetime import UTC, datetime
+
+    from core.auth import allowed
+    from core.incidents import SEVERITIES, RecordError, open_incidents, record_event, resolve_incident
+    from pages._identity import identity_picker
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    # a toggle, not an always-open form: with nothing burning the page offers no buttons until asked
+    if not st.toggle("📝 Record an incident or change", key="rec_open"):
+        return
+    path = ui.guarded_store()  # beside the audit chain: shared by the replicas when it is PostgreSQL
+    with st.container(border=True):
+        who, role = identity_picker(cfg, "triage_rec_user")
+        may = allowed(role, "propose")
+        if not may:
+            st.caption(f"Your role ({role}) can read but not record; operators, approvers and admins can.")
+        with st.form("triage_record", clear_on_submit=False):
+            kind = st.radio("Kind", ["incident", "change"], horizontal=True, key="rec_kind")
+            severity = st.selectbox("Severity (incidents)", SEVERITIES, key="rec_severity")
+            region_choice = st.selectbox(
+                "Region", ["", *cfg.region_codes], format_func=lambda r: r or "every region", key="rec_region"
+            )
+            day = st.date_input("When (UTC)", value=now.date(), key="rec_day")
+            clock = st.time_input("Time (UTC)", value=now.time(), key="rec_time", step=60)
+            title = st.text_input("What happened", key="rec_title")
+            detail = st.text_area("Detail", key="rec_detail")
+            submitted = st.form_submit_button("Record", disabled=not may)
+        if submitted:
+            try:
+                event = record_event(
+                    path,
+                    actor=who.email,
+                    role=role,
+                    kind=kind,
+                    severity=severity if kind == "incident" else "",
+                    region=region_choice,
+                    title=title,
+                    detail=detail,
+                    start=datetime.combine(day, clock, tzinfo=UTC),
+                    now=datetime.now(UTC),
+                    regions=cfg.region_codes,
+                )
+            except RecordError as exc:
+                st.error(f"Not recorded: {exc}")
+            else:
+                st.success(f"Recorded {event.kind} {event.label}.")
+        for incident in open_incidents(path, datetime.now(UTC)):
+            c1, c2 = st.columns([4, 1])
+            c1.markdown(f"🚨 Open: {incident.label} (since {incident.start:%Y-%m-%d %H:%M} UTC)")
+            if c2.button("Resolve", key=f"rec_resolve_{incident.id}", disabled=not may):
+                resolve_incident(path, incident.id, actor=who.email, role=role, at=datetime.now(UTC))
+                st.rerun()
+
+
 if not burning:
     st.success(f"Nothing is burning at {at:%Y-%m-%d %H:%M} UTC: every SLO is within its budget burn.")
     ui.data_table(summary(reports), key="triage_all", columns=TABLE_FORMAT)
     alerts_section()
     region_loss_panel()
+    record_event_panel()
     st.stop()
 
 alerting = [r for r in burning if r.alert.level in ("page", "ticket")]
@@ -270,6 +330,26 @@ c4.plotly_chart(
     key="triage_rps",
 )
 
+# saturation (issue 18): the region's memory and work queue, latest and worst over the last hour
+saturation = ui.load_metrics(
+    ["memory_utilization", "queue_depth"], at - timedelta(hours=1), at, regions=[region]
+)
+if not saturation.empty:
+    sat = saturation.groupby("metric")["value"].agg(["last", "max"])
+    m1, m2 = st.columns(2)
+    if "memory_utilization" in sat.index:
+        m1.metric(
+            "Memory (now)",
+            f"{sat.loc['memory_utilization', 'last'] * 100:.0f}%",
+            help=f"Highest in the last hour: {sat.loc['memory_utilization', 'max'] * 100:.0f}%",
+        )
+    if "queue_depth" in sat.index:
+        m2.metric(
+            "Queue depth (now)",
+            f"{sat.loc['queue_depth', 'last']:,.0f} msgs",
+            help=f"Highest in the last hour: {sat.loc['queue_depth', 'max']:,.0f}",
+        )
+
 # what may stay as it is in a runbook URL inside markdown's <...> (no spaces, brackets or angle brackets)
 _URL_SAFE = ":/?#@!$&'*+,;=%~"
 
@@ -331,3 +411,4 @@ else:
 
 alerts_section()
 region_loss_panel()
+record_event_panel()

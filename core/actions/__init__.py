@@ -2,6 +2,8 @@
 
 State machine:  proposed -> approved -> executing -> succeeded | failed
                 proposed -> rejected | expired | cancelled;  approved -> expired | cancelled
+Break-glass (break_glass.py): during an open sev1 an approver proposes, self-approves and executes a
+failover in one call; a second approver countersigns it afterwards (late after auth.countersign_within).
 Every transition is checked here (not only in the page): the caller's role, the two-person rule, expiry,
 and the target's guardrails from config (bounds, largest step, step factor, cooldown, freeze windows, a
 reason, one open action per target). Every transition and every refused attempt is written to the
@@ -21,9 +23,11 @@ sqlite_utils.Database never share a transaction.
 
 Layout (split by concern, docs/ARCHITECTURE.md): types.py (states, Action, Plan, refusals), rules.py (the
 guardrails and the approval policy, pure), prefill.py (what other pages suggest, predicted cost),
-store.py (every SQL statement on the actions table), base.py / execution.py / service.py (ActionService).
+store.py (every SQL statement on the actions and break_glass tables), break_glass.py (the
+emergency path: an approver alone during a sev1, countersigned later), base.py / execution.py / service.py (ActionService).
 """
 
+from core.actions.break_glass import BreakGlass, break_glass_actions, unsigned_break_glass
 from core.actions.execution import PROCESS_TOKEN, STALE_EXECUTION
 from core.actions.prefill import predict, resolve_prefill, scale_out_step, scale_out_suggestion
 from core.actions.rules import (
@@ -77,6 +81,9 @@ from core.actions.types import (
 )
 
 __all__ = [
+    "BreakGlass",
+    "break_glass_actions",
+    "unsigned_break_glass",
     "UnreadableActionRow",
     "ACTIONS_TABLE",
     "Action",

@@ -1,7 +1,7 @@
 """ActionService: the one object every change to production goes through. It orchestrates the pure rules
 (core/actions/rules.py), the store's compare-and-set writes (core/actions/store.py), the executor (a
 port, core/ports.py) and the hash-chained audit log (core/audit.py): proposals, approvals, rejections and
-cancellations here; the shared plumbing in core/actions/base.py; execution and crash recovery in
+cancellations here; break-glass and countersigning in core/actions/break_glass.py; the shared plumbing in core/actions/base.py; execution and crash recovery in
 core/actions/execution.py."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from core import audit
 from core.actions import store as actions_store
 from core.actions.base import _minutes, store_guarded
+from core.actions.break_glass import _BreakGlassSteps
 from core.actions.execution import _approved_size, _ExecutionSteps
 from core.actions.rules import check_cooldown
 from core.actions.types import (
@@ -31,7 +32,7 @@ from core.config import ActionTarget
 from core.ports import Change
 
 
-class ActionService(_ExecutionSteps):
+class ActionService(_ExecutionSteps, _BreakGlassSteps):
     """Every way to change production goes through one instance of this (per store, executor, config)."""
 
     # -- propose -----------------------------------------------------------------------------------

@@ -508,3 +508,94 @@ def changes_made_between(conn: sqlite3.Connection, start: datetime, end: datetim
         "ORDER BY started_at",
         [end.timestamp(), start.timestamp()],  # float seconds: an action in the last second counts
     ).fetchall()
+
+
+# ---- break-glass (docs/ARCHITECTURE.md, "The guarded path"): an approver's emergency failover during a
+# declared sev1, countersigned afterwards. Its own table, so the actions table and execute() are untouched.
+BREAK_GLASS_TABLE = "break_glass"
+
+_BREAK_GLASS_SCHEMA = f"""CREATE TABLE IF NOT EXISTS {BREAK_GLASS_TABLE} (
+    action_id INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL,
+    incident TEXT NOT NULL,
+    executed_by TEXT NOT NULL,
+    declared_at REAL NOT NULL,
+    countersign_due REAL NOT NULL,
+    countersigned_by TEXT,
+    countersigned_at REAL,
+    countersign_note TEXT NOT NULL DEFAULT '',
+    late INTEGER NOT NULL DEFAULT 0
+)"""
+
+_BREAK_GLASS_COLUMNS = (
+    "action_id, incident_id, incident, executed_by, declared_at, countersign_due, countersigned_by, "
+    "countersigned_at, countersign_note, late"
+)
+
+
+def ensure_break_glass_schema(conn: sqlite3.Connection) -> None:
+    conn.execute(_BREAK_GLASS_SCHEMA)
+
+
+def approve_break_glass(
+    conn: sqlite3.Connection, action_id: int, approver: str, now: datetime, expires_at: datetime
+) -> bool:
+    """proposed -> approved by the approver who raised it: only for a break-glass action (its row in
+    the break_glass table must exist already), so the two-person rule of mark_approved stays intact."""
+    cur = conn.execute(
+        f"UPDATE {ACTIONS_TABLE} SET state = 'approved', approved_by = ?, approved_at = ?, expires_at = ?, "
+        f"updated_at = ? WHERE id = ? AND state = 'proposed' AND id IN (SELECT action_id FROM {BREAK_GLASS_TABLE})",
+        [approver, _epoch(now), _epoch(expires_at), _epoch(now), action_id],
+    )
+    return cur.rowcount == 1
+
+
+def insert_break_glass(
+    conn: sqlite3.Connection,
+    *,
+    action_id: int,
+    incident_id: int,
+    incident: str,
+    executed_by: str,
+    now: datetime,
+    countersign_due: datetime,
+) -> None:
+    ensure_break_glass_schema(conn)
+    conn.execute(
+        f"INSERT INTO {BREAK_GLASS_TABLE} (action_id, incident_id, incident, executed_by, declared_at, "
+        "countersign_due) VALUES (?, ?, ?, ?, ?, ?)",
+        [action_id, incident_id, incident, executed_by, _epoch(now), _epoch(countersign_due)],
+    )
+
+
+def mark_countersigned(
+    conn: sqlite3.Connection, action_id: int, signer: str, now: datetime, note: str, late: bool
+) -> bool:
+    """Countersign once, never by the person who broke the glass (checked here too)."""
+    cur = conn.execute(
+        f"UPDATE {BREAK_GLASS_TABLE} SET countersigned_by = ?, countersigned_at = ?, countersign_note = ?, "
+        "late = ? WHERE action_id = ? AND countersigned_by IS NULL AND lower(executed_by) != ?",
+        [signer, _epoch(now), note, int(late), action_id, normalise_email(signer)],
+    )
+    return cur.rowcount == 1
+
+
+def read_break_glass_rows(
+    conn: sqlite3.Connection, *, action_id: int | None = None, unsigned_only: bool = False
+) -> list[tuple[Any, ...]]:
+    """Raw break-glass rows joined with their action's target (oldest first); [] before the first one."""
+    if not has_table(conn, BREAK_GLASS_TABLE):  # either backend
+        return []
+    where, params = [], []
+    if action_id is not None:
+        where.append("b.action_id = ?")
+        params.append(action_id)
+    if unsigned_only:
+        where.append("b.countersigned_by IS NULL")
+    cols = ", ".join(f"b.{c.strip()}" for c in _BREAK_GLASS_COLUMNS.split(","))
+    sql = (
+        f"SELECT {cols}, a.target, a.state FROM {BREAK_GLASS_TABLE} b JOIN {ACTIONS_TABLE} a ON a.id = b.action_id"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY b.declared_at, b.action_id"
+    )
+    return conn.execute(sql, params).fetchall()

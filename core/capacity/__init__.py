@@ -21,11 +21,12 @@ Modules, by concern (each imports only the ones above it):
 - cron: the cron parser behind scheduled actions.
 - policies: the policy types, their validation, and their config / JSON mapping.
 - fleet: the simulator's Fleet and the result types.
-- demand: forecast demand, failover shares, growth and spikes.
+- demand: forecast demand, failover routes and shares, growth and spikes.
 - bounds: the per-step min/max that scheduled actions and predictive forecasts impose.
 - simulate: the engine, the per-policy controllers, simulate() and replay().
 - scenarios: Scenario, running and comparing scenarios, helpers for the Capacity page.
-- region_loss: the N+1 check and its per-failed-region summary.
+- region_loss: the N+1 check (traffic follows the configured failover route; lost traffic is red) and
+  its per-failed-region summary.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from __future__ import annotations
 from core.capacity.bounds import predictive_floor, schedule_bounds
 from core.capacity.cron import cron_fire_times
 from core.capacity.demand import (
+    FailoverRoute,
     Spike,
     default_forecaster,
     default_forecaster_name,
+    failover_route,
     failover_shares,
     forecast_demand,
     scenario_demand,
@@ -47,6 +50,7 @@ from core.capacity.policies import (
     POLICY_LABELS,
     POLICY_TYPES,
     AdjustmentType,
+    BacklogTracking,
     Forecaster,
     HPAScalingPolicy,
     KubernetesHPA,
@@ -62,9 +66,10 @@ from core.capacity.policies import (
     policy_from_dict,
     policy_to_dict,
     reference_target,
+    step_scaling_from_table,
     uses_queue,
 )
-from core.capacity.region_loss import REGION_LOSS_STATES, region_loss_check, region_loss_summary
+from core.capacity.region_loss import NOWHERE, REGION_LOSS_STATES, region_loss_check, region_loss_summary
 from core.capacity.scenarios import (
     Scenario,
     action_target_for,
@@ -77,10 +82,13 @@ from core.capacity.simulate import replay, simulate
 
 __all__ = [
     "DEFAULT_TARGET_UTILIZATION",
+    "NOWHERE",
+    "FailoverRoute",
     "POLICY_LABELS",
     "POLICY_TYPES",
     "REGION_LOSS_STATES",
     "AdjustmentType",
+    "BacklogTracking",
     "Fleet",
     "Forecaster",
     "HPAScalingPolicy",
@@ -101,6 +109,7 @@ __all__ = [
     "cron_fire_times",
     "default_forecaster",
     "default_forecaster_name",
+    "failover_route",
     "failover_shares",
     "forecast_demand",
     "hpa_desired",
@@ -119,5 +128,6 @@ __all__ = [
     "scheduled_actions_from_text",
     "seasonal_naive_forecast",
     "simulate",
+    "step_scaling_from_table",
     "uses_queue",
 ]

@@ -13,6 +13,7 @@ import pandas as pd
 
 from core.capacity._shared import _ns, _series_step
 from core.capacity.policies import Forecaster
+from core.config import HeadroomConfig
 
 
 def seasonal_naive_forecast(
@@ -109,6 +110,45 @@ def failover_shares(weights: Mapping[str, float], failed: str) -> dict[str, floa
     return {r: w / total for r, w in others.items()}
 
 
+@dataclass(frozen=True)
+class FailoverRoute:
+    """Where a failed region's traffic goes, as the configured routing sends it.
+
+    `shares`: survivor -> fraction of the failed region's traffic (sums to 1, or is empty when the
+    traffic has nowhere to go). `via` says which configuration decided it; `standby` names the survivors
+    that take traffic although their normal routing weight is 0."""
+
+    failed: str
+    shares: Mapping[str, float]
+    via: str
+    standby: frozenset[str] = frozenset()
+
+    @property
+    def nowhere(self) -> bool:
+        """True when no survivor receives the failed region's traffic (it is lost)."""
+        return not any(v > 0 for v in self.shares.values())
+
+
+def failover_route(config: HeadroomConfig, failed: str) -> FailoverRoute:
+    """The failover routing for one failed region (docs/ARCHITECTURE.md, "Reference semantics").
+
+    A failover pair (the region's `failover_to`, else a `route53_failover` target whose primary it is)
+    sends ALL of the traffic to its standby, like a Route 53 failover record. Otherwise the survivors
+    share it by routing weight (weighted records drop the unhealthy one). A region with weight 0 that is
+    no pair's standby takes nothing: when every survivor has weight 0 the traffic has nowhere to go."""
+    weights = {r.code: r.routing_weight for r in config.region}
+    if failed not in weights:
+        raise ValueError(f"unknown failed region {failed!r} (known: {', '.join(weights)})")
+    pair = config.failover_pair(failed)
+    if pair is not None:
+        standby, where = pair
+        return FailoverRoute(
+            failed, {standby: 1.0}, where, frozenset({standby}) if weights[standby] <= 0 else frozenset()
+        )
+    shares = {r: v for r, v in failover_shares(weights, failed).items() if v > 0}
+    return FailoverRoute(failed, shares, "routing weights" if shares else "")
+
+
 def scenario_demand(
     demand_by_region: pd.DataFrame,
     region: str,
@@ -116,10 +156,12 @@ def scenario_demand(
     growth_pct: float = 0.0,
     spikes: Sequence[Spike] = (),
     failed_region: str | None = None,
+    shares: Mapping[str, float] | None = None,
 ) -> pd.Series:
-    """One region's demand under a scenario: its own traffic, plus its routing-weight share of a failed
-    region's traffic, grown by `growth_pct`, with spikes applied. `demand_by_region`: index ts, one
-    column per region (req/s)."""
+    """One region's demand under a scenario: its own traffic, plus its share of a failed region's
+    traffic, grown by `growth_pct`, with spikes applied. `demand_by_region`: index ts, one column per
+    region (req/s). `shares` (survivor -> fraction, e.g. `failover_route(...).shares`) overrides the
+    routing-weight split, so a standby takes what its failover pair sends it."""
     if region not in demand_by_region.columns:
         raise ValueError(
             f"no demand for region {region!r} (have: {', '.join(map(str, demand_by_region.columns))})"
@@ -130,7 +172,8 @@ def scenario_demand(
             raise ValueError(f"{region} cannot absorb its own failure")
         if failed_region not in demand_by_region.columns:
             raise ValueError(f"no demand for the failed region {failed_region!r}")
-        share = failover_shares(weights, failed_region).get(region, 0.0)
+        split = shares if shares is not None else failover_shares(weights, failed_region)
+        share = split.get(region, 0.0)
         base = base + share * demand_by_region[failed_region].astype("float64").fillna(0.0)
     base = base * (1.0 + growth_pct / 100.0)
     if spikes:

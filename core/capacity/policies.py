@@ -8,7 +8,7 @@ made by the per-policy controllers in core/capacity/simulate.py.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -319,8 +319,40 @@ class Predictive:
         )
 
 
-Policy = TargetTracking | StepScaling | KubernetesHPA | Scheduled | Predictive
+@dataclass(frozen=True)
+class BacklogTracking:
+    """AWS's recommended scaling for queue workers: target tracking on backlog per instance (queue depth
+    / in-service instances, a custom metric), keeping it near `backlog_per_instance` (the backlog one
+    instance can clear within the acceptable latency: latency x jobs per second per instance).
+
+    Desired = ceil(queue depth / backlog_per_instance), after `scale_out_datapoints` high datapoints in a
+    row (3 one-minute datapoints, as AWS's target-tracking high alarm) or `scale_in_datapoints` low ones
+    (below `scale_in_ratio` x target; 15, AWS's low alarm). Cooldowns as AWS target tracking: within a
+    scale-out cooldown only a larger scale-out acts; scale-in waits for its cooldown. Unlike CPU tracking
+    it scales out from zero instances (the queue reports backlog without any instance running).
+    Simplification: the metric is the backlog at the end of each step (no CloudWatch averaging)."""
+
+    backlog_per_instance: float
+    scale_out_cooldown_s: float = 300.0
+    scale_in_cooldown_s: float = 300.0
+    scale_out_datapoints: int = 3
+    scale_in_datapoints: int = 15
+    scale_in_ratio: float = 0.9
+    period_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not (self.backlog_per_instance > 0 and math.isfinite(self.backlog_per_instance)):
+            raise ValueError(f"backlog_per_instance must be > 0, got {self.backlog_per_instance}")
+        if self.scale_out_datapoints < 1 or self.scale_in_datapoints < 1 or self.period_s <= 0:
+            raise ValueError("datapoints must be >= 1 and period_s > 0")
+        if self.scale_out_cooldown_s < 0 or self.scale_in_cooldown_s < 0:
+            raise ValueError("cooldowns must be >= 0")
+        _check_fraction("scale_in_ratio", self.scale_in_ratio)
+
+
+Policy = TargetTracking | StepScaling | KubernetesHPA | Scheduled | Predictive | BacklogTracking
 POLICY_TYPES: dict[str, type] = {
+    "BacklogTracking": BacklogTracking,
     "TargetTracking": TargetTracking,
     "StepScaling": StepScaling,
     "KubernetesHPA": KubernetesHPA,
@@ -359,6 +391,8 @@ def reference_target(policy: Policy) -> float:
 
 
 def uses_queue(policy: Policy) -> bool:
+    if isinstance(policy, BacklogTracking):
+        return True
     if isinstance(policy, StepScaling):
         return policy.metric == "queue_depth"
     return isinstance(policy, Scheduled) and policy.policy is not None and uses_queue(policy.policy)
@@ -424,3 +458,96 @@ def policy_from_dict(data: Mapping[str, Any]) -> Policy:
     if unknown:
         raise ValueError(f"{kind}: unknown parameter(s) {', '.join(sorted(unknown))}")
     return POLICY_TYPES[kind](**data)
+
+
+# ---- a step-adjustment table from the Capacity page's editor ------------------------------------------
+STEP_TABLE_COLUMNS = ("lower", "upper", "adjustment")
+
+
+def step_scaling_from_table(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    threshold: float,
+    metric: Literal["utilization", "queue_depth"],
+    adjustment_type: AdjustmentType,
+    cooldown_s: float = 300.0,
+) -> StepScaling:
+    """The AWS step-adjustment table (lower bound, upper bound, adjustment; bounds relative to the alarm
+    threshold, empty = unbounded) as a StepScaling, validated with messages that name the row (1-based):
+    a missing or non-finite adjustment, a lower bound not below its upper bound, overlapping rows, and a
+    gap between scale-out rows (AWS rejects a policy whose steps do not cover its side contiguously:
+    the first scale-out step must start at 0 and only the last may be open-ended), an ExactCapacity or
+    negative-capacity value below 0."""
+    steps: list[tuple[int, StepAdjustment]] = []
+    problems: list[str] = []
+    for i, row in enumerate(rows, start=1):
+        lower, upper, adj = (_cell(row.get(k)) for k in STEP_TABLE_COLUMNS)
+        if lower is None and upper is None and adj is None:
+            continue  # an empty editor row
+        if adj is None:
+            problems.append(f"row {i}: the adjustment is missing")
+            continue
+        if lower is not None and upper is not None and lower >= upper:
+            problems.append(f"row {i}: lower bound {lower:g} must be below the upper bound {upper:g}")
+            continue
+        if adjustment_type == "ExactCapacity" and adj < 0:
+            problems.append(f"row {i}: ExactCapacity needs a capacity >= 0, got {adj:g}")
+            continue
+        if (lower is not None and lower < 0 and (upper is None or upper > 0)) or (
+            lower is None and upper is not None and upper > 0
+        ):
+            problems.append(
+                f"row {i}: [{_fmt(lower)}, {_fmt(upper, True)}) spans the threshold; split it at 0"
+            )
+            continue
+        steps.append((i, StepAdjustment(lower, upper, adj)))
+    if not steps and not problems:
+        problems.append("the table has no step")
+    ordered = sorted(steps, key=lambda t: -math.inf if t[1].lower is None else t[1].lower)
+    for (ia, a), (ib, b) in zip(ordered, ordered[1:], strict=False):
+        a_hi = math.inf if a.upper is None else a.upper
+        b_lo = -math.inf if b.lower is None else b.lower
+        if b_lo < a_hi:
+            problems.append(
+                f"rows {ia} and {ib} overlap: [{_fmt(a.lower)}, {_fmt(a.upper, True)}) and [{_fmt(b.lower)}, {_fmt(b.upper, True)})"
+            )
+        elif b_lo > a_hi and a.above_threshold and b.above_threshold:
+            problems.append(
+                f"gap between rows {ia} and {ib}: nothing covers [{_fmt(a.upper, True)}, {_fmt(b.lower)})"
+            )
+    above = [(i, s) for i, s in ordered if s.above_threshold]
+    if above and not problems:
+        first_i, first = above[0]
+        if first.lower not in (None, 0, 0.0):
+            problems.append(
+                f"gap before row {first_i}: scale-out steps must start at 0 (the threshold), got {first.lower:g}"
+            )
+        last_i, last = above[-1]
+        if last.upper is not None:
+            problems.append(f"row {last_i}: the last scale-out step needs an empty upper bound (no limit)")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return StepScaling(
+        steps=tuple(s for _, s in steps),
+        threshold=threshold,
+        metric=metric,
+        adjustment_type=adjustment_type,
+        cooldown_s=cooldown_s,
+    )
+
+
+def _cell(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    number = float(value)
+    if math.isnan(number):
+        return None
+    if math.isinf(number):
+        raise ValueError(f"a step bound or adjustment must be finite, got {value!r}")
+    return number
+
+
+def _fmt(bound: float | None, upper: bool = False) -> str:
+    if bound is None:
+        return "+inf" if upper else "-inf"
+    return f"{bound:g}"

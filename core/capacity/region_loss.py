@@ -11,14 +11,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.capacity._shared import _EPS
-from core.capacity.demand import failover_shares
+from core.capacity._shared import _EPS, _series_step
+from core.capacity.demand import failover_route
 from core.capacity.fleet import Fleet
 from core.capacity.policies import Policy, Predictive, Scheduled, policy_for_fleet, reference_target
 from core.capacity.simulate import simulate
 from core.config import FleetConfig, HeadroomConfig
 
 REGION_LOSS_STATES = ("green", "amber", "red")
+# the "region" of a row whose traffic no survivor receives (it is lost)
+NOWHERE = "(nowhere)"
 # worst first; "unknown" (no data or no fleet) sorts between amber and green
 _STATUS_ORDER = {"red": 0, "amber": 1, "unknown": 2, "green": 3}
 
@@ -33,24 +35,35 @@ def region_loss_check(
     settle: timedelta = timedelta(hours=1),
     lead: timedelta = timedelta(hours=6),
 ) -> pd.DataFrame:
-    """For every region F and every surviving region S: if F fails and its traffic moves to the others
-    by routing weight, can S absorb its share?
+    """For every region F and every surviving region S: if F fails and its traffic moves where the
+    configured routing sends it (`failover_route`: a failover pair's standby, else the survivors by
+    routing weight), can S absorb its share?
 
     The failure is placed at S's busiest moment after failover (worst case). S's fleet is simulated with
-    its configured policy from `lead` before the failure (so it is in steady state) to `settle` after.
-    Status: red = the peak after failover exceeds S's capacity at max instances (demand is lost even when
-    fully scaled); amber = it fits at max but above the target utilisation, or demand goes unserved
-    while S scales (alarm + warm-up); green = S absorbs it within target with no unserved demand.
+    its configured policy from `lead` before the failure (so it is in steady state) to `settle` after; a
+    standby (routing weight 0) starts from its own (usually idle) traffic at its minimum, so its warm-up
+    shows as unserved demand. Status: red = the peak after failover exceeds S's capacity at max instances
+    (demand is lost even when fully scaled); amber = it fits at max but above the target utilisation, or
+    demand goes unserved while S scales (alarm + warm-up); green = S absorbs it within target with no
+    unserved demand. When F's traffic has nowhere to go (no pair, every survivor at weight 0) a row with
+    region NOWHERE is red with the requests lost in `settle` from F's busiest moment.
     `growth_pct` scales all demand first (what if traffic grows?). time_to_scale_s counts from the failure
     until S is back within target (or at max) for 3 minutes in a row. One row per (failed_region,
-    region), worst first.
+    region), worst first; `route` says which configuration sent the traffic, `standby` marks a weight-0
+    region that takes it.
     """
     codes = [r.code for r in config.region]
     weights = {r.code: r.routing_weight for r in config.region}
     rows: list[dict[str, Any]] = []
     wide = demand_by_region.sort_index() * (1.0 + growth_pct / 100.0)
+    for code in codes:  # an idle standby may have no series at all: its own traffic is 0
+        if code not in wide.columns and weights[code] <= 0 and not wide.empty:
+            wide[code] = 0.0
     for failed in codes:
-        shares = failover_shares(weights, failed)
+        route = failover_route(config, failed)
+        shares = route.shares
+        if route.nowhere and failed in wide.columns and not wide[failed].dropna().empty:
+            rows.append(_lost_row(wide[failed], failed, settle))
         for code in codes:
             if code == failed:
                 continue
@@ -59,6 +72,8 @@ def region_loss_check(
                 "failed_region": failed,
                 "region": code,
                 "share_pct": shares.get(code, 0.0) * 100,
+                "route": route.via if shares.get(code, 0.0) > 0 else "",
+                "standby": code in route.standby,
             }
             if failed not in wide.columns or code not in wide.columns or wide[[failed, code]].dropna().empty:
                 rows.append(base | {"status": "unknown", "reason": "no request-rate data for these regions"})
@@ -77,6 +92,41 @@ def region_loss_check(
     frame["_o"] = frame["status"].map(_STATUS_ORDER)
     frame = frame.sort_values(["_o", "failed_region", "region"], kind="stable").drop(columns="_o")
     return frame.reset_index(drop=True)
+
+
+def _lost_row(failed_demand: pd.Series, failed: str, settle: timedelta) -> dict[str, Any]:
+    """The failed region's traffic has no survivor to go to: all of it is lost. Counted like a
+    survivor's unserved requests, over `settle` from the failed region's busiest moment."""
+    series = failed_demand.astype("float64").interpolate(limit_direction="both").fillna(0.0)
+    peak_at = series.idxmax()
+    peak = float(series.max())
+    step_s = _series_step(series.index).total_seconds()
+    window = series[(series.index >= peak_at) & (series.index < peak_at + settle)]
+    lost = float(window.sum() * step_s)
+    if peak <= _EPS:
+        status, reason = "green", f"{failed} serves no traffic: nothing to move"
+    else:
+        status, reason = (
+            "red",
+            (
+                f"{peak:,.0f} req/s at peak have nowhere to go: every survivor has routing weight 0 and "
+                f"{failed} has no failover pair (set failover_to, or a route53_failover target): "
+                f"{lost:,.0f} requests lost in the first {settle.total_seconds() / 3600:g} h"
+            ),
+        )
+    return {
+        "failed_region": failed,
+        "region": NOWHERE,
+        "share_pct": 100.0,
+        "route": "",
+        "standby": False,
+        "status": status,
+        "extra_rps": peak,
+        "peak_rps_after": peak,
+        "peak_at": peak_at,
+        "unserved_requests": lost if status == "red" else 0.0,
+        "reason": reason,
+    }
 
 
 def _absorb(
@@ -111,6 +161,8 @@ def _absorb(
     time_to_scale = _time_to_scale(after, target, fleet.max_instances, result.step_s)
     unserved = float(after["unserved"].sum() * result.step_s)
     status, reason = _verdict(peak, max_capacity, usable, needed, unserved, fleet, target)
+    if share > 0 and float(own.max()) <= _EPS:  # an idle standby: say it starts from its minimum
+        reason = f"standby from {fleet.min_instances} instance(s): {reason}"
     return {
         "status": status,
         "extra_rps": float(moved.loc[fail_at]),
@@ -169,9 +221,10 @@ def _first_run(flags: np.ndarray, k: int) -> int | None:
 
 
 def region_loss_summary(check: pd.DataFrame) -> pd.DataFrame:
-    """One row per failed region: the worst survivor's status, who is in trouble, total unserved
-    requests, and the worst case in a sentence."""
-    columns = ["failed_region", "status", "breaks", "unserved_requests", "worst_case"]
+    """One row per failed region: the worst survivor's status, who is in trouble, who took the
+    traffic (a standby named as such; "nowhere" when it is lost), total unserved requests (lost
+    traffic included), and the worst case in a sentence."""
+    columns = ["failed_region", "status", "taken_by", "breaks", "unserved_requests", "worst_case"]
     if check.empty:
         return pd.DataFrame(columns=columns)
     rows = []
@@ -188,6 +241,7 @@ def region_loss_summary(check: pd.DataFrame) -> pd.DataFrame:
             {
                 "failed_region": failed,
                 "status": worst,
+                "taken_by": _taken_by(grp),
                 "breaks": ", ".join(f"{r} ({s})" for r, s in zip(bad["region"], bad["status"], strict=True)),
                 "unserved_requests": float(unserved.fillna(0).sum()),
                 "worst_case": "" if first_bad is None else f"{first_bad['region']}: {first_bad['reason']}",
@@ -196,3 +250,16 @@ def region_loss_summary(check: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=columns)
     out["_o"] = out["status"].map(_STATUS_ORDER)
     return out.sort_values(["_o", "failed_region"], kind="stable").drop(columns="_o").reset_index(drop=True)
+
+
+def _taken_by(grp: pd.DataFrame) -> str:
+    """ "us-west-2 (standby) 100%" / "us-west-2 60%, eu-west-1 40%" / "nowhere (lost)"."""
+    if NOWHERE in set(grp["region"]) and "share_pct" in grp:
+        return "nowhere (lost)"
+    takers = grp[grp["share_pct"].fillna(0) > 0] if "share_pct" in grp else grp.iloc[0:0]
+    takers = takers.sort_values("share_pct", ascending=False, kind="stable")
+    standby = takers["standby"] if "standby" in takers else pd.Series(False, index=takers.index)
+    return ", ".join(
+        f"{r}{' (standby)' if sb else ''} {p:.0f}%"
+        for r, p, sb in zip(takers["region"], takers["share_pct"], standby.fillna(False), strict=True)
+    )

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from core.capacity.demand import Spike, scenario_demand
+from core.capacity.demand import Spike, failover_route, scenario_demand
 from core.capacity.fleet import Fleet, SimulationResult
 from core.capacity.policies import (
     POLICY_LABELS,
@@ -91,14 +91,24 @@ def run_scenarios(
     scenarios: Sequence[Scenario],
     demand: Mapping[str, pd.DataFrame],
     weights: Mapping[str, float],
+    config: HeadroomConfig | None = None,
 ) -> dict[str, SimulationResult]:
-    """Simulate each scenario on its demand source ({"history": wide frame, "forecast": wide frame})."""
+    """Simulate each scenario on its demand source ({"history": wide frame, "forecast": wide frame}).
+    With `config`, a failed region's traffic follows its configured failover route (a standby takes
+    all of it); without, the survivors share it by `weights`."""
     out: dict[str, SimulationResult] = {}
     for sc in scenarios:
         frame = demand.get(sc.source)
         if frame is None or frame.empty:
             raise ValueError(f"scenario {sc.name!r}: no {sc.source} demand available")
-        series = scenario_demand(frame, sc.region, weights, sc.growth_pct, sc.spikes, sc.failed_region)
+        shares = (
+            failover_route(config, sc.failed_region).shares
+            if config is not None and sc.failed_region
+            else None
+        )
+        series = scenario_demand(
+            frame, sc.region, weights, sc.growth_pct, sc.spikes, sc.failed_region, shares=shares
+        )
         out[sc.name] = simulate(series, sc.fleet, sc.policy)
     return out
 

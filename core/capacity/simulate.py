@@ -12,6 +12,7 @@ from core.capacity._shared import _EPS, _ns, _series_step
 from core.capacity.bounds import predictive_floor, schedule_bounds
 from core.capacity.fleet import Fleet, SimulationResult, SimulationSummary
 from core.capacity.policies import (
+    BacklogTracking,
     KubernetesHPA,
     Policy,
     Predictive,
@@ -353,7 +354,54 @@ class _HPACtl(_Controller):
         return value
 
 
+class _BacklogTrackingCtl(_Controller):
+    """BacklogTracking: desired = ceil(backlog / backlog_per_instance) once the alarm has seen enough
+    datapoints; AWS's target-tracking cooldowns (a scale-out during its cooldown only if larger)."""
+
+    def __init__(self, eng: _Engine, p: BacklogTracking) -> None:
+        super().__init__(eng)
+        self.p = p
+        self.k_out = max(1, math.ceil(p.scale_out_datapoints * p.period_s / eng.dt - _EPS))
+        self.k_in = max(1, math.ceil(p.scale_in_datapoints * p.period_s / eng.dt - _EPS))
+        self.cd_out = _steps(p.scale_out_cooldown_s, eng.dt)
+        self.cd_in = _steps(p.scale_in_cooldown_s, eng.dt)
+        self.high = self.low = 0
+        self.out_until = self.in_until = -1
+        self.last_out = 0  # the count the scale-out that started the cooldown asked for
+        self.lo_next, self.hi_next = eng.lo_next.tolist(), eng.hi_next.tolist()
+
+    def step(self, j: int, metric: float, ins: int, cur: int) -> int:
+        target = self.p.backlog_per_instance
+        per_instance = metric / ins if ins > 0 else (math.inf if metric > _EPS else 0.0)
+        wanted = math.ceil(metric / target - _EPS)
+        if per_instance > target:
+            self.high += 1
+            self.low = 0
+            if self.high >= self.k_out:
+                proposal = min(wanted, self.hi_next[j])
+                in_cooldown = j < self.out_until
+                if proposal > cur and (not in_cooldown or proposal > self.last_out):
+                    if not in_cooldown:
+                        self.out_until = j + self.cd_out
+                    self.last_out = proposal
+                    self.in_until = -1
+                    return proposal
+        elif per_instance < target * self.p.scale_in_ratio:
+            self.low += 1
+            self.high = 0
+            if self.low >= self.k_in and j >= self.in_until:
+                proposal = max(wanted, self.lo_next[j])
+                if proposal < cur:
+                    self.in_until = j + self.cd_in
+                    return proposal
+        else:
+            self.high = self.low = 0
+        return cur
+
+
 def _controller(eng: _Engine, policy: Policy) -> _Controller:
+    if isinstance(policy, BacklogTracking):
+        return _BacklogTrackingCtl(eng, policy)
     if isinstance(policy, TargetTracking):
         return _TargetTrackingCtl(eng, policy)
     if isinstance(policy, StepScaling):

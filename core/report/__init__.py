@@ -17,6 +17,7 @@ from core.report.sections import (
     section_builders,
     slo_section,
     traffic_section,
+    utilisation_table,
 )
 from core.report.types import (
     MIN_WEEK_COVERAGE,
@@ -47,6 +48,7 @@ __all__ = [
     "forecast_section",
     "headroom_section",
     "incidents_table",
+    "utilisation_table",
     "last_complete_week",
     "region_loss_section",
     "scenarios_section",

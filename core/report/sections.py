@@ -8,6 +8,7 @@ import io
 import zipfile
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -141,6 +142,10 @@ def headroom_section(inputs: ReportInputs, week: Week) -> Section:
                 "max_instances": fleet.max_instances,
             }
         )
+    utilisation = utilisation_table(inputs, week)
+    if not utilisation.empty:
+        section.tables["utilisation"] = utilisation
+        _waste_summary(section, utilisation)
     if not rows:
         section.missing = "No fleets configured or no traffic this week."
         return section
@@ -157,11 +162,76 @@ def headroom_section(inputs: ReportInputs, week: Week) -> Section:
     return section
 
 
+def utilisation_table(inputs: ReportInputs, week: Week) -> pd.DataFrame:
+    """Per fleet (service in region) this week: mean and p95 CPU and memory against the fleet's
+    `cpu_target` / `memory_target`, the share of hours over either, and the waste: the share of the
+    instance-hours that could have gone with both p95s still under their targets
+    (1 - max(p95 CPU / cpu_target, p95 memory / memory_target)), in instance-hours and dollars."""
+    rows = []
+    for fleet in inputs.config.fleet:
+        main = inputs.config.fleet_for(fleet.region)
+        if main is None or main.name != fleet.name:  # the metrics are per region: the region's api fleet
+            continue
+        cpu = _metric_in(inputs.metrics, "cpu_utilization", week.start, week.end).get(fleet.region)
+        mem = _metric_in(inputs.metrics, "memory_utilization", week.start, week.end).get(fleet.region)
+        inst = _metric_in(inputs.metrics, "instances", week.start, week.end).get(fleet.region)
+        if cpu is None or cpu.dropna().empty:
+            continue
+        cpu = cpu.dropna()
+        mem = mem.dropna() if mem is not None else pd.Series(dtype=float)
+        step_h = _step_seconds(cpu.index) / 3600
+        instance_hours = float(inst.dropna().sum() * step_h) if inst is not None else float("nan")
+        ratios = [float(cpu.quantile(0.95)) / fleet.cpu_target]
+        if not mem.empty:
+            ratios.append(float(mem.quantile(0.95)) / fleet.memory_target)
+        removable = max(0.0, 1.0 - max(ratios))
+        over = (cpu >= fleet.cpu_target).reindex(cpu.index, fill_value=False)
+        if not mem.empty:
+            over = over | (mem.reindex(cpu.index) >= fleet.memory_target).fillna(False)
+        rows.append(
+            {
+                "fleet": fleet.name,
+                "region": fleet.region,
+                "cpu_mean_pct": float(cpu.mean()) * 100,
+                "cpu_p95_pct": float(cpu.quantile(0.95)) * 100,
+                "cpu_target_pct": fleet.cpu_target * 100,
+                "memory_mean_pct": float(mem.mean()) * 100 if not mem.empty else float("nan"),
+                "memory_p95_pct": float(mem.quantile(0.95)) * 100 if not mem.empty else float("nan"),
+                "memory_target_pct": fleet.memory_target * 100,
+                "hours_over_target_pct": float(over.mean()) * 100,
+                "instance_hours": instance_hours,
+                "waste_pct": removable * 100,
+                "waste_instance_hours": instance_hours * removable,
+                "waste_usd": instance_hours * removable * fleet.price_per_hour,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _waste_summary(section: Section, table: pd.DataFrame) -> None:
+    hot = table[table["hours_over_target_pct"] > 0].sort_values("hours_over_target_pct", ascending=False)
+    if not hot.empty:
+        worst = hot.iloc[0]
+        section.summary.append(
+            f"Over its utilisation target: {', '.join(hot['fleet'])} "
+            f"(worst {worst['fleet']}, {worst['hours_over_target_pct']:.0f}% of the hours)."
+        )
+    waste = table["waste_usd"].sum()
+    if waste > 0:
+        top = table.sort_values("waste_usd", ascending=False).iloc[0]
+        section.summary.append(
+            f"Waste against the utilisation targets: ${waste:,.0f} this week "
+            f"(most: {top['fleet']}, {top['waste_pct']:.0f}% of its instance-hours)."
+        )
+
+
 def incidents_table(events: pd.DataFrame | None, week: Week) -> pd.DataFrame:
     if events is None or events.empty:
         return pd.DataFrame(columns=["start_ts", "end_ts", "region", "kind", "title"])
     e = events[
-        (events["end_ts"] >= week.start) & (events["start_ts"] < week.end) & (events["kind"] != "deploy")
+        (events["end_ts"] >= week.start)
+        & (events["start_ts"] < week.end)
+        & ~events["kind"].isin(["deploy", "change", "action"])
     ]
     return e[["start_ts", "end_ts", "region", "kind", "title"]].reset_index(drop=True)
 
@@ -371,7 +441,38 @@ def actions_section(inputs: ReportInputs, week: Week) -> Section:
         section.summary.append(
             f"{len(frame)} action(s): " + ", ".join(f"{n} {state}" for state, n in counts.items()) + "."
         )
+    _unsigned_break_glass(section, inputs.break_glass_unsigned, week)
     return section
+
+
+def _unsigned_break_glass(section: Section, pending: list[Any] | None, week: Week) -> None:
+    """Break-glass failovers still waiting for a second person's countersignature (whenever they ran):
+    listed every week until signed, overdue ones called out."""
+    if not pending:
+        return
+    table = pd.DataFrame(
+        [
+            {
+                "action_id": b.action_id,
+                "target": b.target,
+                "executed_by": b.executed_by,
+                "at": b.declared_at,
+                "incident": b.incident,
+                "countersign_due": b.countersign_due,
+                "overdue": b.overdue(week.end),
+            }
+            for b in pending
+        ]
+    )
+    section.tables["break_glass_unsigned"] = table
+    overdue = int(table["overdue"].sum())
+    section.summary.append(
+        f"{len(table)} break-glass failover(s) not countersigned"
+        + (f", {overdue} overdue" if overdue else "")
+        + ": "
+        + "; ".join(f"#{b.action_id} {b.target} by {b.executed_by}" for b in pending)
+        + "."
+    )
 
 
 SectionBuilder = Callable[[ReportInputs, Week], Section]

@@ -17,6 +17,8 @@ REPORT_METRICS: tuple[str, ...] = (
     "errors_per_second",
     "latency_p95_ms",
     "instances",
+    "cpu_utilization",
+    "memory_utilization",
 )
 MIN_WEEK_COVERAGE = 0.9  # share of a week that must have data for week-over-week comparisons
 
@@ -106,5 +108,8 @@ class ReportInputs:
     snapshots: list[Any] | None = None
     scenarios: pd.DataFrame | None = None
     actions: pd.DataFrame | None = None
+    # break-glass executions nobody has countersigned yet, whenever they ran (core.actions.BreakGlass):
+    # the review lists them every week until they are signed
+    break_glass_unsigned: list[Any] | None = None
     # 1-minute SLO metrics from (week start - longest SLO window) to week end; also the region-loss demand
     slo_metrics: pd.DataFrame | None = None

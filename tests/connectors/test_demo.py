@@ -127,3 +127,20 @@ def test_billing_consistent_with_usage(world) -> None:
     assert got == pytest.approx(expected_compute, rel=1e-3)
     per_region = billing.groupby("region")["cost_usd"].sum()
     assert per_region.idxmax() == "us-east-1"  # the biggest region costs most
+
+
+def test_demo_p90_lies_between_p50_and_p95(demo_store) -> None:
+    """latency_p90_ms joined the metrics contract (issue 18): the demo world writes it, ordered."""
+    from connectors.store import StoreMetricsSource, open_db
+    from core.timeseries import pivot_metric
+
+    src = StoreMetricsSource(open_db(demo_store))
+    start, end = src.data_bounds()
+    frame = src.query_range(
+        ["latency_p50_ms", "latency_p90_ms", "latency_p95_ms"],
+        end - timedelta(hours=6),
+        end,
+        timedelta(minutes=1),
+    )
+    p50, p90, p95 = (pivot_metric(frame, m) for m in ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms"))
+    assert not p90.empty and ((p50 < p90) & (p90 < p95)).all().all()

@@ -308,3 +308,17 @@ def test_auth_settings_from_secrets_and_env():
     assert "from-env" not in repr(auth)
     with pytest.raises(ValueError, match="not both"):
         PrometheusAuth.from_settings({"token": "t", "username": "u"}, {})
+
+
+def test_shipped_p90_template_lies_between_p50_and_p95(prom):
+    """latency_p90_ms joined the contract (issue 18): its shipped histogram_quantile template answers."""
+    frame = make_source(prom.url).query_range(
+        ["latency_p50_ms", "latency_p90_ms", "latency_p95_ms"],
+        END - timedelta(hours=6),
+        END,
+        timedelta(minutes=5),
+    )
+    wide = frame.pivot_table(index=["ts", "region"], columns="metric", values="value").dropna()
+    assert len(wide) > 50
+    assert (wide["latency_p50_ms"] <= wide["latency_p90_ms"]).all()
+    assert (wide["latency_p90_ms"] <= wide["latency_p95_ms"]).all()

@@ -170,3 +170,24 @@ def test_action_markers_read_the_actions_table_only_when_it_exists(tmp_path: Pat
     assert list(marks["region"]) == ["eu-west-1", ""]
     assert list(marks["detail"]) == ["peak", ""]
     assert marks["start_ts"].iloc[0] == pd.Timestamp(noon, unit="s", tz="UTC")
+
+
+def test_an_old_store_gets_the_new_metric_columns(tmp_path) -> None:
+    """A store created before latency_p90_ms joined the contract gains its column on open."""
+    import sqlite3
+
+    from connectors.store import open_db
+    from core.config import CANONICAL_METRICS
+
+    path = tmp_path / "old.db"
+    old = [m for m in CANONICAL_METRICS if m != "latency_p90_ms"]
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE metrics (ts INTEGER NOT NULL, region TEXT NOT NULL, "
+        + ", ".join(f"{m} FLOAT" for m in old)
+        + ", PRIMARY KEY (ts, region))"
+    )
+    conn.commit()
+    conn.close()
+    db = open_db(path)
+    assert "latency_p90_ms" in {c.name for c in db["metrics"].columns}

@@ -799,3 +799,263 @@ def test_demand_with_gaps_is_put_on_a_regular_grid() -> None:
             Fleet(50, 1, 10),
             TargetTracking(),
         )
+
+
+# ---- region loss follows the configured failover routing (issue 18) --------------------------------
+
+
+def routed_config(
+    weights: dict[str, float],
+    *,
+    failover_to: dict[str, str] | None = None,
+    targets: list[dict] | None = None,
+    max_instances: int = 60,
+):
+    """Three regions (A us-east-1, B us-west-2, C eu-west-1) with the given routing weights, 100 req/s
+    per instance, min 1, 180 s warm-up, each fleet's max `max_instances`."""
+    regions = [
+        {"code": code, "name": code, "lat": 0, "lon": 0, "timezone": "UTC", "routing_weight": w}
+        | ({"failover_to": (failover_to or {})[code]} if code in (failover_to or {}) else {})
+        for code, w in weights.items()
+    ]
+    fleets = [
+        {
+            "name": f"api-{code}",
+            "service": "api",
+            "region": code,
+            "capacity_per_instance": 100,
+            "min_instances": 1,
+            "max_instances": max_instances,
+            "warmup_s": 180,
+            "target_utilization": 0.6,
+        }
+        for code in weights
+    ]
+    return config_from_dict({"region": regions, "fleet": fleets, "target": targets or []})
+
+
+def weighted_demand(weights: dict[str, float], total: float = 2000.0) -> pd.DataFrame:
+    """Each region's traffic is its routing weight's share of `total` (one hump, peak 1.3 x total)."""
+    frame = region_demand()
+    shape = frame["us-east-1"] / 2000
+    return pd.DataFrame({code: total * w * shape for code, w in weights.items()}, index=frame.index)
+
+
+ACTIVE_PASSIVE = {"us-east-1": 1.0, "us-west-2": 0.0}
+FAILOVER_TARGET = {
+    "name": "api-dns-failover",
+    "kind": "route53_failover",
+    "region": "us-east-1",
+    "params": {"record_name": "api.example.internal.", "primary": "us-east-1", "secondary": "us-west-2"},
+}
+
+
+def test_active_passive_without_a_pair_loses_the_primary_traffic_red() -> None:
+    # the bug: losing the primary was green with 0 extra req/s on the survivor (the traffic vanished)
+    demand = weighted_demand(ACTIVE_PASSIVE)
+    check = region_loss_check(routed_config(ACTIVE_PASSIVE), demand)
+    lost = check[(check["failed_region"] == "us-east-1") & (check["region"] == cap.NOWHERE)].iloc[0]
+    assert lost["status"] == "red" and lost["extra_rps"] == pytest.approx(2600)
+    a = demand["us-east-1"]
+    peak_at = a.idxmax()
+    expected_lost = float(a[(a.index >= peak_at) & (a.index < peak_at + timedelta(hours=1))].sum() * 60)
+    assert lost["unserved_requests"] == pytest.approx(expected_lost)
+    assert "nowhere to go" in lost["reason"] and "failover_to" in lost["reason"]
+    summary = region_loss_summary(check).set_index("failed_region")
+    assert summary.loc["us-east-1", "status"] == "red"
+    assert summary.loc["us-east-1", "taken_by"] == "nowhere (lost)"
+    assert summary.loc["us-east-1", "unserved_requests"] == pytest.approx(expected_lost)
+    # losing the idle standby moves nothing
+    assert summary.loc["us-west-2", "status"] == "green"
+
+
+@pytest.mark.parametrize(
+    ("failover_to", "targets", "route"),
+    [
+        (None, [FAILOVER_TARGET], "route53_failover target api-dns-failover"),
+        ({"us-east-1": "us-west-2"}, [], "failover_to of region us-east-1"),
+    ],
+)
+def test_active_passive_standby_takes_all_the_traffic_and_warms_up(failover_to, targets, route) -> None:
+    cfg = routed_config(ACTIVE_PASSIVE, failover_to=failover_to, targets=targets)
+    check = region_loss_check(cfg, weighted_demand(ACTIVE_PASSIVE))
+    standby = check.set_index(["failed_region", "region"]).loc[("us-east-1", "us-west-2")]
+    assert standby["share_pct"] == 100 and bool(standby["standby"]) and standby["route"] == route
+    assert standby["extra_rps"] == pytest.approx(2600) and standby["peak_rps_after"] == pytest.approx(2600)
+    assert standby["instances_needed"] == math.ceil(2600 / 60)
+    # it idles at 1 instance: the jump is unserved while it scales out and warms up -> amber, not green
+    assert standby["status"] == "amber" and standby["unserved_requests"] > 0
+    assert standby["time_to_scale_s"] > 180 and standby["reason"].startswith("standby from 1 instance")
+    assert cap.NOWHERE not in set(check["region"])
+    summary = region_loss_summary(check).set_index("failed_region")
+    assert summary.loc["us-east-1", "taken_by"] == "us-west-2 (standby) 100%"
+
+
+def test_active_passive_standby_too_small_is_red() -> None:
+    cfg = routed_config(ACTIVE_PASSIVE, targets=[FAILOVER_TARGET], max_instances=20)
+    check = region_loss_check(cfg, weighted_demand(ACTIVE_PASSIVE)).set_index(["failed_region", "region"])
+    row = check.loc[("us-east-1", "us-west-2")]
+    # 2600 req/s > 20 x 100 at max
+    assert row["status"] == "red" and "raise max to 26+" in row["reason"]
+
+
+def test_seventy_thirty_zero_disaster_recovery_region_takes_the_primary() -> None:
+    weights = {"us-east-1": 0.7, "us-west-2": 0.3, "eu-west-1": 0.0}
+    demand = weighted_demand(weights)
+    cfg = routed_config(weights, failover_to={"us-east-1": "eu-west-1"})
+    check = region_loss_check(cfg, demand).set_index(["failed_region", "region"])
+    dr = check.loc[("us-east-1", "eu-west-1")]
+    assert dr["share_pct"] == 100 and bool(dr["standby"]) and dr["extra_rps"] == pytest.approx(0.7 * 2600)
+    b = check.loc[("us-east-1", "us-west-2")]
+    assert b["share_pct"] == 0 and b["extra_rps"] == 0 and not bool(b["standby"])
+    # B has no pair: its traffic goes by weight, all of it to A (the DR region's weight is 0)
+    a = check.loc[("us-west-2", "us-east-1")]
+    assert a["share_pct"] == 100 and a["route"] == "routing weights"
+    assert a["extra_rps"] == pytest.approx(0.3 * 2600)
+    assert check.loc[("us-west-2", "eu-west-1"), "share_pct"] == 0
+    summary = region_loss_summary(check.reset_index()).set_index("failed_region")
+    assert summary.loc["us-east-1", "taken_by"] == "eu-west-1 (standby) 100%"
+    assert summary.loc["us-west-2", "taken_by"] == "us-east-1 100%"
+
+
+def test_seventy_thirty_zero_without_a_pair_the_dr_region_never_takes_load() -> None:
+    weights = {"us-east-1": 0.7, "us-west-2": 0.3, "eu-west-1": 0.0}
+    check = region_loss_check(routed_config(weights), weighted_demand(weights)).set_index(
+        ["failed_region", "region"]
+    )
+    assert check.loc[("us-east-1", "us-west-2"), "share_pct"] == 100
+    assert check.loc[("us-east-1", "eu-west-1"), "extra_rps"] == 0
+
+
+def test_all_active_splits_by_weight_with_no_standby() -> None:
+    check = region_loss_check(three_region_config(max_b=40, max_c=30), region_demand())
+    assert not check["standby"].any()
+    assert set(check.loc[check["share_pct"] > 0, "route"]) == {"routing weights"}
+    summary = region_loss_summary(check).set_index("failed_region")
+    assert summary.loc["us-east-1", "taken_by"] == "us-west-2 60%, eu-west-1 40%"
+
+
+def test_failover_route_and_the_what_if_follow_the_pair() -> None:
+    weights = {"us-east-1": 0.7, "us-west-2": 0.3, "eu-west-1": 0.0}
+    cfg = routed_config(weights, failover_to={"us-east-1": "eu-west-1"})
+    route = cap.failover_route(cfg, "us-east-1")
+    assert dict(route.shares) == {"eu-west-1": 1.0} and route.standby == {"eu-west-1"}
+    assert cap.failover_route(cfg, "us-west-2").shares == {"us-east-1": 1.0}
+    demand = weighted_demand(weights)
+    fleet = Fleet(capacity_per_instance=100, min_instances=1, max_instances=60, warmup_s=180)
+    sc = Scenario("dr", "eu-west-1", fleet, TargetTracking(0.6), failed_region="us-east-1")
+    routed = run_scenarios([sc], {"history": demand}, weights, config=cfg)["dr"]
+    assert routed.frame["demand"].max() == pytest.approx(0.7 * 2600)
+    by_weight = run_scenarios([sc], {"history": demand}, weights)["dr"]  # no config: weights only
+    assert by_weight.frame["demand"].max() == 0
+
+
+@pytest.mark.parametrize(
+    ("regions", "targets", "message"),
+    [
+        ({"failover_to": "xx-nowhere-1"}, [], "region[0].failover_to: unknown region 'xx-nowhere-1'"),
+        ({"failover_to": "us-east-1"}, [], "region[0].failover_to: us-east-1 cannot fail over to itself"),
+        (
+            {},
+            [FAILOVER_TARGET | {"params": {"primary": "us-east-1", "secondary": "eu-nowhere-9"}}],
+            "target[0].params.secondary: unknown region 'eu-nowhere-9'",
+        ),
+        (
+            {"failover_to": "us-west-2"},
+            [FAILOVER_TARGET | {"params": {"primary": "us-east-1", "secondary": "eu-west-1"}}],
+            "target[0].params.secondary: 'eu-west-1' disagrees with region[0].failover_to = 'us-west-2'",
+        ),
+    ],
+)
+def test_bad_failover_pair_is_a_config_error_naming_the_entry(regions, targets, message) -> None:
+    from core.config import ConfigError
+
+    cfg = routed_config({"us-east-1": 1.0, "us-west-2": 0.0, "eu-west-1": 0.0})
+    data = {
+        "region": [
+            {"code": r.code, "name": r.name, "lat": 0, "lon": 0, "timezone": "UTC", "routing_weight": 1.0}
+            for r in cfg.region
+        ],
+        "target": targets,
+    }
+    data["region"][0] |= regions
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    assert message in str(info.value)
+
+
+# ---- queue workers (issue 18): backlog-per-instance tracking and the step table from the page --------
+
+
+def test_backlog_tracking_walkthrough_by_hand() -> None:
+    """30 jobs a minute arrive; one worker clears 1 job a minute; target backlog 10 jobs per worker,
+    every datapoint acts (1 datapoint, no cooldown), no warm-up. The simulator starts at the count the
+    first minute needs (30); that minute clears its 30 jobs, so the backlog is 0 and it scales in to 0.
+    Then each minute: backlog = previous + 30 - workers, desired = ceil(backlog / 10):
+    30 -> 3; 30 + 30 - 3 = 57 -> 6; 57 + 30 - 6 = 81 -> 9; 81 + 30 - 9 = 102 -> 11; 121 -> 13; 138 -> 14.
+    It scales out from zero workers, which CPU-based policies cannot."""
+    arrivals = minutes([0.5] * 8)
+    policy = cap.BacklogTracking(
+        10, scale_out_cooldown_s=0, scale_in_cooldown_s=0, scale_out_datapoints=1, scale_in_datapoints=1
+    )
+    out = simulate(arrivals, Fleet(1 / 60, 0, 100), policy).frame
+    assert out["queue_depth"].tolist() == [0, 30, 57, 81, 102, 121, 138, 154]
+    assert out["desired"].tolist()[1:] == [0, 3, 6, 9, 11, 13, 14]
+    assert cap.uses_queue(policy)
+
+
+def test_backlog_tracking_waits_for_three_datapoints_and_its_cooldown() -> None:
+    # AWS defaults: 3 high datapoints before the first scale-out; then within the 300 s cooldown only a
+    # larger scale-out acts. Backlog grows by 30 - workers each minute from 1 worker.
+    arrivals = minutes([0.5] * 10)
+    out = simulate(arrivals, Fleet(1 / 60, 1, 100), cap.BacklogTracking(10), start_instances=1).frame
+    # backlog after minutes 0, 1, 2: 29, 58, 87 -> the third high datapoint asks ceil(8.7) = 9
+    assert out["queue_depth"].tolist()[:3] == [29, 58, 87]
+    assert out["desired"].tolist()[:4] == [1, 1, 1, 9]
+    with pytest.raises(ValueError, match="backlog_per_instance must be > 0"):
+        cap.BacklogTracking(0)
+
+
+MIYABI_ROWS = [
+    {"lower": 0, "upper": 11, "adjustment": 1},
+    {"lower": 11, "upper": 51, "adjustment": 5},
+    {"lower": 51, "upper": 101, "adjustment": 10},
+    {"lower": 101, "upper": 501, "adjustment": 20},
+    {"lower": 501, "upper": 1001, "adjustment": 50},
+    {"lower": 1001, "upper": None, "adjustment": 100},
+]
+
+
+def test_step_table_from_the_page_is_the_miyabi_table() -> None:
+    policy = cap.step_scaling_from_table(
+        MIYABI_ROWS, threshold=0, metric="queue_depth", adjustment_type="ExactCapacity", cooldown_s=0
+    )
+    assert policy == miyabi_queue_table()
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (MIYABI_ROWS[:2] + MIYABI_ROWS[3:], "gap between rows 2 and 3: nothing covers [51, 101)"),
+        (
+            [*MIYABI_ROWS[:2], {"lower": 40, "upper": 101, "adjustment": 10}, *MIYABI_ROWS[3:]],
+            "rows 2 and 3 overlap: [11, 51) and [40, 101)",
+        ),
+        ([{"lower": 5, "upper": None, "adjustment": 1}], "scale-out steps must start at 0"),
+        (MIYABI_ROWS[:-1], "row 5: the last scale-out step needs an empty upper bound"),
+        ([{"lower": 0, "upper": None, "adjustment": None}], "row 1: the adjustment is missing"),
+        (
+            [{"lower": 10, "upper": 5, "adjustment": 1}],
+            "row 1: lower bound 10 must be below the upper bound 5",
+        ),
+        (
+            [{"lower": 0, "upper": None, "adjustment": -2}],
+            "row 1: ExactCapacity needs a capacity >= 0, got -2",
+        ),
+        ([{"lower": -5, "upper": 5, "adjustment": 1}], "row 1: [-5, 5) spans the threshold"),
+    ],
+)
+def test_step_table_errors_name_the_rows(rows, message) -> None:
+    with pytest.raises(ValueError) as exc:
+        cap.step_scaling_from_table(rows, threshold=0, metric="queue_depth", adjustment_type="ExactCapacity")
+    assert message in str(exc.value)

@@ -65,3 +65,36 @@ def test_no_traffic_is_no_data_not_perfect() -> None:
     h = region_health(frame, CFG, ["us-east-1"]).iloc[0]
     assert pd.isna(h["availability"])
     assert h["state"] == "no data"
+
+
+def _with_fleet_targets(cpu_target: float, memory_target: float):
+    """The shipped config with us-east-1's fleet given these utilisation targets."""
+    import tomllib
+
+    from core.config import config_from_dict
+
+    data = tomllib.loads(SHIPPED_CONFIG.read_text())
+    for fleet in data["fleet"]:
+        if fleet["region"] == "us-east-1":
+            fleet |= {"cpu_target": cpu_target, "memory_target": memory_target}
+    return config_from_dict(data)
+
+
+def test_utilisation_warnings_follow_the_fleets_configured_targets() -> None:
+    healthy = {"requests_per_second": [100, 100], "errors_per_second": [0, 0], "latency_p95_ms": [100, 100]}
+    frame = _frame(
+        {
+            "us-east-1": healthy | {"cpu_utilization": [0.6, 0.7], "memory_utilization": [0.5, 0.5]},
+            "eu-west-1": healthy | {"cpu_utilization": [0.6, 0.7], "memory_utilization": [0.9, 0.9]},
+        }
+    )
+    # the defaults (0.85): us-east-1 at 65% CPU is fine, eu-west-1's memory at 90% warns
+    h = region_health(frame, CFG, ["us-east-1", "eu-west-1"]).set_index("region")
+    assert h.loc["us-east-1", "state"] == "ok" and h.loc["us-east-1", "utilisation_warning"] == ""
+    assert h.loc["eu-west-1", "state"] == "warn"
+    assert h.loc["eu-west-1", "utilisation_warning"] == "memory 90% ≥ target 85%"
+    assert h.loc["us-east-1", "memory_mean"] == pytest.approx(0.5)
+    # a CPU target of 60% makes the same 65% mean a warning; memory 50% against 45% too
+    h = region_health(frame, _with_fleet_targets(0.6, 0.45), ["us-east-1"]).set_index("region")
+    assert h.loc["us-east-1", "state"] == "warn"
+    assert h.loc["us-east-1", "utilisation_warning"] == "CPU 65% ≥ target 60%; memory 50% ≥ target 45%"

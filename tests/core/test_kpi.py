@@ -64,3 +64,19 @@ def test_kpi_cost_days_are_whole_closed_days_as_long_as_the_range() -> None:
         (date(2026, 3, 7), date(2026, 3, 7)),
         (date(2026, 3, 6), date(2026, 3, 6)),
     )
+
+
+def test_p90_kpi_is_request_weighted_like_the_other_percentiles() -> None:
+    current = frame_of(
+        {
+            "a": {"requests_per_second": [30.0, 30.0], "latency_p90_ms": [80.0, 80.0]},
+            "b": {"requests_per_second": [10.0, 10.0], "latency_p90_ms": [200.0, 200.0]},
+        }
+    )
+    previous = frame_of({"a": {"requests_per_second": [20.0], "latency_p90_ms": [100.0]}})
+    kpis = {k.key: k for k in kpi_summary(current, previous)}
+    # (30 x 80 + 10 x 200) / 40 = 110 ms, 10 ms more than the previous period's 100
+    assert kpis["p90"].value == pytest.approx(110.0) and kpis["p90"].change == pytest.approx(10.0)
+    assert (
+        kpis["p90"].label == "p90 latency" and kpis["p90"].unit == "ms" and not kpis["p90"].higher_is_better
+    )

@@ -241,3 +241,91 @@ def test_notes_roundtrip_and_html_and_zip(demo_inputs) -> None:
     with_notes = zipfile.ZipFile(io.BytesIO(export_zip(report, load_notes(db, week))))
     notes_csv = with_notes.read(f"{week.label}/notes.csv").decode()
     assert "traffic" in notes_csv and "Decision: raise us-east-1 max to 110" in notes_csv
+
+
+def test_unsigned_break_glass_is_listed_in_the_actions_section_until_signed(tmp_path: Path) -> None:
+    """Issue 18: a break-glass failover stays in the review, overdue ones called out, until countersigned."""
+    from connectors.sandbox_executor import SandboxExecutor
+    from core.actions import ActionService, unsigned_break_glass
+    from core.auth import Identity
+    from core.incidents import record_event
+    from core.ports import Change
+    from core.report import actions_section
+
+    store = tmp_path / "store.db"
+    open_db(store).conn.close()
+    week = Week.parse("2026-W47")
+    at = week.start + timedelta(days=2)
+    service = ActionService(store, CFG, SandboxExecutor(store, CFG), clock=lambda: at)
+    incident = record_event(
+        store,
+        actor="bob@example.com",
+        role="approver",
+        kind="incident",
+        severity="sev1",
+        region="eu-west-1",
+        title="eu-west-1 down",
+        start=at - timedelta(minutes=1),
+        now=at,
+        regions=CFG.region_codes,
+    )
+    bob = Identity("bob@example.com", "Bob", "demo")
+    change = Change(weights={"eu-central-1": 1.0, "eu-west-1": 0.0})
+    action_id = service.break_glass(bob, "api-dns-failover-eu", change, "down", incident.id).action.id
+    inputs = ReportInputs(
+        config=CFG,
+        metrics=pd.DataFrame(),
+        actions=pd.DataFrame(),
+        break_glass_unsigned=unsigned_break_glass(store),
+    )
+    section = actions_section(inputs, week)
+    table = section.tables["break_glass_unsigned"]
+    assert list(table["action_id"]) == [action_id] and bool(
+        table["overdue"].iloc[0]
+    )  # 24 h passed by week end
+    assert any("1 break-glass failover(s) not countersigned, 1 overdue" in s for s in section.summary)
+    service.countersign(Identity("erin@example.com", "Erin", "demo"), action_id)
+    signed = actions_section(
+        ReportInputs(
+            config=CFG,
+            metrics=pd.DataFrame(),
+            actions=pd.DataFrame(),
+            break_glass_unsigned=unsigned_break_glass(store),
+        ),
+        week,
+    )
+    assert "break_glass_unsigned" not in signed.tables
+
+
+def test_utilisation_and_waste_against_the_fleet_targets() -> None:
+    """Hand computation: us-east-1's api fleet, 10 instances all week, CPU 40% (p95 40%) against its
+    0.8 target and memory 30% against 0.6: p95/target = 0.5 for both, so half of the 1680
+    instance-hours could go: 840 instance-hours x its price."""
+    import tomllib
+
+    from core.config import config_from_dict
+    from core.report import utilisation_table
+
+    data = tomllib.loads(SHIPPED_CONFIG.read_text())
+    for fleet in data["fleet"]:
+        if fleet["region"] == "us-east-1":
+            fleet |= {"cpu_target": 0.8, "memory_target": 0.6}
+    cfg = config_from_dict(data)
+    week = Week.parse("2026-W47")
+    ts = pd.date_range(week.start, week.end, freq="1h", inclusive="left")
+    cpu = np.full(len(ts), 0.4)
+    cpu[:5] = 0.9  # 5 hours over the CPU target: over 3% of the hours, but not the p95
+    parts = [
+        pd.DataFrame({"ts": ts, "region": "us-east-1", "metric": m, "value": v})
+        for m, v in (("cpu_utilization", cpu), ("memory_utilization", 0.3), ("instances", 10.0))
+    ]
+    inputs = ReportInputs(config=cfg, metrics=pd.concat(parts, ignore_index=True))
+    table = utilisation_table(inputs, week).set_index("region")
+    assert list(table.index) == ["us-east-1"]  # regions without data are left out
+    row = table.loc["us-east-1"]
+    price = cfg.fleet_for("us-east-1").price_per_hour
+    assert row["cpu_p95_pct"] == pytest.approx(40) and row["memory_p95_pct"] == pytest.approx(30)
+    assert row["hours_over_target_pct"] == pytest.approx(5 / 168 * 100)
+    assert row["instance_hours"] == pytest.approx(1680)
+    assert row["waste_pct"] == pytest.approx(50) and row["waste_instance_hours"] == pytest.approx(840)
+    assert row["waste_usd"] == pytest.approx(840 * price)

@@ -358,3 +358,62 @@ def test_a_blank_form_shows_what_to_fill_in_not_failed_guardrails(world: PageWor
     assert set(table.loc[table["guardrail"].isin(waiting), "result"]) == {"✏️ to fill in"}
     assert at.button(key="act_submit").disabled
     assert "Enter the change and a reason above" in captions(at)
+
+
+# ---- break-glass (issue 18) ------------------------------------------------------------------------
+def _declare_sev1(world: PageWorld) -> int:
+    from core.incidents import record_event
+
+    cfg = load_config(world.config_path)
+    now = datetime.now(UTC)
+    return record_event(
+        world.store,
+        actor="carol@example.com",
+        role="operator",
+        kind="incident",
+        severity="sev1",
+        region="eu-west-1",
+        title="eu-west-1 API down",
+        start=now - timedelta(minutes=5),
+        now=now,
+        regions=cfg.region_codes,
+    ).id
+
+
+def test_break_glass_from_the_page_then_a_second_approver_countersigns(world: PageWorld):
+    _declare_sev1(world)
+    bob = world.page("bob@example.com")
+    bob.selectbox(key="bg_standby").select("eu-central-1")
+    bob.text_input(key="bg_reason").input("eu-west-1 is down, promote Frankfurt")
+    bob.button(key="bg_go").click().run()
+    assert not bob.exception
+    assert "Break-glass #1" in messages(bob) and "countersign" in messages(bob)
+    assert [c.after["weights"] for c in sandbox_changes(world.store)] == [
+        {"eu-west-1": 0.0, "eu-central-1": 1.0}
+    ]
+    assert [e.event for e in audit.entries(world.store, action_id=1)] == [
+        "break_glass",
+        "execute",
+        "succeeded",
+    ]
+    # bob cannot countersign his own; erin can, and then the banner is gone
+    bob.button(key="countersign_1").click().run()
+    assert "Countersign refused" in messages(bob)
+    erin = world.page("erin@example.com")
+    erin.button(key="countersign_1").click().run()
+    assert "countersigned" in messages(erin)
+    erin.run()
+    assert "countersign_1" not in {b.key for b in erin.button}
+
+
+def test_an_operator_cannot_break_glass_from_the_page(world: PageWorld):
+    _declare_sev1(world)
+    carol = world.page("carol@example.com")
+    assert carol.button(key="bg_go").disabled
+    assert sandbox_changes(world.store) == []
+
+
+def test_break_glass_needs_an_open_sev1(world: PageWorld):
+    bob = world.page("bob@example.com")
+    assert "bg_go" not in {b.key for b in bob.button}
+    assert "open sev1 incident" in messages(bob)

@@ -162,3 +162,35 @@ def test_capacity_keeps_its_controls_after_visiting_another_page(page: AppTest) 
     assert not page.exception, [e.value for e in page.exception]
     assert page.slider(key="cap_growth").value == 40
     assert page.slider(key="cap_minmax").value == (2, 12)
+
+
+# ---- queue workers (issue 18) ----------------------------------------------------------------------
+def test_queue_workers_reproduce_the_miyabi_table_and_simulate_the_backlog(page: AppTest) -> None:
+    page.toggle(key="cap_q_on").set_value(True).run()
+    assert not page.exception, [e.value for e in page.exception]
+    lookup = next(
+        d.value for d in page.dataframe if "queue_depth" in d.value.columns and "step" in d.value.columns
+    )
+    # tests/core/test_capacity.py::test_miyabi_queue_depth_table's figures, from the page's preset table
+    assert lookup["step"].tolist() == [1, 1, 5, 5, 10, 10, 20, 20, 50, 50, 100, 100]
+    # one job per 15 minutes: 4 per hour = 1/900 per second, shown without a 0.01 floor
+    page.number_input(key="cap_q_rate").set_value(4.0)
+    page.selectbox(key="cap_q_unit").set_value("jobs per hour").run()
+    assert "= 0.00111111 jobs per second per worker" in " ".join(c.value for c in page.caption)
+    assert len(page.get("plotly_chart")) == 5  # the backlog chart joins the four
+    assert any("largest backlog" in c.value for c in page.caption)
+
+
+def test_queue_workers_backlog_tracking_and_replay_on_measured_depth(page: AppTest) -> None:
+    page.toggle(key="cap_q_on").set_value(True).run()
+    page.radio(key="cap_q_policy").set_value("Backlog per instance (target tracking)").run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert any("largest backlog" in c.value for c in page.caption)
+    page.radio(key="cap_q_policy").set_value("Step scaling on queue depth")
+    page.selectbox(key="cap_q_metric").set_value(
+        "queue depth (replay the policy on the measured depth)"
+    ).run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert any("Replayed on the measured queue depth" in c.value for c in page.caption)
+    page.number_input(key="cap_q_rate").set_value(0.0).run()
+    assert any("must process more than 0 jobs" in e.value for e in page.error)

@@ -87,3 +87,47 @@ def test_cdn_page_on_prometheus(app_config, prometheus_factory, tmp_path) -> Non
     assert tiles["Origin offload"] == "n/a"
     assert tiles["Hit ratio (all regions)"] == "90.0%"
     assert tiles["Regions meeting the target"] == "6 of 6"
+
+
+def test_cloudfront_4xx_and_5xx_error_rates_from_cloudwatch(app_config, aws_env, tmp_path) -> None:
+    """Issue 18: the error rates the CloudWatch source fetches are drawn (moto_server as CloudWatch)."""
+    import json
+    from datetime import timedelta
+
+    from tests.conftest import DEMO_END, write_config
+    from tests.connectors.awsdata import cloudfront_sample, put_cloudfront_data
+
+    # the sidebar's range ends where the demo metrics end: put CloudFront's minutes there
+    put_cloudfront_data(aws_env, {"E1": "us-east-1"}, DEMO_END - timedelta(hours=2), 120)
+    write_config(
+        tmp_path,
+        {
+            "demo": {"refresh_after": "3650d"},
+            "sources": {"cdn": "cloudwatch"},
+            "cloudwatch": {"endpoint_url": aws_env, "distributions": [{"id": "E1", "region": "us-east-1"}]},
+        },
+    )
+    at = open_cdn()
+    charts = {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    specs = [s for s in charts.values() if "CDN 4xx" in s["layout"]["title"]["text"]]
+    assert len(specs) == 1
+    ys = [y for trace in specs[0]["data"] for y in _values(trace["y"])]
+    # distribution 0 reports a 4xxErrorRate of 1.0% at every minute
+    assert ys and all(y == pytest.approx(cloudfront_sample(0, 0)["4xxErrorRate"]) for y in ys)
+    assert any("CDN 5xx" in s["layout"]["title"]["text"] for s in charts.values())
+
+
+def _values(y) -> list[float]:
+    """A plotly trace's y: a list, or {"dtype", "bdata"} (base64 typed array) as plotly 6 writes it."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(y, dict):
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
+    return [v for v in y if v is not None]
+
+
+def test_demo_cdn_source_says_where_error_rates_come_from(app_config) -> None:
+    at = open_cdn()
+    assert any("come from CloudWatch" in c.value for c in at.caption)

@@ -112,3 +112,18 @@ def test_no_region_chosen_asks_for_one(page: AppTest) -> None:
     page.multiselect(key="fc_regions").set_value([]).run()
     assert not page.exception
     assert any("Choose at least one region" in i.value for i in page.info)
+
+
+def test_a_quarter_ahead_with_thirteen_weeks_of_history_where_data_allows(page: AppTest) -> None:
+    """Issue 18: history and horizon up to 13 weeks; the demo world holds 35 days, and the page says so."""
+    page.selectbox(key="fc_model").set_value("seasonal_naive")
+    page.selectbox(key="fc_resolution").set_value("15 minutes")
+    page.selectbox(key="fc_history").set_value("13 weeks")
+    page.slider(key="fc_horizon").set_value(91).run()
+    assert not page.exception, [e.value for e in page.exception]
+    captions = " ".join(c.value for c in page.caption)
+    assert "Horizons over 28 days are forecast at 1-hour steps" in captions
+    assert "of the 91 days asked for" in captions
+    assert "forecast 91 days (2184 steps)" in captions  # 91 x 24 hourly steps
+    row = _summary(page)
+    assert row["model"] == "seasonal_naive"

@@ -285,3 +285,50 @@ def test_burning_now_counts_what_alerts_and_lists_no_ok_rows(app_config) -> None
     heading = next(s.value for s in at.subheader if "Burning now" in s.value)
     assert heading.endswith(f"({alerting})")
     assert not burning["Alert"].str.contains("ok").any()
+
+
+# ---- recording incidents and changes (issue 18) ------------------------------------------------------
+def _fill_record(at: AppTest, user: str | None, title: str, kind: str = "change") -> AppTest:
+    at.toggle(key="rec_open").set_value(True).run()
+    if user:
+        at.selectbox(key="triage_rec_user").select(user).run()
+    when = DEMO_END - timedelta(hours=1)
+    at.radio(key="rec_kind").set_value(kind)
+    at.date_input(key="rec_day").set_value(when.date())
+    at.time_input(key="rec_time").set_value(when.time())
+    at.text_input(key="rec_title").input(title)
+    return at
+
+
+def test_an_operator_records_a_change_and_it_shows_in_recent_changes(app_config) -> None:
+    from core import audit
+    from core.incidents import list_recorded_events
+
+    at = _fill_record(open_triage(), "carol@example.com", "feature flag checkout-v2 on")
+    at.button[[b.label for b in at.button].index("Record")].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Recorded change" in s.value for s in at.success)
+    (event,) = list_recorded_events(app_config.store, DEMO_END - timedelta(days=1), DEMO_END)
+    assert (event.kind, event.recorded_by, event.region) == ("change", "carol@example.com", "")
+    assert audit.entries(app_config.store)[-1].event == "record_change"
+    at.run()  # the next run reads it through ui.events(), like every page
+    titles = {t for df in at.dataframe if "title" in df.value for t in df.value["title"]}
+    assert "feature flag checkout-v2 on" in titles
+
+
+def test_a_viewer_cannot_record_and_bad_input_names_the_field(app_config) -> None:
+    from core.incidents import list_recorded_events
+
+    viewer = _fill_record(open_triage(), None, "anything")
+    record = viewer.button[[b.label for b in viewer.button].index("Record")]
+    assert record.disabled
+    at = _fill_record(open_triage(), "carol@example.com", "", kind="incident")
+    at.button[[b.label for b in at.button].index("Record")].click().run()
+    assert any("title: say what happened" in e.value for e in at.error)
+    assert list_recorded_events(app_config.store, DEMO_END - timedelta(days=30), DEMO_END) == []
+
+
+def test_memory_and_queue_depth_of_the_focus_region(app_config) -> None:
+    at = open_triage()
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["Memory (now)"].endswith("%") and tiles["Queue depth (now)"].endswith("msgs")

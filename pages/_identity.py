@@ -1,0 +1,33 @@
+"""Who is acting, for pages other than Actions that write something (Triage's incident form): the one
+mechanism config auth.mode trusts (the demo picker, the proxy header, OIDC), resolved by core.auth."""
+
+import streamlit as st
+
+from core.auth import Identity, resolve_identity, role_of
+from core.config import HeadroomConfig
+
+
+def identity_picker(cfg: HeadroomConfig, key: str) -> tuple[Identity, str]:
+    """(identity, role). In demo mode a picker among the configured users (its own widget `key`, as
+    Streamlit drops another page's widget state)."""
+    mode = cfg.auth.mode
+    if mode == "demo":
+        names = {u.email: f"{u.name or u.email} · {u.role}" for u in cfg.user}
+        choice = st.selectbox(
+            "Recording as (demo mode)",
+            list(names),
+            index=None,
+            placeholder="Not signed in (viewer)",
+            format_func=lambda e: names.get(e, e),
+            key=key,
+        )
+        who = resolve_identity(cfg.auth, cfg.user, demo_choice=choice)
+    elif mode == "proxy":
+        who = resolve_identity(cfg.auth, cfg.user, headers=dict(st.context.headers))
+    else:
+        try:
+            claims = st.user.to_dict()
+        except Exception:
+            claims = {}
+        who = resolve_identity(cfg.auth, cfg.user, oidc_claims=claims)
+    return who, role_of(who, cfg.user)
