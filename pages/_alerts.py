@@ -38,17 +38,24 @@ def level_badges(cfg: HeadroomConfig) -> dict[str, str]:
 
 
 def refresh_control(page: str, default: str) -> timedelta | None:
-    """Auto-refresh off / 30 s / 1 min / 5 min, kept in the URL (?refresh=30s) so a link reproduces it."""
+    """Auto-refresh off / 30 s / 1 min / 5 min, kept in the URL (?refresh=30s) so a link reproduces it.
+    The page passes the interval to its data parts (st.fragment(run_every=...)): only they rerun."""
     key = f"{page}_refresh"
     by_url = {url: label for label, (url, _) in REFRESH.items()}
     if key not in st.session_state:
-        st.session_state[key] = by_url.get(st.query_params.get("refresh", ""), default)
+        asked = st.query_params.get("refresh", "")
+        if asked and asked not in by_url:
+            ui.bad_url_value(
+                "refresh", asked, f"{default} (the page's default)", f"one of {', '.join(by_url)}"
+            )
+        st.session_state[key] = by_url.get(asked, default)
     label = (
         st.segmented_control(
             "Auto-refresh",
             list(REFRESH),
             key=key,
-            help="Only the alerts panel reruns: what Headroom computes now and what Alertmanager is firing.",
+            help="Only the parts showing data rerun (and follow the clock when the source is live); "
+            "the rest of the page, and what you typed in it, stays as it is.",
         )
         or default
     )
@@ -64,10 +71,7 @@ def refresh_control(page: str, default: str) -> timedelta | None:
 def evaluation_time() -> datetime:
     """The time the panel evaluates at: a relative range follows the clock (the newest minute of a live
     source; the end of the demo world), a custom range stays at its end."""
-    ss = st.session_state
-    if ss.get("range_preset") == ui.CUSTOM and "time_range" in ss:
-        return ss["time_range"][1]
-    return ui.data_anchor()
+    return ui.refreshed_range()[1]
 
 
 @st.cache_resource(show_spinner=False)
@@ -141,12 +145,9 @@ def _rows(cfg: HeadroomConfig, rows: list[AlertComparison], pending: list[Alert]
 
 def alerts_panel(cfg: HeadroomConfig, page: str, compare: bool = True) -> None:
     """Headroom's burn-rate and threshold alerts at the evaluation time, beside Alertmanager's."""
+    # a relative range follows the clock here, as in the page's other self-refreshing parts: no rerun
+    # of the whole page (that would redraw every control and lose what a user is typing)
     at = evaluation_time()
-    page_end = st.session_state.get("time_range", (None, at))[1]
-    if st.session_state.get("range_preset") != ui.CUSTOM and page_end is not None and at > page_end:
-        # a live source has a newer minute than the rest of the page was drawn for: the relative range
-        # follows the clock, so the whole page reruns (the demo world's end does not move)
-        st.rerun(scope="app")
     slos = [SLO.from_config(s) for s in cfg.slo]
     metrics = sorted(set(metrics_for(slos)) | {m for r in cfg.alert_rule for m in (r.metric, r.per) if m})
     lookback = max(
@@ -202,9 +203,10 @@ def alerts_panel(cfg: HeadroomConfig, page: str, compare: bool = True) -> None:
         )
 
 
-def render_alerts_panel(cfg: HeadroomConfig, page: str, default_refresh: str, compare: bool = True) -> None:
-    """The refresh choice, then the panel as a fragment rerunning on its own at that interval."""
-    interval = refresh_control(page, default_refresh)
+def render_alerts_panel(
+    cfg: HeadroomConfig, page: str, interval: timedelta | None, compare: bool = True
+) -> None:
+    """The panel as a fragment rerunning on its own at the page's refresh interval (refresh_control)."""
     st.fragment(run_every=interval)(alerts_panel)(cfg, page, compare)
 
 

@@ -370,6 +370,35 @@ def time_range() -> tuple[datetime, datetime]:
     return tr
 
 
+def range_at(
+    preset: str, custom: tuple[datetime, datetime] | None, anchor: datetime
+) -> tuple[datetime, datetime]:
+    """The range a preset means at `anchor` ("now": data_anchor()); a custom range stays where it is."""
+    if preset == CUSTOM and custom is not None:
+        return custom
+    length = PRESETS.get(preset, PRESETS[DEFAULT_PRESET])
+    return anchor - length, anchor
+
+
+def refreshed_range() -> tuple[datetime, datetime]:
+    """The range for a part of a page that refreshes itself (an st.fragment with run_every): a relative
+    range follows the clock (its end moves to the newest minute of a live source at every refresh; the
+    demo world's end stays put), a custom range stays. Kept in the session's time_range so the page's
+    other parts, at their next run, agree."""
+    ss = st.session_state
+    if "time_range" not in ss:  # no sidebar ran (page tests)
+        return time_range()
+    fresh = range_at(ss.get("range_preset") or DEFAULT_PRESET, ss["time_range"], data_anchor())
+    ss["time_range"] = fresh
+    return fresh
+
+
+def last_updated(data_end: datetime) -> None:
+    """The caption a self-refreshing part shows: when it last ran (wall clock) and up to when its data
+    goes, so a reader can tell a live view from a stuck one."""
+    st.caption(f"Last updated {datetime.now(UTC):%H:%M:%S} UTC · data to {data_end:%Y-%m-%d %H:%M} UTC")
+
+
 def _age_text(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     if minutes < 120:

@@ -55,216 +55,233 @@ if frame.empty:
     st.info("No data for this range and these regions.")
     st.stop()
 
-# one request for every range-wide figure of this range: health grid, KPI tiles, SLO rule windows
-slo_defs = slos_from_config(cfg.slo)
-api_kpi_metrics = [m for m in KPI_METRICS if not m.startswith("cdn_")]
-cdn_kpi_metrics = [m for m in KPI_METRICS if m.startswith("cdn_")]
-figures = ui.load_aggregates(
-    tuple(
-        dict.fromkeys(
-            (
-                *health_aggregates(cfg),
-                *kpi_aggregates(api_kpi_metrics),
-                *slo_window_aggregates(slo_defs, cfg.burn_rate_rule),
+# off / 30 s / 1 min / 5 min, kept in the URL (?refresh=); the grid and KPIs rerun at that pace
+REFRESH_EVERY = alerts_ui.refresh_control("overview", default="off")
+
+
+def health_section() -> None:
+    """KPI tiles, the region health grid and the map: the part of the page that refreshes itself (an
+    st.fragment with run_every, issue 12), its relative range following the clock when the source is
+    live (ui.refreshed_range). The charts below stay at the range the page was drawn for."""
+    start, end = ui.refreshed_range()
+    ui.last_updated(end)
+    # the newest data point judges "now"; the charts' own request, so the page's full run hits the cache
+    frame = ui.load_chart_metrics(CHART_METRICS, start, end, regions)
+
+    # one request for every range-wide figure of this range: health grid, KPI tiles, SLO rule windows
+    slo_defs = slos_from_config(cfg.slo)
+    api_kpi_metrics = [m for m in KPI_METRICS if not m.startswith("cdn_")]
+    cdn_kpi_metrics = [m for m in KPI_METRICS if m.startswith("cdn_")]
+    figures = ui.load_aggregates(
+        tuple(
+            dict.fromkeys(
+                (
+                    *health_aggregates(cfg),
+                    *kpi_aggregates(api_kpi_metrics),
+                    *slo_window_aggregates(slo_defs, cfg.burn_rate_rule),
+                )
             )
-        )
-    ),
-    start,
-    end,
-    regions,
-)
-health = region_health_from_aggregates(figures, cfg, regions)
-
-# ---- KPI tiles: the selected range against the period of the same length before it ----------------
-previous_start = start - (end - start)
-kpi_now = pd.concat(
-    [figures, ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), start, end, regions, kind="cdn")]
-)
-kpi_before = pd.concat(
-    [
-        ui.load_aggregates(kpi_aggregates(api_kpi_metrics), previous_start, start, regions),
-        ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), previous_start, start, regions, kind="cdn"),
-    ]
-)
-(cost_first, cost_last), (previous_cost_first, previous_cost_last) = kpi_cost_days(start, end)
-costs = ui.load_costs(previous_cost_first, cost_last)
-costs_now = costs[(costs["day"] >= cost_first) & costs["region"].isin(regions)]
-costs_before = costs[(costs["day"] <= previous_cost_last) & costs["region"].isin(regions)]
-
-
-def kpi_tile(column, kpi: KPI) -> None:
-    if kpi.value is None:
-        column.metric(kpi.label, "no data")
-        return
-    if kpi.unit == "%":
-        digits = 3 if kpi.key in ("availability", "error_rate") else 1
-        value = f"{kpi.value * 100:.{digits}f}%"
-        delta = None if kpi.change is None else f"{kpi.change * 100:+.{digits}f} pts"
-    elif kpi.unit == "ms":
-        value, delta = f"{kpi.value:,.0f} ms", None if kpi.change is None else f"{kpi.change:+,.1f} ms"
-    else:
-        value = f"${kpi.value:,.0f}" if kpi.unit == "USD" else f"{kpi.value:,.0f} {kpi.unit}"
-        delta = None if kpi.change_fraction is None else f"{kpi.change_fraction * 100:+.1f}%"
-    period = f"{previous_start:%Y-%m-%d %H:%M} → {start:%Y-%m-%d %H:%M} UTC"
-    if kpi.unit == "USD":
-        period = (
-            f"the days {previous_cost_first} → {previous_cost_last} (this range: {cost_first} → {cost_last})"
-        )
-    column.metric(
-        kpi.label,
-        value,
-        delta,
-        delta_color="normal" if kpi.higher_is_better else "inverse",
-        help=f"Change vs {period}",
+        ),
+        start,
+        end,
+        regions,
     )
+    health = region_health_from_aggregates(figures, cfg, regions)
 
-
-kpis = kpi_summary_from_aggregates(kpi_now, kpi_before, costs_now, costs_before)
-for kpi_row in (kpis[i : i + 4] for i in range(0, len(kpis), 4)):
-    for kpi_column, kpi in zip(st.columns(4), kpi_row, strict=False):
-        kpi_tile(kpi_column, kpi)
-
-# ---- SLO alert state per region (multiwindow burn rates at the end of the range) -----------------
-# now = the newest data point, never past it (issue 15); the sums of each rule window ending there: a few
-# numbers per region, not 3 days of minutes (issue 17)
-newest = None if frame.empty else pd.Timestamp(frame["ts"].max()).to_pydatetime()
-slo_at = ui.state_as_of(end, newest)
-slo_figures = (
-    figures
-    if slo_at >= end
-    else ui.load_aggregates(
-        slo_window_aggregates(slo_defs, cfg.burn_rate_rule), slo_at - timedelta(hours=1), slo_at, regions
+    # ---- KPI tiles: the selected range against the period of the same length before it ----------------
+    previous_start = start - (end - start)
+    kpi_now = pd.concat(
+        [figures, ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), start, end, regions, kind="cdn")]
     )
-)
-slo_states = region_slo_states_from_aggregates(slo_figures, slo_defs, regions, cfg.burn_rate_rule)
-SLO_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level
-health["slo_alert"] = [
-    SLO_BADGES[alert] + (f" · {slo}" if alert in ("page", "ticket") else "")
-    for alert, slo in zip(slo_states["alert"], slo_states["worst_slo"], strict=True)
-]
+    kpi_before = pd.concat(
+        [
+            ui.load_aggregates(kpi_aggregates(api_kpi_metrics), previous_start, start, regions),
+            ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), previous_start, start, regions, kind="cdn"),
+        ]
+    )
+    (cost_first, cost_last), (previous_cost_first, previous_cost_last) = kpi_cost_days(start, end)
+    costs = ui.load_costs(previous_cost_first, cost_last)
+    costs_now = costs[(costs["day"] >= cost_first) & costs["region"].isin(regions)]
+    costs_before = costs[(costs["day"] <= previous_cost_last) & costs["region"].isin(regions)]
 
-# the State column and the map say how a region is now (its burn-rate alert at the newest data point),
-# not the range average: at 7d a region paging right now averaged green beside "page" (issue 15, #4)
-NOW_STATE = {"page": "critical", "ticket": "warn", "ok": "ok", "no data": "no data"}
-health["range_state"] = health["state"]
-health["state"] = [NOW_STATE[alert] for alert in slo_states["alert"]]
+    def kpi_tile(column, kpi: KPI) -> None:
+        if kpi.value is None:
+            column.metric(kpi.label, "no data")
+            return
+        if kpi.unit == "%":
+            digits = 3 if kpi.key in ("availability", "error_rate") else 1
+            value = f"{kpi.value * 100:.{digits}f}%"
+            delta = None if kpi.change is None else f"{kpi.change * 100:+.{digits}f} pts"
+        elif kpi.unit == "ms":
+            value, delta = f"{kpi.value:,.0f} ms", None if kpi.change is None else f"{kpi.change:+,.1f} ms"
+        else:
+            value = f"${kpi.value:,.0f}" if kpi.unit == "USD" else f"{kpi.value:,.0f} {kpi.unit}"
+            delta = None if kpi.change_fraction is None else f"{kpi.change_fraction * 100:+.1f}%"
+        period = f"{previous_start:%Y-%m-%d %H:%M} → {start:%Y-%m-%d %H:%M} UTC"
+        if kpi.unit == "USD":
+            period = f"the days {previous_cost_first} → {previous_cost_last} (this range: {cost_first} → {cost_last})"
+        column.metric(
+            kpi.label,
+            value,
+            delta,
+            delta_color="normal" if kpi.higher_is_better else "inverse",
+            help=f"Change vs {period}",
+        )
 
-# ---- health grid -------------------------------------------------------------------------------
-st.subheader("Region health")
-grid = health.assign(
-    state=health["state"].map(ui.state_badge),
-    range_state=health["range_state"].map(ui.state_badge),
-    availability=health["availability"] * 100,
-    error_rate=health["error_rate"] * 100,
-    cpu_mean=health["cpu_mean"] * 100,
-    memory_mean=health["memory_mean"] * 100,
-)[
-    [
-        "state",
-        "slo_alert",
-        "range_state",
-        "region",
-        "name",
-        "availability",
-        "error_rate",
-        "p95_ms",
-        "rps_mean",
-        "rps_peak",
-        "cpu_mean",
-        "memory_mean",
-        "utilisation_warning",
-        "instances",
-        "availability_burn",
-        "latency_burn",
+    kpis = kpi_summary_from_aggregates(kpi_now, kpi_before, costs_now, costs_before)
+    for kpi_row in (kpis[i : i + 4] for i in range(0, len(kpis), 4)):
+        for kpi_column, kpi in zip(st.columns(4), kpi_row, strict=False):
+            kpi_tile(kpi_column, kpi)
+
+    # ---- SLO alert state per region (multiwindow burn rates at the end of the range) -----------------
+    # now = the newest data point, never past it (issue 15); the sums of each rule window ending there: a few
+    # numbers per region, not 3 days of minutes (issue 17)
+    newest = None if frame.empty else pd.Timestamp(frame["ts"].max()).to_pydatetime()
+    slo_at = ui.state_as_of(end, newest)
+    slo_figures = (
+        figures
+        if slo_at >= end
+        else ui.load_aggregates(
+            slo_window_aggregates(slo_defs, cfg.burn_rate_rule), slo_at - timedelta(hours=1), slo_at, regions
+        )
+    )
+    slo_states = region_slo_states_from_aggregates(slo_figures, slo_defs, regions, cfg.burn_rate_rule)
+    SLO_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level
+    health["slo_alert"] = [
+        SLO_BADGES[alert] + (f" · {slo}" if alert in ("page", "ticket") else "")
+        for alert, slo in zip(slo_states["alert"], slo_states["worst_slo"], strict=True)
     ]
-]
-picked = ui.data_table(
-    grid,
-    select_row=True,  # drill-down: a region's row opens Triage for it
-    columns={
-        "state": st.column_config.TextColumn(
-            "State now", help=f"From the burn-rate alert at the newest data point ({slo_at:%H:%M} UTC)"
-        ),
-        "range_state": st.column_config.TextColumn(
-            "Range health",
-            help="Worst of availability and latency burn, CPU and memory against the fleet's targets, over the range",
-        ),
-        "slo_alert": st.column_config.TextColumn(
-            "SLO alert",
-            help="Multiwindow burn-rate alert now (page / ticket) and the SLO firing; see Triage",
-            width="medium",
-        ),
-        "region": "Region",
-        "name": "Name",
-        "availability": ui.number_column("Availability %", 3),
-        "error_rate": ui.number_column("Error rate %", 3),
-        "p95_ms": ui.number_column("p95 (ms, mean)", 0),
-        "rps_mean": ui.number_column("RPS mean (req/s)", 0),
-        "rps_peak": ui.number_column("RPS peak (req/s)", 0),
-        "cpu_mean": ui.number_column("CPU mean %"),
-        "memory_mean": ui.number_column("Memory mean %"),
-        "utilisation_warning": st.column_config.TextColumn(
-            "Over target", help="Mean CPU or memory at or above the fleet's cpu_target / memory_target"
-        ),
-        "instances": ui.count_column("Instances (now)"),
-        "availability_burn": ui.number_column(
-            "Availability burn", 2, help="Error-budget burn rate over the range (1 = on budget)"
-        ),
-        "latency_burn": ui.number_column(
-            "Latency burn", 2, help="Burn of the latency SLO (share of minutes over threshold)"
-        ),
-    },
-    key="overview_health_grid",
-)
-st.caption("Select a region's row, or click its dot on the map, to open Triage for it.")
-if picked is not None:
-    ui.open_triage_for(str(grid["region"].iloc[picked]))
+
+    # the State column and the map say how a region is now (its burn-rate alert at the newest data point),
+    # not the range average: at 7d a region paging right now averaged green beside "page" (issue 15, #4)
+    NOW_STATE = {"page": "critical", "ticket": "warn", "ok": "ok", "no data": "no data"}
+    health["range_state"] = health["state"]
+    health["state"] = [NOW_STATE[alert] for alert in slo_states["alert"]]
+
+    # ---- health grid -------------------------------------------------------------------------------
+    st.subheader("Region health")
+    grid = health.assign(
+        state=health["state"].map(ui.state_badge),
+        range_state=health["range_state"].map(ui.state_badge),
+        availability=health["availability"] * 100,
+        error_rate=health["error_rate"] * 100,
+        cpu_mean=health["cpu_mean"] * 100,
+        memory_mean=health["memory_mean"] * 100,
+    )[
+        [
+            "state",
+            "slo_alert",
+            "range_state",
+            "region",
+            "name",
+            "availability",
+            "error_rate",
+            "p95_ms",
+            "rps_mean",
+            "rps_peak",
+            "cpu_mean",
+            "memory_mean",
+            "utilisation_warning",
+            "instances",
+            "availability_burn",
+            "latency_burn",
+        ]
+    ]
+    picked = ui.data_table(
+        grid,
+        select_row=True,  # drill-down: a region's row opens Triage for it
+        columns={
+            "state": st.column_config.TextColumn(
+                "State now", help=f"From the burn-rate alert at the newest data point ({slo_at:%H:%M} UTC)"
+            ),
+            "range_state": st.column_config.TextColumn(
+                "Range health",
+                help="Worst of availability and latency burn, CPU and memory against the fleet's targets, over the range",
+            ),
+            "slo_alert": st.column_config.TextColumn(
+                "SLO alert",
+                help="Multiwindow burn-rate alert now (page / ticket) and the SLO firing; see Triage",
+                width="medium",
+            ),
+            "region": "Region",
+            "name": "Name",
+            "availability": ui.number_column("Availability %", 3),
+            "error_rate": ui.number_column("Error rate %", 3),
+            "p95_ms": ui.number_column("p95 (ms, mean)", 0),
+            "rps_mean": ui.number_column("RPS mean (req/s)", 0),
+            "rps_peak": ui.number_column("RPS peak (req/s)", 0),
+            "cpu_mean": ui.number_column("CPU mean %"),
+            "memory_mean": ui.number_column("Memory mean %"),
+            "utilisation_warning": st.column_config.TextColumn(
+                "Over target", help="Mean CPU or memory at or above the fleet's cpu_target / memory_target"
+            ),
+            "instances": ui.count_column("Instances (now)"),
+            "availability_burn": ui.number_column(
+                "Availability burn", 2, help="Error-budget burn rate over the range (1 = on budget)"
+            ),
+            "latency_burn": ui.number_column(
+                "Latency burn", 2, help="Burn of the latency SLO (share of minutes over threshold)"
+            ),
+        },
+        key="overview_health_grid",
+    )
+    st.caption("Select a region's row, or click its dot on the map, to open Triage for it.")
+    if picked is not None:
+        ui.open_triage_for(str(grid["region"].iloc[picked]))
+
+    # ---- map ---------------------------------------------------------------------------------------
+    geo = go.Figure(
+        go.Scattergeo(
+            lat=health["lat"],
+            lon=health["lon"],
+            text=[
+                f"{r.region} · {r.name}<br>{ui.state_badge(r.state)}<br>{r.rps_mean:.0f} req/s, "
+                f"availability {r.availability * 100:.3f}%"
+                for r in health.itertuples()
+            ],
+            hoverinfo="text",
+            marker={
+                "size": (health["rps_mean"].fillna(0) ** 0.5).clip(lower=4) * 0.9 + 8,
+                "color": [ui.state_colour(s) for s in health["state"]],
+                "line": {"width": 1, "color": "#333"},
+            },
+            mode="markers+text",
+            textposition="top center",
+        )
+    )
+    geo.update_traces(
+        text=health["region"],
+        hovertext=[f"{r.region} · {r.name}: {r.state}, {r.rps_mean:.0f} req/s" for r in health.itertuples()],
+    )
+    geo.update_layout(
+        height=360,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        title="Regions (size = mean req/s, colour = state now)",
+        geo={
+            "showland": True,
+            "landcolor": "#eceff1",
+            "showcountries": True,
+            "projection_type": "natural earth",
+        },
+    )
+    map_event = st.plotly_chart(
+        geo,
+        width="stretch",
+        key="overview_map",
+        config={"topojsonURL": ui.TOPOJSON_URL},
+        on_select="rerun",
+        selection_mode="points",
+    )
+    map_points = map_event.selection.points if map_event is not None else []
+    if map_points:  # drill-down: a region's dot opens Triage for it
+        ui.open_triage_for(str(health["region"].iloc[map_points[0]["point_index"]]))
+
+
+st.fragment(run_every=REFRESH_EVERY)(health_section)()
 
 # ---- alerts firing now: burn-rate and threshold rules, beside Alertmanager (issue 12) -------------
 st.subheader("Alerts")
-alerts_ui.render_alerts_panel(cfg, "overview", default_refresh="off")
-
-# ---- map ---------------------------------------------------------------------------------------
-geo = go.Figure(
-    go.Scattergeo(
-        lat=health["lat"],
-        lon=health["lon"],
-        text=[
-            f"{r.region} · {r.name}<br>{ui.state_badge(r.state)}<br>{r.rps_mean:.0f} req/s, "
-            f"availability {r.availability * 100:.3f}%"
-            for r in health.itertuples()
-        ],
-        hoverinfo="text",
-        marker={
-            "size": (health["rps_mean"].fillna(0) ** 0.5).clip(lower=4) * 0.9 + 8,
-            "color": [ui.state_colour(s) for s in health["state"]],
-            "line": {"width": 1, "color": "#333"},
-        },
-        mode="markers+text",
-        textposition="top center",
-    )
-)
-geo.update_traces(
-    text=health["region"],
-    hovertext=[f"{r.region} · {r.name}: {r.state}, {r.rps_mean:.0f} req/s" for r in health.itertuples()],
-)
-geo.update_layout(
-    height=360,
-    margin={"l": 0, "r": 0, "t": 30, "b": 0},
-    title="Regions (size = mean req/s, colour = state now)",
-    geo={"showland": True, "landcolor": "#eceff1", "showcountries": True, "projection_type": "natural earth"},
-)
-map_event = st.plotly_chart(
-    geo,
-    width="stretch",
-    key="overview_map",
-    config={"topojsonURL": ui.TOPOJSON_URL},
-    on_select="rerun",
-    selection_mode="points",
-)
-map_points = map_event.selection.points if map_event is not None else []
-if map_points:  # drill-down: a region's dot opens Triage for it
-    ui.open_triage_for(str(health["region"].iloc[map_points[0]["point_index"]]))
+alerts_ui.render_alerts_panel(cfg, "overview", REFRESH_EVERY)
 
 # ---- charts ------------------------------------------------------------------------------------
 st.subheader("Traffic, errors and latency")

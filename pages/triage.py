@@ -47,24 +47,10 @@ if not slos:
     st.info("No SLOs are configured: add `[[slo]]` entries to the config file to see what is burning.")
     st.stop()
 
-# burn rates need the rule windows only (3 days by default, 1-minute steps, every region): a tenth of
-# the SLO windows' data, which keeps this page fast; budgets and burn-down live on the SLOs page
 rules = cfg.burn_rate_rule
-range_end = at
-grid = slo_grid(metrics_for(slos), at - rules_lookback(rules), at, cfg.region_codes)
-if grid.slots == 0:
-    st.info("No SLO data up to this time. Pick a later range in the sidebar.")
-    st.stop()
-at = ui.state_as_of(range_end, grid.newest)  # judged at the newest data point, never past it
-reports = slo_reports(grid, slos, at, cfg.region_codes, rules, with_budget=False)
-if not reports:
-    st.info(
-        f"The metrics source has none of the SLOs' metrics ({', '.join(metrics_for(slos))}) over the "
-        "burn-rate alert windows. Check the source's queries."
-    )
-    st.stop()
-burning = burning_now(reports)
 WINDOWS = sorted({w for r in rules for w in (r.long_window, r.short_window)})
+# off / 30 s / 1 min / 5 min, kept in the URL (?refresh=); the data parts below rerun at that pace
+REFRESH_EVERY = alerts_ui.refresh_control("triage", default="1 min")
 
 
 def summary(rows: list[SLOReport]) -> pd.DataFrame:
@@ -131,7 +117,7 @@ def region_loss_panel() -> None:
 def alerts_section() -> None:
     """Burn-rate and threshold alerts as Prometheus would fire them, beside Alertmanager (issue 12)."""
     st.subheader("🔔 Alerts: Headroom and Alertmanager")
-    alerts_ui.render_alerts_panel(cfg, "triage", default_refresh="1 min")
+    alerts_ui.render_alerts_panel(cfg, "triage", REFRESH_EVERY)
 
 
 def record_event_panel() -> None:
@@ -191,224 +177,246 @@ def record_event_panel() -> None:
                 st.rerun()
 
 
-if not burning:
-    st.success(f"Nothing is burning at {at:%Y-%m-%d %H:%M} UTC: every SLO is within its budget burn.")
-    ui.data_table(summary(reports), key="triage_all", columns=TABLE_FORMAT)
-    alerts_section()
-    region_loss_panel()
-    record_event_panel()
-    st.stop()
+def burning_section() -> None:
+    """What is burning now, and the focused burn's charts, runbooks and quick actions: the part of the
+    page that refreshes itself (an st.fragment with run_every, issue 12). Its relative range follows the
+    clock when the source is live (ui.refreshed_range); the controls around it are not redrawn."""
+    start, at = ui.refreshed_range()
+    ui.last_updated(at)
+    # burn rates need the rule windows only (3 days by default, 1-minute steps, every region): a tenth of
+    # the SLO windows' data, which keeps this page fast; budgets and burn-down live on the SLOs page
+    range_end = at
+    grid = slo_grid(metrics_for(slos), at - rules_lookback(rules), at, cfg.region_codes)
+    if grid.slots == 0:
+        st.info("No SLO data up to this time. Pick a later range in the sidebar.")
+        return
+    at = ui.state_as_of(range_end, grid.newest)  # judged at the newest data point, never past it
+    reports = slo_reports(grid, slos, at, cfg.region_codes, rules, with_budget=False)
+    if not reports:
+        st.info(
+            f"The metrics source has none of the SLOs' metrics ({', '.join(metrics_for(slos))}) over the "
+            "burn-rate alert windows. Check the source's queries."
+        )
+        return
+    burning = burning_now(reports)
+    if not burning:
+        st.success(f"Nothing is burning at {at:%Y-%m-%d %H:%M} UTC: every SLO is within its budget burn.")
+        ui.data_table(summary(reports), key="triage_all", columns=TABLE_FORMAT)
+        return
 
-alerting = [r for r in burning if r.alert.level in ("page", "ticket")]
-over_budget = len(burning) - len(alerting)
-# the count is of what alerts; rows spending faster than budget without an alert say so, never "ok"
-st.subheader(f"🔥 Burning now ({len(alerting)})")
-if over_budget:
-    st.caption(
-        f"Also listed: {over_budget} spending the error budget faster than it allows, below the alert "
-        "thresholds (🟠 over budget)."
+    alerting = [r for r in burning if r.alert.level in ("page", "ticket")]
+    over_budget = len(burning) - len(alerting)
+    # the count is of what alerts; rows spending faster than budget without an alert say so, never "ok"
+    st.subheader(f"🔥 Burning now ({len(alerting)})")
+    if over_budget:
+        st.caption(
+            f"Also listed: {over_budget} spending the error budget faster than it allows, below the alert "
+            "thresholds (🟠 over budget)."
+        )
+    st.page_link(
+        "pages/slo.py", label="Error budgets, burn-down and time to exhaustion: SLOs page", icon="🎯"
     )
-st.page_link("pages/slo.py", label="Error budgets, burn-down and time to exhaustion: SLOs page", icon="🎯")
-burning_table = summary(burning)
-burning_table["Alert"] = burning_table["Alert"].replace({ALERT_BADGES["ok"]: "🟠 over budget"})
-alert_row = ui.data_table(burning_table, key="triage_burning", columns=TABLE_FORMAT, select_row=True)
-st.caption("Select a row to open its SLO card.")
-if alert_row is not None:  # drill-down: the alert's SLO card on the SLOs page
-    st.switch_page("pages/slo.py", query_params={"slo": burning[alert_row].slo.name})
+    burning_table = summary(burning)
+    burning_table["Alert"] = burning_table["Alert"].replace({ALERT_BADGES["ok"]: "🟠 over budget"})
+    alert_row = ui.data_table(burning_table, key="triage_burning", columns=TABLE_FORMAT, select_row=True)
+    st.caption("Select a row to open its SLO card.")
+    if alert_row is not None:  # drill-down: the alert's SLO card on the SLOs page
+        st.switch_page("pages/slo.py", query_params={"slo": burning[alert_row].slo.name})
 
+    def focus_label(i: int) -> str:
+        r = burning[i]
+        burn = "n/a" if r.current_burn is None else f"{r.current_burn:.1f}x"
+        return f"{ALERT_BADGES[r.alert.level]} · {r.slo.name} · {r.region} · burn {burn}"
 
-def focus_label(i: int) -> str:
-    r = burning[i]
-    burn = "n/a" if r.current_burn is None else f"{r.current_burn:.1f}x"
-    return f"{ALERT_BADGES[r.alert.level]} · {r.slo.name} · {r.region} · burn {burn}"
+    # drill-down: Overview (a region's row or map dot) or an alert's link (?slo=...&region=...) focuses that
+    # region's fastest burn, or exactly that SLO there; both are kept in the URL
+    wanted_region = st.session_state.pop("triage_region", None) or st.query_params.get("region")
+    wanted_slo = st.query_params.get("slo")
+    if wanted_region and "triage_focus" not in st.session_state:
+        match = [
+            i
+            for i, r in enumerate(burning)
+            if r.region == wanted_region and (not wanted_slo or r.slo.name == wanted_slo)
+        ]
+        if match:
+            st.session_state["triage_focus"] = match[0]
+        elif wanted_slo:
+            st.info(f"{wanted_slo} in {wanted_region} is not burning at {at:%Y-%m-%d %H:%M} UTC.")
+        else:
+            st.info(f"Nothing is burning in {wanted_region} now: showing the fastest burn instead.")
+    pick = st.selectbox("Focus", range(len(burning)), format_func=focus_label, key="triage_focus")
+    focus = burning[pick if pick is not None and pick < len(burning) else 0]
+    slo = focus.slo
+    region = focus.region
+    st.query_params["region"] = region  # a copied link reopens this focus
+    if region == GLOBAL:
+        # the charts are per region: show the region burning this SLO fastest
+        regional = [
+            r for r in reports if r.slo.name == slo.name and r.region != GLOBAL and r.current_burn is not None
+        ]
+        region = max(regional, key=lambda r: r.current_burn).region if regional else cfg.region_codes[0]
+        st.caption(f"{slo.name} burns globally; showing {region}, the region burning it fastest.")
 
-
-# drill-down: Overview (a region's row or map dot) or an alert's link (?slo=...&region=...) focuses that
-# region's fastest burn, or exactly that SLO there; both are kept in the URL
-wanted_region = st.session_state.pop("triage_region", None) or st.query_params.get("region")
-wanted_slo = st.query_params.get("slo")
-if wanted_region and "triage_focus" not in st.session_state:
-    match = [
-        i
-        for i, r in enumerate(burning)
-        if r.region == wanted_region and (not wanted_slo or r.slo.name == wanted_slo)
-    ]
-    if match:
-        st.session_state["triage_focus"] = match[0]
-    elif wanted_slo:
-        st.info(f"{wanted_slo} in {wanted_region} is not burning at {at:%Y-%m-%d %H:%M} UTC.")
-    else:
-        st.info(f"Nothing is burning in {wanted_region} now: showing the fastest burn instead.")
-pick = st.selectbox("Focus", range(len(burning)), format_func=focus_label, key="triage_focus")
-focus = burning[pick if pick is not None and pick < len(burning) else 0]
-slo = focus.slo
-region = focus.region
-st.query_params["region"] = region  # a copied link reopens this focus
-if region == GLOBAL:
-    # the charts are per region: show the region burning this SLO fastest
-    regional = [
-        r for r in reports if r.slo.name == slo.name and r.region != GLOBAL and r.current_burn is not None
-    ]
-    region = max(regional, key=lambda r: r.current_burn).region if regional else cfg.region_codes[0]
-    st.caption(f"{slo.name} burns globally; showing {region}, the region burning it fastest.")
-
-# ---- the region's charts with recent changes ---------------------------------------------------
-st.subheader(f"📍 {region} · {cfg.region_by_code(region).name}")
-counts = slo_counts(grid, slo)
-changes = pd.concat(
-    [
-        ui.events(start, at),
-        actions_view.action_marks(start, at),
-        deploy_markers(cfg.deploy, start, at),
-    ],
-    ignore_index=True,
-)
-marks = changes[changes["region"].isin(["", region])] if not changes.empty else changes
-charts = ui.load_chart_metrics(CHART_METRICS, start, at, regions=[region])
-# one region's traces: SVG (webgl=False) draws them sooner than WebGL contexts (bench/slo_triage.py)
-
-c1, c2 = st.columns(2)
-burn_fig = go.Figure()
-# the burn chart starts where its 1-hour window has data (the grid holds the rule windows only)
-burn_start = max(start, at - rules_lookback(rules) + timedelta(hours=1))
-for window, colour in ((timedelta(hours=1), "#c62828"), (timedelta(minutes=5), "#ef9a9a")):
-    series = burn_rate_series(counts, slo, window, burn_start, at, region)
-    burn_fig.add_trace(
-        go.Scatter(
-            x=series["ts"],
-            y=series["burn_rate"],
-            name=f"{format_window(window)} burn",
-            line={"color": colour, "width": 1.4},
-        )
+    # ---- the region's charts with recent changes ---------------------------------------------------
+    st.subheader(f"📍 {region} · {cfg.region_by_code(region).name}")
+    counts = slo_counts(grid, slo)
+    changes = pd.concat(
+        [
+            ui.events(start, at),
+            actions_view.action_marks(start, at),
+            deploy_markers(cfg.deploy, start, at),
+        ],
+        ignore_index=True,
     )
-for rule in rules:
-    if rule.severity == "page":
-        burn_fig.add_hline(
-            y=rule.burn_rate,
-            line_dash="dot",
-            line_color="#607d8b",
-            annotation_text=f"page {rule.burn_rate:g} ({format_window(rule.long_window)})",
-        )
-burn_fig.update_layout(
-    title=f"{slo.name}: burn rate",
-    height=320,
-    margin={"l": 10, "r": 10, "t": 40, "b": 10},
-    xaxis_title="time (UTC)",
-    yaxis_title="burn rate (x budget)",
-    legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
-)
-if not marks.empty:
-    ui.add_event_marks(burn_fig, marks)
-c1.plotly_chart(burn_fig, width="stretch", key="triage_burn")
+    marks = changes[changes["region"].isin(["", region])] if not changes.empty else changes
+    charts = ui.load_chart_metrics(CHART_METRICS, start, at, regions=[region])
+    # one region's traces: SVG (webgl=False) draws them sooner than WebGL contexts (bench/slo_triage.py)
 
-error_pct = (
-    ratio(pivot_metric(charts, "errors_per_second"), pivot_metric(charts, "requests_per_second")) * 100
-)
-c2.plotly_chart(
-    ui.timeseries_figure(
-        charts,
-        "errors_per_second",
-        "Error rate (5xx share)",
-        "% of requests",
-        wide=error_pct,
-        marks=marks,
-        webgl=False,
-    ),
-    width="stretch",
-    key="triage_errors",
-)
-c3, c4 = st.columns(2)
-latency = ui.timeseries_figure(charts, "latency_p95_ms", "p95 latency", "ms", marks=marks, webgl=False)
-if slo.is_latency and slo.total == "latency_p95_ms":
-    latency.add_hline(
-        y=slo.threshold, line_dash="dash", line_color="#c62828", annotation_text="SLO threshold"
-    )
-c3.plotly_chart(latency, width="stretch", key="triage_latency")
-c4.plotly_chart(
-    ui.timeseries_figure(charts, "requests_per_second", "Request rate", "req/s", marks=marks, webgl=False),
-    width="stretch",
-    key="triage_rps",
-)
-
-# saturation (issue 18): the region's memory and work queue, latest and worst over the last hour
-saturation = ui.load_metrics(
-    ["memory_utilization", "queue_depth"], at - timedelta(hours=1), at, regions=[region]
-)
-if not saturation.empty:
-    sat = saturation.groupby("metric")["value"].agg(["last", "max"])
-    m1, m2 = st.columns(2)
-    if "memory_utilization" in sat.index:
-        m1.metric(
-            "Memory (now)",
-            f"{sat.loc['memory_utilization', 'last'] * 100:.0f}%",
-            help=f"Highest in the last hour: {sat.loc['memory_utilization', 'max'] * 100:.0f}%",
-        )
-    if "queue_depth" in sat.index:
-        m2.metric(
-            "Queue depth (now)",
-            f"{sat.loc['queue_depth', 'last']:,.0f} msgs",
-            help=f"Highest in the last hour: {sat.loc['queue_depth', 'max']:,.0f}",
-        )
-
-# what may stay as it is in a runbook URL inside markdown's <...> (no spaces, brackets or angle brackets)
-_URL_SAFE = ":/?#@!$&'*+,;=%~"
-
-# ---- runbooks, recent changes, quick actions --------------------------------------------------
-left, right = st.columns(2)
-with left:
-    st.markdown("#### 📖 Runbooks")
-    books = runbooks_for(cfg.runbook, slo.name, region)
-    if books:
-        for book in books:
-            # the config admits only http(s) URLs; the title is shown as text (no image, no nested link)
-            st.markdown(f"- [{ui.md_text(book.title)}](<{quote(book.url, safe=_URL_SAFE)}>)")
-    else:
-        st.caption("No runbook in the config for this SLO or region (`[[runbook]]`).")
-with right:
-    st.markdown("#### 🛠️ Quick actions")
-    burn_text = "n/a" if focus.current_burn is None else f"{focus.current_burn:.1f}x"
-    reason = f"{slo.name} {focus.alert.level} in {region}: burning the error budget at {burn_text} over the last hour"
-    st.caption("Opens the Actions page with a proposal filled in; nothing changes until it is approved.")
-    open_actions, recent_actions = actions_view.region_actions(region)
-    # never offer a change that is already pending or done (issue 15, #2)
-    pending = {a.kind: a for a in open_actions}
-    done = {a.kind: a for a in recent_actions if a.state == "succeeded"}
-    for kind, label, key, primary in (
-        ("failover", f"Fail over away from {region}", "triage_failover", True),
-        ("scale", f"Scale out {region}", "triage_scale", False),
-    ):
-        if kind in pending:
-            st.caption(
-                f"⏳ {kind.capitalize()} #{pending[kind].id} is {pending[kind].state}: see the Actions page."
+    c1, c2 = st.columns(2)
+    burn_fig = go.Figure()
+    # the burn chart starts where its 1-hour window has data (the grid holds the rule windows only)
+    burn_start = max(start, at - rules_lookback(rules) + timedelta(hours=1))
+    for window, colour in ((timedelta(hours=1), "#c62828"), (timedelta(minutes=5), "#ef9a9a")):
+        series = burn_rate_series(counts, slo, window, burn_start, at, region)
+        burn_fig.add_trace(
+            go.Scatter(
+                x=series["ts"],
+                y=series["burn_rate"],
+                name=f"{format_window(window)} burn",
+                line={"color": colour, "width": 1.4},
             )
-            continue
-        if kind == "failover" and kind in done:
-            st.caption(f"✅ Failover #{done[kind].id} away from {region} has run: see the Actions page.")
-            continue
-        if st.button(label, key=key, type="primary" if primary else "secondary"):
-            st.session_state["actions_prefill"] = {"kind": kind, "region": region, "reason": reason}
-            st.switch_page("pages/actions.py")
-    if open_actions or recent_actions:
-        st.markdown(f"**Actions for {region}** (open, and finished in the last two days)")
-        ui.data_table(actions_view.actions_table(open_actions + recent_actions), key="triage_actions")
+        )
+    for rule in rules:
+        if rule.severity == "page":
+            burn_fig.add_hline(
+                y=rule.burn_rate,
+                line_dash="dot",
+                line_color="#607d8b",
+                annotation_text=f"page {rule.burn_rate:g} ({format_window(rule.long_window)})",
+            )
+    burn_fig.update_layout(
+        title=f"{slo.name}: burn rate",
+        height=320,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis_title="time (UTC)",
+        yaxis_title="burn rate (x budget)",
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
+    )
+    if not marks.empty:
+        ui.add_event_marks(burn_fig, marks)
+    c1.plotly_chart(burn_fig, width="stretch", key="triage_burn")
 
-st.markdown("#### 🕑 Recent changes")
-if marks.empty:
-    st.caption(f"No deploys, incidents or actions recorded for {region} in the selected range.")
-else:
-    ui.data_table(
-        marks.sort_values("start_ts", ascending=False)[["start_ts", "kind", "region", "title", "detail"]],
-        key="triage_changes",
-        columns={
-            "start_ts": ui.utc_time_column("When (UTC)"),
-            "kind": "Kind",
-            "region": st.column_config.TextColumn("Region", help="Empty: every region"),
-            "title": "What",
-            "detail": "Detail",
-        },
+    error_pct = (
+        ratio(pivot_metric(charts, "errors_per_second"), pivot_metric(charts, "requests_per_second")) * 100
+    )
+    c2.plotly_chart(
+        ui.timeseries_figure(
+            charts,
+            "errors_per_second",
+            "Error rate (5xx share)",
+            "% of requests",
+            wide=error_pct,
+            marks=marks,
+            webgl=False,
+        ),
+        width="stretch",
+        key="triage_errors",
+    )
+    c3, c4 = st.columns(2)
+    latency = ui.timeseries_figure(charts, "latency_p95_ms", "p95 latency", "ms", marks=marks, webgl=False)
+    if slo.is_latency and slo.total == "latency_p95_ms":
+        latency.add_hline(
+            y=slo.threshold, line_dash="dash", line_color="#c62828", annotation_text="SLO threshold"
+        )
+    c3.plotly_chart(latency, width="stretch", key="triage_latency")
+    c4.plotly_chart(
+        ui.timeseries_figure(
+            charts, "requests_per_second", "Request rate", "req/s", marks=marks, webgl=False
+        ),
+        width="stretch",
+        key="triage_rps",
     )
 
+    # saturation (issue 18): the region's memory and work queue, latest and worst over the last hour
+    saturation = ui.load_metrics(
+        ["memory_utilization", "queue_depth"], at - timedelta(hours=1), at, regions=[region]
+    )
+    if not saturation.empty:
+        sat = saturation.groupby("metric")["value"].agg(["last", "max"])
+        m1, m2 = st.columns(2)
+        if "memory_utilization" in sat.index:
+            m1.metric(
+                "Memory (now)",
+                f"{sat.loc['memory_utilization', 'last'] * 100:.0f}%",
+                help=f"Highest in the last hour: {sat.loc['memory_utilization', 'max'] * 100:.0f}%",
+            )
+        if "queue_depth" in sat.index:
+            m2.metric(
+                "Queue depth (now)",
+                f"{sat.loc['queue_depth', 'last']:,.0f} msgs",
+                help=f"Highest in the last hour: {sat.loc['queue_depth', 'max']:,.0f}",
+            )
 
+    # what may stay as it is in a runbook URL inside markdown's <...> (no spaces, brackets or angle brackets)
+    _URL_SAFE = ":/?#@!$&'*+,;=%~"
+
+    # ---- runbooks, recent changes, quick actions --------------------------------------------------
+    left, right = st.columns(2)
+    with left:
+        st.markdown("#### 📖 Runbooks")
+        books = runbooks_for(cfg.runbook, slo.name, region)
+        if books:
+            for book in books:
+                # the config admits only http(s) URLs; the title is shown as text (no image, no nested link)
+                st.markdown(f"- [{ui.md_text(book.title)}](<{quote(book.url, safe=_URL_SAFE)}>)")
+        else:
+            st.caption("No runbook in the config for this SLO or region (`[[runbook]]`).")
+    with right:
+        st.markdown("#### 🛠️ Quick actions")
+        burn_text = "n/a" if focus.current_burn is None else f"{focus.current_burn:.1f}x"
+        reason = f"{slo.name} {focus.alert.level} in {region}: burning the error budget at {burn_text} over the last hour"
+        st.caption("Opens the Actions page with a proposal filled in; nothing changes until it is approved.")
+        open_actions, recent_actions = actions_view.region_actions(region)
+        # never offer a change that is already pending or done (issue 15, #2)
+        pending = {a.kind: a for a in open_actions}
+        done = {a.kind: a for a in recent_actions if a.state == "succeeded"}
+        for kind, label, key, primary in (
+            ("failover", f"Fail over away from {region}", "triage_failover", True),
+            ("scale", f"Scale out {region}", "triage_scale", False),
+        ):
+            if kind in pending:
+                st.caption(
+                    f"⏳ {kind.capitalize()} #{pending[kind].id} is {pending[kind].state}: see the Actions page."
+                )
+                continue
+            if kind == "failover" and kind in done:
+                st.caption(f"✅ Failover #{done[kind].id} away from {region} has run: see the Actions page.")
+                continue
+            if st.button(label, key=key, type="primary" if primary else "secondary"):
+                st.session_state["actions_prefill"] = {"kind": kind, "region": region, "reason": reason}
+                st.switch_page("pages/actions.py")
+        if open_actions or recent_actions:
+            st.markdown(f"**Actions for {region}** (open, and finished in the last two days)")
+            ui.data_table(actions_view.actions_table(open_actions + recent_actions), key="triage_actions")
+
+    st.markdown("#### 🕑 Recent changes")
+    if marks.empty:
+        st.caption(f"No deploys, incidents or actions recorded for {region} in the selected range.")
+    else:
+        ui.data_table(
+            marks.sort_values("start_ts", ascending=False)[["start_ts", "kind", "region", "title", "detail"]],
+            key="triage_changes",
+            columns={
+                "start_ts": ui.utc_time_column("When (UTC)"),
+                "kind": "Kind",
+                "region": st.column_config.TextColumn("Region", help="Empty: every region"),
+                "title": "What",
+                "detail": "Detail",
+            },
+        )
+
+
+st.fragment(run_every=REFRESH_EVERY)(burning_section)()
 alerts_section()
 region_loss_panel()
 record_event_panel()
