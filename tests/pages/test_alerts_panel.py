@@ -73,6 +73,23 @@ def test_refresh_choice_defaults_per_page_and_lives_in_the_url(app_config) -> No
     assert "Last updated" in captions(overview)
 
 
+def test_a_bad_refresh_value_in_the_link_is_named(app_config) -> None:
+    at = open_page("triage", {"refresh": "weekly"})
+    assert any("`refresh=weekly` is not valid" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert at.session_state["triage_refresh"] == "1 min" and "refresh" not in at.query_params
+
+
+def test_the_data_parts_say_when_they_were_last_updated(app_config) -> None:
+    """Triage's burning list and Overview's grid each carry their own "Last updated" and data end: the
+    parts that rerun on their own (issue 12 item 4), beside the alerts panel's."""
+    data_part = f"UTC · data to {DEMO_END:%Y-%m-%d %H:%M} UTC"
+    for page in ("triage", "overview"):
+        at = open_page(page)
+        lines = [c.value for c in at.caption if c.value.startswith("Last updated")]
+        assert len(lines) == 2, lines  # the data part's and the alerts panel's
+        assert any(line.endswith(data_part) for line in lines), lines
+
+
 def test_an_alert_link_opens_its_slo_and_region(app_config) -> None:
     at = open_page("triage", {"slo": "api-availability", "region": "ap-southeast-1"})
     focus = at.selectbox(key="triage_focus")

@@ -28,3 +28,47 @@ def test_multi_region_legend_sits_above_the_plot(app_config) -> None:
     )
     legend = ui.timeseries_figure(frame, "requests_per_second", "Request rate").layout.legend
     assert legend.y >= 1 and legend.yanchor == "bottom"
+
+
+def test_a_relative_range_follows_the_clock_and_a_custom_one_stays() -> None:
+    """What a self-refreshing part redraws (issue 12 item 4): '1h' ends at the new 'now', custom stays."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 12, 3, 4, 10, tzinfo=UTC)
+    assert ui.range_at("1h", None, now) == (now - timedelta(hours=1), now)
+    later = now + timedelta(minutes=1)
+    assert ui.range_at("1h", (now - timedelta(hours=1), now), later) == (later - timedelta(hours=1), later)
+    custom = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC))
+    assert ui.range_at(ui.CUSTOM, custom, later) == custom
+
+
+def test_refreshed_range_moves_the_sessions_relative_range(monkeypatch) -> None:
+    """A fragment's run (no sidebar) moves the session's range to the new 'now' for a relative preset,
+    so the rest of the page agrees at its next run; a custom range is left where it is."""
+    from datetime import UTC, datetime, timedelta
+
+    from streamlit.testing.v1 import AppTest
+
+    def script() -> None:
+        import streamlit as st
+
+        from pages import _ui as ui
+
+        st.session_state["seen"] = ui.refreshed_range()
+
+    clock = {"now": datetime(2026, 12, 3, 4, 10, tzinfo=UTC)}
+    monkeypatch.setattr(ui, "data_anchor", lambda: clock["now"])
+    at = AppTest.from_function(script)
+    drawn = clock["now"] - timedelta(hours=6), clock["now"]
+    at.session_state["range_preset"] = "6h"
+    at.session_state["time_range"] = drawn
+    at.run()
+    assert at.session_state["seen"] == drawn
+    clock["now"] += timedelta(minutes=1)
+    at.run()
+    moved = (clock["now"] - timedelta(hours=6), clock["now"])
+    assert at.session_state["seen"] == moved and at.session_state["time_range"] == moved
+    at.session_state["range_preset"] = ui.CUSTOM
+    clock["now"] += timedelta(minutes=1)
+    at.run()
+    assert at.session_state["seen"] == moved  # a custom range does not follow the clock
