@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +44,7 @@ from urllib3.util.retry import Retry
 from core.config import CANONICAL_METRICS, PrometheusConfig
 from core.ports import (
     AGGREGATE_COLUMNS,
+    SOURCE_WARNINGS,
     RangeAggregate,
     SourceError,
     SourceHealth,
@@ -254,7 +255,10 @@ class PrometheusSource:
             check_template(key, template)
         self.aggregate_queries: dict[str, str] = dict(aggregate_queries or {})
         self._closed: OrderedDict[tuple[str, int, int, int], _Series] = OrderedDict()  # closed days
-        self._instant_cache: OrderedDict[tuple[str, int], tuple[float, dict[str, float]]] = OrderedDict()
+        # (query, time) -> (fetched at, values per region, the answer's warnings)
+        self._instant_cache: OrderedDict[tuple[str, int], tuple[float, dict[str, float], tuple[str, ...]]] = (
+            OrderedDict()
+        )
 
     # -- MetricsSource -----------------------------------------------------------------------------
     def query_range(
@@ -280,7 +284,8 @@ class PrometheusSource:
         start_s, end_s = aligned_range(start, end, step_s)
         queries = {m: render_query(self.queries[m], wanted_regions) for m in wanted}
         results = self._fetch_split(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)
-        return _assemble({m: results[q] for m, q in queries.items()}, wanted_regions)
+        frame = _assemble({m: results[q] for m, q in queries.items()}, wanted_regions)
+        return _with_warnings(frame, (w for q in queries.values() for w in results[q].warnings))
 
     def health(self) -> SourceHealth:
         """State of the last query (or of a cheap probe when nothing was asked recently)."""
@@ -422,23 +427,27 @@ class PrometheusSource:
         rows = [
             (region, key, value)
             for key, q in queries.items()
-            for region, value in results[q].items()
+            for region, value in results[q][0].items()
             if region in wanted_regions and math.isfinite(value)
         ]
+        warnings = (w for q in queries.values() for w in results[q][1])
         if not rows:
-            return empty_aggregates_frame()
-        return pd.DataFrame(rows, columns=list(AGGREGATE_COLUMNS))
+            return _with_warnings(empty_aggregates_frame(), warnings)
+        return _with_warnings(pd.DataFrame(rows, columns=list(AGGREGATE_COLUMNS)), warnings)
 
-    def _instant_all(self, queries: list[tuple[str, int]]) -> dict[tuple[str, int], dict[str, float]]:
-        """Instant queries (PromQL, time), concurrently, TTL-cached by (query, time) like query_range."""
+    def _instant_all(
+        self, queries: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], tuple[dict[str, float], tuple[str, ...]]]:
+        """Instant queries (PromQL, time), concurrently, TTL-cached by (query, time) like query_range;
+        each with the warnings it was answered with."""
         now = time.monotonic()
-        results: dict[tuple[str, int], dict[str, float]] = {}
+        results: dict[tuple[str, int], tuple[dict[str, float], tuple[str, ...]]] = {}
         misses: list[tuple[str, int]] = []
         with self._lock:
             for q in queries:
                 hit = self._instant_cache.get(q)
                 if hit is not None and now - hit[0] <= self.cache_ttl_s:
-                    results[q] = hit[1]
+                    results[q] = (hit[1], hit[2])
                 else:
                     misses.append(q)
         if not misses:
@@ -454,10 +463,10 @@ class PrometheusSource:
         fetched_at = time.monotonic()
         warnings: list[str] = []
         for q, (values, query_warnings) in zip(misses, outcomes, strict=True):  # type: ignore[misc]
-            results[q] = values
+            results[q] = (values, query_warnings)
             warnings.extend(query_warnings)
             with self._lock:
-                self._instant_cache[q] = (fetched_at, values)
+                self._instant_cache[q] = (fetched_at, values, query_warnings)
                 while len(self._instant_cache) > MAX_CACHE_ENTRIES * 4:
                     self._instant_cache.popitem(last=False)
         self._record_success(time.perf_counter() - t0, tuple(dict.fromkeys(warnings)))
@@ -822,6 +831,14 @@ def _parse_matrix(
         # Prometheus timestamps are seconds with millisecond precision
         by_region[region] = (np.rint(ts * 1000.0).astype(np.int64) * 1_000_000, values)
     return _Series(by_region, warnings)
+
+
+def _with_warnings(frame: pd.DataFrame, warnings: Iterable[str]) -> pd.DataFrame:
+    """The answer with the warnings it came with (core.ports.SOURCE_WARNINGS), each once."""
+    unique = tuple(dict.fromkeys(warnings))
+    if unique:
+        frame.attrs[SOURCE_WARNINGS] = unique
+    return frame
 
 
 def _assemble(by_metric: Mapping[str, _Series], allowed_regions: Sequence[str]) -> pd.DataFrame:

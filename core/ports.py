@@ -208,6 +208,20 @@ class ActionExecutor(Protocol):
     def apply(self, target: Target, change: Change) -> TargetState: ...
 
 
+# A frame a source returns may carry, in `frame.attrs[SOURCE_WARNINGS]`, the warnings the outside system
+# answered with (Prometheus `warnings`: the data is partial); pages name them in a banner.
+SOURCE_WARNINGS = "source_warnings"
+
+
+def answer_warnings(frame: object) -> tuple[str, ...]:
+    """The warnings a source attached to its answer (empty for a complete answer)."""
+    attrs = getattr(frame, "attrs", None)
+    found = attrs.get(SOURCE_WARNINGS) if isinstance(attrs, dict) else None
+    if found is None:  # an object built from such a frame (core.slo.MetricGrid) keeps them as a field
+        found = getattr(frame, SOURCE_WARNINGS, None)
+    return tuple(str(w) for w in found) if found else ()
+
+
 def empty_metrics_frame() -> pd.DataFrame:
     return pd.DataFrame(
         {

@@ -30,6 +30,7 @@ from core.ports import (
     RangeAggregateSource,
     SourceError,
     SourceHealth,
+    answer_warnings,
     empty_aggregates_frame,
     empty_billing_frame,
     empty_metrics_frame,
@@ -244,6 +245,7 @@ def sidebar() -> None:
     codes = list(cfg.region_codes)
     anchor = data_anchor()
     ss = st.session_state
+    ss.pop(_PARTIAL_BANNERS, None)  # the last run's placeholders: source_banner makes this run's
     if "range_preset" not in ss:
         preset = qp.get("range", DEFAULT_PRESET)
         if preset not in (*PRESETS, CUSTOM):
@@ -340,10 +342,66 @@ def _health_panel(cfg: HeadroomConfig) -> list[tuple[str, SourceHealth]]:
 
 def source_banner(unhealthy: Sequence[tuple[str, SourceHealth]]) -> None:
     """A page-wide warning above every page for a source that is down or stale: a dot inside the
-    collapsed sidebar panel was nearly invisible (issue 15, #5)."""
+    collapsed sidebar panel was nearly invisible (issue 15, #5). A source degraded by partial answers
+    gets its banner in a placeholder the page's own loads update (partial_answer_banner)."""
+    partial = {kind: h for kind, h in unhealthy if h.state == "degraded" and _last_warnings(kind)}
     for kind, h in unhealthy:
+        if kind in partial:
+            continue
         last = f" Last success {h.last_success:%Y-%m-%d %H:%M} UTC." if h.last_success else ""
         st.warning(f"📡 **The {kind} source ({md_text(h.name)}) is {h.state}**: {md_text(h.detail)}.{last}")
+    # one placeholder per source whose answers can be partial, created at every full run: the page's
+    # loads below fill or clear it, so a partial answer is named even on the first load (the health
+    # check above ran before the page asked anything) and one source gets one banner
+    holders: dict[str, list[Any]] = {kind: [st.empty(), False] for kind in PARTIAL_ANSWER_KINDS}
+    st.session_state[_PARTIAL_BANNERS] = holders
+    for kind, h in partial.items():
+        holders[kind][0].warning(_partial_text(kind, h.name, _last_warnings(kind)))
+
+
+# the sources that can answer partially (Prometheus `warnings`: a store gateway or shard missing)
+PARTIAL_ANSWER_KINDS = ("metrics", "cdn")
+_PARTIAL_BANNERS = "_partial_banners"  # kind -> [placeholder, filled by a partial answer this run]
+
+
+def _last_warnings(kind: str) -> tuple[str, ...]:
+    """The warnings of the source's last answer: they stay until an answer without warnings, so a
+    clean health probe never turns "degraded" back into "ok" (connectors/prometheus.py)."""
+    try:
+        return tuple(getattr(source(kind), "last_warnings", ()) or ())
+    except Exception:  # a source that cannot be built is reported as down elsewhere
+        return ()
+
+
+def _partial_text(kind: str, name: str, warnings: Sequence[str]) -> str:
+    said = "; ".join(dict.fromkeys(warnings))
+    said = said if len(said) <= 500 else said[:499] + "…"
+    return (
+        f"📡 **The {kind} source ({md_text(name)}) answered with partial data**: {md_text(said)}. "
+        "Figures and charts may miss regions or points; this stays until the source answers completely."
+    )
+
+
+def partial_answer_banner(kind: str, warnings: Sequence[str]) -> None:
+    """The one place a source's partial answer reaches the page (issue 19 item 12): a banner naming
+    the source and its warnings, in the page-wide placeholder of that source (source_banner), so
+    several partial loads give one banner. A complete answer clears a banner that only the health
+    check drew this run (the data on this page is whole); one a partial load drew stays."""
+    entry = (st.session_state.get(_PARTIAL_BANNERS) or {}).get(kind)
+    if not warnings:
+        if entry is not None and not entry[1]:
+            entry[0].empty()
+        return
+    try:
+        name = str(getattr(source(kind), "name", kind))
+    except Exception:
+        name = kind
+    text = _partial_text(kind, name, warnings)
+    if entry is None:  # no sidebar ran (a page test): above what this load feeds
+        st.warning(text)
+        return
+    entry[0].warning(text)
+    entry[1] = True
 
 
 def keep_widget_values(keys: Sequence[str], store: str) -> None:
@@ -465,6 +523,8 @@ def load_last_good(
     except Exception as exc:  # anything else from a source is still the source's failure, not a crash
         failure = SourceError(source_name, f"unexpected error: {exc}")
     else:
+        if source_name in PARTIAL_ANSWER_KINDS:
+            partial_answer_banner(source_name, answer_warnings(result))
         last_good.pop(view, None)  # re-inserted last: the dict's order is least recently fetched first
         last_good[view] = (result, time.time())
         while len(last_good) > LAST_GOOD_VIEWS:  # the range is in the key, so bound what a session keeps

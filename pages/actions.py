@@ -15,6 +15,7 @@ from core.actions import (
     FIELDS_OF_TARGET,
     KIND_OF_TARGET,
     STATES,
+    UNVERIFIED,
     Action,
     ActionRefused,
     ActionService,
@@ -128,7 +129,7 @@ with ui.page_guard("Settling interrupted executions and expiring old approvals")
     for result in service.reconcile():
         icon = "✅" if result.outcome == "succeeded" else "⚠️"
         st.warning(
-            f"{icon} Action #{result.action.id} on {result.action.target} was left executing: "
+            f"{icon} Action #{result.action.id} on {result.action.target} was left {result.settled_from}: "
             f"{ui.md_text(result.message)}"
         )
     service.expire_stale()
@@ -224,6 +225,8 @@ def _execute(action_id: int) -> None:
         _say("info", f"ℹ️ {outcome.message}")
     elif outcome.action.state == "succeeded":
         _say("success", f"🚀 {outcome.message}")
+    elif outcome.action.state == UNVERIFIED:  # it ran once: not a failure, and not to be tried again
+        _say("warning", f"❔ {outcome.message}")
     else:
         _say("error", f"❌ {outcome.message}")
 

@@ -379,7 +379,7 @@ def burning_section() -> None:
         open_actions, recent_actions = actions_view.region_actions(region)
         # never offer a change that is already pending or done (issue 15, #2)
         pending = {a.kind: a for a in open_actions}
-        done = {a.kind: a for a in recent_actions if a.state == "succeeded"}
+        done = {a.kind: a for a in recent_actions if a.state in ("succeeded", "unverified")}  # it ran
         for kind, label, key, primary in (
             ("failover", f"Fail over away from {region}", "triage_failover", True),
             ("scale", f"Scale out {region}", "triage_scale", False),

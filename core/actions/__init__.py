@@ -1,6 +1,7 @@
 """Guarded actions: the only path by which Headroom changes production (scaling and failover).
 
-State machine:  proposed -> approved -> executing -> succeeded | failed
+State machine:  proposed -> approved -> executing -> succeeded | failed | unverified
+                unverified -> succeeded | failed (reconcile(), from the target's state; never re-applied)
                 proposed -> rejected | expired | cancelled;  approved -> expired | cancelled
 Break-glass (break_glass.py): during an open sev1 an approver proposes, self-approves and executes a
 failover in one call; a second approver countersigns it afterwards (late after auth.countersign_within).
@@ -61,6 +62,7 @@ from core.actions.types import (
     STATES,
     SYSTEM_ACTOR,
     SYSTEM_ROLE,
+    UNVERIFIED,
     Action,
     ActionKind,
     ActionRefused,
@@ -107,6 +109,7 @@ __all__ = [
     "STATES",
     "SYSTEM_ACTOR",
     "SYSTEM_ROLE",
+    "UNVERIFIED",
     "actions_proposed_between",
     "approval_policy",
     "build_change",

@@ -3,7 +3,11 @@
 approved -> executing is one compare-and-set inside BEGIN IMMEDIATE, so of any number of reruns, double
 clicks, tabs or threads exactly one wins and calls the executor. The intent (state executing, the state
 read before, the owner process) is committed before the outside call; `reconcile()` reads the target of
-anything a dead process left executing and records what it shows, never re-applying."""
+anything a dead process left executing and records what it shows, never re-applying.
+
+A change the executor applied but could not read back (core.ports.AppliedUnverified: the write call
+succeeded, the read-back did not) is recorded as `unverified`, audited as such, never run again, and
+confirmed by `reconcile()` from the target's state once it can be read (issue 19 item 18)."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from core.actions.rules import check_cooldown, check_freeze, matches
 from core.actions.types import (
     SYSTEM_ACTOR,
     SYSTEM_ROLE,
+    UNVERIFIED,
     Action,
     ActionRefused,
     ExecuteOutcome,
@@ -35,7 +40,7 @@ from core.actions.types import (
 )
 from core.auth import Identity, allowed
 from core.config import ActionTarget
-from core.ports import Change, SourceError, TargetState
+from core.ports import AppliedUnverified, Change, SourceError, TargetState
 
 # this process, recorded as the owner of what it executes; reconcile() leaves live owners alone
 PROCESS_TOKEN = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -44,7 +49,7 @@ PROCESS_TOKEN = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 STALE_EXECUTION = timedelta(hours=1)
 
 # states in which an action has been (or is being) run: a repeat of execute() is then a no-op
-_RAN_STATES = ("executing", "succeeded", "failed")
+_RAN_STATES = ("executing", "succeeded", "failed", UNVERIFIED)
 
 
 class _ExecutionSteps(_ServiceBase):
@@ -66,8 +71,10 @@ class _ExecutionSteps(_ServiceBase):
         if claimed is not None:
             return claimed
         # the intent is committed: now, and only now, the outside call
-        after, error = self._apply(target, loaded.change)
+        after, error, unverified = self._apply(target, loaded.change)
         try:
+            if unverified is not None:
+                return self._record_unverified(actor, role, loaded, unverified)
             return self._record_outcome(actor, role, loaded, after, error)
         except sqlite3.DatabaseError as exc:
             # the outside call happened: "nothing was changed" would be a lie. The intent stays recorded
@@ -211,12 +218,17 @@ class _ExecutionSteps(_ServiceBase):
             target=action.target,
         )
 
-    def _apply(self, target: ActionTarget, change: Change) -> tuple[TargetState | None, str]:
-        """The outside call and its read-back: the state after, and an error ('' when it matches)."""
+    def _apply(
+        self, target: ActionTarget, change: Change
+    ) -> tuple[TargetState | None, str, AppliedUnverified | None]:
+        """The outside call and its read-back: the state after, an error ('' when it matches), and the
+        executor's AppliedUnverified when the change went through but could not be read back."""
         after: TargetState | None = None
         error = ""
         try:
             after = self.executor.apply(executor_target(target), change)
+        except AppliedUnverified as exc:  # applied once: not a failure, and never to be re-applied
+            return None, exc.message, exc
         except SourceError as exc:
             error = exc.message
         except Exception as exc:  # whatever the executor raised, the action must end in a final state
@@ -225,7 +237,41 @@ class _ExecutionSteps(_ServiceBase):
             error = (
                 f"the target reads back {describe_state(after)}, not the requested {describe_change(change)}"
             )
-        return after, error
+        return after, error, None
+
+    def _record_unverified(
+        self, actor: Identity, role: str, action: Action, unverified: AppliedUnverified
+    ) -> ExecuteOutcome:
+        """executing -> unverified, audited: the change ran once and must never run again; the state
+        after stays unknown until reconcile() reads the target."""
+        done = self.now()
+        with audit.write_transaction(self.path) as conn:
+            won = actions_store.record_result(
+                conn, action.id, UNVERIFIED, None, unverified.message, done, PROCESS_TOKEN
+            )
+            fresh = actions_store.read_action(conn, action.id)
+            assert fresh is not None
+            self._audit(
+                conn,
+                actor.email,
+                role,
+                UNVERIFIED if won else "late_result",
+                fresh,
+                unverified.message,
+                {
+                    "applied": True,
+                    "read_back_error": unverified.read_back_error,
+                    "change": change_to_dict(action.change),
+                    "executor_source": unverified.source,
+                },
+            )
+        return ExecuteOutcome(
+            fresh,
+            True,
+            f"Action #{action.id} was applied once, but the target could not be read back "
+            f"({unverified.read_back_error}). It is recorded as unverified and will never be re-applied; "
+            "Headroom confirms it from the target's state as soon as the target can be read.",
+        )
 
     def _record_outcome(
         self, actor: Identity, role: str, action: Action, after: TargetState | None, error: str
@@ -253,11 +299,13 @@ class _ExecutionSteps(_ServiceBase):
 
     # -- crash recovery ----------------------------------------------------------------------------
     def reconcile(self) -> list[ReconcileOutcome]:
-        """Settle actions a dead process left executing, by reading the target; never re-apply."""
+        """Settle actions a dead process left executing, and changes applied but not yet read back
+        (unverified), by reading the target; never re-apply."""
         now = self.now()
         with audit.read_connection(self.path) as conn:
             executing = actions_store.executing_actions(conn)
-        outcomes = []
+            unverified = actions_store.unverified_actions(conn)
+        outcomes = [o for o in (self._verify(a, now) for a in unverified) if o is not None]
         for action in executing:
             if action.owner == PROCESS_TOKEN:
                 continue  # in flight in this very process
@@ -299,6 +347,54 @@ class _ExecutionSteps(_ServiceBase):
                 },
             )
         return ReconcileOutcome(fresh, outcome, message)
+
+    def _verify(self, action: Action, now: datetime) -> ReconcileOutcome | None:
+        """Read the target of a change applied once but not read back: matching -> succeeded,
+        different -> failed (saying it was applied once); unreadable still -> left unverified, and
+        nothing audited (the next reconcile tries again). Never re-applies."""
+        target = self.target(action.target)
+        if target is None:
+            return None  # no longer configured: it stays unverified, as the record of what ran
+        state, read_error = self.read_current(target)
+        if state is None:
+            return None
+        if matches(action.change, state):
+            outcome: Literal["succeeded", "failed"] = "succeeded"
+            message = (
+                f"Confirmed from the target: it reads {describe_state(state)}, matching the change "
+                f"applied at {fmt_utc(action.finished_at)} (its read-back had failed). Not re-applied."
+            )
+        else:
+            outcome = "failed"
+            message = (
+                f"The change was applied once at {fmt_utc(action.finished_at)} (its read-back had failed), "
+                f"but the target now reads {describe_state(state)}, not the requested "
+                f"{describe_change(action.change)}: something else may have changed it since. It was NOT "
+                "re-applied: check the target and propose again if it is still needed."
+            )
+        with audit.write_transaction(self.path) as conn:
+            won = actions_store.settle_unverified(
+                conn, action.id, outcome, state, "" if outcome == "succeeded" else message, now
+            )
+            fresh = actions_store.read_action(conn, action.id)
+            assert fresh is not None
+            if not won:
+                return None  # another session confirmed it first
+            self._audit(
+                conn,
+                SYSTEM_ACTOR,
+                SYSTEM_ROLE,
+                "reconcile",
+                fresh,
+                message,
+                {
+                    "outcome": outcome,
+                    "settled_from": UNVERIFIED,
+                    "read_back": state_to_dict(state),
+                    "change": change_to_dict(action.change),
+                },
+            )
+        return ReconcileOutcome(fresh, outcome, message, settled_from=UNVERIFIED)
 
 
 def _approved_size(action: Action) -> int:

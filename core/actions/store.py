@@ -256,7 +256,8 @@ def _readable(rows: Sequence[Sequence[Any]], unreadable: list[str] | None) -> li
 def last_change_at(conn: sqlite3.Connection, target: str) -> datetime | None:
     """When the last change to this target finished (what the cooldown counts from)."""
     row = conn.execute(
-        f"SELECT MAX(finished_at) FROM {ACTIONS_TABLE} WHERE target = ? AND state IN ('succeeded', 'failed')",
+        f"SELECT MAX(finished_at) FROM {ACTIONS_TABLE} WHERE target = ? "
+        "AND state IN ('succeeded', 'failed', 'unverified')",
         [target],
     ).fetchone()
     return _ts(row[0]) if row and row[0] is not None else None
@@ -282,6 +283,12 @@ def overdue_ids(conn: sqlite3.Connection, now: datetime) -> list[int]:
 
 def executing_actions(conn: sqlite3.Connection, unreadable: list[str] | None = None) -> list[Action]:
     rows = conn.execute(f"{_SELECT} WHERE state = 'executing' ORDER BY id").fetchall()
+    return _readable(rows, unreadable)
+
+
+def unverified_actions(conn: sqlite3.Connection, unreadable: list[str] | None = None) -> list[Action]:
+    """Changes applied once whose read-back failed: reconcile() confirms them from the target."""
+    rows = conn.execute(f"{_SELECT} WHERE state = 'unverified' ORDER BY id").fetchall()
     return _readable(rows, unreadable)
 
 
@@ -412,7 +419,7 @@ def record_result(
     now: datetime,
     owner: str,
 ) -> bool:
-    """executing -> succeeded | failed, only by the process that claimed it."""
+    """executing -> succeeded | failed | unverified, only by the process that claimed it."""
     cur = conn.execute(
         f"UPDATE {ACTIONS_TABLE} SET state = ?, finished_at = ?, after = ?, error = ?, updated_at = ? "
         "WHERE id = ? AND state = 'executing' AND owner = ?",
@@ -452,6 +459,19 @@ def settle_abandoned(
             action_id,
             owner,
         ],
+    )
+    return cur.rowcount == 1
+
+
+def settle_unverified(
+    conn: sqlite3.Connection, action_id: int, outcome: str, read_back: TargetState, error: str, now: datetime
+) -> bool:
+    """unverified -> succeeded | failed from the target as it reads now; finished_at stays the moment
+    the change was applied (the cooldown counts from it)."""
+    cur = conn.execute(
+        f"UPDATE {ACTIONS_TABLE} SET state = ?, after = ?, error = ?, updated_at = ? "
+        "WHERE id = ? AND state = 'unverified'",
+        [outcome, json.dumps(state_to_dict(read_back)), error, _epoch(now), action_id],
     )
     return cur.rowcount == 1
 

@@ -15,7 +15,10 @@ from core.ports import Change, Target, TargetState
 
 OPEN_STATES: tuple[str, ...] = ("proposed", "approved", "executing")
 FINAL_STATES: tuple[str, ...] = ("succeeded", "failed", "rejected", "expired", "cancelled")
-STATES: tuple[str, ...] = (*OPEN_STATES, *FINAL_STATES)
+# the change was applied exactly once, but the target could not be read back (core.ports.AppliedUnverified):
+# never re-applied; reconcile() settles it to succeeded or failed from what the target reads later
+UNVERIFIED = "unverified"
+STATES: tuple[str, ...] = (*OPEN_STATES, UNVERIFIED, *FINAL_STATES)
 SYSTEM_ACTOR = "headroom (system)"
 SYSTEM_ROLE = "system"
 
@@ -157,6 +160,7 @@ class ReconcileOutcome:
     action: Action
     outcome: Literal["succeeded", "failed"]
     message: str
+    settled_from: str = "executing"  # the state it was left in: executing (a crash) or unverified
 
 
 @dataclass(frozen=True)

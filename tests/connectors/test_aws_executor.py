@@ -392,3 +392,77 @@ def test_a_failed_write_is_still_a_plain_source_error(aws: Aws):
         aws.executor.apply(target, Change(desired=9))
     assert not isinstance(info.value, AppliedUnverified)
     assert aws.ecs_desired() == 6
+
+
+# ---- the same through ActionService: recorded as applied-but-unverified, never re-applied (issue 19 #18)
+def _read_back_fails_after_the_write(aws: Aws) -> list[bool]:
+    """DescribeServices fails like a dropped network from the moment UpdateService went through (the
+    dry run and the claim read the target before that), until the returned switch is set to False."""
+    armed = [False]
+    aws.executor._client("ecs", "us-east-1").meta.events.register(
+        "after-call.ecs.UpdateService", lambda **_: armed.__setitem__(0, True)
+    )
+    _fail_calls(aws.executor, "ecs", "us-east-1", "DescribeServices", armed)
+    return armed
+
+
+def test_an_applied_change_whose_read_back_fails_is_recorded_unverified_then_confirmed(
+    aws: Aws, service: ActionService
+):
+    writes = _count_calls(aws.executor, "ecs", "us-east-1", "UpdateService")
+    armed = _read_back_fails_after_the_write(aws)
+    action = service.propose(CAROL, "api-us-east-1", Change(desired=9), "read-back fault")
+    if action.state == "proposed":
+        service.approve(BOB, action.id, "ok")
+    outcome = service.execute(CAROL, action.id)
+    assert outcome.ran and outcome.action.state == "unverified", outcome.message
+    assert "applied once" in outcome.message and "never be re-applied" in outcome.message
+    assert "describe_services" in outcome.action.error
+    assert writes[0] == 1 and aws.ecs_desired() == 9  # it really ran, once
+    events = [e.event for e in audit.entries(service.path, action_id=action.id)]
+    assert events[-2:] == ["execute", "unverified"] and "failed" not in events
+    detail = audit.entries(service.path, action_id=action.id)[-1].detail
+    assert detail["applied"] is True and "describe_services" in detail["read_back_error"]
+
+    # a repeat (rerun, another tab) never runs it again; the cooldown counts from the applied change
+    again = service.execute(BOB, action.id)
+    assert not again.ran and "never run twice" in again.message and writes[0] == 1
+    armed[0] = False
+    cooldown = [c for c in service.plan("api-us-east-1", Change(desired=10), "more").checks if not c.passed]
+    assert any("cooldown" in c.name.lower() for c in cooldown), cooldown
+
+    # the target still cannot be read: reconcile leaves it unverified and audits nothing
+    armed[0] = True
+    assert service.reconcile() == []
+    assert service.get(action.id).state == "unverified"
+    assert len(audit.entries(service.path, action_id=action.id)) == len(events)
+
+    # readable again: reconcile confirms it from the target, without applying anything
+    armed[0] = False
+    settled = service.reconcile()
+    assert [(s.action.id, s.outcome, s.settled_from) for s in settled] == [
+        (action.id, "succeeded", "unverified")
+    ]
+    assert service.get(action.id).state == "succeeded" and service.get(action.id).after.desired == 9
+    assert writes[0] == 1
+    assert [e.event for e in audit.entries(service.path, action_id=action.id)][-1] == "reconcile"
+    assert service.reconcile() == []  # settled once
+    assert audit.verify_chain(service.path).ok
+
+
+def test_an_unverified_change_the_target_no_longer_shows_is_failed_saying_it_ran(
+    aws: Aws, service: ActionService
+):
+    writes = _count_calls(aws.executor, "ecs", "us-east-1", "UpdateService")
+    armed = _read_back_fails_after_the_write(aws)
+    action = service.propose(CAROL, "api-us-east-1", Change(desired=9), "read-back fault")
+    if action.state == "proposed":
+        service.approve(BOB, action.id, "ok")
+    assert service.execute(CAROL, action.id).action.state == "unverified"
+    armed[0] = False
+    # something else (an autoscaler, a person in the console) moves the service meanwhile
+    client(aws.url, "ecs").update_service(cluster="headroom-us-east-1", service="api", desiredCount=7)
+    [settled] = service.reconcile()
+    assert settled.outcome == "failed" and settled.action.state == "failed"
+    assert "applied once" in settled.message and "NOT re-applied" in settled.message
+    assert writes[0] == 1 and aws.ecs_desired() == 7  # Headroom did not write again

@@ -17,7 +17,7 @@ import pytest
 
 from connectors.prometheus import PrometheusSource
 from core.config import PrometheusConfig
-from core.ports import SourceError
+from core.ports import SourceError, answer_warnings
 
 REGIONS = ["us-east-1", "eu-west-1"]
 QUERIES = {"requests_per_second": 'sum by (region) (rate(http_requests_total{region=~"$regions"}[5m]))'}
@@ -171,3 +171,17 @@ def test_warnings_keep_the_source_degraded_until_a_clean_answer(fake_prometheus:
     _query(source)
     assert source.last_warnings == ()
     assert source.health().state == "ok"
+
+
+def test_a_partial_answer_carries_its_warnings_to_the_page(fake_prometheus: FakePrometheus) -> None:
+    """The frame itself says it is partial (core.ports.SOURCE_WARNINGS), from the server or from the
+    connector's cache, so a page names the warning beside the data it drew (issue 19 item 12)."""
+    fake_prometheus.mode = "warnings"
+    source = _source(fake_prometheus.url)  # the default TTL: the second query is a cache hit
+    assert answer_warnings(_query(source)) == tuple(fake_prometheus.warnings)
+    sent = fake_prometheus.requests.count("/api/v1/query_range")
+    assert answer_warnings(_query(source)) == tuple(fake_prometheus.warnings)
+    assert fake_prometheus.requests.count("/api/v1/query_range") == sent  # from the cache
+    fake_prometheus.mode = "clean"
+    source.clear_cache()
+    assert answer_warnings(_query(source)) == ()
