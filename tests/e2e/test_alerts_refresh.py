@@ -12,7 +12,8 @@ from tests.conftest import start_streamlit, stop_streamlit, write_config
 
 pytestmark = pytest.mark.slow
 
-LAST_UPDATED = re.compile(r"Last updated (\d\d:\d\d:\d\d) UTC")
+# the alerts panel's caption ("... · evaluated at ..."; the data part's says "... · data to ...")
+LAST_UPDATED = re.compile(r"Last updated (\d\d:\d\d:\d\d) UTC · evaluated at")
 
 
 def test_triage_alerts_panel_reruns_on_its_own(demo_store, chromium, tmp_path) -> None:
@@ -22,19 +23,19 @@ def test_triage_alerts_panel_reruns_on_its_own(demo_store, chromium, tmp_path) -
     page = context.new_page()
     try:
         page.goto(f"{server.url}/triage?refresh=30s", wait_until="domcontentloaded")
-        page.get_by_text("Last updated").first.wait_for(timeout=120_000)
-        first = LAST_UPDATED.search(page.get_by_text("Last updated").first.inner_text()).group(1)
+        page.get_by_text(LAST_UPDATED).first.wait_for(timeout=120_000)
+        first = LAST_UPDATED.search(page.get_by_text(LAST_UPDATED).first.inner_text()).group(1)
         navigations: list[str] = []
         page.on("framenavigated", lambda frame: navigations.append(frame.url))
         # the next run_every tick (30 s) redraws the caption with a new time
         page.wait_for_function(
             """old => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
-                     .some(e => /Last updated (\\d\\d:\\d\\d:\\d\\d)/.test(e.innerText)
+                     .some(e => /Last updated (\\d\\d:\\d\\d:\\d\\d) UTC · evaluated at/.test(e.innerText)
                                 && !e.innerText.includes('Last updated ' + old))""",
             arg=first,
             timeout=90_000,
         )
-        second = LAST_UPDATED.search(page.get_by_text("Last updated").first.inner_text()).group(1)
+        second = LAST_UPDATED.search(page.get_by_text(LAST_UPDATED).first.inner_text()).group(1)
         assert second != first
         assert not navigations  # no reload: the fragment reran in place
         assert "refresh=30s" in page.url  # the choice stays in the URL
