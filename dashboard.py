@@ -33,5 +33,8 @@ st.sidebar.markdown("## 📈 Headroom")
 if not data.failed:
     with ui.page_guard("The sidebar"):
         ui.sidebar()
-    with ui.page_guard(f"The {page.title} page"):
-        page.run()
+    try:
+        with ui.page_guard(f"The {page.title} page"):
+            page.run()
+    finally:  # st.stop() included: a partial source whose data the page did not load is still named
+        ui.finish_partial_banners()

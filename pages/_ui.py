@@ -8,6 +8,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -245,7 +246,7 @@ def sidebar() -> None:
     codes = list(cfg.region_codes)
     anchor = data_anchor()
     ss = st.session_state
-    ss.pop(_PARTIAL_BANNERS, None)  # the last run's placeholders: source_banner makes this run's
+    _set_partial_banners(None)  # the last run's placeholders: source_banner makes this run's
     if "range_preset" not in ss:
         preset = qp.get("range", DEFAULT_PRESET)
         if preset not in (*PRESETS, CUSTOM):
@@ -343,25 +344,73 @@ def _health_panel(cfg: HeadroomConfig) -> list[tuple[str, SourceHealth]]:
 def source_banner(unhealthy: Sequence[tuple[str, SourceHealth]]) -> None:
     """A page-wide warning above every page for a source that is down or stale: a dot inside the
     collapsed sidebar panel was nearly invisible (issue 15, #5). A source degraded by partial answers
-    gets its banner in a placeholder the page's own loads update (partial_answer_banner)."""
+    gets its banner in a container the page's own loads fill (partial_answer_banner) or, when the page
+    loaded none of its data, dashboard.py's finish_partial_banners at the end of the run."""
     partial = {kind: h for kind, h in unhealthy if h.state == "degraded" and _last_warnings(kind)}
     for kind, h in unhealthy:
         if kind in partial:
             continue
         last = f" Last success {h.last_success:%Y-%m-%d %H:%M} UTC." if h.last_success else ""
         st.warning(f"📡 **The {kind} source ({md_text(h.name)}) is {h.state}**: {md_text(h.detail)}.{last}")
-    # one placeholder per source whose answers can be partial, created at every full run: the page's
-    # loads below fill or clear it, so a partial answer is named even on the first load (the health
-    # check above ran before the page asked anything) and one source gets one banner
-    holders: dict[str, list[Any]] = {kind: [st.empty(), False] for kind in PARTIAL_ANSWER_KINDS}
-    st.session_state[_PARTIAL_BANNERS] = holders
-    for kind, h in partial.items():
-        holders[kind][0].warning(_partial_text(kind, h.name, _last_warnings(kind)))
+    # one container per source whose answers can be partial, made at every full run and filled later:
+    # by the page's loads (so a partial answer is named even on the first load, though this health
+    # check ran before the page asked anything), once per source
+    _set_partial_banners(
+        {
+            kind: {
+                "box": st.container(),
+                "drawn": False,
+                "clean_load": False,
+                "health": _partial_text(kind, partial[kind].name, _last_warnings(kind))
+                if kind in partial
+                else "",
+            }
+            for kind in PARTIAL_ANSWER_KINDS
+        }
+    )
+
+
+def finish_partial_banners() -> None:
+    """At the end of a full run (dashboard.py): a source the health check found partial, whose data this
+    page did not load at all, still gets its banner; a page that loaded it complete gets none."""
+    for entry in _partial_banners().values():
+        if entry["health"] and not entry["drawn"] and not entry["clean_load"]:
+            entry["box"].warning(entry["health"])
+            entry["drawn"] = True
 
 
 # the sources that can answer partially (Prometheus `warnings`: a store gateway or shard missing)
 PARTIAL_ANSWER_KINDS = ("metrics", "cdn")
-_PARTIAL_BANNERS = "_partial_banners"  # kind -> [placeholder, filled by a partial answer this run]
+# session id -> {kind: {box: the banner's container, drawn, clean_load, health: the health check's text}}
+# for the current full run; outside st.session_state, which holds plain values
+_PARTIAL_BANNERS: OrderedDict[str, dict[str, dict[str, Any]]] = OrderedDict()
+_PARTIAL_BANNERS_LOCK = threading.Lock()
+_PARTIAL_BANNER_SESSIONS = 512  # the most sessions remembered; the oldest is dropped first
+
+
+def _session_id() -> str | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.session_id
+
+
+def _set_partial_banners(holders: dict[str, dict[str, Any]] | None) -> None:
+    session = _session_id()
+    if session is None:
+        return
+    with _PARTIAL_BANNERS_LOCK:
+        _PARTIAL_BANNERS.pop(session, None)
+        if holders is not None:
+            _PARTIAL_BANNERS[session] = holders
+            while len(_PARTIAL_BANNERS) > _PARTIAL_BANNER_SESSIONS:
+                _PARTIAL_BANNERS.popitem(last=False)
+
+
+def _partial_banners() -> dict[str, dict[str, Any]]:
+    session = _session_id()
+    with _PARTIAL_BANNERS_LOCK:
+        return _PARTIAL_BANNERS.get(session, {}) if session is not None else {}
 
 
 def _last_warnings(kind: str) -> tuple[str, ...]:
@@ -384,13 +433,13 @@ def _partial_text(kind: str, name: str, warnings: Sequence[str]) -> str:
 
 def partial_answer_banner(kind: str, warnings: Sequence[str]) -> None:
     """The one place a source's partial answer reaches the page (issue 19 item 12): a banner naming
-    the source and its warnings, in the page-wide placeholder of that source (source_banner), so
-    several partial loads give one banner. A complete answer clears a banner that only the health
-    check drew this run (the data on this page is whole); one a partial load drew stays."""
-    entry = (st.session_state.get(_PARTIAL_BANNERS) or {}).get(kind)
+    the source and its warnings, in the page-wide container of that source (source_banner), once
+    however many loads were partial. A complete load is noted: a page whose data is whole gets no
+    banner from the health check's memory of an earlier partial answer (finish_partial_banners)."""
+    entry = _partial_banners().get(kind)
     if not warnings:
-        if entry is not None and not entry[1]:
-            entry[0].empty()
+        if entry is not None:
+            entry["clean_load"] = True
         return
     try:
         name = str(getattr(source(kind), "name", kind))
@@ -400,8 +449,9 @@ def partial_answer_banner(kind: str, warnings: Sequence[str]) -> None:
     if entry is None:  # no sidebar ran (a page test): above what this load feeds
         st.warning(text)
         return
-    entry[0].warning(text)
-    entry[1] = True
+    if not entry["drawn"]:  # a container only grows: one banner per source and run
+        entry["box"].warning(text)
+        entry["drawn"] = True
 
 
 def keep_widget_values(keys: Sequence[str], store: str) -> None:
