@@ -195,14 +195,16 @@ def aws_credential_settings(secrets: Mapping[str, Any] | None) -> Mapping[str, A
 
 
 def build_executor(
-    config: HeadroomConfig, db: Any, secrets: Mapping[str, Any] | None = None
+    config: HeadroomConfig, db: Any, secrets: Mapping[str, Any] | None = None, shared_store: Any = None
 ) -> ActionExecutor:
-    """The configured ActionExecutor (`[sources].executor`): the sandbox, or AWS."""
+    """The configured ActionExecutor (`[sources].executor`): the sandbox, or AWS. The sandbox keeps its
+    simulated fleet in `shared_store` when given (the PostgreSQL URL every replica shares), else in `db`;
+    its starting instance counts always come from `db`'s demo world."""
     kind = config.sources.executor
     if kind == "sandbox":
         from connectors.sandbox_executor import SandboxExecutor
 
-        return SandboxExecutor(db, config)
+        return SandboxExecutor(db if shared_store is None else shared_store, config, metrics=db)
     if kind == "aws":
         from connectors.aws_executor import AwsExecutor
 

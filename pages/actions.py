@@ -49,8 +49,10 @@ ui.page_header(
 
 
 @st.cache_resource(show_spinner=False)
-def _executor(store_path: str, kind: str, config_mtime: float):  # -> ActionExecutor
-    return build_executor(ui.config(), ui.db(), ui.secrets())
+def _executor(store_path: str, kind: str, config_mtime: float, shared_key: str):  # -> ActionExecutor
+    # the sandbox's fleet lives where the replicas share their tables (PostgreSQL when configured);
+    # shared_key (that URL, or "") is only the cache key
+    return build_executor(ui.config(), ui.db(), ui.secrets(), ui.shared_store())
 
 
 def _config_mtime() -> float:
@@ -61,7 +63,13 @@ def _config_mtime() -> float:
 
 
 try:
-    executor = _executor(str(cfg.store_path()), cfg.sources.executor, _config_mtime())
+    shared = ui.shared_store()
+    executor = _executor(
+        str(cfg.store_path()),
+        cfg.sources.executor,
+        _config_mtime(),
+        shared if isinstance(shared, str) else "",
+    )
     service = ActionService(ui.guarded_store(), cfg, executor)
 except Exception as exc:  # a broken executor config or audit key must not become a traceback
     st.error(f"⚠️ The action executor ({cfg.sources.executor}) cannot start: {ui.md_text(exc)}")

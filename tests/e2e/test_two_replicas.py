@@ -49,7 +49,6 @@ class RaceWorld:
     cfg: HeadroomConfig
     executor: ActionExecutor  # the test's own view of the target (the same sandbox / moto)
     replicas: tuple[StreamlitServer, StreamlitServer]
-    store_path: Path
 
     def desired(self) -> int | None:
         return self.executor.current(_target(self.cfg)).desired
@@ -96,20 +95,24 @@ def race_world(
         os.environ.update(env)  # for seed() and the test's own executor; removed below
         seed(moto)
         overrides["aws"] = {"region_name": "us-east-1", "endpoint_urls": dict.fromkeys(AWS_SERVICES, moto)}
-    # one demo world (the session's), copied once: both replicas read the same file beside the database
-    shutil.copy(demo_store, tmp_path / "headroom.db")
-    config_path = write_config(tmp_path, overrides)
-    cfg = load_config(config_path)
+    # one demo world (the session's), copied to each replica's own disk: like separate machines, the
+    # replicas share only the database (the sandbox's fleet included, connectors/sandbox_executor.py)
+    configs = []
+    for name in ("replica-a", "replica-b"):
+        directory = tmp_path / name
+        directory.mkdir()
+        shutil.copy(demo_store, directory / "headroom.db")
+        configs.append(write_config(directory, overrides))
+    cfg = load_config(configs[0])
     with ThreadPoolExecutor(2) as pool:
-        replicas = tuple(pool.map(lambda _: start_streamlit(config_path, env), range(2)))
+        replicas = tuple(pool.map(lambda path: start_streamlit(path, env), configs))
     try:
         yield RaceWorld(
             kind,
             url,
             cfg,
-            build_executor(cfg, cfg.store_path(), {}),
+            build_executor(cfg, cfg.store_path(), {}, shared_store=url),
             replicas,  # type: ignore[arg-type]
-            cfg.store_path(),
         )
     finally:
         for server in replicas:
@@ -182,6 +185,6 @@ def test_two_people_on_two_replicas_execute_the_same_action_once(race_world: Rac
     if world.executor_kind == "sandbox":
         from connectors.sandbox_executor import sandbox_changes
 
-        assert len(sandbox_changes(world.store_path, TARGET)) == 1
+        assert len(sandbox_changes(world.url, TARGET)) == 1  # the shared fleet, in PostgreSQL
     status = audit.verify_chain(world.url)
     assert status.ok, status.summary()
