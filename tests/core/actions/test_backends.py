@@ -1,6 +1,7 @@
 """The guarded path on both backends (issue 14): the same behaviours run on a SQLite file and on a real
-PostgreSQL started by tests/conftest.py (`store_locator`). The sandbox executor keeps its own state in
-a SQLite file beside (per replica; docs/ARCHITECTURE.md, "Tables and their owners")."""
+PostgreSQL started by tests/conftest.py (`store_locator`). The sandbox executor here keeps its state in
+a SQLite file beside, the same for both backends (its own tests run it on PostgreSQL too:
+tests/connectors/test_sandbox_executor.py)."""
 
 from __future__ import annotations
 
