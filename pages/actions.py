@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from core import audit, export
+from core import audit, db, export
 from core.actions import (
     FIELDS_OF_TARGET,
     KIND_OF_TARGET,
@@ -71,6 +71,12 @@ try:
         shared if isinstance(shared, str) else "",
     )
     service = ActionService(ui.guarded_store(), cfg, executor)
+except db.StoreUnavailable as exc:  # the shared database is away: a banner, and no action on this replica
+    st.error(
+        f"⚠️ The store cannot be reached: {ui.md_text(exc)}. Actions are refused until it is back; "
+        "nothing is queued on this replica."
+    )
+    st.stop()
 except Exception as exc:  # a broken executor config or audit key must not become a traceback
     st.error(f"⚠️ The action executor ({cfg.sources.executor}) cannot start: {ui.md_text(exc)}")
     st.stop()
@@ -202,6 +208,10 @@ def _attempt(label: str, call: Callable[..., T], *args: Any) -> T | None:
         return call(*args)
     except ActionRefused as exc:
         _say("error", f"⛔ {label} refused: {exc.message}")
+        return None
+    except db.StoreUnavailable as exc:
+        # the shared database went away since the page loaded: refuse, never queue it locally
+        _say("error", f"⛔ {label} refused: {exc}. Nothing was changed; try again once the store is back.")
         return None
 
 
