@@ -236,6 +236,146 @@ def bad_url_value(key: str, value: str, used: str, hint: str = "") -> None:
     )
 
 
+def _number_text(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return " – ".join(_number_text(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _within(value: Any, lo: float | None, hi: float | None) -> Any:
+    if isinstance(value, tuple | list):
+        return tuple(_within(v, lo, hi) for v in value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return value
+    if lo is not None and value < lo:
+        return type(value)(lo)
+    if hi is not None and value > hi:
+        return type(value)(hi)
+    return value
+
+
+def clamp_value(label: str, value: Any, lo: float | None, hi: float | None, why: str = "") -> Any:
+    """`value` (a number, or a range slider's (low, high)) within lo..hi; when it is outside, a visible
+    message naming the value and what is used instead. Streamlit silently shows a number input's
+    minimum for an out-of-range value, and a slider raises (issue 15, #6)."""
+    used = _within(value, lo, hi)
+    if (list(used) != list(value)) if isinstance(value, tuple | list) else used != value:
+        bounds = " to ".join(_number_text(b) for b in (lo, hi) if b is not None)
+        st.warning(
+            f"🔢 **{label}**: {_number_text(value)}{why} is outside what the control allows "
+            f"({'from ' if hi is None else 'up to ' if lo is None else ''}{bounds}), so it was not "
+            f"applied: using {_number_text(used)} instead."
+        )
+    return used
+
+
+def keep_in_range(key: str, lo: float | None, hi: float | None, label: str) -> None:
+    """Call before drawing the number input or slider `key`: a session-state value (restored, loaded,
+    from the link) outside lo..hi is clamped with a visible message instead of being dropped."""
+    ss = st.session_state
+    if key not in ss:
+        return
+    why = " (from the link)" if key in ss.get(_FROM_URL, set()) else ""
+    value = ss[key]
+    used = clamp_value(label, value, lo, hi, why)
+    if used is not value:  # only an actual correction writes the widget's state
+        ss[key] = used
+
+
+_FROM_URL = "_controls_from_url"  # the keys this session took from the URL, for the messages
+
+
+@dataclass(frozen=True)
+class UrlControl:
+    """A page control kept in the URL as `?param=value`, so a copied link reproduces the view (like
+    ?slo=, ?week=, ?region=). `kind` reads the text: int, float, bool, str; `options` limits a choice
+    (or each item of a `many` list, written comma-separated); `pair` is a range slider's "low-high"."""
+
+    key: str
+    param: str
+    label: str
+    kind: type = str
+    options: Sequence[str] | None = None
+    many: bool = False
+    pair: bool = False
+
+
+def _parse_control(control: UrlControl, raw: str) -> tuple[Any, str]:
+    """(value, problem): the URL text as the control's value, or why it is not one."""
+    if control.many:
+        items = [i for i in raw.split(",") if i]
+        bad = [i for i in items if control.options is not None and i not in control.options]
+        return (None, f"unknown: {', '.join(bad)}") if bad or not items else (items, "")
+    if control.pair:
+        parts = raw.split("-")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            return None, "expected two whole numbers like 2-30"
+        low, high = (int(p) for p in parts)
+        return ((low, high), "") if low <= high else (None, "the low end is above the high end")
+    if control.options is not None:
+        return (raw, "") if raw in control.options else (None, f"one of: {', '.join(control.options)}")
+    if control.kind is bool:
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True, ""
+        return (False, "") if lowered in ("0", "false", "no", "off") else (None, "expected true or false")
+    if control.kind in (int, float):
+        try:
+            number = float(raw)
+        except ValueError:
+            return None, "expected a number"
+        if not np.isfinite(number):
+            return None, "expected a finite number"
+        if control.kind is int:
+            return (int(number), "") if number.is_integer() else (None, "expected a whole number")
+        return number, ""
+    return raw, ""
+
+
+def controls_from_url(controls: Sequence[UrlControl], once: str) -> None:
+    """Once per session (`once` names the flag): put each control's URL value into session state before
+    the widget is drawn; a value that cannot be read is named (bad_url_value) and the page's own value
+    used. Ranges are checked where the widget is drawn (keep_in_range), which knows its bounds."""
+    ss = st.session_state
+    if ss.get(once):
+        return
+    ss[once] = True
+    seeded: set[str] = ss.setdefault(_FROM_URL, set())
+    for control in controls:
+        raw = st.query_params.get(control.param)
+        if raw is None or raw == "":
+            continue
+        value, problem = _parse_control(control, raw)
+        if problem:
+            current = ss.get(control.key)
+            used = "the page's default" if current is None else f"{_url_text(control, current)}"
+            bad_url_value(control.param, raw, used, f"{control.label}: {problem}")
+            continue
+        ss[control.key] = value
+        seeded.add(control.key)
+
+
+def _url_text(control: UrlControl, value: Any) -> str:
+    if control.many:
+        return ",".join(str(v) for v in value)
+    if control.pair:
+        return f"{int(value[0])}-{int(value[1])}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _number_text(value) if isinstance(value, float) else str(value)
+
+
+def controls_to_url(controls: Sequence[UrlControl]) -> None:
+    """After the widgets: write each control's value into the URL, so a copied link reproduces it."""
+    ss = st.session_state
+    for control in controls:
+        value = ss.get(control.key)
+        if value is None or (control.many and not value):
+            st.query_params.pop(control.param, None)
+        else:
+            st.query_params[control.param] = _url_text(control, value)
+
+
 def sidebar() -> None:
     """Time range, regions and source health; state mirrored into st.query_params so a URL reproduces
     the view (range=7d&regions=us-east-1,eu-west-1, or range=custom&start=...&end=...)."""
