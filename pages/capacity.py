@@ -642,7 +642,7 @@ st.caption(
     + ", each fleet with its configured policy. 🔴 lost even at max instances · 🟡 fits only above target, "
     "or demand unserved while scaling · 🟢 absorbed within target."
 )
-check = cap.region_loss_check(cfg, history, growth_pct=float(growth))
+check = actions_view.region_loss_now(history, growth_pct=float(growth))  # the routing in force
 summary = cap.region_loss_summary(check)
 ui.data_table(
     summary.assign(status=summary["status"].map(STATE_ICON)),
