@@ -146,7 +146,8 @@ def region_loss_now(demand_by_region: pd.DataFrame, **options: Any) -> pd.DataFr
             + (f": {moved}." if moved else ".")
             + " The charts end at the newest data point, before it."
         )
-    return region_loss_in_force(cfg, demand_by_region, routing, **options)
+    with ui.loading("the region-loss (N+1) check"):
+        return region_loss_in_force(cfg, demand_by_region, routing, **options)
 
 
 def in_force_banner() -> None:

@@ -560,17 +560,32 @@ def _query(
     return source(kind).query_range(list(metrics), start, end, step, list(regions))
 
 
+@contextmanager
+def loading(what: str) -> Iterator[None]:
+    """A visible loading state where a section's content will be, while its data loads or is computed
+    (issue 15: pages stayed blank for seconds). Streamlit shows the spinner only past a short delay, so
+    cached data does not flicker."""
+    with st.spinner(f"Loading {what}..."):
+        yield
+
+
 def load_last_good(
-    view: tuple[Any, ...], fetch: Callable[[], T], empty: Callable[[], T], source_name: str
+    view: tuple[Any, ...],
+    fetch: Callable[[], T],
+    empty: Callable[[], T],
+    source_name: str,
+    what: str | None = None,
 ) -> T:
     """The one "last good data" loader every page uses: run `fetch()` and remember the result for this
     session under `view`; when the source fails, show a banner and the last good result of exactly this
     view, or `empty()` with an error when there is none. `view` must hold everything that defines the
     data (source, metrics, start, end, step, regions; billing start and end), so a failure never shows
-    another range's data under this range's title."""
+    another range's data under this range's title. `what` names the data in the loading state shown
+    while `fetch()` runs (default: from `source_name`)."""
     last_good: dict = st.session_state.setdefault("_last_good", {})
     try:
-        result = fetch()
+        with loading(what or f"data from {source_name}"):
+            result = fetch()
     except SourceError as exc:
         failure = exc
     except Exception as exc:  # anything else from a source is still the source's failure, not a crash
@@ -616,6 +631,7 @@ def load_metrics(
         lambda: _query(kind, metrics_key, start, end, step, regions_key),
         empty_metrics_frame,
         kind,
+        what=f"{', '.join(metrics_key)} ({kind})",
     )
 
 
@@ -667,6 +683,7 @@ def load_aggregates(
         lambda: _aggregate(kind, aggregates_key, start, end, regions_key),
         empty_aggregates_frame,
         kind,
+        what=f"range figures ({kind})",
     )
 
 
@@ -677,6 +694,7 @@ def load_costs(start: date, end: date) -> pd.DataFrame:
         lambda: source("billing").daily_costs(start, end),
         empty_billing_frame,
         "billing",
+        what=f"costs {start:%Y-%m-%d} to {end:%Y-%m-%d}",
     )
 
 
@@ -685,7 +703,8 @@ def events(start: datetime, end: datetime) -> pd.DataFrame:
     (headroom.wiring.build_events_source: the store, plus Prometheus annotations when configured). The
     one place pages read events from; a source that fails is named in a warning, the rest still show."""
     src = source("events")
-    frame = src.events(start, end)
+    with loading("incidents and changes"):
+        frame = src.events(start, end)
     for problem in getattr(src, "errors", []):
         st.warning(f"⚠️ Events: {problem}", icon=None)
     return frame

@@ -446,7 +446,8 @@ if not scenarios:
 
 weights = {r.code: r.routing_weight for r in cfg.region}
 try:
-    results = cap.run_scenarios(scenarios, demand_frames, weights, config=cfg)
+    with ui.loading(f"{len(scenarios)} simulated scenario(s)"):
+        results = cap.run_scenarios(scenarios, demand_frames, weights, config=cfg)
 except ValueError as exc:
     st.error(f"Could not run the scenarios: {exc}")
     st.stop()
