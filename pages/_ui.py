@@ -856,20 +856,103 @@ def utc_time_column(label: str | None = None) -> Any:
     return st.column_config.DatetimeColumn(label, format=UTC_MINUTE)
 
 
+# The main area's width at 1440 px with the sidebar open (issue 15, #9: tables were clipped there): a
+# table's columns are sized to fit it, the long text ones narrowed first (their full text on hover).
+TABLE_WIDTH_PX = 960
+_CHAR_PX, _CELL_PAD_PX, _HELP_PX, _MAX_COLUMN_PX, _MIN_TEXT_PX, _MIN_NUMBER_PX = 7.2, 26, 18, 420, 110, 90
+_SELECT_PX = 36  # the row-selection checkbox column
+
+
+def _text_px(text: str) -> float:
+    wide = sum(1 for ch in text if ord(ch) > 0x2E80)  # emoji and CJK: about two characters each
+    return (len(text) + wide) * _CHAR_PX + _CELL_PAD_PX
+
+
+def _cell_text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _number_cell_text(value: Any) -> str:
+    try:
+        return f"{value:,.2f}"
+    except (TypeError, ValueError):  # a None, a bool or text in a numeric column
+        return _cell_text(value)
+
+
+def fit_columns(data: pd.DataFrame, columns: Mapping[str, Any], width_px: float) -> dict[str, Any]:
+    """Column configs with pixel widths so the table fits `width_px` without a horizontal scroll bar:
+    each column as wide as its header and its longest cell (sampled), capped; when they do not fit, the
+    text columns with long cells give way first, down to a readable minimum, then every column in
+    proportion. A width already given in `columns` is kept."""
+    fitted: dict[str, Any] = {}
+    wanted: dict[str, float] = {}
+    floor: dict[str, float] = {}
+    sample = data.head(200)
+    for name in data.columns:
+        given = columns.get(name)
+        config = dict(given) if isinstance(given, Mapping) else st.column_config.Column(given or None)
+        label = config.get("label") or str(name)
+        header = _text_px(label) + (_HELP_PX if config.get("help") else 0)
+        is_text = not pd.api.types.is_numeric_dtype(sample[name])
+        # numbers are drawn formatted (a few decimals), not as their full repr
+        cells = sample[name].map(_cell_text if is_text else _number_cell_text)
+        longest = float(cells.map(_text_px).max()) if len(cells) else 0.0
+        fitted[name] = config
+        if config.get("width") is not None:
+            continue
+        wanted[name] = min(max(header, longest), _MAX_COLUMN_PX)
+        # what a column keeps when space is short: a number its figures and most of its header (the
+        # whole label is on hover), a text column a readable start of its cells
+        floor[name] = min(
+            wanted[name], _MIN_TEXT_PX if is_text else max(longest, min(header, _MIN_NUMBER_PX))
+        )
+    fixed = sum(
+        {"small": 75, "medium": 200, "large": 400}.get(c["width"], c["width"])
+        for c in fitted.values()
+        if c.get("width") is not None and not isinstance(c.get("width"), bool)
+    )
+    budget = max(width_px - fixed, 0.0)
+    total, least = sum(wanted.values()), sum(floor.values())
+    for name, want in wanted.items():
+        if total <= budget:
+            width = want
+        elif least <= budget:  # the long text columns give way, each in proportion to what it can spare
+            spare = total - least
+            width = floor[name] + (want - floor[name]) * ((budget - least) / spare if spare else 0.0)
+        else:
+            width = floor[name] * budget / least
+        fitted[name]["width"] = max(int(width), 40)
+    return fitted
+
+
 def data_table(
-    frame: Any, key: str, columns: Mapping[str, Any] | None = None, select_row: bool = False
+    frame: Any,
+    key: str,
+    columns: Mapping[str, Any] | None = None,
+    select_row: bool = False,
+    shown: Sequence[str] | None = None,
 ) -> int | None:
-    """A read-only, full-width table without the index; `columns` maps a column to its label or to one
-    of the *_column formats above. With select_row, a click on a row selects it (for drill-down) and
-    its position is returned (None when nothing is selected)."""
+    """A read-only, full-width table without the index, its columns sized to fit the page (fit_columns);
+    `columns` maps a column to its label or to one of the *_column formats above. With select_row, a
+    click on a row selects it (for drill-down) and its position is returned (None when nothing is
+    selected). `shown` lists the columns drawn, in order (the frame keeps the others)."""
+    data = frame.data if hasattr(frame, "data") and isinstance(frame.data, pd.DataFrame) else frame
+    config = dict(columns or {})
+    if isinstance(data, pd.DataFrame):
+        drawn = data[list(shown)] if shown is not None else data
+        config = fit_columns(drawn, config, TABLE_WIDTH_PX - (_SELECT_PX if select_row else 0))
+    order = list(shown) if shown is not None else None
     if not select_row:
-        st.dataframe(frame, hide_index=True, width="stretch", column_config=dict(columns or {}), key=key)
+        st.dataframe(
+            frame, hide_index=True, width="stretch", column_config=config, key=key, column_order=order
+        )
         return None
     event = st.dataframe(
         frame,
         hide_index=True,
         width="stretch",
-        column_config=dict(columns or {}),
+        column_config=config,
+        column_order=order,
         key=key,
         on_select="rerun",
         selection_mode="single-row",
