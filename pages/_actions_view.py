@@ -9,6 +9,7 @@ and says when it ran, instead of being filtered out as "outside the range".
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -18,6 +19,7 @@ from connectors.store import read_action_markers
 from core import db as store_db
 from core.actions import OPEN_STATES, Action, describe_change
 from core.actions.store import query_actions
+from core.capacity.in_force import RoutingInForce, RoutingRecords, region_loss_in_force, routing_in_force
 from pages import _ui as ui
 
 ROUTING_KINDS = ("route53_weighted", "route53_failover")
@@ -109,6 +111,45 @@ def drained_regions() -> dict[str, str]:
     return drained
 
 
+def routing_now() -> RoutingInForce:
+    """The routing the sandbox has in force (its weighted records and failover pairs) over the config's;
+    the config's own routing with another executor (its routing is read where it acts)."""
+    cfg = ui.config()
+    if cfg.sources.executor != "sandbox":
+        return routing_in_force(cfg, [])
+    try:
+        targets = sandbox_targets(ui.db())
+    except Exception:  # no sandbox yet: the config's routing is in force
+        targets = []
+    records = [
+        RoutingRecords(t["target"], t["kind"], t.get("weights") or {})
+        for t in targets
+        if t["kind"] in ROUTING_KINDS
+    ]
+    return routing_in_force(cfg, records)
+
+
+def region_loss_now(demand_by_region: pd.DataFrame, **options: Any) -> pd.DataFrame:
+    """The N+1 check (core.capacity.region_loss_in_force) with the routing in force, not the config's:
+    after an executed failover the drained region's traffic is on the regions that took it, and a
+    further loss is shared by the weights in force. Says so above the table when they differ."""
+    cfg = ui.config()
+    routing = routing_now()
+    if routing.differs_from(cfg):
+        moved = "; ".join(
+            f"{region} drained ({routing.drained_by.get(region) or 'routing'}), its traffic on "
+            + (", ".join(f"{r} {share:.0%}" for r, share in shares.items()) or "no other region")
+            for region, shares in routing.drained.items()
+        )
+        st.caption(
+            "🛠️ With the routing in force (sandbox), not the config's"
+            + (f": {moved}." if moved else ".")
+            + " The charts end at the newest data point, before it."
+        )
+    with ui.loading("the region-loss (N+1) check"):
+        return region_loss_in_force(cfg, demand_by_region, routing, **options)
+
+
 def in_force_banner() -> None:
     """What the executed actions changed, in words, where the charts (data before the action) cannot
     show it yet: drained regions and scaled fleets of the sandbox."""
@@ -129,7 +170,7 @@ def absorb_check(drained: list[str]) -> None:
     configured policy at its busiest minute (issue 15, #7: the dry run did not say)."""
     if not drained:
         return
-    from core.capacity import region_loss_check, region_loss_summary
+    from core.capacity import region_loss_summary
     from core.timeseries import pivot_metric
 
     cfg = ui.config()
@@ -141,7 +182,7 @@ def absorb_check(drained: list[str]) -> None:
         list(cfg.region_codes),
         step=timedelta(minutes=1),
     )
-    check = region_loss_check(cfg, pivot_metric(demand, "requests_per_second"))
+    check = region_loss_now(pivot_metric(demand, "requests_per_second"))
     summary = region_loss_summary(check)
     rows = summary[summary["failed_region"].isin(drained)] if not summary.empty else summary
     if rows.empty:

@@ -51,4 +51,5 @@ def slo_grid(
         lambda: _grid(kind, metrics_key, start, end, regions_key, mtime),
         lambda: metric_grid(empty_metrics_frame()),
         kind,
+        what=f"SLO data ({', '.join(metrics_key)})",
     )

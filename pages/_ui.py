@@ -238,6 +238,146 @@ def bad_url_value(key: str, value: str, used: str, hint: str = "") -> None:
     )
 
 
+def _number_text(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return " – ".join(_number_text(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _within(value: Any, lo: float | None, hi: float | None) -> Any:
+    if isinstance(value, tuple | list):
+        return tuple(_within(v, lo, hi) for v in value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return value
+    if lo is not None and value < lo:
+        return type(value)(lo)
+    if hi is not None and value > hi:
+        return type(value)(hi)
+    return value
+
+
+def clamp_value(label: str, value: Any, lo: float | None, hi: float | None, why: str = "") -> Any:
+    """`value` (a number, or a range slider's (low, high)) within lo..hi; when it is outside, a visible
+    message naming the value and what is used instead. Streamlit silently shows a number input's
+    minimum for an out-of-range value, and a slider raises (issue 15, #6)."""
+    used = _within(value, lo, hi)
+    if (list(used) != list(value)) if isinstance(value, tuple | list) else used != value:
+        bounds = " to ".join(_number_text(b) for b in (lo, hi) if b is not None)
+        st.warning(
+            f"🔢 **{label}**: {_number_text(value)}{why} is outside what the control allows "
+            f"({'from ' if hi is None else 'up to ' if lo is None else ''}{bounds}), so it was not "
+            f"applied: using {_number_text(used)} instead."
+        )
+    return used
+
+
+def keep_in_range(key: str, lo: float | None, hi: float | None, label: str) -> None:
+    """Call before drawing the number input or slider `key`: a session-state value (restored, loaded,
+    from the link) outside lo..hi is clamped with a visible message instead of being dropped."""
+    ss = st.session_state
+    if key not in ss:
+        return
+    why = " (from the link)" if key in ss.get(_FROM_URL, set()) else ""
+    value = ss[key]
+    used = clamp_value(label, value, lo, hi, why)
+    if used is not value:  # only an actual correction writes the widget's state
+        ss[key] = used
+
+
+_FROM_URL = "_controls_from_url"  # the keys this session took from the URL, for the messages
+
+
+@dataclass(frozen=True)
+class UrlControl:
+    """A page control kept in the URL as `?param=value`, so a copied link reproduces the view (like
+    ?slo=, ?week=, ?region=). `kind` reads the text: int, float, bool, str; `options` limits a choice
+    (or each item of a `many` list, written comma-separated); `pair` is a range slider's "low-high"."""
+
+    key: str
+    param: str
+    label: str
+    kind: type = str
+    options: Sequence[str] | None = None
+    many: bool = False
+    pair: bool = False
+
+
+def _parse_control(control: UrlControl, raw: str) -> tuple[Any, str]:
+    """(value, problem): the URL text as the control's value, or why it is not one."""
+    if control.many:
+        items = [i for i in raw.split(",") if i]
+        bad = [i for i in items if control.options is not None and i not in control.options]
+        return (None, f"unknown: {', '.join(bad)}") if bad or not items else (items, "")
+    if control.pair:
+        parts = raw.split("-")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            return None, "expected two whole numbers like 2-30"
+        low, high = (int(p) for p in parts)
+        return ((low, high), "") if low <= high else (None, "the low end is above the high end")
+    if control.options is not None:
+        return (raw, "") if raw in control.options else (None, f"one of: {', '.join(control.options)}")
+    if control.kind is bool:
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True, ""
+        return (False, "") if lowered in ("0", "false", "no", "off") else (None, "expected true or false")
+    if control.kind in (int, float):
+        try:
+            number = float(raw)
+        except ValueError:
+            return None, "expected a number"
+        if not np.isfinite(number):
+            return None, "expected a finite number"
+        if control.kind is int:
+            return (int(number), "") if number.is_integer() else (None, "expected a whole number")
+        return number, ""
+    return raw, ""
+
+
+def controls_from_url(controls: Sequence[UrlControl], once: str) -> None:
+    """Once per session (`once` names the flag): put each control's URL value into session state before
+    the widget is drawn; a value that cannot be read is named (bad_url_value) and the page's own value
+    used. Ranges are checked where the widget is drawn (keep_in_range), which knows its bounds."""
+    ss = st.session_state
+    if ss.get(once):
+        return
+    ss[once] = True
+    seeded: set[str] = ss.setdefault(_FROM_URL, set())
+    for control in controls:
+        raw = st.query_params.get(control.param)
+        if raw is None or raw == "":
+            continue
+        value, problem = _parse_control(control, raw)
+        if problem:
+            current = ss.get(control.key)
+            used = "the page's default" if current is None else f"{_url_text(control, current)}"
+            bad_url_value(control.param, raw, used, f"{control.label}: {problem}")
+            continue
+        ss[control.key] = value
+        seeded.add(control.key)
+
+
+def _url_text(control: UrlControl, value: Any) -> str:
+    if control.many:
+        return ",".join(str(v) for v in value)
+    if control.pair:
+        return f"{int(value[0])}-{int(value[1])}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _number_text(value) if isinstance(value, float) else str(value)
+
+
+def controls_to_url(controls: Sequence[UrlControl]) -> None:
+    """After the widgets: write each control's value into the URL, so a copied link reproduces it."""
+    ss = st.session_state
+    for control in controls:
+        value = ss.get(control.key)
+        if value is None or (control.many and not value):
+            st.query_params.pop(control.param, None)
+        else:
+            st.query_params[control.param] = _url_text(control, value)
+
+
 def sidebar() -> None:
     """Time range, regions and source health; state mirrored into st.query_params so a URL reproduces
     the view (range=7d&regions=us-east-1,eu-west-1, or range=custom&start=...&end=...)."""
@@ -557,17 +697,32 @@ def _query(
     return source(kind).query_range(list(metrics), start, end, step, list(regions))
 
 
+@contextmanager
+def loading(what: str) -> Iterator[None]:
+    """A visible loading state where a section's content will be, while its data loads or is computed
+    (issue 15: pages stayed blank for seconds). Streamlit shows the spinner only past a short delay, so
+    cached data does not flicker."""
+    with st.spinner(f"Loading {what}..."):
+        yield
+
+
 def load_last_good(
-    view: tuple[Any, ...], fetch: Callable[[], T], empty: Callable[[], T], source_name: str
+    view: tuple[Any, ...],
+    fetch: Callable[[], T],
+    empty: Callable[[], T],
+    source_name: str,
+    what: str | None = None,
 ) -> T:
     """The one "last good data" loader every page uses: run `fetch()` and remember the result for this
     session under `view`; when the source fails, show a banner and the last good result of exactly this
     view, or `empty()` with an error when there is none. `view` must hold everything that defines the
     data (source, metrics, start, end, step, regions; billing start and end), so a failure never shows
-    another range's data under this range's title."""
+    another range's data under this range's title. `what` names the data in the loading state shown
+    while `fetch()` runs (default: from `source_name`)."""
     last_good: dict = st.session_state.setdefault("_last_good", {})
     try:
-        result = fetch()
+        with loading(what or f"data from {source_name}"):
+            result = fetch()
     except SourceError as exc:
         failure = exc
     except Exception as exc:  # anything else from a source is still the source's failure, not a crash
@@ -615,6 +770,7 @@ def load_metrics(
         lambda: _query(kind, metrics_key, start, end, step, regions_key),
         empty_metrics_frame,
         kind,
+        what=f"{', '.join(metrics_key)} ({kind})",
     )
 
 
@@ -666,6 +822,7 @@ def load_aggregates(
         lambda: _aggregate(kind, aggregates_key, start, end, regions_key),
         empty_aggregates_frame,
         kind,
+        what=f"range figures ({kind})",
     )
 
 
@@ -676,6 +833,7 @@ def load_costs(start: date, end: date) -> pd.DataFrame:
         lambda: source("billing").daily_costs(start, end),
         empty_billing_frame,
         "billing",
+        what=f"costs {start:%Y-%m-%d} to {end:%Y-%m-%d}",
     )
 
 
@@ -684,7 +842,8 @@ def events(start: datetime, end: datetime) -> pd.DataFrame:
     (headroom.wiring.build_events_source: the store, plus Prometheus annotations when configured). The
     one place pages read events from; a source that fails is named in a warning, the rest still show."""
     src = source("events")
-    frame = src.events(start, end)
+    with loading("incidents and changes"):
+        frame = src.events(start, end)
     for problem in getattr(src, "errors", []):
         st.warning(f"⚠️ Events: {problem}", icon=None)
     return frame
@@ -836,20 +995,103 @@ def utc_time_column(label: str | None = None) -> Any:
     return st.column_config.DatetimeColumn(label, format=UTC_MINUTE)
 
 
+# The main area's width at 1440 px with the sidebar open (issue 15, #9: tables were clipped there): a
+# table's columns are sized to fit it, the long text ones narrowed first (their full text on hover).
+TABLE_WIDTH_PX = 960
+_CHAR_PX, _CELL_PAD_PX, _HELP_PX, _MAX_COLUMN_PX, _MIN_TEXT_PX, _MIN_NUMBER_PX = 7.2, 26, 18, 420, 110, 90
+_SELECT_PX = 36  # the row-selection checkbox column
+
+
+def _text_px(text: str) -> float:
+    wide = sum(1 for ch in text if ord(ch) > 0x2E80)  # emoji and CJK: about two characters each
+    return (len(text) + wide) * _CHAR_PX + _CELL_PAD_PX
+
+
+def _cell_text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _number_cell_text(value: Any) -> str:
+    try:
+        return f"{value:,.2f}"
+    except (TypeError, ValueError):  # a None, a bool or text in a numeric column
+        return _cell_text(value)
+
+
+def fit_columns(data: pd.DataFrame, columns: Mapping[str, Any], width_px: float) -> dict[str, Any]:
+    """Column configs with pixel widths so the table fits `width_px` without a horizontal scroll bar:
+    each column as wide as its header and its longest cell (sampled), capped; when they do not fit, the
+    text columns with long cells give way first, down to a readable minimum, then every column in
+    proportion. A width already given in `columns` is kept."""
+    fitted: dict[str, Any] = {}
+    wanted: dict[str, float] = {}
+    floor: dict[str, float] = {}
+    sample = data.head(200)
+    for name in data.columns:
+        given = columns.get(name)
+        config = dict(given) if isinstance(given, Mapping) else st.column_config.Column(given or None)
+        label = config.get("label") or str(name)
+        header = _text_px(label) + (_HELP_PX if config.get("help") else 0)
+        is_text = not pd.api.types.is_numeric_dtype(sample[name])
+        # numbers are drawn formatted (a few decimals), not as their full repr
+        cells = sample[name].map(_cell_text if is_text else _number_cell_text)
+        longest = float(cells.map(_text_px).max()) if len(cells) else 0.0
+        fitted[name] = config
+        if config.get("width") is not None:
+            continue
+        wanted[name] = min(max(header, longest), _MAX_COLUMN_PX)
+        # what a column keeps when space is short: a number its figures and most of its header (the
+        # whole label is on hover), a text column a readable start of its cells
+        floor[name] = min(
+            wanted[name], _MIN_TEXT_PX if is_text else max(longest, min(header, _MIN_NUMBER_PX))
+        )
+    fixed = sum(
+        {"small": 75, "medium": 200, "large": 400}.get(c["width"], c["width"])
+        for c in fitted.values()
+        if c.get("width") is not None and not isinstance(c.get("width"), bool)
+    )
+    budget = max(width_px - fixed, 0.0)
+    total, least = sum(wanted.values()), sum(floor.values())
+    for name, want in wanted.items():
+        if total <= budget:
+            width = want
+        elif least <= budget:  # the long text columns give way, each in proportion to what it can spare
+            spare = total - least
+            width = floor[name] + (want - floor[name]) * ((budget - least) / spare if spare else 0.0)
+        else:
+            width = floor[name] * budget / least
+        fitted[name]["width"] = max(int(width), 40)
+    return fitted
+
+
 def data_table(
-    frame: Any, key: str, columns: Mapping[str, Any] | None = None, select_row: bool = False
+    frame: Any,
+    key: str,
+    columns: Mapping[str, Any] | None = None,
+    select_row: bool = False,
+    shown: Sequence[str] | None = None,
 ) -> int | None:
-    """A read-only, full-width table without the index; `columns` maps a column to its label or to one
-    of the *_column formats above. With select_row, a click on a row selects it (for drill-down) and
-    its position is returned (None when nothing is selected)."""
+    """A read-only, full-width table without the index, its columns sized to fit the page (fit_columns);
+    `columns` maps a column to its label or to one of the *_column formats above. With select_row, a
+    click on a row selects it (for drill-down) and its position is returned (None when nothing is
+    selected). `shown` lists the columns drawn, in order (the frame keeps the others)."""
+    data = frame.data if hasattr(frame, "data") and isinstance(frame.data, pd.DataFrame) else frame
+    config = dict(columns or {})
+    if isinstance(data, pd.DataFrame):
+        drawn = data[list(shown)] if shown is not None else data
+        config = fit_columns(drawn, config, TABLE_WIDTH_PX - (_SELECT_PX if select_row else 0))
+    order = list(shown) if shown is not None else None
     if not select_row:
-        st.dataframe(frame, hide_index=True, width="stretch", column_config=dict(columns or {}), key=key)
+        st.dataframe(
+            frame, hide_index=True, width="stretch", column_config=config, key=key, column_order=order
+        )
         return None
     event = st.dataframe(
         frame,
         hide_index=True,
         width="stretch",
-        column_config=dict(columns or {}),
+        column_config=config,
+        column_order=order,
         key=key,
         on_select="rerun",
         selection_mode="single-row",

@@ -41,6 +41,55 @@ CONTROL_KEYS = [
     "cap_compare_saved", "_cap_fleet_seen",
 ]  # fmt: skip
 
+# The bounds of the number inputs and sliders (those of the fleet's instance counts depend on the fleet).
+CONTROL_RANGES: dict[str, tuple[float | None, float | None, str]] = {
+    "cap_growth": (-50, 200, "Traffic growth (%)"),
+    "cap_spike": (1.0, 5.0, "Spike (× demand)"),
+    "cap_spike_minutes": (5, 240, "Spike length (minutes)"),
+    "cap_target": (20, 95, "Target utilisation (%)"),
+    "cap_capacity": (0.01, None, "Instance capacity"),
+    "cap_warmup": (0, 3600, "Warm-up (s)"),
+    "cap_price": (0.0, None, "Price (USD per instance-hour)"),
+    "cap_tt_out": (0, 3600, "Scale-out cooldown (s)"),
+    "cap_tt_in": (0, 3600, "Scale-in cooldown (s)"),
+    "cap_step_cooldown": (0, 3600, "Step scaling cooldown (s)"),
+    "cap_hpa_tol": (0, 50, "HPA tolerance (%)"),
+    "cap_hpa_down": (0, 3600, "Scale-down stabilisation (s)"),
+    "cap_pred_buffer": (0, 200, "Buffer over the forecast (%)"),
+    "cap_pred_lead": (0, 3600, "Lead time (s)"),
+}
+
+
+def url_controls() -> list[ui.UrlControl]:
+    """The plan's inputs kept in the URL (?fleet=...&growth=30&failed=eu-west-1...), the fleet first."""
+    Url = ui.UrlControl
+    return [
+        Url("cap_fleet", "fleet", "Fleet", options=[f.name for f in ui.config().fleet]),
+        Url("cap_source", "demand", "Demand", options=["history", "forecast"]),
+        Url("cap_demand_model", "demand_model", "Forecast model", options=list(FORECASTERS)),
+        Url("cap_failed", "failed", "Failed region", options=["none", *ui.config().region_codes]),
+        Url("cap_growth", "growth", "Traffic growth (%)", int),
+        Url("cap_spike", "spike", "Spike (× demand)", float),
+        Url("cap_spike_minutes", "spike_minutes", "Spike length (minutes)", int),
+        Url("cap_target", "target", "Target utilisation (%)", int),
+        Url("cap_capacity", "capacity", "Instance capacity", float),
+        Url("cap_minmax", "instances", "Min / max instances", pair=True),
+        Url("cap_warmup", "warmup", "Warm-up (s)", int),
+        Url("cap_price", "price", "Price (USD per instance-hour)", float),
+        Url("cap_policies", "policies", "Scaling policies", options=POLICY_KEYS, many=True),
+        Url("cap_tt_out", "tt_out", "Scale-out cooldown (s)", int),
+        Url("cap_tt_in", "tt_in", "Scale-in cooldown (s)", int),
+        Url("cap_tt_noscalein", "tt_no_scale_in", "Disable scale-in", bool),
+        Url("cap_step_cooldown", "step_cooldown", "Step scaling cooldown (s)", int),
+        Url("cap_hpa_tol", "hpa_tolerance", "HPA tolerance (%)", int),
+        Url("cap_hpa_down", "hpa_down", "Scale-down stabilisation (s)", int),
+        Url("cap_sched_text", "schedule", "Scheduled actions"),
+        Url("cap_pred_buffer", "pred_buffer", "Buffer over the forecast (%)", int),
+        Url("cap_pred_lead", "pred_lead", "Lead time (s)", int),
+        Url("cap_pred_model", "pred_model", "Forecaster", options=list(FORECASTERS)),
+    ]
+
+
 ss = st.session_state
 ui.keep_widget_values(CONTROL_KEYS, "_cap_kept")
 start, end = ui.page_header(
@@ -139,6 +188,7 @@ def _defaults_for(fleet_name: str) -> None:
 
 
 fleet_names = list(fleets)
+ui.controls_from_url(url_controls()[:1], once="_cap_url_fleet")  # the fleet first: it sets the defaults
 ss.setdefault("cap_fleet", fleet_names[0])
 if ss["cap_fleet"] not in fleets:
     ss["cap_fleet"] = fleet_names[0]
@@ -163,6 +213,13 @@ for key, value in {
     "cap_demand_model": list(FORECASTERS)[1],
 }.items():
     ss.setdefault(key, value)
+ui.controls_from_url(url_controls()[1:], once="_cap_url_read")  # a copied link's values over the defaults
+top_instances = max(fleets[ss["cap_fleet"]].max_instances * 3, 10)
+for key, (lo, hi, label) in {
+    **CONTROL_RANGES,
+    "cap_minmax": (0, top_instances, "Min / max instances"),
+}.items():
+    ui.keep_in_range(key, lo, hi, label)
 
 c1, c2, c3 = st.columns([2, 2, 2])
 fleet_name = c1.selectbox(
@@ -185,6 +242,14 @@ if source == "forecast":
         "Forecast model", list(FORECASTERS), key="cap_demand_model", help="Hourly forecast, interpolated"
     )
 others = [r for r in cfg.region_codes if r != region]
+if ss.get("cap_failed") not in (
+    "none",
+    *others,
+):  # the fleet's own region (a link's failed=) cannot fail here
+    ui.bad_url_value(
+        "failed", str(ss.get("cap_failed")), "none", f"{region} is the planned fleet's own region"
+    )
+    ss["cap_failed"] = "none"
 failed = c3.selectbox(
     "Failed region (its traffic moves here by routing weight)",
     ["none", *others],
@@ -209,7 +274,7 @@ with st.container(border=True):
     capacity = f1.number_input(
         "Instance capacity (req/s at 100% CPU)", min_value=0.01, step=5.0, key="cap_capacity"
     )
-    lo, hi = f2.slider("Min / max instances", 0, max(config_fleet.max_instances * 3, 10), key="cap_minmax")
+    lo, hi = f2.slider("Min / max instances", 0, top_instances, key="cap_minmax")
     warmup = f3.number_input("Warm-up (s)", min_value=0, max_value=3600, step=30, key="cap_warmup")
     price = f4.number_input(
         "Price (USD per instance-hour)", min_value=0.0, step=0.01, format="%.4f", key="cap_price"
@@ -246,6 +311,7 @@ with st.expander("Policy parameters"):
     pred_lead = p3.number_input("Lead time (s)", min_value=0, max_value=3600, step=60, key="cap_pred_lead")
     pred_model = p3.radio("Forecaster", list(FORECASTERS), key="cap_pred_model")
 ui.keep_widget_values(CONTROL_KEYS, "_cap_kept")  # what this run drew, in case the next run is elsewhere
+ui.controls_to_url(url_controls())  # a copied link reproduces this plan
 
 # ---- demand ----------------------------------------------------------------------------------------
 window_start = min(start, end - MIN_WINDOW)
@@ -380,7 +446,8 @@ if not scenarios:
 
 weights = {r.code: r.routing_weight for r in cfg.region}
 try:
-    results = cap.run_scenarios(scenarios, demand_frames, weights, config=cfg)
+    with ui.loading(f"{len(scenarios)} simulated scenario(s)"):
+        results = cap.run_scenarios(scenarios, demand_frames, weights, config=cfg)
 except ValueError as exc:
     st.error(f"Could not run the scenarios: {exc}")
     st.stop()
@@ -576,7 +643,7 @@ st.caption(
     + ", each fleet with its configured policy. 🔴 lost even at max instances · 🟡 fits only above target, "
     "or demand unserved while scaling · 🟢 absorbed within target."
 )
-check = cap.region_loss_check(cfg, history, growth_pct=float(growth))
+check = actions_view.region_loss_now(history, growth_pct=float(growth))  # the routing in force
 summary = cap.region_loss_summary(check)
 ui.data_table(
     summary.assign(status=summary["status"].map(STATE_ICON)),

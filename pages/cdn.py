@@ -19,6 +19,8 @@ cdn = ui.load_metrics(CDN_METRICS, start, end, regions, kind="cdn")
 if cdn.empty:
     st.info("No CDN data for this range and these regions.")
     st.stop()
+# the states below are judged on the data there is: say when it stops before the end of the range
+ui.state_as_of(end, pd.Timestamp(cdn["ts"].max()).to_pydatetime(), "Hit ratios and states")
 api = ui.load_metrics(("requests_per_second", "errors_per_second"), start, end, regions)
 # incidents and changes from the store, plus deploys annotated in the config: what explains the dips
 marks = pd.concat([ui.events(start, end), deploy_markers(cfg.deploy, start, end)], ignore_index=True)

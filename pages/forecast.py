@@ -36,19 +36,45 @@ st.title("Forecast")
 cfg = ui.config()
 _, history_end = ui.time_range()
 
-# ---- inputs -----------------------------------------------------------------------------------------
+# ---- inputs (kept in the URL: a copied link reproduces the forecast) ---------------------------------
+Url = ui.UrlControl
+URL_CONTROLS = [
+    Url("fc_metric", "metric", "Metric", options=list(CANONICAL_METRICS)),
+    Url("fc_regions", "forecast_regions", "Regions", options=list(cfg.region_codes), many=True),
+    Url("fc_model", "model", "Model", options=[AUTO, *MODELS]),
+    Url("fc_history", "history", "History window", options=list(HISTORY_DAYS)),
+    Url("fc_resolution", "resolution", "Resolution", options=list(RESOLUTIONS)),
+    Url("fc_horizon", "horizon", "Horizon (days)", int),
+    Url("fc_growth", "growth", "Growth override (% per month)", float),
+    Url("fc_events", "events", "Known events"),
+    Url("fc_outliers", "outliers", "Down-weight outliers", bool),
+]
+ss = st.session_state
+for key, value in {
+    "fc_metric": "requests_per_second",
+    "fc_regions": ui.selected_regions(),
+    "fc_model": AUTO,
+    "fc_history": "28 days",
+    "fc_resolution": next(iter(RESOLUTIONS)),
+    "fc_horizon": 7,
+    "fc_growth": 0.0,
+    "fc_events": "",
+    "fc_outliers": False,
+}.items():
+    ss.setdefault(key, value)
+ui.controls_from_url(URL_CONTROLS, once="_fc_url_read")
+ui.keep_in_range("fc_horizon", 1, MAX_HORIZON_DAYS, "Horizon (days)")
+ui.keep_in_range("fc_growth", -50.0, 200.0, "Growth override (% per month)")
 c1, c2, c3 = st.columns([2, 3, 2])
 metric = c1.selectbox(
     "Metric",
     CANONICAL_METRICS,
-    index=CANONICAL_METRICS.index("requests_per_second"),
     format_func=lambda m: f"{m} ({METRIC_UNITS[m]})",
     key="fc_metric",
 )
 regions = c2.multiselect(
     "Regions",
     list(cfg.region_codes),
-    default=ui.selected_regions(),
     key="fc_regions",
     help="One forecast per region, fitted in parallel.",
 )
@@ -61,14 +87,13 @@ model = c3.selectbox(
     "unless one candidate is far better on its own.",
 )
 c4, c5, c6, c7 = st.columns(4)
-history_label = c4.selectbox("History window", list(HISTORY_DAYS), index=2, key="fc_history")
+history_label = c4.selectbox("History window", list(HISTORY_DAYS), key="fc_history")
 resolution_label = c5.selectbox("Resolution", list(RESOLUTIONS), key="fc_resolution")
-horizon_days = c6.slider("Horizon (days)", 1, MAX_HORIZON_DAYS, 7, key="fc_horizon")
+horizon_days = c6.slider("Horizon (days)", 1, MAX_HORIZON_DAYS, key="fc_horizon")
 growth = c7.number_input(
     "Growth override (% per month)",
     min_value=-50.0,
     max_value=200.0,
-    value=0.0,
     step=1.0,
     key="fc_growth",
     help="Extra compound growth on top of the model's own trend, from the first forecast step.",
@@ -82,10 +107,10 @@ with st.expander("Known events and options", expanded=False):
     )
     downweight = st.toggle(
         "Down-weight outliers (incidents)",
-        value=False,
         key="fc_outliers",
         help="Points far from the seasonal baseline (> 5 robust SDs) are replaced by it before fitting.",
     )
+ui.controls_to_url(URL_CONTROLS)
 
 step = RESOLUTIONS[resolution_label]
 if horizon_days > FINE_HORIZON_DAYS and step < timedelta(hours=1):

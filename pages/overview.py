@@ -187,41 +187,52 @@ def health_section() -> None:
             "latency_burn",
         ]
     ]
+    # compact labels (the full meaning in each help) and the columns that matter first, so the table fits
+    # 1440 px without a horizontal scroll bar (issue 15, #9); the mean RPS and the burns are on Triage
     picked = ui.data_table(
         grid,
         select_row=True,  # drill-down: a region's row opens Triage for it
+        shown=[
+            "state",
+            "slo_alert",
+            "range_state",
+            "region",
+            "availability",
+            "error_rate",
+            "p95_ms",
+            "rps_peak",
+            "cpu_mean",
+            "memory_mean",
+            "utilisation_warning",
+            "instances",
+        ],
         columns={
             "state": st.column_config.TextColumn(
-                "State now", help=f"From the burn-rate alert at the newest data point ({slo_at:%H:%M} UTC)"
+                "Now",
+                help=f"State now: from the burn-rate alert at the newest data point ({slo_at:%H:%M} UTC)",
             ),
             "range_state": st.column_config.TextColumn(
-                "Range health",
-                help="Worst of availability and latency burn, CPU and memory against the fleet's targets, over the range",
+                "Range",
+                help="Range health: worst of availability and latency burn, CPU and memory against the fleet's "
+                "targets, over the range",
             ),
             "slo_alert": st.column_config.TextColumn(
                 "SLO alert",
                 help="Multiwindow burn-rate alert now (page / ticket) and the SLO firing; see Triage",
-                width="medium",
             ),
-            "region": "Region",
-            "name": "Name",
-            "availability": ui.number_column("Availability %", 3),
-            "error_rate": ui.number_column("Error rate %", 3),
-            "p95_ms": ui.number_column("p95 (ms, mean)", 0),
-            "rps_mean": ui.number_column("RPS mean (req/s)", 0),
-            "rps_peak": ui.number_column("RPS peak (req/s)", 0),
-            "cpu_mean": ui.number_column("CPU mean %"),
-            "memory_mean": ui.number_column("Memory mean %"),
+            "region": st.column_config.TextColumn(
+                "Region", help=" · ".join(f"{r.code}: {r.name}" for r in cfg.region)
+            ),
+            "availability": ui.number_column("Avail. %", 3, help="Availability over the range"),
+            "error_rate": ui.number_column("Errors %", 3, help="Error rate over the range"),
+            "p95_ms": ui.number_column("p95 ms", 0, help="p95 latency, mean over the range"),
+            "rps_peak": ui.number_column("Peak RPS", 0, help="Peak requests per second in the range"),
+            "cpu_mean": ui.number_column("CPU %", help="Mean CPU utilisation"),
+            "memory_mean": ui.number_column("Mem. %", help="Mean memory utilisation"),
             "utilisation_warning": st.column_config.TextColumn(
                 "Over target", help="Mean CPU or memory at or above the fleet's cpu_target / memory_target"
             ),
-            "instances": ui.count_column("Instances (now)"),
-            "availability_burn": ui.number_column(
-                "Availability burn", 2, help="Error-budget burn rate over the range (1 = on budget)"
-            ),
-            "latency_burn": ui.number_column(
-                "Latency burn", 2, help="Burn of the latency SLO (share of minutes over threshold)"
-            ),
+            "instances": ui.count_column("Inst.", help="Instances now"),
         },
         key="overview_health_grid",
     )

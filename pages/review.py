@@ -65,14 +65,14 @@ try:
 except OSError:
     config_mtime = 0.0
 anchor = ui.data_anchor()
-with st.spinner(f"Building the review for {week.label} (once per week and data)..."):
-    # the week defines the data (its four weeks of history, SLO minutes, bill and stored records)
-    report = ui.load_last_good(
-        ("review", week.label, tuple(cfg.region_codes)),
-        lambda: _built_review(week.label, tuple(cfg.region_codes), anchor, config_mtime),
-        lambda: None,
-        "the review's data sources",
-    )
+# the week defines the data (its four weeks of history, SLO minutes, bill and stored records)
+report = ui.load_last_good(
+    ("review", week.label, tuple(cfg.region_codes)),
+    lambda: _built_review(week.label, tuple(cfg.region_codes), anchor, config_mtime),
+    lambda: None,
+    "the review's data sources",
+    what=f"the review for {week.label} (built once per week and data)",
+)
 if report is None:  # a dead source and nothing read earlier for this week: the banner says which
     st.stop()
 notes = load_notes(ui.shared_store(), week)

@@ -23,7 +23,7 @@ from pages import _alerts as alerts_ui
 from pages import _ui as ui
 from pages._slo_data import slo_grid
 
-_, at = ui.page_header(
+_, range_end = ui.page_header(
     "SLOs",
     "Error budgets, burn-down and multiwindow burn-rate alerts per SLO and region. "
     "Each SLO's rolling window ends at the end of the selected range",
@@ -39,13 +39,15 @@ alerts_ui.export_buttons(cfg)  # the rules that page people with the dashboard c
 ALERT_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level: one vocabulary
 
 # every region, 1-minute steps: budgets and global figures need all of the traffic, whatever is selected
-grid = slo_grid(metrics_for(slos), at - lookback(slos), at, cfg.region_codes)
+grid = slo_grid(metrics_for(slos), range_end - lookback(slos), range_end, cfg.region_codes)
 if grid.slots == 0:
     st.info(
-        f"No SLO data ({', '.join(metrics_for(slos))}) for the window ending at {at:%Y-%m-%d %H:%M} UTC: "
-        "pick a later range in the sidebar, or check the metrics source."
+        f"No SLO data ({', '.join(metrics_for(slos))}) for the window ending at {range_end:%Y-%m-%d %H:%M} "
+        "UTC: pick a later range in the sidebar, or check the metrics source."
     )
     st.stop()
+# budgets and alerts judged at the newest data point, never past it: missing minutes are not good ones
+at = ui.state_as_of(range_end, grid.newest, "Budgets and alert states")
 
 selected = ui.selected_regions()
 counts = {s.name: slo_counts(grid, s) for s in slos}

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.capacity import region_loss_check, region_loss_summary
+from core.capacity import region_loss_summary
 from core.slo import (
     GLOBAL,
     SLOReport,
@@ -82,12 +82,8 @@ def region_loss_panel() -> None:
         list(cfg.region_codes),
         step=timedelta(minutes=1),
     )
-    loss = region_loss_summary(region_loss_check(cfg, pivot_metric(demand, "requests_per_second")))
-    for drained, target in actions_view.drained_regions().items():
-        st.caption(
-            f"🛠️ {drained} is drained now ({target}, sandbox): its row below is no longer a what-if but "
-            "what is in force; its survivors carry its traffic."
-        )
+    # with the routing in force: after an executed failover its survivors carry the drained traffic
+    loss = region_loss_summary(actions_view.region_loss_now(pivot_metric(demand, "requests_per_second")))
     if loss.empty:
         st.caption("No request-rate data for the last 24 h.")
     else:

@@ -45,6 +45,14 @@ from core.capacity.demand import (
     seasonal_naive_forecast,
 )
 from core.capacity.fleet import Fleet, SimulationResult, SimulationSummary
+from core.capacity.in_force import (
+    RoutingInForce,
+    RoutingRecords,
+    config_with_routing,
+    demand_in_force,
+    region_loss_in_force,
+    routing_in_force,
+)
 from core.capacity.policies import (
     DEFAULT_TARGET_UTILIZATION,
     POLICY_LABELS,
@@ -87,6 +95,12 @@ __all__ = [
     "POLICY_LABELS",
     "POLICY_TYPES",
     "REGION_LOSS_STATES",
+    "RoutingInForce",
+    "RoutingRecords",
+    "config_with_routing",
+    "demand_in_force",
+    "region_loss_in_force",
+    "routing_in_force",
     "AdjustmentType",
     "BacklogTracking",
     "Fleet",
