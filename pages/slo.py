@@ -15,13 +15,14 @@ from core.slo import (
     lookback,
     metrics_for,
     reports_table,
+    rules_lookback,
     slo_counts,
     slo_report,
     slos_from_config,
 )
 from pages import _alerts as alerts_ui
 from pages import _ui as ui
-from pages._slo_data import slo_grid
+from pages._slo_data import slo_budget_counts, slo_grid
 
 _, at = ui.page_header(
     "SLOs",
@@ -38,9 +39,16 @@ if not slos:
 alerts_ui.export_buttons(cfg)  # the rules that page people with the dashboard closed (issue 12)
 ALERT_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level: one vocabulary
 
-# every region, 1-minute steps: budgets and global figures need all of the traffic, whatever is selected
-grid = slo_grid(metrics_for(slos), at - lookback(slos), at, cfg.region_codes)
-if grid.slots == 0:
+# every region: budgets and global figures need all of the traffic, whatever is selected. The budgets
+# come from per-slot sums the source computes over each SLO window (a few hundred per region, issue 17)
+# and the burn-rate rules from a grid over the rule windows only; a source that cannot sum slots gives
+# one grid over the SLO windows for both
+budget_counts = slo_budget_counts(slos, at, cfg.region_codes)
+grid_lookback = lookback(slos) if budget_counts is None else rules_lookback(cfg.burn_rate_rule)
+grid = slo_grid(metrics_for(slos), at - grid_lookback, at, cfg.region_codes)
+alert_counts = {s.name: slo_counts(grid, s) for s in slos}
+counts = alert_counts if budget_counts is None else budget_counts
+if grid.slots == 0 and all(c.slots == 0 for c in counts.values()):
     st.info(
         f"No SLO data ({', '.join(metrics_for(slos))}) for the window ending at {at:%Y-%m-%d %H:%M} UTC: "
         "pick a later range in the sidebar, or check the metrics source."
@@ -48,14 +56,21 @@ if grid.slots == 0:
     st.stop()
 
 selected = ui.selected_regions()
-counts = {s.name: slo_counts(grid, s) for s in slos}
 reports: list[SLOReport] = []
 for s in slos:
     scopes = [r for r in selected if r in counts[s.name].regions]
     if len(counts[s.name].regions) > 1:
         scopes.insert(0, GLOBAL)
     reports += [
-        slo_report(counts[s.name], s, at, None if r == GLOBAL else r, cfg.burn_rate_rule) for r in scopes
+        slo_report(
+            alert_counts[s.name],
+            s,
+            at,
+            None if r == GLOBAL else r,
+            cfg.burn_rate_rule,
+            budget_data=counts[s.name],
+        )
+        for r in scopes
     ]
 
 if not reports:
