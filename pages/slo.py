@@ -1,6 +1,7 @@
 """SLOs: one card per SLO x region with the error budget, its burn-down and the multiwindow burn-rate
 alert state. The SLO windows are rolling and end at the end of the selected time range."""
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -137,12 +138,10 @@ st.caption(
 )
 
 
-def gauge(report: SLOReport, key: str) -> None:
-    remaining = report.budget.remaining_fraction
-    if remaining is None:
-        st.markdown("**Error budget remaining**: no traffic in the window")
-        return
-    value = remaining * 100
+@st.cache_resource(max_entries=512, show_spinner=False)
+def gauge_figure(value: float) -> go.Figure:
+    """The budget gauge at display precision, built once per value across sessions (building plotly
+    figures was most of a warm rerun: issue 17)."""
     fig = go.Figure(
         go.Indicator(
             mode="gauge+number",
@@ -161,19 +160,37 @@ def gauge(report: SLOReport, key: str) -> None:
         )
     )
     fig.update_layout(height=230, margin={"l": 30, "r": 30, "t": 50, "b": 10})
-    st.plotly_chart(fig, width="stretch", key=key)
+    return fig
+
+
+def gauge(report: SLOReport, key: str) -> None:
+    remaining = report.budget.remaining_fraction
+    if remaining is None:
+        st.markdown("**Error budget remaining**: no traffic in the window")
+        return
+    st.plotly_chart(gauge_figure(round(remaining * 100, 2)), width="stretch", key=key)
 
 
 def burn_down_figure(report: SLOReport) -> go.Figure:
     region = None if report.region == GLOBAL else report.region
     down = burn_down(counts[slo.name], slo, at, region)
+    return burn_down_chart(
+        pd.DatetimeIndex(down["ts"]).asi8,
+        down["ideal_fraction"].to_numpy() * 100,
+        down["remaining_fraction"].to_numpy() * 100,
+    )
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def burn_down_chart(ts_ns: np.ndarray, ideal: np.ndarray, remaining: np.ndarray) -> go.Figure:
+    """The burn-down chart of these points, built once across sessions (keyed by the data itself)."""
     fig = go.Figure()
     # compact traces at the chart's width (ui.trace_data): a 30-day window has thousands of steps per card
-    ts = pd.DatetimeIndex(down["ts"])
-    ideal = ui.trace_data(pd.Series(down["ideal_fraction"].to_numpy() * 100, index=ts))
-    remaining = ui.trace_data(pd.Series(down["remaining_fraction"].to_numpy() * 100, index=ts))
-    fig.add_trace(go.Scatter(**ideal, name="ideal (burn 1)", line={"dash": "dash", "color": "#90a4ae"}))
-    fig.add_trace(go.Scatter(**remaining, name="remaining", line={"color": "#1e88e5"}))
+    ts = pd.to_datetime(ts_ns, utc=True)
+    ideal_trace = ui.trace_data(pd.Series(ideal, index=ts))
+    remaining_trace = ui.trace_data(pd.Series(remaining, index=ts))
+    fig.add_trace(go.Scatter(**ideal_trace, name="ideal (burn 1)", line={"dash": "dash", "color": "#90a4ae"}))
+    fig.add_trace(go.Scatter(**remaining_trace, name="remaining", line={"color": "#1e88e5"}))
     fig.update_layout(
         title="Burn-down over the window",
         height=230,

@@ -86,6 +86,13 @@ TABLE_FORMAT = {
 }
 
 
+@st.cache_data(ttl=ui.CACHE_TTL_S, max_entries=16, show_spinner=False)
+def region_loss_table(config_key: tuple[str, float], demand: pd.DataFrame) -> pd.DataFrame:
+    """The N+1 summary, cached across sessions by (config, demand): one fleet simulation per failed x
+    surviving region (380 at 20 regions, ~3 s of CPU) is not redone on every click (issue 17)."""
+    return region_loss_summary(region_loss_check(ui.config(), demand))
+
+
 def region_loss_panel() -> None:
     """The N+1 table (issue 6): on call, 'can the others take this region's traffic?' matters first."""
     st.markdown("#### 🧮 Can we lose a region? (N+1 on the last 24 h of demand)")
@@ -96,7 +103,7 @@ def region_loss_panel() -> None:
         list(cfg.region_codes),
         step=timedelta(minutes=1),
     )
-    loss = region_loss_summary(region_loss_check(cfg, pivot_metric(demand, "requests_per_second")))
+    loss = region_loss_table(ui.config_key(), pivot_metric(demand, "requests_per_second"))
     for drained, target in actions_view.drained_regions().items():
         st.caption(
             f"🛠️ {drained} is drained now ({target}, sandbox): its row below is no longer a what-if but "
