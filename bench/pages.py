@@ -72,7 +72,7 @@ PAGE_FILES: dict[str, str] = {
 SCRIPT_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
-# ---- Prometheus HTTP recording (every request a page makes goes through requests.Session.send) -------
+# ---- Prometheus HTTP recording (every request a page makes goes through the connector's GET) ---------
 @dataclass
 class Recorder:
     on: bool = False
@@ -81,18 +81,38 @@ class Recorder:
 
 
 RECORDER = Recorder()
-_original_send = requests.Session.send
 
 
-def _recording_send(self, request, **kwargs):  # type: ignore[no-untyped-def]
-    response = _original_send(self, request, **kwargs)
-    if RECORDER.on and "/api/v1/" in (request.url or ""):
-        with RECORDER.lock:
-            RECORDER.calls.append((request.url, len(response.content)))
-    return response
+def _install_recorder() -> None:
+    """Record every Prometheus request (its URL and decoded body bytes). Streamed range queries are
+    recorded at the connector's own GET: reading `response.content` in Session.send consumed the body
+    the connector streams (resp.raw.read1 under a deadline watchdog), so every page saw an empty answer
+    and showed a banner. The rest (instant queries) at Session.send."""
+    from connectors.prometheus import PrometheusSource
+
+    original_get = PrometheusSource._get_within_deadline
+    original_send = requests.Session.send
+
+    def recording_get(self, url, params):  # type: ignore[no-untyped-def]
+        status, body = original_get(self, url, params)
+        if RECORDER.on and "/api/v1/" in url:
+            full = requests.Request("GET", url, params=params).prepare().url or url
+            with RECORDER.lock:
+                RECORDER.calls.append((full, len(body)))
+        return status, body
+
+    def recording_send(self, request, **kwargs):  # type: ignore[no-untyped-def]
+        response = original_send(self, request, **kwargs)
+        if RECORDER.on and not kwargs.get("stream") and "/api/v1/" in (request.url or ""):
+            with RECORDER.lock:
+                RECORDER.calls.append((request.url, len(response.content)))
+        return response
+
+    PrometheusSource._get_within_deadline = recording_get  # type: ignore[method-assign]
+    requests.Session.send = recording_send  # type: ignore[method-assign]
 
 
-requests.Session.send = _recording_send  # type: ignore[method-assign]
+_install_recorder()
 
 
 def replay(urls: list[str]) -> tuple[float, int]:
@@ -107,9 +127,7 @@ def replay(urls: list[str]) -> tuple[float, int]:
         sizes = list(
             pool.map(
                 lambda u: len(
-                    _original_send(
-                        session, session.prepare_request(requests.Request("GET", u)), timeout=120
-                    ).content
+                    session.send(session.prepare_request(requests.Request("GET", u)), timeout=120).content
                 ),
                 urls,
             )
@@ -251,7 +269,7 @@ def apptest_page(config: Path, path: str, range_preset: str) -> PageRun:
     if at.exception:
         result.error = str(at.exception[0].value)[:200]
     elif at.error:  # a source failure shows a banner (and the last good data, or none)
-        result.error = "banner: " + str(at.error[0].value)[:200]
+        result.error = "banner: " + str(at.error[0].value)[:1500]
     calls = list(RECORDER.calls)
     result.requests = len(calls)
     result.prom_s, result.prom_bytes = replay([u for u, _ in calls])

@@ -77,10 +77,13 @@ class MetricsSource(Protocol):
     def health(self) -> SourceHealth: ...
 
 
-AggregateStat = Literal["mean", "sum", "max", "min", "last", "share_above", "weighted_sum", "weight_sum"]
+AggregateStat = Literal[
+    "mean", "sum", "count", "max", "min", "last", "share_above", "weighted_sum", "weight_sum"
+]
 AGGREGATE_STATS: tuple[str, ...] = (
     "mean",
     "sum",
+    "count",
     "max",
     "min",
     "last",
@@ -95,7 +98,7 @@ AGGREGATE_COLUMNS: tuple[str, ...] = ("region", "aggregate", "value")
 class RangeAggregate:
     """One range-wide figure per region, computed where the data lives (docs/ARCHITECTURE.md, "Data
     contracts"): over the steps of [start, end] where the metric is finite,
-    - mean / sum / max / min / last: of the metric's values;
+    - mean / sum / count / max / min / last: of the metric's values (count: how many steps have one);
     - share_above: the share of steps whose value is above `threshold` (minutes over a latency SLO);
     - weighted_sum: the sum of metric x `weight` over the steps where both are finite;
     - weight_sum: the sum of `weight` over those same steps (weighted_sum / weight_sum is the
@@ -159,6 +162,38 @@ class RangeAggregateSource(Protocol):
         end: datetime,
         regions: Sequence[str] | None = None,
     ) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class SlotAggregates:
+    """RangeAggregates per consecutive slot: `frame` has columns ts, region, aggregate, value, where ts is
+    the slot's end and the figure covers (ts - slot, ts]. The figures are over the steps of `resolution`
+    (the step a full-range query_range would have used), so summing slots gives the range's own figure.
+    Slots end at `end` and go back `slots` slots."""
+
+    frame: pd.DataFrame
+    end: datetime
+    slot: timedelta
+    slots: int
+    resolution: timedelta
+
+
+@runtime_checkable
+class SlotAggregateSource(Protocol):
+    """A source that computes RangeAggregates per slot of a long range itself (Prometheus: one range
+    query of `*_over_time` subqueries, step = slot), so a 30-day SLO window arrives as a few hundred
+    sums per region instead of every point (docs/ARCHITECTURE.md, "Data contracts")."""
+
+    name: str
+
+    def aggregate_slots(
+        self,
+        aggregates: Sequence[RangeAggregate],
+        start: datetime,
+        end: datetime,
+        slot: timedelta,
+        regions: Sequence[str] | None = None,
+    ) -> SlotAggregates: ...
 
 
 @runtime_checkable
@@ -254,6 +289,18 @@ class EventsSource(Protocol):
     def events(self, start: datetime, end: datetime) -> pd.DataFrame: ...
 
     def health(self) -> SourceHealth: ...
+
+
+def empty_slot_frame() -> pd.DataFrame:
+    """SlotAggregates.frame without rows."""
+    return pd.DataFrame(
+        {
+            "ts": pd.Series([], dtype="datetime64[ns, UTC]"),
+            "region": pd.Series([], dtype=object),
+            "aggregate": pd.Series([], dtype=object),
+            "value": pd.Series([], dtype="float64"),
+        }
+    )
 
 
 def empty_events_frame() -> pd.DataFrame:

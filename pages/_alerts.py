@@ -210,20 +210,31 @@ def render_alerts_panel(
     st.fragment(run_every=interval)(alerts_panel)(cfg, page, compare)
 
 
-def export_buttons(cfg: HeadroomConfig) -> None:
-    """SLOs page: the Prometheus rule file and the OpenSLO documents of this config."""
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _exports(config_key: tuple[str, float]) -> tuple[str | None, dict[str, int], str, str]:
+    """The rule file (or why it cannot be generated), its counts and the OpenSLO documents of the config,
+    built once per config file across sessions: the YAML dump alone cost ~0.1 s a rerun (issue 17)."""
     from core.alerting.openslo import export_openslo
 
+    cfg = ui.config()
+    openslo = export_openslo(cfg)
+    try:
+        rules = generate_rules(cfg)
+    except RuleError as exc:
+        return None, {}, str(exc), openslo
+    return rules.to_yaml(), rules.counts(), "", openslo
+
+
+def export_buttons(cfg: HeadroomConfig) -> None:
+    """SLOs page: the Prometheus rule file and the OpenSLO documents of this config."""
+    rules_yaml, counts, problem, openslo = _exports(ui.config_key())
     with st.expander("⬇️ Export: Prometheus rules, OpenSLO"):
-        try:
-            rules = generate_rules(cfg)
-        except RuleError as exc:
-            st.warning(f"The Prometheus rules cannot be generated: {exc}")
+        if rules_yaml is None:
+            st.warning(f"The Prometheus rules cannot be generated: {problem}")
         else:
-            counts = rules.counts()
             st.download_button(
                 "Prometheus rule file (headroom-rules.yml)",
-                rules.to_yaml(),
+                rules_yaml,
                 file_name="headroom-rules.yml",
                 mime="application/yaml",
                 key="slo_download_rules",
@@ -234,7 +245,7 @@ def export_buttons(cfg: HeadroomConfig) -> None:
             )
         st.download_button(
             "OpenSLO v1 (slos.yaml)",
-            export_openslo(cfg),
+            openslo,
             file_name="slos.yaml",
             mime="application/yaml",
             key="slo_download_openslo",

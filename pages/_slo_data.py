@@ -15,8 +15,24 @@ from datetime import datetime, timedelta
 import streamlit as st
 
 from core.config import config_path
-from core.ports import empty_metrics_frame
-from core.slo import MetricGrid, metric_grid
+from core.ports import (
+    RangeAggregate,
+    SlotAggregates,
+    SlotAggregateSource,
+    empty_metrics_frame,
+    empty_slot_frame,
+)
+from core.slo import (
+    SLO,
+    MetricGrid,
+    SLICounts,
+    budget_slot,
+    lookback,
+    metric_grid,
+    slot_aggregates,
+    slot_counts,
+    slots_fit,
+)
 from pages import _ui as ui
 
 # timeslice SLIs judge every minute, so ask for minutes; a source may return a coarser step (Prometheus
@@ -53,3 +69,49 @@ def slo_grid(
         kind,
         what=f"SLO data ({', '.join(metrics_key)})",
     )
+
+
+@st.cache_resource(ttl=ui.CACHE_TTL_S, max_entries=8, show_spinner=False)
+def _slots(
+    kind: str,
+    aggregates: tuple[RangeAggregate, ...],
+    start: datetime,
+    end: datetime,
+    slot: timedelta,
+    regions: tuple[str, ...],
+    _mtime: float,
+) -> SlotAggregates:
+    return ui.source(kind).aggregate_slots(list(aggregates), start, end, slot, list(regions))
+
+
+def slo_budget_counts(
+    slos: Sequence[SLO], at: datetime, regions: Sequence[str], kind: str = "metrics"
+) -> dict[str, SLICounts] | None:
+    """Each SLO's counts over its window ending at `at`, from per-slot sums the source computes
+    (core.slo.slots: a few hundred sums per region instead of every point); None when the source cannot
+    (the store, CloudWatch), an SLO needs every step's own ratio, or the windows are not whole slots:
+    then the page reads the budgets from `slo_grid` over `lookback(slos)` as before. On a source failure
+    the same banner and last good counts as slo_grid (empty counts when there are none)."""
+    src = ui.source(kind)
+    wanted = slot_aggregates(slos)
+    slot = budget_slot(slos)
+    if not isinstance(src, SlotAggregateSource) or wanted is None or slot is None:
+        return None
+    try:
+        mtime = config_path().stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    start, regions_key = at - lookback(slos), tuple(regions)
+
+    def empty() -> SlotAggregates:  # the source failed with nothing to fall back on: no data, no retry
+        return SlotAggregates(empty_slot_frame(), at, slot, 0, slot)
+
+    result = ui.load_last_good(
+        ("slo_slots", kind, wanted, start, at, slot, regions_key),
+        lambda: _slots(kind, wanted, start, at, slot, regions_key, mtime),
+        empty,
+        kind,
+    )
+    if not slots_fit(result, slos):
+        return None
+    return {s.name: slot_counts(result, s) for s in slos}

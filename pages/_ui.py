@@ -104,15 +104,21 @@ def _load_config_cached(path: str, mtime: float) -> HeadroomConfig | ConfigError
         return exc
 
 
-def config() -> HeadroomConfig:
-    """The validated config; a bad file stops the page with each problem named (never a traceback)."""
-    _leave_legacy_pages_mode()
+def config_key() -> tuple[str, float]:
+    """The config file's path and modification time: what identifies the config in caches shared across
+    sessions (a results cache keyed by it is dropped when the file changes)."""
     path = config_path()
     try:
         mtime = path.stat().st_mtime
     except OSError:
         mtime = 0.0
-    result = _load_config_cached(str(path), mtime)
+    return str(path), mtime
+
+
+def config() -> HeadroomConfig:
+    """The validated config; a bad file stops the page with each problem named (never a traceback)."""
+    _leave_legacy_pages_mode()
+    result = _load_config_cached(*config_key())
     if isinstance(result, ConfigError):
         st.error(f"**Headroom cannot start: the configuration file has problems.**\n\nFile: `{result.path}`")
         st.markdown(

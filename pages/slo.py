@@ -1,6 +1,7 @@
 """SLOs: one card per SLO x region with the error budget, its burn-down and the multiwindow burn-rate
 alert state. The SLO windows are rolling and end at the end of the selected time range."""
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -15,13 +16,14 @@ from core.slo import (
     lookback,
     metrics_for,
     reports_table,
+    rules_lookback,
     slo_counts,
     slo_report,
     slos_from_config,
 )
 from pages import _alerts as alerts_ui
 from pages import _ui as ui
-from pages._slo_data import slo_grid
+from pages._slo_data import slo_budget_counts, slo_grid
 
 _, range_end = ui.page_header(
     "SLOs",
@@ -38,9 +40,16 @@ if not slos:
 alerts_ui.export_buttons(cfg)  # the rules that page people with the dashboard closed (issue 12)
 ALERT_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level: one vocabulary
 
-# every region, 1-minute steps: budgets and global figures need all of the traffic, whatever is selected
-grid = slo_grid(metrics_for(slos), range_end - lookback(slos), range_end, cfg.region_codes)
-if grid.slots == 0:
+# every region: budgets and global figures need all of the traffic, whatever is selected. The budgets
+# come from per-slot sums the source computes over each SLO window (a few hundred per region, issue 17)
+# and the burn-rate rules from a grid over the rule windows only; a source that cannot sum slots gives
+# one grid over the SLO windows for both
+budget_counts = slo_budget_counts(slos, range_end, cfg.region_codes)
+grid_lookback = lookback(slos) if budget_counts is None else rules_lookback(cfg.burn_rate_rule)
+grid = slo_grid(metrics_for(slos), range_end - grid_lookback, range_end, cfg.region_codes)
+alert_counts = {s.name: slo_counts(grid, s) for s in slos}
+counts = alert_counts if budget_counts is None else budget_counts
+if grid.slots == 0 and all(c.slots == 0 for c in counts.values()):
     st.info(
         f"No SLO data ({', '.join(metrics_for(slos))}) for the window ending at {range_end:%Y-%m-%d %H:%M} "
         "UTC: pick a later range in the sidebar, or check the metrics source."
@@ -50,14 +59,21 @@ if grid.slots == 0:
 at = ui.state_as_of(range_end, grid.newest, "Budgets and alert states")
 
 selected = ui.selected_regions()
-counts = {s.name: slo_counts(grid, s) for s in slos}
 reports: list[SLOReport] = []
 for s in slos:
     scopes = [r for r in selected if r in counts[s.name].regions]
     if len(counts[s.name].regions) > 1:
         scopes.insert(0, GLOBAL)
     reports += [
-        slo_report(counts[s.name], s, at, None if r == GLOBAL else r, cfg.burn_rate_rule) for r in scopes
+        slo_report(
+            alert_counts[s.name],
+            s,
+            at,
+            None if r == GLOBAL else r,
+            cfg.burn_rate_rule,
+            budget_data=counts[s.name],
+        )
+        for r in scopes
     ]
 
 if not reports:
@@ -124,12 +140,10 @@ st.caption(
 )
 
 
-def gauge(report: SLOReport, key: str) -> None:
-    remaining = report.budget.remaining_fraction
-    if remaining is None:
-        st.markdown("**Error budget remaining**: no traffic in the window")
-        return
-    value = remaining * 100
+@st.cache_resource(max_entries=512, show_spinner=False)
+def gauge_figure(value: float) -> go.Figure:
+    """The budget gauge at display precision, built once per value across sessions (building plotly
+    figures was most of a warm rerun: issue 17)."""
     fig = go.Figure(
         go.Indicator(
             mode="gauge+number",
@@ -148,19 +162,37 @@ def gauge(report: SLOReport, key: str) -> None:
         )
     )
     fig.update_layout(height=230, margin={"l": 30, "r": 30, "t": 50, "b": 10})
-    st.plotly_chart(fig, width="stretch", key=key)
+    return fig
+
+
+def gauge(report: SLOReport, key: str) -> None:
+    remaining = report.budget.remaining_fraction
+    if remaining is None:
+        st.markdown("**Error budget remaining**: no traffic in the window")
+        return
+    st.plotly_chart(gauge_figure(round(remaining * 100, 2)), width="stretch", key=key)
 
 
 def burn_down_figure(report: SLOReport) -> go.Figure:
     region = None if report.region == GLOBAL else report.region
     down = burn_down(counts[slo.name], slo, at, region)
+    return burn_down_chart(
+        pd.DatetimeIndex(down["ts"]).asi8,
+        down["ideal_fraction"].to_numpy() * 100,
+        down["remaining_fraction"].to_numpy() * 100,
+    )
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def burn_down_chart(ts_ns: np.ndarray, ideal: np.ndarray, remaining: np.ndarray) -> go.Figure:
+    """The burn-down chart of these points, built once across sessions (keyed by the data itself)."""
     fig = go.Figure()
     # compact traces at the chart's width (ui.trace_data): a 30-day window has thousands of steps per card
-    ts = pd.DatetimeIndex(down["ts"])
-    ideal = ui.trace_data(pd.Series(down["ideal_fraction"].to_numpy() * 100, index=ts))
-    remaining = ui.trace_data(pd.Series(down["remaining_fraction"].to_numpy() * 100, index=ts))
-    fig.add_trace(go.Scatter(**ideal, name="ideal (burn 1)", line={"dash": "dash", "color": "#90a4ae"}))
-    fig.add_trace(go.Scatter(**remaining, name="remaining", line={"color": "#1e88e5"}))
+    ts = pd.to_datetime(ts_ns, utc=True)
+    ideal_trace = ui.trace_data(pd.Series(ideal, index=ts))
+    remaining_trace = ui.trace_data(pd.Series(remaining, index=ts))
+    fig.add_trace(go.Scatter(**ideal_trace, name="ideal (burn 1)", line={"dash": "dash", "color": "#90a4ae"}))
+    fig.add_trace(go.Scatter(**remaining_trace, name="remaining", line={"color": "#1e88e5"}))
     fig.update_layout(
         title="Burn-down over the window",
         height=230,

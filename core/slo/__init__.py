@@ -25,7 +25,7 @@ once and pass them instead of the frame.
 
 Modules, by concern: `types` (the SLO and the result types), `grid` (regular grid, cumulative sums,
 window arithmetic), `budget` (SLIs, error budget, burn-down), `alerts` (burn rates, alert states,
-burning now), `reports` (per SLO x scope reports, region states, formatting), `markers` (deploy markers,
+burning now), `reports` (per SLO x scope reports, region states, formatting), `slots` (counts from per-slot sums a source computed), `markers` (deploy markers,
 runbooks). The Overview's KPI tiles are core/kpi.py.
 """
 
@@ -53,6 +53,7 @@ from core.slo.reports import (
     slo_reports,
     slo_window_aggregates,
 )
+from core.slo.slots import budget_slot, slot_aggregates, slot_counts, slots_fit
 from core.slo.types import (
     ALERT_ORDER,
     CURRENT_BURN_WINDOW,
@@ -96,6 +97,7 @@ __all__ = [
     "burn_rate",
     "burn_rate_series",
     "burn_rates",
+    "budget_slot",
     "burning_now",
     "window_events",
     "deploy_markers",
@@ -113,6 +115,9 @@ __all__ = [
     "rule_windows",
     "runbooks_for",
     "sli",
+    "slot_aggregates",
+    "slot_counts",
+    "slots_fit",
     "sli_detail",
     "slo_aggregates",
     "slo_counts",

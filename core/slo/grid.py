@@ -34,10 +34,18 @@ class SLICounts:
     cum_weight: np.ndarray  # traffic (events) for weighting regions; slots with data without traffic data
     first_known: np.ndarray = field(repr=False)  # per region: first slot with data (or -1)
     last_known: np.ndarray = field(repr=False)
+    # seconds one timeslice (one unit of cum_known, or of cum_bad for timeslices) stands for: the step,
+    # or the data's own resolution when a slot sums several steps (core.slo.slots)
+    unit: int = 0
+
+    @property
+    def unit_s(self) -> int:
+        return self.unit or self.step
 
     @property
     def step_minutes(self) -> float:
-        return self.step / 60.0
+        """Minutes per timeslice unit (the step itself unless slots sum several steps)."""
+        return self.unit_s / 60.0
 
     @property
     def data_start(self) -> datetime | None:
@@ -273,7 +281,7 @@ def _windows(counts: SLICounts, rows: np.ndarray, starts: np.ndarray, ends: np.n
     starts = np.asarray(starts, dtype=np.int64)
     ends = np.asarray(ends, dtype=np.int64)
     n_windows = len(ends)
-    expected = np.maximum((ends - starts) // counts.step, 1).astype(float)
+    expected = np.maximum((ends - starts) // counts.unit_s, 1).astype(float)
     if len(rows) == 0 or counts.slots == 0:
         nan = np.full(n_windows, np.nan)
         return _Windows(

@@ -25,11 +25,15 @@ def slo_report(
     region: str | None = None,
     rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES,
     with_budget: bool = True,
+    budget_data: SLOData | None = None,
 ) -> SLOReport:
     """Budget, alert state, current burn and time to exhaustion of one SLO in one scope. With
-    with_budget=False only the alert part is computed (for data covering the rule windows only)."""
+    with_budget=False only the alert part is computed (for data covering the rule windows only). With
+    `budget_data` the budget comes from it (counts on slots covering the SLO window, core.slo.slots) and
+    the alert part from `frame` (a grid over the rule windows)."""
     counts = _as_counts(frame, slo)
-    budget = error_budget(counts, slo, at, region) if with_budget else None
+    budget_counts = counts if budget_data is None else _as_counts(budget_data, slo)
+    budget = error_budget(budget_counts, slo, at, region) if with_budget else None
     alert = alert_state(counts, slo, at, rules, region)
     current = alert.burn_rates.get(CURRENT_BURN_WINDOW)
     if CURRENT_BURN_WINDOW not in alert.burn_rates:

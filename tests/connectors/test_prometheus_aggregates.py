@@ -1,5 +1,5 @@
 """PrometheusSource against a real, backfilled Prometheus: long ranges fetched as day pieces (closed days
-kept), and aggregate_range (core.ports.RangeAggregateSource): the figures Prometheus computes equal core.timeseries.summarise_metrics over the points a
+kept), aggregate_range (core.ports.RangeAggregateSource) and aggregate_slots (the SLO budgets): the figures Prometheus computes equal core.timeseries.summarise_metrics over the points a
 full-resolution query_range returns (docs/ARCHITECTURE.md, "Data contracts")."""
 
 from __future__ import annotations
@@ -15,8 +15,22 @@ from connectors.prometheus import PrometheusSource, aggregate_query
 from core.config import load_config
 from core.health import health_aggregates
 from core.kpi import kpi_aggregates
-from core.ports import RangeAggregate, RangeAggregateSource, SourceError
-from core.slo import slo_window_aggregates, slos_from_config
+from core.ports import RangeAggregate, RangeAggregateSource, SlotAggregateSource, SourceError
+from core.slo import (
+    budget_slot,
+    burn_down,
+    error_budget,
+    lookback,
+    metric_grid,
+    metrics_for,
+    slo_counts,
+    slo_window_aggregates,
+    slos_from_config,
+    slot_aggregates,
+    slot_counts,
+    slots_fit,
+)
+from core.slo.slots import SLOT_POINTS
 from core.timeseries import aggregates_table, summarise_range
 from tests.conftest import SHIPPED_CONFIG
 from tests.connectors.promdata import CDN_QUERIES, openmetrics
@@ -160,3 +174,38 @@ def test_a_rerun_fetches_only_the_open_day(long_prom) -> None:
     assert 1 <= len(open_pieces) <= 2
     assert source.http_requests == (len(pieces) + len(open_pieces)) * len(metrics)
     pd.testing.assert_frame_equal(first, second)
+
+
+@pytest.mark.parametrize("at_offset", [timedelta(0), timedelta(minutes=-7)])
+def test_slo_budgets_from_slot_sums_equal_the_full_grid(long_prom, at_offset) -> None:
+    """The SLOs page's budgets and burn-downs from aggregate_slots (a few hundred sums per region) are
+    the ones the grid of every point over the SLO windows gives (issue 17)."""
+    slos = [replace(s, window=timedelta(days=7)) for s in slos_from_config(CFG.slo)]
+    at = LONG_END.replace(second=0, microsecond=0) + at_offset
+    source = long_source(long_prom.url)
+    wanted, slot = slot_aggregates(slos), budget_slot(slos)
+    assert isinstance(source, SlotAggregateSource) and wanted is not None and slot is not None
+    before = source.http_requests
+    slots = source.aggregate_slots(wanted, at - lookback(slos), at, slot)
+    assert slots_fit(slots, slos) and slots.resolution == timedelta(seconds=300)
+    # one range query per figure and four days of slots (a month in one request would time out)
+    assert source.http_requests - before == len(wanted) * -(-slots.slots // (4 * 86400 // 3600))
+    assert slots.slot == timedelta(hours=1)
+    assert slots.slots <= SLOT_POINTS + 1
+    grid = metric_grid(source.query_range(metrics_for(slos), at - lookback(slos), at, timedelta(minutes=1)))
+    assert grid.step == 300
+    for slo in slos:
+        want_counts, counts = slo_counts(grid, slo), slot_counts(slots, slo)
+        assert counts.regions == want_counts.regions and counts.regions
+        for region in (None, *counts.regions):
+            want, got = error_budget(want_counts, slo, at, region), error_budget(counts, slo, at, region)
+            where = (slo.name, region)
+            assert want.sli is not None, where
+            assert got.sli == pytest.approx(want.sli, rel=1e-9), where
+            assert got.remaining_fraction == pytest.approx(want.remaining_fraction, rel=1e-6), where
+            assert got.consumed == pytest.approx(want.consumed, rel=1e-6), where
+            assert got.coverage == pytest.approx(want.coverage, rel=1e-9), where
+            assert got.partial == want.partial, where
+            down = burn_down(counts, slo, at, region)
+            assert len(down) <= SLOT_POINTS + 1
+            assert down["remaining_fraction"].iloc[-1] == pytest.approx(want.remaining_fraction, rel=1e-6)

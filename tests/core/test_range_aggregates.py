@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from core.config import DEFAULT_BURN_RATE_RULES
-from core.ports import RangeAggregate
+from core.ports import RangeAggregate, tidy_metrics
 from core.slo import (
     SLO,
     region_slo_states,
@@ -110,3 +111,24 @@ def test_slo_states_from_window_sums_agree_with_the_grid() -> None:
     assert list(got["worst_slo"]) == list(expected["worst_slo"])
     assert got["current_burn"].to_numpy() == pytest.approx(expected["current_burn"].to_numpy(), nan_ok=True)
     assert list(got["alert"]) == ["page", "page", "ok", "no data"]  # the case is not trivial
+
+
+def test_a_window_without_points_gives_no_figures() -> None:
+    frame = tidy_metrics(
+        pd.DataFrame(
+            {
+                "ts": pd.to_datetime(["2026-01-01T00:00Z", "2026-01-01T00:01Z"]),
+                "region": "a",
+                "metric": "requests_per_second",
+                "value": [1.0, 2.0],
+            }
+        )
+    )
+    later = pd.Timestamp("2026-01-02T00:00Z")
+    wanted = [
+        RangeAggregate("requests_per_second", stat, window=timedelta(minutes=5))
+        for stat in ("last", "sum", "count", "max")
+    ]
+    assert summarise_metrics(frame, wanted, later).empty
+    counted = aggregates_table(summarise_metrics(frame, [RangeAggregate("requests_per_second", "count")]))
+    assert counted.at["a", "count(requests_per_second)"] == 2

@@ -149,3 +149,41 @@ def test_slo_page_on_prometheus_shows_its_numbers(app_config, prometheus_day, tm
     # one day of data in a 28-day window: every card says the figures cover part of it
     warnings = [w.value for w in at.warning]
     assert warnings and all("of the 28d window" in w for w in warnings)
+
+
+def test_slo_page_budgets_on_prometheus_equal_the_full_grids(
+    app_config, prometheus_day, tmp_path, monkeypatch
+) -> None:
+    """The budgets the page reads from Prometheus's slot sums are the ones it showed when it pulled every
+    point of the SLO windows (issue 17): the same page forced onto the grid path agrees."""
+    from pages import _slo_data
+    from tests.conftest import write_config
+
+    write_config(
+        tmp_path,
+        {
+            "demo": {"refresh_after": "3650d"},
+            "sources": {"metrics": "prometheus"},
+            "prometheus": {"url": prometheus_day},
+        },
+    )
+    calls: list[bool] = []
+    real = _slo_data.slo_budget_counts
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = real(*args, **kwargs)
+        calls.append(result is not None)
+        return result
+
+    monkeypatch.setattr(_slo_data, "slo_budget_counts", spy)
+    slots = open_page().dataframe[0].value.set_index(["SLO", "Region"])
+    assert calls and all(calls)  # the slot path was taken
+    monkeypatch.setattr(_slo_data, "slo_budget_counts", lambda *args, **kwargs: None)
+    grid = open_page().dataframe[0].value.set_index(["SLO", "Region"])
+    assert sorted(slots.index) == sorted(grid.index)
+    for column in ("SLI %", "Budget left %", "Minutes left"):
+        for key in grid.index:
+            assert slots.at[key, column] == pytest.approx(grid.at[key, column], rel=1e-9, abs=1e-9), (
+                column,
+                key,
+            )
