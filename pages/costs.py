@@ -367,11 +367,21 @@ else:
     s1, s2 = st.columns(2)
     fleet = fleets[s1.selectbox("Fleet", list(fleets), key="costs_fleet")]
     current = costs.run_rate(billing, today, compared, fleet.region)
+    most_instances = float(max(fleet.max_instances, 1)) * 4
+    # today's run rate may pay for more than the control allows (a fleet's max lowered): Streamlit raises
+    # on a default above max_value, so it is clamped and the message says so
+    paid_for = ui.clamp_value(
+        "Average instances",
+        float(round(costs.equivalent_instances(current, fleet.price_per_hour), 1)),
+        0.0,
+        most_instances,
+        " (what today's run rate pays for)",
+    )
     instances = s2.number_input(
         "Average instances",
         min_value=0.0,
-        max_value=float(max(fleet.max_instances, 1)) * 4,
-        value=float(round(costs.equivalent_instances(current, fleet.price_per_hour), 1)),
+        max_value=most_instances,
+        value=paid_for,
         step=1.0,
         key=f"costs_instances_{fleet.name}",
         help="Around the clock. Starts at what today's run rate pays for.",

@@ -267,3 +267,21 @@ def test_month_to_date_says_today_is_not_included(app_config) -> None:
     at = run_page()
     tile = next(m for m in at.metric if m.label.startswith("Month to date"))
     assert tile.delta == "01 Nov – 22 Nov, closed days; today not included"
+
+
+def test_a_run_rate_above_the_fleets_control_is_clamped_with_a_message(app_config) -> None:
+    """Today's run rate paid for more instances than the scenario control allows (4 x the fleet's max):
+    Streamlit raised on the default above max_value and the page died (issue 15, #6)."""
+    import tomllib
+
+    import tomli_w
+
+    data = tomllib.loads(app_config.path.read_text())
+    for fleet in data["fleet"]:
+        fleet["min_instances"], fleet["max_instances"] = 1, 1
+    app_config.path.write_text(tomli_w.dumps(data))
+    at = run_page()
+    warning = " ".join(w.value for w in at.warning)
+    assert "Average instances" in warning and "run rate" in warning, warning
+    box = next(n for n in at.number_input if n.label == "Average instances")
+    assert box.value == 4.0
