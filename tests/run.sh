@@ -45,6 +45,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 # PostgreSQL). --dist loadfile keeps a test file on one worker, so its module fixtures (a backfilled
 # Prometheus, a Streamlit server) start once and its tests run in order. HEADROOM_TEST_WORKERS overrides
 # the count; `bash tests/run.sh -n 0 ...` runs serially in one process.
-workers="${HEADROOM_TEST_WORKERS:-$(nproc)}"
+# (GNU nproc answers OMP_NUM_THREADS when it is set, as it is just above: ask it without)
+workers="${HEADROOM_TEST_WORKERS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}"
 if [ "$workers" -gt 4 ]; then workers=4; fi
 exec .venv/bin/python -m pytest -q --timeout=600 -n "$workers" --dist loadfile "$@"
