@@ -34,6 +34,21 @@ ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 DEMO_END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest files first: browser tests (tests/e2e), then files with a `slow` test (a real server), then
+    the rest, each file's tests kept in their order. tests/run.sh hands whole files to pytest-xdist
+    workers in this order (--dist loadfile --no-loadscope-reorder), so the short files fill the gaps at
+    the end instead of a long browser file starting last and running alone."""
+    e2e = REPO_ROOT / "tests" / "e2e"
+    rank: dict[Path, int] = {}
+    for item in items:
+        path = Path(item.path)
+        slow = item.get_closest_marker("slow") is not None
+        current = rank.get(path, 2)
+        rank[path] = min(current, 0 if path.is_relative_to(e2e) else 1 if slow else 2)
+    items.sort(key=lambda item: rank[Path(item.path)])  # stable: order within a rank is kept
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

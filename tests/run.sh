@@ -48,4 +48,5 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 # (GNU nproc answers OMP_NUM_THREADS when it is set, as it is just above: ask it without)
 workers="${HEADROOM_TEST_WORKERS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}"
 if [ "$workers" -gt 4 ]; then workers=4; fi
-exec .venv/bin/python -m pytest -q --timeout=600 -n "$workers" --dist loadfile "$@"
+# --no-loadscope-reorder: keep tests/conftest.py's order (longest files first), not "most tests first"
+exec .venv/bin/python -m pytest -q --timeout=600 -n "$workers" --dist loadfile --no-loadscope-reorder "$@"
