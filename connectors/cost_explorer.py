@@ -10,6 +10,12 @@ day is fetched again.
 
 Cost Explorer's REGION dimension says "NoRegion" for global charges; those rows use region "global".
 
+Shared by the replicas (issue 14): with a PostgreSQL store configured, `db` is its URL and the cache
+(`costs` and `cost_explorer_days`, created by a versioned migration, component "billing_cache") lives
+there, so a day one replica paid for is never bought again by another. Two replicas missing the same day
+at the same moment may both fetch it (the lock is per process); each write replaces whole days in one
+transaction, so the cache still holds one copy.
+
 Paging follows NextPageToken at most `MAX_PAGES` pages and stops on a token seen before (aws_common.Pager).
 An amount that is not a finite number (NaN, Infinity, 1e400) makes the whole fetch a SourceError naming
 the day and service, and nothing of it is stored: a cost row that is not a number would poison every
@@ -28,9 +34,11 @@ import pandas as pd
 import sqlite_utils
 
 from connectors.aws_common import AwsCredentials, Pager, client_for, source_error
-from connectors.store import cost_totals_by_day, read_costs, replace_costs
+from connectors.store import COSTS_TABLE, cost_totals_by_day, read_costs, replace_costs
 from core import db as store_db
+from core import migrations
 from core.config import CostExplorerConfig
+from core.migrations import Migration
 from core.ports import SourceError, SourceHealth
 
 FETCH_LOG_TABLE = "cost_explorer_days"
@@ -39,7 +47,36 @@ GLOBAL_REGION = "global"
 _NO_REGION = {"NoRegion", "", "global", "Global"}
 
 
-def ensure_fetch_log(db: sqlite_utils.Database) -> None:
+BILLING_CACHE_COMPONENT = "billing_cache"
+# PostgreSQL: the cache's two tables (on SQLite, `costs` belongs to connectors/store.py's schema)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "costs and cost_explorer_days tables",
+        lambda conn: [
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {COSTS_TABLE} (day TEXT NOT NULL, service TEXT NOT NULL, "
+                "region TEXT NOT NULL, cost_usd DOUBLE PRECISION, PRIMARY KEY (day, service, region))"
+            ),
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {FETCH_LOG_TABLE} (day TEXT PRIMARY KEY, fetched_at TEXT, "
+                "estimated INTEGER, rows INTEGER, total_usd DOUBLE PRECISION)"
+            ),
+        ],
+    ),
+)
+
+_LOG_UPSERT = (
+    f"INSERT INTO {FETCH_LOG_TABLE} (day, fetched_at, estimated, rows, total_usd) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (day) DO UPDATE SET fetched_at = excluded.fetched_at, estimated = excluded.estimated, "
+    "rows = excluded.rows, total_usd = excluded.total_usd"
+)
+
+
+def ensure_fetch_log(db: sqlite_utils.Database | str) -> None:
+    if store_db.is_url(db):
+        migrations.ensure_current(db, BILLING_CACHE_COMPONENT, MIGRATIONS)
+        return
     if FETCH_LOG_TABLE not in db.table_names():
         db[FETCH_LOG_TABLE].create(
             {"day": str, "fetched_at": str, "estimated": int, "rows": int, "total_usd": float},
@@ -53,7 +90,7 @@ class CostExplorerSource:
     def __init__(
         self,
         config: CostExplorerConfig,
-        db: sqlite_utils.Database,
+        db: sqlite_utils.Database | str,
         credentials: AwsCredentials | None = None,
         client: Any | None = None,
         name: str = "AWS Cost Explorer",
@@ -84,9 +121,10 @@ class CostExplorerSource:
         return self._read(start, end)
 
     def health(self) -> SourceHealth:
-        row = self.db.execute(
-            f"SELECT COUNT(*), MIN(day), MAX(day), MAX(fetched_at) FROM {FETCH_LOG_TABLE}"
-        ).fetchone()
+        with store_db.store_read(self.db) as conn:
+            row = conn.execute(
+                f"SELECT COUNT(*), MIN(day), MAX(day), MAX(fetched_at) FROM {FETCH_LOG_TABLE}"
+            ).fetchone()
         cached = f"{row[0]} day(s) cached ({row[1]} to {row[2]})" if row and row[0] else "nothing cached yet"
         if self._last_error:
             return SourceHealth(self.name, "down", self._last_error, self._last_success, self._last_latency)
@@ -99,14 +137,13 @@ class CostExplorerSource:
     # -- cache logic ---------------------------------------------------------------------------------
     def days_to_fetch(self, start: date, end: date, now: datetime) -> list[date]:
         """Days in start..end that are missing, changed behind our back, or open and due a refresh."""
-        log = {
-            r[0]: r[1:]
-            for r in self.db.execute(
+        with store_db.store_read(self.db) as conn:
+            logged = conn.execute(
                 f"SELECT day, fetched_at, estimated, rows, total_usd FROM {FETCH_LOG_TABLE} "
                 "WHERE day >= ? AND day <= ?",
                 [start.isoformat(), end.isoformat()],
             ).fetchall()
-        }
+        log = {r[0]: tuple(r[1:]) for r in logged}
         present = cost_totals_by_day(self.db, start, end)
         refresh = self.config.refresh_open_days_after
         due: list[date] = []
@@ -153,8 +190,7 @@ class CostExplorerSource:
                 n, total = per_day.get(d, (0, 0.0))
                 per_day[d] = (n + 1, total + c)
             conn.executemany(
-                f"INSERT OR REPLACE INTO {FETCH_LOG_TABLE} (day, fetched_at, estimated, rows, total_usd) "
-                "VALUES (?, ?, ?, ?, ?)",
+                _LOG_UPSERT,
                 [
                     (
                         d,

@@ -209,15 +209,20 @@ class StoreBillingSource:
 
 
 # ---- costs: read and replace (the demo's bill and Cost Explorer's cache share the table) -------------
-def read_costs(db: sqlite_utils.Database, start: date, end: date) -> pd.DataFrame:
+def read_costs(db: sqlite_utils.Database | str, start: date, end: date) -> pd.DataFrame:
     """The billing frame for days start..end inclusive (sqlite3 / pandas errors propagate: the caller
-    names its source)."""
-    frame = pd.read_sql_query(
+    names its source). `db` may also be the shared PostgreSQL URL (Cost Explorer's cache, issue 14)."""
+    sql = (
         f"SELECT day, service, region, cost_usd FROM {COSTS_TABLE} WHERE day >= ? AND day <= ? "
-        "ORDER BY day, service, region",
-        db.conn,
-        params=[start.isoformat(), end.isoformat()],
+        "ORDER BY day, service, region"
     )
+    params = [start.isoformat(), end.isoformat()]
+    if store_db.is_url(db):
+        with store_db.store_read(db) as conn:
+            rows = conn.execute(sql, params).fetchall()
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=["day", "service", "region", "cost_usd"])
+    else:
+        frame = pd.read_sql_query(sql, db.conn, params=params)
     if frame.empty:
         return empty_billing_frame()
     frame["day"] = pd.to_datetime(frame["day"]).dt.date
@@ -225,12 +230,15 @@ def read_costs(db: sqlite_utils.Database, start: date, end: date) -> pd.DataFram
     return frame
 
 
-def cost_totals_by_day(db: sqlite_utils.Database, start: date, end: date) -> dict[str, tuple[int, float]]:
-    """{ISO day: (row count, dollars)} for days start..end that have rows."""
-    rows = db.execute(
-        f"SELECT day, COUNT(*), SUM(cost_usd) FROM {COSTS_TABLE} WHERE day >= ? AND day <= ? GROUP BY day",
-        [start.isoformat(), end.isoformat()],
-    ).fetchall()
+def cost_totals_by_day(
+    db: sqlite_utils.Database | str, start: date, end: date
+) -> dict[str, tuple[int, float]]:
+    """{ISO day: (row count, dollars)} for days start..end that have rows (SQLite or a PostgreSQL URL)."""
+    with store_db.store_read(db) as conn:
+        rows = conn.execute(
+            f"SELECT day, COUNT(*), SUM(cost_usd) FROM {COSTS_TABLE} WHERE day >= ? AND day <= ? GROUP BY day",
+            [start.isoformat(), end.isoformat()],
+        ).fetchall()
     return {r[0]: (r[1], r[2] or 0.0) for r in rows}
 
 

@@ -90,7 +90,12 @@ def _review(args: argparse.Namespace, config: HeadroomConfig) -> int:
     locator = guarded_store(config)
     shared = locator if is_url(locator) else db
     inputs = gather_review_inputs(
-        config, build_metrics_source(config, db), build_billing_source(config, db), db, week, shared=shared
+        config,
+        build_metrics_source(config, db),
+        build_billing_source(config, db, shared_store=locator if is_url(locator) else None),
+        db,
+        week,
+        shared=shared,
     )
     report = build_report(inputs, week, progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr))
     notes = load_notes(shared, week)

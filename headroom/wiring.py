@@ -107,7 +107,7 @@ def _cloudwatch(config: HeadroomConfig, secrets: Mapping[str, Any] | None) -> Me
 
 
 def _cost_explorer(
-    config: HeadroomConfig, db: sqlite_utils.Database, secrets: Mapping[str, Any] | None
+    config: HeadroomConfig, db: sqlite_utils.Database | str, secrets: Mapping[str, Any] | None
 ) -> BillingSource:
     from connectors.aws_common import AwsCredentials
     from connectors.cost_explorer import CostExplorerSource
@@ -178,13 +178,18 @@ def build_events_source(
 
 
 def build_billing_source(
-    config: HeadroomConfig, db: sqlite_utils.Database, secrets: Mapping[str, Any] | None = None
+    config: HeadroomConfig,
+    db: sqlite_utils.Database,
+    secrets: Mapping[str, Any] | None = None,
+    shared_store: Any = None,
 ) -> BillingSource:
+    """The configured BillingSource. Cost Explorer's cache lives in `shared_store` when given (the
+    PostgreSQL URL every replica shares: a day bought once serves them all), else in `db`."""
     kind = config.sources.billing
     if kind == "demo":
         return StoreBillingSource(db)
     if kind == "cost_explorer":
-        return _cost_explorer(config, db, secrets)
+        return _cost_explorer(config, db if shared_store is None else shared_store, secrets)
     raise NotImplementedError(f"sources.billing = {kind!r} is not available in this build")
 
 
@@ -195,14 +200,16 @@ def aws_credential_settings(secrets: Mapping[str, Any] | None) -> Mapping[str, A
 
 
 def build_executor(
-    config: HeadroomConfig, db: Any, secrets: Mapping[str, Any] | None = None
+    config: HeadroomConfig, db: Any, secrets: Mapping[str, Any] | None = None, shared_store: Any = None
 ) -> ActionExecutor:
-    """The configured ActionExecutor (`[sources].executor`): the sandbox, or AWS."""
+    """The configured ActionExecutor (`[sources].executor`): the sandbox, or AWS. The sandbox keeps its
+    simulated fleet in `shared_store` when given (the PostgreSQL URL every replica shares), else in `db`;
+    its starting instance counts always come from `db`'s demo world."""
     kind = config.sources.executor
     if kind == "sandbox":
         from connectors.sandbox_executor import SandboxExecutor
 
-        return SandboxExecutor(db, config)
+        return SandboxExecutor(db if shared_store is None else shared_store, config, metrics=db)
     if kind == "aws":
         from connectors.aws_executor import AwsExecutor
 

@@ -99,7 +99,7 @@ def drained_regions() -> dict[str, str]:
     """Regions the sandbox routes no traffic to now: region -> the routing target that drained it."""
     drained: dict[str, str] = {}
     try:
-        targets = sandbox_targets(ui.db())
+        targets = sandbox_targets(ui.shared_store())  # PostgreSQL when the replicas share one
     except Exception:  # no sandbox yet (or another executor): nothing in force to show
         return drained
     for target in targets:

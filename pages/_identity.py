@@ -22,12 +22,10 @@ def identity_picker(cfg: HeadroomConfig, key: str) -> tuple[Identity, str]:
             key=key,
         )
         who = resolve_identity(cfg.auth, cfg.user, demo_choice=choice)
-    elif mode == "proxy":
-        who = resolve_identity(cfg.auth, cfg.user, headers=dict(st.context.headers))
     else:
-        try:
-            claims = st.user.to_dict()
-        except Exception:
-            claims = {}
-        who = resolve_identity(cfg.auth, cfg.user, oidc_claims=claims)
+        # the proxy header with ALL its values (a repeated header is refused: issue 19 item 3) or the
+        # OIDC login, exactly as every other page reads them
+        from pages import _ui as ui
+
+        who = ui.current_identity()
     return who, role_of(who, cfg.user)

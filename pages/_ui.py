@@ -189,7 +189,7 @@ def _source(kind: str, config_mtime: float):
     if kind == "cdn":
         return build_cdn_source(cfg, database, sec)
     if kind == "billing":
-        return build_billing_source(cfg, database, sec)
+        return build_billing_source(cfg, database, sec, shared_store())
     if kind == "events":
         # recorded incidents live beside the audit chain; reading them needs no audit key
         return build_events_source(cfg, database, sec, recorded_store=guarded_store_locator(cfg, sec))

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from core import audit, export
+from core import audit, db, export
 from core.actions import (
     FIELDS_OF_TARGET,
     KIND_OF_TARGET,
@@ -49,8 +49,10 @@ ui.page_header(
 
 
 @st.cache_resource(show_spinner=False)
-def _executor(store_path: str, kind: str, config_mtime: float):  # -> ActionExecutor
-    return build_executor(ui.config(), ui.db(), ui.secrets())
+def _executor(store_path: str, kind: str, config_mtime: float, shared_key: str):  # -> ActionExecutor
+    # the sandbox's fleet lives where the replicas share their tables (PostgreSQL when configured);
+    # shared_key (that URL, or "") is only the cache key
+    return build_executor(ui.config(), ui.db(), ui.secrets(), ui.shared_store())
 
 
 def _config_mtime() -> float:
@@ -61,8 +63,20 @@ def _config_mtime() -> float:
 
 
 try:
-    executor = _executor(str(cfg.store_path()), cfg.sources.executor, _config_mtime())
+    shared = ui.shared_store()
+    executor = _executor(
+        str(cfg.store_path()),
+        cfg.sources.executor,
+        _config_mtime(),
+        shared if isinstance(shared, str) else "",
+    )
     service = ActionService(ui.guarded_store(), cfg, executor)
+except db.StoreUnavailable as exc:  # the shared database is away: a banner, and no action on this replica
+    st.error(
+        f"⚠️ The store cannot be reached: {ui.md_text(exc)}. Actions are refused until it is back; "
+        "nothing is queued on this replica."
+    )
+    st.stop()
 except Exception as exc:  # a broken executor config or audit key must not become a traceback
     st.error(f"⚠️ The action executor ({cfg.sources.executor}) cannot start: {ui.md_text(exc)}")
     st.stop()
@@ -194,6 +208,10 @@ def _attempt(label: str, call: Callable[..., T], *args: Any) -> T | None:
         return call(*args)
     except ActionRefused as exc:
         _say("error", f"⛔ {label} refused: {exc.message}")
+        return None
+    except db.StoreUnavailable as exc:
+        # the shared database went away since the page loaded: refuse, never queue it locally
+        _say("error", f"⛔ {label} refused: {exc}. Nothing was changed; try again once the store is back.")
         return None
 
 

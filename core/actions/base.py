@@ -46,6 +46,7 @@ def store_guarded(attempt: str) -> Callable[[_Method], _Method]:
     def wrap(method: _Method) -> _Method:
         @functools.wraps(method)
         def guarded(self: _ServiceBase, actor: Identity, *args: Any, **kwargs: Any) -> Any:
+            self._settle_pending()
             try:
                 return method(self, actor, *args, **kwargs)
             except (sqlite3.DatabaseError, actions_store.UnreadableActionRow) as exc:
@@ -80,6 +81,10 @@ class _ServiceBase:
         migrations.ensure_current(self.path)
 
     # -- helpers -----------------------------------------------------------------------------------
+    def _settle_pending(self) -> None:
+        """Run before every transition; core/actions/execution.py settles there the executions whose
+        result this process could not record while the store was away."""
+
     def now(self) -> datetime:
         now = self.clock()
         if now.tzinfo is None:

@@ -3,18 +3,23 @@
 approved -> executing is one compare-and-set inside BEGIN IMMEDIATE, so of any number of reruns, double
 clicks, tabs or threads exactly one wins and calls the executor. The intent (state executing, the state
 read before, the owner process) is committed before the outside call; `reconcile()` reads the target of
-anything a dead process left executing and records what it shows, never re-applying."""
+anything a dead process left executing and records what it shows, never re-applying. An execution whose
+result this very process could not record (the store went away after the outside call) is settled the
+same way by the next ActionService call once the store is back (`settle_unrecorded`), not only on the
+next start."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
+import threading
 import uuid
 from datetime import datetime, timedelta
 from typing import Literal
 
-from core import audit
+from core import audit, db
 from core.actions import store as actions_store
 from core.actions.base import _minutes, _ServiceBase, store_guarded
 from core.actions.rules import check_cooldown, check_freeze, matches
@@ -46,6 +51,32 @@ STALE_EXECUTION = timedelta(hours=1)
 # states in which an action has been (or is being) run: a repeat of execute() is then a no-op
 _RAN_STATES = ("executing", "succeeded", "failed")
 
+# store -> ids of actions this process sent to their target but could not record the result of (the
+# store went away in between). The next call on that store settles them from the target's state.
+_UNRECORDED: dict[str, set[int]] = {}
+_UNRECORDED_LOCK = threading.Lock()
+
+
+class ResultUnrecorded(ActionRefused, db.StoreUnavailable):
+    """The change was sent to the target but the store went away before its result was recorded: a
+    refusal with a sentence for the page, and a StoreUnavailable for callers that watch the store."""
+
+
+def _remember_unrecorded(store: str, action_id: int) -> None:
+    with _UNRECORDED_LOCK:
+        _UNRECORDED.setdefault(store, set()).add(action_id)
+
+
+def _forget_unrecorded(store: str, action_id: int) -> None:
+    with _UNRECORDED_LOCK:
+        _UNRECORDED.get(store, set()).discard(action_id)
+
+
+def unrecorded_actions(store: str) -> list[int]:
+    """Actions of `store` this process applied without recording the result (not yet settled)."""
+    with _UNRECORDED_LOCK:
+        return sorted(_UNRECORDED.get(str(store), ()))
+
 
 class _ExecutionSteps(_ServiceBase):
     """execute() and reconcile(), each broken into its named steps."""
@@ -69,14 +100,16 @@ class _ExecutionSteps(_ServiceBase):
         after, error = self._apply(target, loaded.change)
         try:
             return self._record_outcome(actor, role, loaded, after, error)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, db.StoreUnavailable) as exc:
             # the outside call happened: "nothing was changed" would be a lie. The intent stays recorded
-            # (executing); reconcile() settles it from the target's state once this process is gone.
-            raise ActionRefused(
+            # (executing); the next call on this store once it is back settles it from the target's
+            # state (settle_unrecorded), and reconcile() does on another process or after a restart.
+            _remember_unrecorded(self.path, loaded.id)
+            raise ResultUnrecorded(
                 "result_unrecorded",
                 f"Action #{loaded.id} was sent to the target, but its result could not be recorded "
-                f"({exc}): it stays 'executing' and will be settled from the target's state. Check the "
-                "target before doing anything else.",
+                f"({exc}): it stays 'executing' and will be settled from the target's state as soon as "
+                "the store is back, never applied again. Check the target before doing anything else.",
                 loaded.id,
             ) from None
 
@@ -252,12 +285,39 @@ class _ExecutionSteps(_ServiceBase):
         return ExecuteOutcome(fresh, True, f"Action #{action.id} failed: {error}.")
 
     # -- crash recovery ----------------------------------------------------------------------------
+    def settle_unrecorded(self) -> list[ReconcileOutcome]:
+        """Settle the executions this process sent to their target but could not record (the store
+        went away after the outside call), by reading the target now; never re-apply. A store still away
+        raises (db.StoreUnavailable / sqlite3.DatabaseError) and the ids are kept for the next call."""
+        outcomes = []
+        for action_id in unrecorded_actions(self.path):
+            action = self.get(action_id)
+            if action is None or action.state != "executing" or action.owner != PROCESS_TOKEN:
+                _forget_unrecorded(self.path, action_id)  # recorded after all, or settled elsewhere
+                continue
+            settled = self._settle(
+                action, self.now(), "The store went away after the change was sent, before its result"
+            )
+            _forget_unrecorded(self.path, action_id)
+            if settled is not None:
+                outcomes.append(settled)
+        return outcomes
+
+    def _settle_pending(self) -> None:
+        """Before each transition: settle what this process could not record, if the store is back
+        (a store still away is left for the transition itself to report)."""
+        if not unrecorded_actions(self.path):
+            return
+        with contextlib.suppress(sqlite3.DatabaseError, db.StoreUnavailable):
+            self.settle_unrecorded()
+
     def reconcile(self) -> list[ReconcileOutcome]:
-        """Settle actions a dead process left executing, by reading the target; never re-apply."""
+        """Settle actions a dead process left executing, and those this process could not record the
+        result of while the store was away, by reading the target; never re-apply."""
+        outcomes = self.settle_unrecorded()
         now = self.now()
         with audit.read_connection(self.path) as conn:
             executing = actions_store.executing_actions(conn)
-        outcomes = []
         for action in executing:
             if action.owner == PROCESS_TOKEN:
                 continue  # in flight in this very process
@@ -269,14 +329,19 @@ class _ExecutionSteps(_ServiceBase):
                 outcomes.append(settled)
         return outcomes
 
-    def _settle(self, action: Action, now: datetime) -> ReconcileOutcome | None:
+    def _settle(
+        self,
+        action: Action,
+        now: datetime,
+        what_happened: str = "Headroom stopped before recording the result",
+    ) -> ReconcileOutcome | None:
         """Read the target of an abandoned execution and record what it shows (None if another
         session settled it first)."""
         target = self.target(action.target)
         state, read_error = (
             self.read_current(target) if target else (None, "the target is no longer configured")
         )
-        outcome, message = _verdict(action, state, read_error)
+        outcome, message = _verdict(action, state, read_error, what_happened)
         with audit.write_transaction(self.path) as conn:
             error = "" if outcome == "succeeded" else message
             won = actions_store.settle_abandoned(conn, action.id, outcome, state, error, now, action.owner)
@@ -330,14 +395,17 @@ def _beyond_approval(action: Action, plan: Plan) -> str:
 
 
 def _verdict(
-    action: Action, state: TargetState | None, read_error: str
+    action: Action,
+    state: TargetState | None,
+    read_error: str,
+    what_happened: str = "Headroom stopped before recording the result",
 ) -> tuple[Literal["succeeded", "failed"], str]:
     """What an abandoned execution ended as, judged from the target as it reads now."""
     if state is not None and matches(action.change, state):
         return (
             "succeeded",
             (
-                f"Headroom stopped before recording the result; the target already reads "
+                f"{what_happened}; the target already reads "
                 f"{describe_state(state)}, matching the change. It was not re-applied."
             ),
         )
@@ -345,7 +413,7 @@ def _verdict(
         return (
             "failed",
             (
-                f"Headroom stopped between recording the intent and the result; the target reads "
+                f"{what_happened}; the target reads "
                 f"{describe_state(state)}, not the requested {describe_change(action.change)}. "
                 "The change was NOT re-applied: check the target and propose again if it is still needed."
             ),
@@ -353,7 +421,7 @@ def _verdict(
     return (
         "failed",
         (
-            f"Headroom stopped between recording the intent and the result, and the target cannot be "
+            f"{what_happened}, and the target cannot be "
             f"read now ({read_error}): the outcome is unknown. Nothing was re-applied; check the "
             "target by hand."
         ),

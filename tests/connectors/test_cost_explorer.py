@@ -1,4 +1,5 @@
-"""CostExplorerSource against moto_server (seeded GetCostAndUsage results), with the store as its cache."""
+"""CostExplorerSource against moto_server (seeded GetCostAndUsage results), with the store as its cache:
+the embedded SQLite store, and the PostgreSQL store replicas share (issue 14), the same tests on each."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from connectors.cost_explorer import FETCH_LOG_TABLE, CostExplorerSource
 from connectors.store import COSTS_TABLE, open_db
+from core import db as store_db
 from core.config import CostExplorerConfig
 from core.ports import SourceError
 from tests.connectors.awsdata import CDN, EC2
@@ -23,11 +25,25 @@ pytestmark = pytest.mark.slow
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # "today" is 2026-11-20 (open); earlier days are closed
 
 
-@pytest.fixture
-def db(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    if request.param == "postgresql":
+        yield request.getfixturevalue("postgres_url")
+        return
     database = open_db(tmp_path / "headroom.db")
     yield database
     database.conn.close()
+
+
+def run(db, statement: str) -> None:
+    """A statement against the cache's store behind the source's back, committed."""
+    with store_db.store_write(db) as conn:
+        conn.execute(statement)
+
+
+def count_rows(db, table: str) -> int:
+    with store_db.store_read(db) as conn:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
 def make_source(endpoint: str, db, **overrides) -> CostExplorerSource:
@@ -148,11 +164,11 @@ def test_estimated_past_day_stays_open_and_rows_changed_elsewhere_are_refetched(
         date(2026, 11, 18)
     ]
     # something else (e.g. the demo world) rewrote 11-17's rows: the log no longer matches, so refetch
-    db.conn.execute(f"DELETE FROM {COSTS_TABLE} WHERE day = '2026-11-17'")
+    run(db, f"DELETE FROM {COSTS_TABLE} WHERE day = '2026-11-17'")
     assert source.days_to_fetch(date(2026, 11, 17), date(2026, 11, 17), NOW) == [date(2026, 11, 17)]
     frame = source.daily_costs(date(2026, 11, 17), date(2026, 11, 17), now=NOW)
     assert as_rows(frame) == {("2026-11-17", EC2, "us-east-1", 90.0)}
-    assert db.execute(f"SELECT COUNT(*) FROM {FETCH_LOG_TABLE}").fetchone()[0] == 2
+    assert count_rows(db, FETCH_LOG_TABLE) == 2
 
 
 class _Throttling(BaseHTTPRequestHandler):
@@ -175,6 +191,7 @@ class _Throttling(BaseHTTPRequestHandler):
 
 
 def test_throttling_is_retried_then_reported(aws_env, db):
+    _Throttling.hits = 0  # a class attribute: counted afresh for each backend
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Throttling)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -185,7 +202,24 @@ def test_throttling_is_retried_then_reported(aws_env, db):
         assert _Throttling.hits == 2  # botocore retried once, as configured
         assert "2 attempts" in err.value.message and err.value.source == "AWS Cost Explorer"
         assert source.health().state == "down"
-        assert db.execute(f"SELECT COUNT(*) FROM {FETCH_LOG_TABLE}").fetchone()[0] == 0  # nothing half-cached
+        assert count_rows(db, FETCH_LOG_TABLE) == 0  # nothing half-cached
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_two_replicas_share_the_postgres_cache_and_pay_once(aws_env, postgres_url):
+    """What one replica bought, another replica (its own source, its own process-wide lock) reads from
+    the shared store without a request; the tables come from a recorded migration."""
+    from connectors.cost_explorer import BILLING_CACHE_COMPONENT
+    from core.migrations import schema_version
+
+    seed(aws_env, PAGE_1, PAGE_2)
+    first = make_source(aws_env, postgres_url)
+    assert schema_version(postgres_url, BILLING_CACHE_COMPONENT) == 1
+    assert as_rows(first.daily_costs(date(2026, 11, 10), date(2026, 11, 12), now=NOW)) == EXPECTED
+    second = make_source(aws_env, postgres_url)
+    sent = record_requests(second)
+    assert as_rows(second.daily_costs(date(2026, 11, 10), date(2026, 11, 12), now=NOW)) == EXPECTED
+    assert sent == [] and second.health().state == "ok"
+    assert count_rows(postgres_url, COSTS_TABLE) == len(EXPECTED)

@@ -1,4 +1,6 @@
-"""Sandbox executor: a simulated fleet and routing table in the store, initialised from config."""
+"""Sandbox executor: a simulated fleet and routing table in the store, initialised from config; the same
+tests on the embedded SQLite store and on a shared PostgreSQL (issue 14), where the demo world's
+instance counts still come from the replica's SQLite file."""
 
 from __future__ import annotations
 
@@ -32,8 +34,8 @@ def cfg() -> HeadroomConfig:
     return config_from_dict(tomllib.loads(SHIPPED.read_text()))
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path, cfg: HeadroomConfig) -> SandboxExecutor:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sandbox(request: pytest.FixtureRequest, tmp_path: Path, cfg: HeadroomConfig) -> SandboxExecutor:
     db = open_db(tmp_path / "store.db")
     # the newest demo minute says 11 instances in us-east-1: the sandbox starts there
     ts = int(datetime(2026, 11, 23, tzinfo=UTC).timestamp())
@@ -43,6 +45,8 @@ def sandbox(tmp_path: Path, cfg: HeadroomConfig) -> SandboxExecutor:
             {"ts": ts, "region": "us-east-1", "instances": 11.0},
         ]
     )
+    if request.param == "postgresql":
+        return SandboxExecutor(request.getfixturevalue("postgres_url"), cfg, metrics=db)
     return SandboxExecutor(db, cfg)
 
 
@@ -102,3 +106,44 @@ def test_routing_changes(sandbox: SandboxExecutor):
         "eu-central-1": 1.0,
     }
     assert len(sandbox_changes(sandbox.path, "api-dns-failover-eu")) == 1
+
+
+def test_postgres_tables_come_from_a_recorded_migration(postgres_url: str, cfg: HeadroomConfig) -> None:
+    from connectors.sandbox_executor import SANDBOX_COMPONENT
+    from core.migrations import schema_version
+
+    assert sandbox_targets(postgres_url) == [] and sandbox_changes(postgres_url) == []  # nothing yet
+    SandboxExecutor(postgres_url, cfg).apply(ECS, Change(desired=8))  # no demo world: fleet minimum
+    assert schema_version(postgres_url, SANDBOX_COMPONENT) == 1
+    assert [(c.before["desired"], c.after["desired"]) for c in sandbox_changes(postgres_url)] == [(6, 8)]
+
+
+def test_two_replicas_changing_one_shared_target_at_once_both_land(
+    postgres_url: str, cfg: HeadroomConfig, tmp_path: Path
+) -> None:
+    """Each replica starts the sandbox from its own demo world; the first to touch a target creates its
+    row, and concurrent changes queue on the row lock instead of overwriting each other."""
+    import threading
+
+    replicas = [SandboxExecutor(postgres_url, cfg, metrics=open_db(tmp_path / f"r{i}.db")) for i in range(2)]
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def shift(i: int) -> None:
+        barrier.wait()
+        try:
+            replicas[i % 2].apply(WEIGHTS, Change(weights={"eu-west-1": float(i)}))
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=shift, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    log = sandbox_changes(postgres_url, "api-dns-weights")
+    assert len(log) == 8 and len(sandbox_targets(postgres_url)) == 1
+    # serialised: each change starts from the state the previous one left
+    assert all(a.after == b.before for a, b in zip(log, log[1:], strict=False))
+    assert replicas[0].current(WEIGHTS).weights == replicas[1].current(WEIGHTS).weights

@@ -35,8 +35,9 @@ def wait_until_idle(page, timeout_ms: int = 90_000) -> None:
         page.wait_for_timeout(400)
 
 
-def wait_for_charts(page, count: int, timeout_ms: int = 60_000) -> None:
-    """Charts render one after another: wait until `count` plotly charts have drawn their SVG."""
+def wait_for_charts(page, count: int, timeout_ms: int = 240_000) -> None:
+    """Charts render one after another: wait until `count` plotly charts have drawn their SVG (a bound,
+    not a pace: the weekly review's first build on a loaded 2-core machine took over a minute)."""
     page.wait_for_function(
         "n => [...document.querySelectorAll('.js-plotly-plot')].filter(e => e.querySelector('.main-svg')).length >= n",
         arg=count,

@@ -9,6 +9,7 @@ import re
 import shutil
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import start_streamlit, stop_streamlit, write_config
 from tests.e2e.test_browser import PAGES, wait_for_charts, wait_until_idle
@@ -96,8 +97,9 @@ def test_the_oncall_story(fresh_server, chromium) -> None:
         act_as(page, "Carol (operator)")
         no_exception(page, "/actions (prefilled)")
         propose = page.get_by_role("button", name="Propose for approval")
-        propose.wait_for(timeout=WAIT_MS)
-        assert propose.is_enabled(), main_text(page)[:3000]
+        # the run for the picked identity may still be on its way under load: wait for the button to be
+        # enabled (the operator's role reached the form), do not read it once
+        expect(propose).to_be_enabled(timeout=WAIT_MS)
         propose.click()
         page.get_by_text(re.compile(r"Action #\d+ proposed")).first.wait_for(timeout=WAIT_MS)
         action_id = re.search(r"Action #(\d+) proposed", main_text(page)).group(1)
@@ -130,7 +132,9 @@ def test_the_oncall_story(fresh_server, chromium) -> None:
         open_page(page, f"{base}/triage", "has run")
         text = main_text(page)
         assert f"Failover #{action_id}" in text
-        assert page.get_by_role("button", name=f"Fail over away from {PAGING}").count() == 0
+        expect(page.get_by_role("button", name=f"Fail over away from {PAGING}")).to_have_count(
+            0, timeout=WAIT_MS
+        )
         assert f"{PAGING} drained" in text
         wait_for_charts(page, 4, timeout_ms=WAIT_MS)
         no_exception(page, "/triage (after)")

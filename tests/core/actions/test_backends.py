@@ -1,6 +1,7 @@
 """The guarded path on both backends (issue 14): the same behaviours run on a SQLite file and on a real
-PostgreSQL started by tests/conftest.py (`store_locator`). The sandbox executor keeps its own state in
-a SQLite file beside (per replica; docs/ARCHITECTURE.md, "Tables and their owners")."""
+PostgreSQL started by tests/conftest.py (`store_locator`). The sandbox executor here keeps its state in
+a SQLite file beside, the same for both backends (its own tests run it on PostgreSQL too:
+tests/connectors/test_sandbox_executor.py)."""
 
 from __future__ import annotations
 
@@ -232,9 +233,19 @@ def test_a_wrong_password_or_host_is_a_clear_message_with_the_password_masked(
         audit.verify_chain(no_db)
 
 
-def test_a_database_that_goes_away_mid_execution_is_reconciled_never_reapplied(
-    tmp_path: Path, postgres_url: str, postgres_server, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclass
+class LostMidExecution:
+    replica: Replica
+    action_id: int
+    executor: CountingSandbox
+    cfg: HeadroomConfig
+
+
+def _lose_the_store_after_the_outside_call(
+    tmp_path: Path, postgres_url: str, postgres_server
+) -> LostMidExecution:
+    """An approved action whose execution reaches the sandbox, after which the database refuses every
+    connection (so the result cannot be recorded); the database is still away on return."""
     cfg = make_config()
     sandbox_path = tmp_path / "sandbox.db"
     open_db(sandbox_path).conn.close()
@@ -256,8 +267,22 @@ def test_a_database_that_goes_away_mid_execution_is_reconciled_never_reapplied(
     with pytest.raises(db.StoreUnavailable):
         r.service.execute(CAROL, action_id)
     assert going.applies == 1
-    with _pg(postgres_server.url()) as admin:  # it comes back
+    return LostMidExecution(r, action_id, going, cfg)
+
+
+def _database_comes_back(postgres_url: str, postgres_server) -> None:
+    name = postgres_url.rsplit("/", 1)[1]
+    with _pg(postgres_server.url()) as admin:
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def test_a_database_that_goes_away_mid_execution_is_reconciled_never_reapplied(
+    tmp_path: Path, postgres_url: str, postgres_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lost = _lose_the_store_after_the_outside_call(tmp_path, postgres_url, postgres_server)
+    r, action_id, cfg = lost.replica, lost.action_id, lost.cfg
+    sandbox_path = r.sandbox_path
+    _database_comes_back(postgres_url, postgres_server)
     assert r.service.get(action_id).state == "executing"  # the intent survived; the result did not land
     # the next start of this replica (a new process token) reconciles by reading the target
     monkeypatch.setattr(execution_module, "PROCESS_TOKEN", "restarted:" + execution_module.PROCESS_TOKEN)
@@ -266,6 +291,44 @@ def test_a_database_that_goes_away_mid_execution_is_reconciled_never_reapplied(
     assert [x.outcome for x in restarted.reconcile()] == ["succeeded"]
     assert counting.applies == 0 and not restarted.execute(CAROL, action_id).ran
     assert len(sandbox_changes(sandbox_path, ECS)) == 1
+    assert audit.verify_chain(postgres_url).ok
+
+
+def test_the_same_replica_settles_the_unrecorded_execution_on_its_next_call_once_the_database_is_back(
+    tmp_path: Path, postgres_url: str, postgres_server
+) -> None:
+    lost = _lose_the_store_after_the_outside_call(tmp_path, postgres_url, postgres_server)
+    r, action_id = lost.replica, lost.action_id
+    assert execution_module.unrecorded_actions(postgres_url) == [action_id]
+    # still away: the next click fails with the store's sentence, and the execution stays pending
+    with pytest.raises(db.StoreUnavailable, match="cannot connect to the store"):
+        r.service.execute(BOB, action_id)
+    assert execution_module.unrecorded_actions(postgres_url) == [action_id]
+    _database_comes_back(postgres_url, postgres_server)
+    # no restart: the next call on this very service settles it by reading the target, then sees it ran
+    again = r.service.execute(BOB, action_id)
+    assert not again.ran and again.action.state == "succeeded", again.message
+    assert again.action.after is not None and again.action.after.desired == 12
+    assert lost.executor.applies == 1 and r.changes(ECS) == 1  # never re-applied
+    assert execution_module.unrecorded_actions(postgres_url) == []
+    entries = audit.entries(postgres_url, action_id=action_id)
+    assert [e.event for e in entries] == ["propose", "approve", "execute", "reconcile"]
+    assert "store went away" in entries[-1].reason and "not re-applied" in entries[-1].reason
+    assert r.service.reconcile() == []  # nothing left for the page's housekeeping
+    assert audit.verify_chain(postgres_url).ok
+
+
+def test_reconcile_on_page_load_reports_what_the_store_could_not_record(
+    tmp_path: Path, postgres_url: str, postgres_server
+) -> None:
+    lost = _lose_the_store_after_the_outside_call(tmp_path, postgres_url, postgres_server)
+    with pytest.raises(db.StoreUnavailable):
+        lost.replica.service.reconcile()  # the page load while the database is still away
+    _database_comes_back(postgres_url, postgres_server)
+    settled = lost.replica.service.reconcile()
+    assert [(x.action.id, x.outcome) for x in settled] == [(lost.action_id, "succeeded")]
+    assert lost.replica.service.get(lost.action_id).state == "succeeded"
+    assert lost.executor.applies == 1 and lost.replica.changes(ECS) == 1
     assert audit.verify_chain(postgres_url).ok
 
 
