@@ -6,16 +6,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +32,21 @@ SHIPPED_CONFIG = REPO_ROOT / ".streamlit" / "headroom.toml"
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 # a fixed end for the demo world in tests keeps generated data identical run to run
 DEMO_END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest files first: browser tests (tests/e2e), then files with a `slow` test (a real server), then
+    the rest, each file's tests kept in their order. tests/run.sh hands whole files to pytest-xdist
+    workers in this order (--dist loadfile --no-loadscope-reorder), so the short files fill the gaps at
+    the end instead of a long browser file starting last and running alone."""
+    e2e = REPO_ROOT / "tests" / "e2e"
+    rank: dict[Path, int] = {}
+    for item in items:
+        path = Path(item.path)
+        slow = item.get_closest_marker("slow") is not None
+        current = rank.get(path, 2)
+        rank[path] = min(current, 0 if path.is_relative_to(e2e) else 1 if slow else 2)
+    items.sort(key=lambda item: rank[Path(item.path)])  # stable: order within a rank is kept
 
 
 def free_port() -> int:
@@ -106,19 +124,44 @@ class AppConfig:
     store: Path
 
 
+def run_shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temp folder every pytest-xdist worker of this run shares (the run's own temp folder without xdist).
+
+    Workers are separate processes with their own base temp under one parent per run (`pytest-N/popen-gwK`).
+    """
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` across processes (flock; released when the file is closed)."""
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session")
 def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store holding the full demo world ending at DEMO_END (generated once per test session)."""
+    """A store holding the full demo world ending at DEMO_END, generated once per test run: the first
+    xdist worker that asks builds it under a lock, the others wait and reuse it (tests only read it or
+    copy it). The file is renamed into place only when complete, so nobody sees a half-written store."""
     from connectors.demo import ensure_demo_world
     from connectors.store import open_db
     from core.config import load_config
 
-    directory = tmp_path_factory.mktemp("demo-store")
-    cfg = load_config(write_config(directory))
-    db = open_db(cfg.store_path())
-    ensure_demo_world(db, cfg, now=DEMO_END)
-    db.conn.close()
-    return cfg.store_path()
+    shared = run_shared_dir(tmp_path_factory)
+    store = shared / "demo-store" / "headroom.db"
+    with exclusive_lock(shared / "demo-store.lock"):
+        if not store.exists():
+            building = Path(tempfile.mkdtemp(prefix="demo-store-", dir=shared))
+            cfg = load_config(write_config(building))
+            db = open_db(cfg.store_path())
+            ensure_demo_world(db, cfg, now=DEMO_END)
+            db.conn.close()  # the last connection checkpoints the WAL into the file
+            (shared / "demo-store").mkdir(exist_ok=True)
+            os.replace(cfg.store_path(), store)
+    return store
 
 
 @pytest.fixture
@@ -388,8 +431,6 @@ def _as_server_user(args: list[str]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    import tempfile
-
     bin_dir = _postgres_bin_dir()
     # directly in the system temp folder: pytest's own temp folders are 0700 root, which `nobody` cannot enter
     root = Path(tempfile.mkdtemp(prefix="headroom-pg-"))

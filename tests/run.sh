@@ -28,8 +28,11 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv with $("$python_bin" --version)"
   "$python_bin" -m venv .venv
 fi
-echo "== installing Python packages (requirements-test.txt)"
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
+# pip resolves for seconds even when everything is there: ask it only when something is missing or out of range
+if ! .venv/bin/python tests/requirements_met.py requirements-test.txt; then
+  echo "== installing Python packages (requirements-test.txt)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
+fi
 
 echo "== lint (ruff)"
 .venv/bin/ruff check .
@@ -38,4 +41,12 @@ echo "== lint (ruff)"
 echo "== tests (pytest)"
 # statsmodels/numpy BLAS threads fight the process pool on 2 cores; one thread each is faster
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-exec .venv/bin/python -m pytest -q --timeout=600 "$@"
+# One pytest-xdist worker per core (at most 4: each may run its own Chromium, Streamlit, Prometheus and
+# PostgreSQL). --dist loadfile keeps a test file on one worker, so its module fixtures (a backfilled
+# Prometheus, a Streamlit server) start once and its tests run in order. HEADROOM_TEST_WORKERS overrides
+# the count; `bash tests/run.sh -n 0 ...` runs serially in one process.
+# (GNU nproc answers OMP_NUM_THREADS when it is set, as it is just above: ask it without)
+workers="${HEADROOM_TEST_WORKERS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}"
+if [ "$workers" -gt 4 ]; then workers=4; fi
+# --no-loadscope-reorder: keep tests/conftest.py's order (longest files first), not "most tests first"
+exec .venv/bin/python -m pytest -q --timeout=600 -n "$workers" --dist loadfile --no-loadscope-reorder "$@"
