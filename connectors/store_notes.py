@@ -55,7 +55,8 @@ def ensure_notes_table(db: Any) -> None:
         )
 
 
-def load_notes(db: Any, week: Week) -> dict[str, str]:
+def _week_column(db: Any, week: Week, column: str) -> dict[str, Any]:
+    """section -> `column` (text or author) of this week's notes; {} before the first note."""
     if db is None:
         return {}
     if store_db.is_url(db):
@@ -64,9 +65,13 @@ def load_notes(db: Any, week: Week) -> dict[str, str]:
         if not store_db.has_table(conn, NOTES_TABLE):
             return {}
         rows = conn.execute(
-            f"SELECT section, text FROM {NOTES_TABLE} WHERE week = ?", [week.label]
+            f"SELECT section, {column} FROM {NOTES_TABLE} WHERE week = ?", [week.label]
         ).fetchall()
-    return {section: text for section, text in rows}
+    return dict(rows)
+
+
+def load_notes(db: Any, week: Week) -> dict[str, str]:
+    return _week_column(db, week, "text")
 
 
 def save_note(
@@ -135,14 +140,4 @@ def record_note(
 
 def note_authors(db: Any, week: Week) -> dict[str, str]:
     """Who last saved each section's note of this week (section -> e-mail; '' when unknown)."""
-    if db is None:
-        return {}
-    if store_db.is_url(db):
-        ensure_notes_table(db)
-    with store_db.store_read(db) as conn:
-        if not store_db.has_table(conn, NOTES_TABLE):
-            return {}
-        rows = conn.execute(
-            f"SELECT section, author FROM {NOTES_TABLE} WHERE week = ?", [week.label]
-        ).fetchall()
-    return {section: author or "" for section, author in rows}
+    return {section: author or "" for section, author in _week_column(db, week, "author").items()}
