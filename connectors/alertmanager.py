@@ -15,63 +15,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 import requests
 
+from connectors.http_credentials import HttpCredentials
 from core.alerting.types import Alert, Silence
 from core.config import AlertmanagerConfig
 from core.ports import SourceError, SourceHealth
 
 
-@dataclass(frozen=True)
-class AlertmanagerAuth:
-    url: str | None = None  # overrides [alertmanager].url when set
-    bearer_token: str | None = None
-    username: str | None = None
-    password: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    verify_tls: bool | None = None
-    ca_bundle: str | None = None
+class AlertmanagerAuth(HttpCredentials):
+    """`[connections.alertmanager]` in secrets.toml and HEADROOM_ALERTMANAGER_* environment variables."""
 
-    @classmethod
-    def from_settings(
-        cls, section: Mapping[str, Any] | None, env: Mapping[str, str] | None = None
-    ) -> AlertmanagerAuth:
-        values: dict[str, Any] = dict(section or {})
-        for key in ("url", "token", "username", "password", "verify_tls", "ca_bundle", "headers"):
-            raw = (env or {}).get(f"HEADROOM_ALERTMANAGER_{key.upper()}")
-            if raw:
-                values[key] = raw
-        headers = values.get("headers") or {}
-        if isinstance(headers, str):
-            try:
-                headers = json.loads(headers)
-            except json.JSONDecodeError:
-                raise ValueError("HEADROOM_ALERTMANAGER_HEADERS must be a JSON object") from None
-        if not isinstance(headers, Mapping):
-            raise ValueError("[connections.alertmanager] headers must be a table of header names to values")
-        verify = values.get("verify_tls")
-        if isinstance(verify, str):
-            verify = verify.strip().lower() not in ("0", "false", "no", "off")
-        auth = cls(
-            url=values.get("url") or None,
-            bearer_token=values.get("token") or None,
-            username=values.get("username") or None,
-            password=values.get("password") or None,
-            headers={str(k): str(v) for k, v in headers.items()},
-            verify_tls=verify,
-            ca_bundle=values.get("ca_bundle") or None,
-        )
-        if auth.bearer_token and auth.username:
-            raise ValueError("[connections.alertmanager]: give either token or username/password, not both")
-        return auth
-
-    def __repr__(self) -> str:  # never print secrets
-        return f"AlertmanagerAuth(url={self.url!r}, token={'***' if self.bearer_token else None}, username={self.username!r})"
+    source: ClassVar[str] = "alertmanager"
 
 
 def _time(text: str | None) -> datetime | None:

@@ -30,9 +30,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 import numpy as np
@@ -41,6 +41,7 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
+from connectors.http_credentials import HttpCredentials
 from core.config import CANONICAL_METRICS, PrometheusConfig
 from core.ports import (
     AGGREGATE_COLUMNS,
@@ -106,63 +107,11 @@ def aligned_range(start: datetime, end: datetime, step_s: int) -> tuple[int, int
     return min(s, e), e
 
 
-@dataclass(frozen=True)
-class PrometheusAuth:
-    """Credentials and transport options; plain values so this module never touches Streamlit.
+class PrometheusAuth(HttpCredentials):
+    """`[connections.prometheus]` in secrets.toml and HEADROOM_PROMETHEUS_* environment variables, read by
+    headroom/wiring.py (connectors/http_credentials.py)."""
 
-    Built by headroom/wiring.py from `[connections.prometheus]` in secrets.toml and HEADROOM_PROMETHEUS_*
-    environment variables (see `from_settings`).
-    """
-
-    url: str | None = None  # overrides [prometheus].url when set
-    bearer_token: str | None = None
-    username: str | None = None
-    password: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. X-Scope-OrgID for Mimir tenants
-    verify_tls: bool | None = None  # None: [prometheus].verify_tls
-    ca_bundle: str | None = None  # path to a CA bundle for private PKI
-
-    @classmethod
-    def from_settings(
-        cls, section: Mapping[str, Any] | None, env: Mapping[str, str] | None = None
-    ) -> PrometheusAuth:
-        """secrets.toml `[connections.prometheus]` keys (url, token, username, password, headers,
-        verify_tls, ca_bundle), overridden by HEADROOM_PROMETHEUS_URL / _TOKEN / _USERNAME / _PASSWORD /
-        _HEADERS (JSON object) / _VERIFY_TLS / _CA_BUNDLE."""
-        values: dict[str, Any] = dict(section or {})
-        env = env or {}
-        for key in ("url", "token", "username", "password", "verify_tls", "ca_bundle", "headers"):
-            raw = env.get(f"HEADROOM_PROMETHEUS_{key.upper()}")
-            if raw:
-                values[key] = raw
-        headers = values.get("headers") or {}
-        if isinstance(headers, str):
-            try:
-                headers = json.loads(headers)
-            except json.JSONDecodeError:
-                raise ValueError(
-                    'HEADROOM_PROMETHEUS_HEADERS must be a JSON object, e.g. {"X-Scope-OrgID": "team-a"}'
-                ) from None
-        if not isinstance(headers, Mapping):
-            raise ValueError("[connections.prometheus] headers must be a table of header names to values")
-        verify = values.get("verify_tls")
-        if isinstance(verify, str):
-            verify = verify.strip().lower() not in ("0", "false", "no", "off")
-        auth = cls(
-            url=values.get("url") or None,
-            bearer_token=values.get("token") or values.get("bearer_token") or None,
-            username=values.get("username") or None,
-            password=values.get("password") or None,
-            headers={str(k): str(v) for k, v in headers.items()},
-            verify_tls=verify,
-            ca_bundle=values.get("ca_bundle") or None,
-        )
-        if auth.bearer_token and auth.username:
-            raise ValueError("[connections.prometheus]: give either token or username/password, not both")
-        return auth
-
-    def __repr__(self) -> str:  # never print secrets (Streamlit shows reprs in error details)
-        return f"PrometheusAuth(url={self.url!r}, token={'***' if self.bearer_token else None}, username={self.username!r})"
+    source: ClassVar[str] = "prometheus"
 
 
 @dataclass
