@@ -255,6 +255,31 @@ class _ServiceBase:
         text = "; ".join(f"{c.name}: {c.detail}" for c in failed)
         return code, f"Refused by guardrails: {text}."
 
+    def _refuse_unless_ok(
+        self,
+        plan: Plan,
+        actor: Identity,
+        attempt: str,
+        *,
+        target: str,
+        action_id: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """A plan whose guardrails failed is an audited refusal naming every failed check; `detail` (the
+        attempt's own fields) is written with the checks when given."""
+        if plan.ok:
+            return
+        code, message = self._refusal_from_plan(plan)
+        raise self._refuse(
+            actor,
+            attempt,
+            code,
+            message,
+            action_id=action_id,
+            target=target,
+            detail=None if detail is None else {**detail, "checks": plan.to_dict()["checks"]},
+        )
+
     # -- expiry ------------------------------------------------------------------------------------
     def _expire_if_due(self, action: Action) -> Action:
         """Move an overdue proposal or approval to expired (audited); returns the fresh action."""

@@ -150,16 +150,7 @@ class _BreakGlassSteps(_ServiceBase):
                 target=target_name,
                 detail=detail,
             )
-        if not plan.ok:
-            code, message = self._refusal_from_plan(plan)
-            raise self._refuse(
-                actor,
-                "break_glass",
-                code,
-                message,
-                target=target_name,
-                detail={**detail, "checks": plan.to_dict()["checks"]},
-            )
+        self._refuse_unless_ok(plan, actor, "break_glass", target=target_name, detail=detail)
         due = now + self.cfg.auth.countersign_within
         try:
             action_id = self._record_break_glass(

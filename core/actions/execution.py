@@ -178,8 +178,7 @@ class _ExecutionSteps(_ServiceBase):
             raced = self.get(action.id)
             if raced is not None and raced.state in _RAN_STATES:
                 return ExecuteOutcome(raced, False, _already(raced))
-            code, message = self._refusal_from_plan(plan)
-            raise self._refuse(actor, "execute", code, message, action_id=action.id, target=action.target)
+            self._refuse_unless_ok(plan, actor, "execute", target=action.target, action_id=action.id)
         beyond = _beyond_approval(action, plan)
         if beyond:
             raise self._refuse(

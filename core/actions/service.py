@@ -84,16 +84,7 @@ class ActionService(_ExecutionSteps, _BreakGlassSteps):
                 detail=detail,
             )
         plan = self.plan(target_name, change, reason)
-        if not plan.ok:
-            code, message = self._refusal_from_plan(plan)
-            raise self._refuse(
-                actor,
-                "propose",
-                code,
-                message,
-                target=target_name,
-                detail={**detail, "checks": plan.to_dict()["checks"]},
-            )
+        self._refuse_unless_ok(plan, actor, "propose", target=target_name, detail=detail)
         try:
             return self._record_proposal(actor, role, target, plan, reason, request_id)
         except ActionRefused as exc:
@@ -217,9 +208,7 @@ class ActionService(_ExecutionSteps, _BreakGlassSteps):
         if action.state != "proposed":
             raise self._refuse_state(actor, "approve", action, "only proposed actions can be approved")
         plan = self.plan(action.target, action.change, action.reason, exclude_action=action.id)
-        if not plan.ok:
-            code, message = self._refusal_from_plan(plan)
-            raise self._refuse(actor, "approve", code, message, action_id=action_id, target=action.target)
+        self._refuse_unless_ok(plan, actor, "approve", target=action.target, action_id=action_id)
         if plan.kind == "scale" and plan.size > _approved_size(action):
             # the approver is shown the proposal's step; a target that moved since makes it larger, and
             # execute() would refuse it anyway (docs/ARCHITECTURE.md, "The guarded path")
