@@ -121,7 +121,7 @@ class SandboxExecutor:
             yield conn
 
     # -- initial state from config -------------------------------------------------------------------
-    def _initial(self, conn: sqlite3.Connection, target: Target) -> dict[str, Any]:
+    def _initial(self, target: Target) -> dict[str, Any]:
         configured = next((t for t in self.cfg.target if t.name == target.name), None)
         fleet = next((f for f in self.cfg.fleet if configured and f.name == configured.fleet), None)
         row: dict[str, Any] = {
@@ -173,7 +173,7 @@ class SandboxExecutor:
     def _row(self, conn: sqlite3.Connection, target: Target) -> dict[str, Any]:
         found = self._select(conn, target)
         if found is None:
-            row = self._initial(conn, target)
+            row = self._initial(target)
             # ON CONFLICT DO NOTHING: another replica may create the same row at the same moment; then
             # its row (the same initial state) is the one read back
             conn.execute(

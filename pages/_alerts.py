@@ -225,7 +225,7 @@ def _exports(config_key: tuple[str, float]) -> tuple[str | None, dict[str, int],
     return rules.to_yaml(), rules.counts(), "", openslo
 
 
-def export_buttons(cfg: HeadroomConfig) -> None:
+def export_buttons() -> None:
     """SLOs page: the Prometheus rule file and the OpenSLO documents of this config."""
     rules_yaml, counts, problem, openslo = _exports(ui.config_key())
     with st.expander("⬇️ Export: Prometheus rules, OpenSLO"):

@@ -37,7 +37,7 @@ if not slos:
         "No SLOs are configured: add `[[slo]]` entries to the config file (see .streamlit/headroom.toml)."
     )
     st.stop()
-alerts_ui.export_buttons(cfg)  # the rules that page people with the dashboard closed (issue 12)
+alerts_ui.export_buttons()  # the rules that page people with the dashboard closed (issue 12)
 ALERT_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level: one vocabulary
 
 # every region: budgets and global figures need all of the traffic, whatever is selected. The budgets
