@@ -13,8 +13,8 @@ Cost Explorer's REGION dimension says "NoRegion" for global charges; those rows 
 Shared by the replicas (issue 14): with a PostgreSQL store configured, `db` is its URL and the cache
 (`costs` and `cost_explorer_days`, created by a versioned migration, component "billing_cache") lives
 there, so a day one replica paid for is never bought again by another. Two replicas missing the same day
-at the same moment may both fetch it (the lock is per process); each write replaces whole days in one
-transaction, so the cache still holds one copy.
+at the same moment do not both buy it: on PostgreSQL the re-check, the fetch and the write run under a
+transaction-scoped advisory lock, so the second replica waits, then finds the day cached.
 
 Paging follows NextPageToken at most `MAX_PAGES` pages and stops on a token seen before (aws_common.Pager).
 An amount that is not a finite number (NaN, Infinity, 1e400) makes the whole fetch a SourceError naming
@@ -27,6 +27,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -48,6 +50,8 @@ _NO_REGION = {"NoRegion", "", "global", "Global"}
 
 
 BILLING_CACHE_COMPONENT = "billing_cache"
+# pg_advisory_xact_lock key the replicas' fetches share ("ce-days" in ASCII; any fixed 64-bit number)
+FETCH_LOCK_KEY = 0x63652D64617973
 # PostgreSQL: the cache's two tables (on SQLite, `costs` belongs to connectors/store.py's schema)
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -114,11 +118,24 @@ class CostExplorerSource:
         if last >= start:
             stale = self.days_to_fetch(start, last, now)
             if stale:
-                with self._lock:  # one fetch at a time per source: two tabs must not pay twice
+                # one fetch at a time: per process (two tabs) and, on PostgreSQL, across replicas
+                with self._lock, self._replicas_one_at_a_time() as held:
                     stale = self.days_to_fetch(start, last, now)
                     if stale:
-                        self._fetch_and_store(min(stale), max(stale), now)
+                        self._fetch_and_store(min(stale), max(stale), now, held)
         return self._read(start, end)
+
+    @contextmanager
+    def _replicas_one_at_a_time(self) -> Iterator[Any]:
+        """On a PostgreSQL store: a write transaction holding the fetch lock until it commits, which is
+        also where the fetched days are written (so the lock is released only once they are visible).
+        On SQLite: nothing (one process; BEGIN IMMEDIATE would block every writer during the HTTP call)."""
+        if not store_db.is_url(self.db):
+            yield None
+            return
+        with store_db.write_transaction(self.db) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(?)", [FETCH_LOCK_KEY]).fetchone()
+            yield conn
 
     def health(self) -> SourceHealth:
         with store_db.store_read(self.db) as conn:
@@ -170,7 +187,8 @@ class CostExplorerSource:
             day += timedelta(days=1)
         return due
 
-    def _fetch_and_store(self, first: date, last: date, now: datetime) -> None:
+    def _fetch_and_store(self, first: date, last: date, now: datetime, conn: Any = None) -> None:
+        """Fetch first..last and replace those days in the cache, in `conn`'s transaction when given."""
         t0 = time.perf_counter()
         groups, estimated = self._fetch(first, last)
         rows: dict[tuple[str, str, str], float] = {}
@@ -183,7 +201,7 @@ class CostExplorerSource:
         fetched_at = now.isoformat()
         days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
         # one transaction: the cache and its log agree or neither changes
-        with store_db.store_write(self.db) as conn:
+        with nullcontext(conn) if conn is not None else store_db.store_write(self.db) as conn:
             replace_costs(conn, days[0], days[-1], [(d, s, r, c) for (d, s, r), c in rows.items()])
             per_day: dict[str, tuple[int, float]] = {}
             for (d, _, _), c in rows.items():

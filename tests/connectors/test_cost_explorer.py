@@ -223,3 +223,26 @@ def test_two_replicas_share_the_postgres_cache_and_pay_once(aws_env, postgres_ur
     assert as_rows(second.daily_costs(date(2026, 11, 10), date(2026, 11, 12), now=NOW)) == EXPECTED
     assert sent == [] and second.health().state == "ok"
     assert count_rows(postgres_url, COSTS_TABLE) == len(EXPECTED)
+
+
+def test_two_replicas_missing_the_same_days_at_once_buy_them_once(aws_env, postgres_url):
+    """Each replica has its own process lock; the advisory lock on the shared store makes the second one
+    wait for the first's write and then read the days it bought, instead of paying for them again."""
+    seed(aws_env, PAGE_1, PAGE_2)
+    replicas = [make_source(aws_env, postgres_url) for _ in range(2)]
+    sent = [record_requests(r) for r in replicas]
+    start_together = threading.Barrier(len(replicas))
+    frames: list = [None] * len(replicas)
+
+    def load(i: int) -> None:
+        start_together.wait()
+        frames[i] = replicas[i].daily_costs(date(2026, 11, 10), date(2026, 11, 12), now=NOW)
+
+    threads = [threading.Thread(target=load, args=(i,)) for i in range(len(replicas))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [as_rows(f) for f in frames] == [EXPECTED, EXPECTED]
+    assert sorted(len(s) for s in sent) == [0, 2]  # one replica followed both pages, the other sent nothing
+    assert count_rows(postgres_url, COSTS_TABLE) == len(EXPECTED)
