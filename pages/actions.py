@@ -314,6 +314,10 @@ def _recent_demand(region: str) -> pd.Series | None:
     return frame.set_index("ts")["value"].sort_index()
 
 
+# the instance-count inputs' ceiling (the guardrails judge the real limits and say so in the dry run)
+MAX_INSTANCES_INPUT = 100_000
+
+
 def _apply_prefill() -> None:
     prefill = ss.pop("actions_prefill", None)
     if not prefill:
@@ -386,10 +390,11 @@ def _change_inputs(target: ActionTarget, current: TargetState) -> None:
             default = getattr(current, field)
             if key not in ss:
                 ss[key] = int(default if default is not None else target.min_instances)
+            ui.keep_in_range(key, 0, MAX_INSTANCES_INPUT, label)  # a prefilled number outside the control
             col.number_input(
                 label,
                 min_value=0,
-                max_value=100_000,
+                max_value=MAX_INSTANCES_INPUT,
                 step=1,
                 key=key,
                 help=f"Guardrail: {target.min_instances}..{target.max_instances}",
@@ -404,6 +409,7 @@ def _change_inputs(target: ActionTarget, current: TargetState) -> None:
             key = f"act_w_{name}_{record}"
             if key not in ss:
                 ss[key] = float(weight)
+            ui.keep_in_range(key, 0.0, None, f"{record} weight")
             cols[i % len(cols)].number_input(f"{record} weight", min_value=0.0, step=1.0, key=key)
     else:
         records = sorted(current.weights or {})

@@ -209,6 +209,19 @@ def test_prefill_from_capacity_fills_the_form(world: PageWorld):
     assert at.button(key="act_submit").label == "Propose for approval"  # 6 -> 12 is more than 5
 
 
+def test_a_prefilled_count_outside_the_control_is_clamped_with_a_message(world: PageWorld):
+    """A suggestion beyond what the number input allows is shown clamped and named, not silently replaced
+    by the input's minimum (Streamlit's own behaviour) or a page error."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["demo_user"] = "carol@example.com"
+    at.session_state["actions_prefill"] = {"target": ECS, "desired": 250_000, "reason": "load test"}
+    at.run()
+    assert not at.exception
+    assert at.number_input(key=f"act_desired_{ECS}").value == 100_000
+    warned = " ".join(w.value for w in at.warning)
+    assert "Desired instances" in warned and "250000 is outside" in warned and "using 100000" in warned
+
+
 def test_prefill_failover_from_triage_selects_the_secondary(world: PageWorld):
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["demo_user"] = "carol@example.com"
