@@ -7,20 +7,24 @@ from core.auth import Identity, resolve_identity, role_of
 from core.config import HeadroomConfig
 
 
+def demo_user_select(cfg: HeadroomConfig, label: str, key: str) -> str | None:
+    """Demo mode's picker among the configured users (the Actions page's and the incident form's: one
+    widget shape, each page its own `key`, as Streamlit drops another page's widget state)."""
+    names = {u.email: f"{u.name or u.email} · {u.role}" for u in cfg.user}
+    return st.selectbox(
+        label,
+        list(names),
+        index=None,
+        placeholder="Not signed in (viewer)",
+        format_func=lambda e: names.get(e, e),
+        key=key,
+    )
+
+
 def identity_picker(cfg: HeadroomConfig, key: str) -> tuple[Identity, str]:
-    """(identity, role). In demo mode a picker among the configured users (its own widget `key`, as
-    Streamlit drops another page's widget state)."""
-    mode = cfg.auth.mode
-    if mode == "demo":
-        names = {u.email: f"{u.name or u.email} · {u.role}" for u in cfg.user}
-        choice = st.selectbox(
-            "Recording as (demo mode)",
-            list(names),
-            index=None,
-            placeholder="Not signed in (viewer)",
-            format_func=lambda e: names.get(e, e),
-            key=key,
-        )
+    """(identity, role). In demo mode a picker among the configured users."""
+    if cfg.auth.mode == "demo":
+        choice = demo_user_select(cfg, "Recording as (demo mode)", key)
         who = resolve_identity(cfg.auth, cfg.user, demo_choice=choice)
     else:
         # the proxy header with ALL its values (a repeated header is refused: issue 19 item 3) or the

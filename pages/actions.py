@@ -32,13 +32,14 @@ from core.actions import (
     state_from_dict,
     unsigned_break_glass,
 )
-from core.auth import Identity, allowed, resolve_identity, role_of
+from core.auth import Identity, allowed, role_of
 from core.config import ActionTarget, config_path
 from core.incidents import open_incidents
 from core.ports import Change, TargetState
 from headroom.wiring import build_executor
 from pages import _actions_view as actions_view
 from pages import _ui as ui
+from pages._identity import demo_user_select
 
 ss = st.session_state
 T = TypeVar("T")
@@ -89,30 +90,14 @@ def _identity() -> Identity:
     mode = cfg.auth.mode
     with st.container(border=True):
         if mode == "demo":
-            emails = [u.email for u in cfg.user]
-            names = {u.email: f"{u.name or u.email} · {u.role}" for u in cfg.user}
-            st.selectbox(
-                "Acting as (demo mode: pick one of the configured users)",
-                emails,
-                index=None,
-                placeholder="Not signed in (viewer)",
-                format_func=lambda e: names.get(e, e),
-                key="demo_user",
-            )
+            demo_user_select(cfg, "Acting as (demo mode: pick one of the configured users)", "demo_user")
             ss[ui.DEMO_USER_KEPT] = ss.get("demo_user")  # for the pages that draw no picker (review)
-            return resolve_identity(cfg.auth, cfg.user, demo_choice=ss.get("demo_user"))
+            return ui.current_identity()
+        who = ui.current_identity()  # the proxy header (all its values) or the OIDC login
         if mode == "proxy":
-            who = resolve_identity(
-                cfg.auth, cfg.user, headers=st.context.headers
-            )  # all values: a repeated header is refused
             if not who.signed_in:
                 st.warning(f"No identity in the `{cfg.auth.proxy_header}` header: you are a viewer.")
             return who
-        try:
-            claims = st.user.to_dict()
-        except Exception:
-            claims = {}
-        who = resolve_identity(cfg.auth, cfg.user, oidc_claims=claims)
         if who.signed_in:
             st.button("Log out", key="oidc_logout", on_click=st.logout)
         else:
