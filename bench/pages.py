@@ -11,14 +11,19 @@ Per page it prints:
 - prom: the Prometheus HTTP requests the page made (recorded in the same process), their bytes, and the
   time Prometheus itself needs for them: the same URLs replayed with plain HTTP, 8 at a time (the
   connector's concurrency), no parsing;
-- cold: the page script (AppTest through dashboard.py) with every cache cleared, wall and CPU seconds of
-  this process (Prometheus is another process, so its CPU is not counted);
+- cold: the page script (AppTest through dashboard.py) as the first visitor of a server process that is
+  already up: its imports are done (a throwaway run of the pages first: every page on the demo default)
+  and the world exists, but every result cache is empty (st.cache_data, st.cache_resource and
+  core.forecast's fit cache cleared, its worker processes replaced by fresh, imported ones); wall and CPU
+  seconds of this process and its children (the Forecast page fits in worker processes; Prometheus is
+  not a child, so its CPU is not counted);
 - warm: the same session rerun (what a widget click costs);
 - ws: websocket bytes received by Chromium for one load of the page in a fresh tab (`framereceived`
   payloads), after its charts have drawn and the app is idle.
 
 Usage: .venv/bin/python bench/pages.py [--regions 20] [--days 30] [--curve 6,20,50] [--curve-days 7]
-       [--no-browser] [--no-demo] [--pages overview,triage,slo]
+       [--no-browser] [--no-demo] [--demo-only] [--pages overview,triage,slo]
+       [--demo-pages review,costs]
 """
 
 from __future__ import annotations
@@ -245,23 +250,85 @@ class PageRun:
     error: str = ""
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's children: the live ones (core.forecast's worker pool, which the
+    Forecast page fits in: process_time alone missed it) from /proc, plus the ones that have exited."""
+    import resource
+
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == os.getpid():  # ppid; utime and stime follow at 11 and 12
+            total += (int(fields[11]) + int(fields[12])) / tick
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return total + usage.ru_utime + usage.ru_stime
+
+
+def _cpu() -> float:
+    return time.process_time() + _children_cpu()
+
+
+def _fresh_forecast_workers() -> None:
+    """New core.forecast pool workers, started and imported but holding no fit: each worker keeps its own
+    fit cache, so workers kept from an earlier page would make a cold Forecast page a warm one."""
+    import pandas as pd
+
+    from core.forecast import forecast_many
+    from core.forecast.pool import shutdown_pool
+
+    shutdown_pool()
+    index = pd.date_range("2026-01-01", periods=96, freq="h", tz="UTC")
+    tiny = {
+        str(k): pd.Series(range(96), index=index, dtype="float64") + k for k in range(os.cpu_count() or 1)
+    }
+    forecast_many(tiny, 24, model="seasonal_naive", cache=False)
+
+
 def _run(at) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0 = time.perf_counter(), _cpu()
     at.run()
-    return time.perf_counter() - t0, time.process_time() - c0
+    return time.perf_counter() - t0, _cpu() - c0
+
+
+_COMPONENTS: list = []
+
+
+def _shared_components():  # type: ignore[no-untyped-def]
+    """One registry of Streamlit's custom components for every AppTest of the process. AppTest scans every
+    installed package's metadata for components on its first run (~1 s of CPU), where a server does it
+    once at startup: without this every cold figure carried that second. (AppTest keeps the registry in a
+    private attribute; if Streamlit renames it, each AppTest scans again and the figures say so.)"""
+    if not _COMPONENTS:
+        from streamlit.components.v2.component_manager import BidiComponentManager
+
+        manager = BidiComponentManager()
+        manager.discover_and_register_components(start_file_watching=False)
+        _COMPONENTS.append(manager)
+    return _COMPONENTS[0]
 
 
 def apptest_page(config: Path, path: str, range_preset: str) -> PageRun:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
+    from core.forecast import clear_forecast_cache
+
     os.environ["HEADROOM_CONFIG"] = str(config)
     result = PageRun(path)
     at = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=600)
+    at._bidi_component_manager = _shared_components()
     at.query_params["range"] = range_preset
     at.switch_page(PAGE_FILES[path])
+    # cold = nothing computed yet: every result cache of the process is emptied (fits included, or a
+    # page would reuse the fits of the page measured before it)
     st.cache_data.clear()
     st.cache_resource.clear()
+    clear_forecast_cache()
+    _fresh_forecast_workers()
     RECORDER.calls.clear()
     RECORDER.on = True
     result.cold_s, result.cold_cpu = _run(at)
@@ -347,9 +414,12 @@ def print_table(title: str, runs: list[PageRun]) -> None:
     sys.stdout.flush()
 
 
-def measure(config: Path, paths: list[str], range_preset: str, browser: bool) -> list[PageRun]:
-    # the first AppTest run in a process pays the imports: not a page's cost
-    apptest_page(config, "actions", "24h")
+def measure(
+    config: Path, paths: list[str], range_preset: str, browser: bool, warm_up: tuple[str, ...] = ("actions",)
+) -> list[PageRun]:
+    # the first runs in a process pay the imports (statsmodels, scipy, plotly...): not a page's cost
+    for path in warm_up:
+        apptest_page(config, path, "24h")
     runs = [apptest_page(config, p, range_preset) for p in paths]
     if browser:
         for r, (ws, secs) in zip(runs, browser_pages(config, paths, range_preset).values(), strict=True):
@@ -368,27 +438,18 @@ def main() -> None:
     parser.add_argument("--curve-days", type=int, default=7)
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--no-demo", action="store_true")
+    parser.add_argument("--demo-pages", default=",".join(PAGE_FILES), help="pages timed on the demo default")
+    parser.add_argument(
+        "--demo-only", action="store_true", help="only the demo default (no Prometheus, no curve)"
+    )
     args = parser.parse_args()
     paths = [p for p in args.pages.split(",") if p]
     browser = not args.no_browser
-    shipped_codes = [r["code"] for r in region_table(args.regions)]
 
     with tempfile.TemporaryDirectory(prefix="headroom-bench-pages-") as tmp:
         root = Path(tmp)
-        (root / "main").mkdir()
-        url, proc, build_s = start_prometheus(root / "main", shipped_codes, args.days)
-        try:
-            print(
-                f"Prometheus: {args.regions} regions x {args.days} days, samples every {SAMPLE_INTERVAL_S} s, "
-                f"generated + backfilled in {build_s:.0f} s; pages opened with range={args.range}"
-            )
-            config = _write_with_regions(root / "main", url, args.regions, _queries())
-            prepare_store(config)
-            runs = measure(config, paths, args.range, browser)
-            print_table(f"Prometheus, {args.regions} regions x {args.days} days, range {args.range}", runs)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+        if not args.demo_only:
+            _prometheus_pages(root, args, paths, browser)
 
         if not args.no_demo:
             demo_dir = root / "demo"
@@ -397,10 +458,12 @@ def main() -> None:
             t0 = time.perf_counter()
             prepare_store(config)
             print(f"\nDemo world generated in {time.perf_counter() - t0:.0f} s (not counted below)")
-            runs = measure(config, list(PAGE_FILES), "24h", browser)
+            # warm-up: every page once (a server that has served pages has imported what they use)
+            demo_paths = [p for p in args.demo_pages.split(",") if p]
+            runs = measure(config, demo_paths, "24h", browser, warm_up=tuple(PAGE_FILES))
             print_table("Demo default (shipped config, 6 regions, range 24h)", runs)
 
-        counts = [int(c) for c in args.curve.split(",") if c]
+        counts = [int(c) for c in args.curve.split(",") if c] if not args.demo_only else []
         if counts:
             print(f"\nGrowth curve: Prometheus with N regions x {args.curve_days} days, range 7d, no browser")
             for n in counts:
@@ -417,6 +480,24 @@ def main() -> None:
                 finally:
                     proc.terminate()
                     proc.wait(timeout=30)
+
+
+def _prometheus_pages(root: Path, args: argparse.Namespace, paths: list[str], browser: bool) -> None:
+    shipped_codes = [r["code"] for r in region_table(args.regions)]
+    (root / "main").mkdir()
+    url, proc, build_s = start_prometheus(root / "main", shipped_codes, args.days)
+    try:
+        print(
+            f"Prometheus: {args.regions} regions x {args.days} days, samples every {SAMPLE_INTERVAL_S} s, "
+            f"generated + backfilled in {build_s:.0f} s; pages opened with range={args.range}"
+        )
+        config = _write_with_regions(root / "main", url, args.regions, _queries())
+        prepare_store(config)
+        runs = measure(config, paths, args.range, browser)
+        print_table(f"Prometheus, {args.regions} regions x {args.days} days, range {args.range}", runs)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def _queries() -> dict[str, str]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlite_utils
 
@@ -26,7 +27,6 @@ from core.ports import (
     SourceHealth,
     empty_billing_frame,
     empty_metrics_frame,
-    tidy_metrics,
 )
 from core.timeseries import summarise_range
 
@@ -101,6 +101,32 @@ def _epoch(dt: datetime) -> int:
     return int(dt.timestamp())
 
 
+def _long_from_wide(wide: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """The tidy metrics frame of a (bucket, region, one column per metric) result ordered by bucket and
+    region: laid out row by row with the metrics in name order, it is already in tidy_metrics' order
+    (ts, region, metric), so the melt and the sort of a million rows (~1 s for a month of minutes)
+    are not needed. SQLite orders TEXT bytewise, as Python orders str."""
+    if wide.empty:
+        return empty_metrics_frame()
+    names = sorted(set(metrics))
+    values = wide[names].to_numpy(dtype="float64")
+    keep = ~np.isnan(values).ravel()
+    if not keep.any():
+        return empty_metrics_frame()
+    per_row = len(names)
+    buckets = np.repeat(wide["bucket"].to_numpy(dtype="int64"), per_row)[keep]
+    regions = np.repeat(wide["region"].astype(str).to_numpy(dtype=object), per_row)[keep]
+    metric = np.tile(np.array(names, dtype=object), len(wide))[keep]
+    return pd.DataFrame(
+        {
+            "ts": pd.to_datetime(buckets, unit="s", utc=True).astype("datetime64[ns, UTC]"),
+            "region": pd.Series(regions, dtype=object),
+            "metric": pd.Series(metric, dtype=object),
+            "value": values.ravel()[keep],
+        }
+    )
+
+
 class StoreMetricsSource:
     """MetricsSource over the embedded store: the embedded default (demo world) and a cache for others."""
 
@@ -150,13 +176,7 @@ class StoreMetricsSource:
             raise SourceError(self.name, f"could not read metrics from the embedded store: {exc}") from exc
         self._last_latency = time.perf_counter() - t0
         self._last_success = datetime.now(UTC)
-        if wide.empty:
-            return empty_metrics_frame()
-        long = wide.melt(id_vars=["bucket", "region"], var_name="metric", value_name="value").dropna(
-            subset=["value"]
-        )
-        long["ts"] = pd.to_datetime(long["bucket"], unit="s", utc=True)
-        return tidy_metrics(long)
+        return _long_from_wide(wide, list(metrics))
 
     def aggregate_range(
         self,

@@ -115,7 +115,7 @@ st.caption(f"Scope: {scope_note}.")
 # ---- daily spend, stacked, with anomalies ------------------------------------------------------------------
 st.subheader(f"Daily spend by {group_by}")
 wide = costs.daily_spend_by(view, first_shown, yesterday, group_by)
-changes = costs.daily_changes(view, today, days)
+changes = cd.daily_changes(view, today, days)
 fig = go.Figure()
 for name in wide.columns:
     fig.add_trace(go.Bar(x=wide.index, y=wide[name], name=str(name)))
@@ -157,7 +157,7 @@ with d1:
 with d2:
     download(changes, "Day-over-day, week-over-week and anomalies (total)", "changes")
 
-anomalies = costs.anomalies_by(view, today, days, group_by)
+anomalies = cd.anomalies_by(view, today, days, group_by)
 with st.expander(f"Anomalous days by {group_by} ({len(anomalies)})", expanded=not anomalies.empty):
     if anomalies.empty:
         st.caption(f"No {group_by} spent outside its 95% band by at least ${costs.ANOMALY_MIN_USD:.0f}.")

@@ -383,14 +383,12 @@ for tab, (region, result) in zip(tabs, results.items(), strict=True):
                 f"auto would choose `{bt.chosen}` (lowest backtest MASE); showing `{result.model_key}` as asked."
             )
         st.markdown(
-            f"**Backtest:** {bt.folds} rolling-origin fold(s) of {bt.horizon} steps; the chosen model is highlighted."
+            f"**Backtest:** {bt.folds} rolling-origin fold(s) of {bt.horizon} steps; the chosen model is marked ✅."
         )
-        styled = table.style.apply(
-            lambda row: ["background-color: rgba(30,136,229,0.15)" if row["chosen"] else "" for _ in row],
-            axis=1,
-        )
+        # the ✅ column marks the chosen row: a pandas Styler highlight cost ~0.05 s per table on every
+        # rerun (Streamlit renders a Styler's HTML attributes), for a mark the column already shows
         ui.data_table(
-            styled,
+            table,
             columns={
                 "smape": ui.number_column("sMAPE %", 2),
                 "mase": ui.number_column("MASE", 3, help="< 1: better than the seasonal naive"),

@@ -50,7 +50,10 @@ def normalise_billing(billing: pd.DataFrame) -> pd.DataFrame:
         out["day"] = pd.Series([], dtype=object)
         out["cost_usd"] = out["cost_usd"].astype("float64")
         return out
-    out["day"] = pd.to_datetime(out["day"].astype(str)).dt.date
+    # a frame already holding dates (the stores' and this function's output) is not parsed again: the
+    # Costs page and the review normalise the same bill dozens of times (~20 ms of date parsing each)
+    if not (out["day"].dtype == object and all(type(d) is date for d in out["day"])):
+        out["day"] = pd.to_datetime(out["day"].astype(str)).dt.date
     out["service"] = out["service"].astype(str)
     out["region"] = out["region"].astype(str)
     out["cost_usd"] = out["cost_usd"].astype("float64")

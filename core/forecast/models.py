@@ -99,8 +99,9 @@ def _ets(
     mean = np.asarray(pred.predicted_mean, dtype=float)
     bands = {}
     for lv in levels:
-        frame = pred.summary_frame(alpha=1 - lv / 100)
-        bands[lv] = (frame["pi_lower"].to_numpy(dtype=float), frame["pi_upper"].to_numpy(dtype=float))
+        # the interval itself (summary_frame's pi_lower/pi_upper), without building its DataFrame per level
+        interval = np.asarray(pred.pred_int(alpha=1 - lv / 100), dtype=float)
+        bands[lv] = (interval[:, 0].copy(), interval[:, 1].copy())
     p = dict(zip(res.model.param_names, np.asarray(res.params, dtype=float), strict=False))
     parts = [f"alpha={p.get('smoothing_level', float('nan')):.3g}"]
     if trend:

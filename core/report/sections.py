@@ -239,7 +239,7 @@ def incidents_table(events: pd.DataFrame | None, week: Week) -> pd.DataFrame:
 def slo_section(inputs: ReportInputs, week: Week) -> Section:
     """Budget remaining at the start and end of the week per SLO x region (and globally), and the
     incidents that overlapped the week."""
-    from core.slo import GLOBAL, SLO, error_budget
+    from core.slo import GLOBAL, SLO, error_budget, metric_grid, slo_counts
 
     section = Section("slo", "SLOs and error budgets")
     frame = inputs.slo_metrics if inputs.slo_metrics is not None else inputs.metrics
@@ -247,12 +247,16 @@ def slo_section(inputs: ReportInputs, week: Week) -> Section:
         section.missing = "No SLOs configured or no SLO data."
         return section
     rows = []
+    # the frame is put on its grid once and each SLO's cumulative counts built once: every budget below
+    # is then two lookups (passing the frame rebuilt the grid for each of the ~30 calls: seconds)
+    grid = metric_grid(frame)
     for cfg_slo in inputs.config.slo:
         slo = SLO.from_config(cfg_slo)
+        counts = slo_counts(grid, slo)
         regions = list(cfg_slo.regions) or list(inputs.config.region_codes)
         for region in [None, *regions]:
-            start = error_budget(frame, slo, week.start, region=region)
-            end = error_budget(frame, slo, week.end, region=region)
+            start = error_budget(counts, slo, week.start, region=region)
+            end = error_budget(counts, slo, week.end, region=region)
             rows.append(
                 {
                     "slo": slo.name,

@@ -38,6 +38,40 @@ def test_implements_the_protocol_and_tidy_contract(source: StoreMetricsSource) -
     assert len(frame) == 121 * 2 * 2  # both ends inclusive, 2 regions, 2 metrics
 
 
+def test_rows_are_in_tidy_order_without_missing_values(tmp_path: Path) -> None:
+    """The frame is built row by row from the query's (bucket, region) order, not sorted afterwards:
+    it must still be ordered by ts, region and metric name, with empty cells left out."""
+    db = open_db(tmp_path / "x.db")
+    t = int(DEMO_END.timestamp()) // 60 * 60
+    db["metrics"].insert_all(
+        [
+            {"ts": t + 60, "region": "us-east-1", "requests_per_second": 5.0, "errors_per_second": None},
+            {"ts": t, "region": "us-east-1", "requests_per_second": 1.0, "errors_per_second": 0.5},
+            {"ts": t, "region": "eu-west-1", "requests_per_second": None, "errors_per_second": 0.25},
+            {"ts": t + 60, "region": "ap-south-1", "requests_per_second": 7.0, "errors_per_second": 0.0},
+        ]
+    )
+    frame = StoreMetricsSource(db).query_range(
+        ["requests_per_second", "errors_per_second"],
+        DEMO_END - timedelta(minutes=5),
+        DEMO_END + timedelta(minutes=5),
+        timedelta(minutes=1),
+    )
+    got = [(int(r.ts.timestamp()) - t, r.region, r.metric, r.value) for r in frame.itertuples()]
+    assert got == [
+        (0, "eu-west-1", "errors_per_second", 0.25),
+        (0, "us-east-1", "errors_per_second", 0.5),
+        (0, "us-east-1", "requests_per_second", 1.0),
+        (60, "ap-south-1", "errors_per_second", 0.0),
+        (60, "ap-south-1", "requests_per_second", 7.0),
+        (60, "us-east-1", "requests_per_second", 5.0),
+    ]
+    assert tuple(frame.columns) == METRICS_COLUMNS
+    assert str(frame["ts"].dtype) == "datetime64[ns, UTC]" and frame["value"].dtype == "float64"
+    assert frame["region"].dtype == object and frame["metric"].dtype == object
+    assert list(frame.index) == list(range(len(frame)))
+
+
 def test_step_aggregation_averages_rates_and_maxes_instances(source: StoreMetricsSource) -> None:
     end = DEMO_END
     start = end - timedelta(hours=1)

@@ -68,3 +68,38 @@ def test_review_tables_are_readable(app_config, builds) -> None:
         v for table in tables for col in table.columns if col.startswith("SLI") for v in table[col].tolist()
     ]
     assert slis and all(re.fullmatch(r"\d+\.\d{3}|—|100\.00", v) for v in slis), slis
+
+
+def test_downloads_and_a_second_session_reuse_the_build(app_config, builds, monkeypatch) -> None:
+    """The exports render from the cached build (again only when the notes change), and a second
+    person opening the same week pays no build."""
+    import headroom.render
+
+    renders: list[int] = []
+    real_render = headroom.render.render_html
+
+    def counting_render(report, notes=None):
+        renders.append(len(notes or {}))
+        return real_render(report, notes)
+
+    monkeypatch.setattr(headroom.render, "render_html", counting_render)
+    at = open_review()
+    assert len(builds) == 1 and len(renders) == 1
+    at.run()  # any rerun (a download click reruns the page) reuses both the build and the files
+    assert len(builds) == 1 and len(renders) == 1
+    at.session_state["demo_user"] = "carol@example.com"
+    at.run()
+    key = next(t.key for t in at.text_area if t.key.startswith("review_note_"))
+    at.text_area(key=key).input("Decision: add two instances in eu-west-1")
+    next(b for b in at.button if b.label == "Save notes").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(builds) == 1, "saving a note rebuilt the review"
+    assert renders[-1] == 1, "the exports were not rendered again with the saved note"
+
+    second = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=300)
+    second.run()
+    second.switch_page("pages/review.py")
+    second.run()
+    assert not second.exception, [e.value for e in second.exception]
+    assert len(builds) == 1, "a second session rebuilt the same week's review"
