@@ -7,7 +7,7 @@ import streamlit as st
 from connectors.store_notes import NoteRefused, load_notes, note_authors, record_note
 from core.auth import allowed, role_of
 from core.config import config_path
-from core.report import Week, build_report, export_zip, last_complete_week
+from core.report import Week, build_report, export_zip, last_complete_week, review_data_version
 from headroom.render import column_label, figure_for, readable_table, render_html
 from headroom.wiring import gather_review_inputs
 from pages import _ui as ui
@@ -64,7 +64,7 @@ try:
     config_mtime = config_path().stat().st_mtime
 except OSError:
     config_mtime = 0.0
-anchor = ui.data_anchor()
+anchor = review_data_version(week, ui.data_anchor())
 # the week defines the data (its four weeks of history, SLO minutes, bill and stored records)
 report = ui.load_last_good(
     ("review", week.label, tuple(cfg.region_codes)),

@@ -29,6 +29,7 @@ from core.report.types import (
     Week,
     WeeklyReport,
     last_complete_week,
+    review_data_version,
 )
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "utilisation_table",
     "last_complete_week",
     "region_loss_section",
+    "review_data_version",
     "scenarios_section",
     "section_builders",
     "slo_section",

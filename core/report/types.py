@@ -56,6 +56,18 @@ def last_complete_week(data_end: datetime) -> Week:
     return week if week.end <= data_end else week.shifted(-1)
 
 
+# Cost Explorer may still flag a day "Estimated" for a few days after it ends (connectors/cost_explorer.py
+# fetches such days again): until then a week's bill may change; after it, newer data changes nothing here
+BILL_SETTLES_AFTER = timedelta(days=3)
+
+
+def review_data_version(week: Week, data_end: datetime) -> datetime:
+    """What stands for "the data changed" in the review's cache key: the newest data point while the week's
+    bill may still be revised, then a fixed moment. A live source's newest point moves every minute, and
+    keying the build on it rebuilt the whole review every minute for every visitor."""
+    return min(data_end, week.end + BILL_SETTLES_AFTER)
+
+
 @dataclass(frozen=True)
 class ChartTrace:
     name: str

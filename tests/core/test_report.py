@@ -329,3 +329,14 @@ def test_utilisation_and_waste_against_the_fleet_targets() -> None:
     assert row["instance_hours"] == pytest.approx(1680)
     assert row["waste_pct"] == pytest.approx(50) and row["waste_instance_hours"] == pytest.approx(840)
     assert row["waste_usd"] == pytest.approx(840 * price)
+
+
+def test_the_review_cache_key_stops_moving_once_the_weeks_bill_has_settled() -> None:
+    from core.report import review_data_version
+    from core.report.types import BILL_SETTLES_AFTER
+
+    week = Week.parse("2026-W47")
+    just_after = week.end + timedelta(hours=5)
+    assert review_data_version(week, just_after) == just_after  # the bill of its last days may change
+    later = [week.end + BILL_SETTLES_AFTER + timedelta(minutes=m) for m in (0, 1, 60 * 24 * 5)]
+    assert {review_data_version(week, t) for t in later} == {week.end + BILL_SETTLES_AFTER}
