@@ -159,10 +159,22 @@ def _shipped() -> dict:
     return tomllib.loads(SHIPPED_CONFIG.read_text())
 
 
-def start_prometheus(root: Path, regions: list[str], days: int) -> tuple[str, subprocess.Popen, float]:
-    """Backfill `days` of data for `regions` ending an hour from now (so 'now' always has samples)."""
-    end = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=1)
+def start_prometheus(
+    root: Path, regions: list[str], days: int, ahead: timedelta = timedelta(hours=1)
+) -> tuple[str, subprocess.Popen, float]:
+    """Backfill `days` of data for `regions` ending `ahead` of now (so 'now' always has samples).
+    A `root` that already holds a backfill of the same regions and days whose end is still ahead of
+    now is reused as it is (--data-dir: the backfill takes minutes, a bench iteration should not)."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     t0 = time.perf_counter()
+    stamp = root / "backfill.txt"
+    wanted = f"{','.join(regions)} {days}"
+    if stamp.exists() and (root / "data").is_dir():
+        kept, _, kept_end = stamp.read_text().strip().rpartition(" ")
+        if kept == wanted and datetime.fromisoformat(kept_end) > now + timedelta(minutes=10):
+            return _serve_prometheus(root, t0)
+        shutil.rmtree(root / "data", ignore_errors=True)
+    end = now + ahead
     text = openmetrics(
         regions, end - timedelta(days=days, hours=2), end, SAMPLE_INTERVAL_S, cdn=True, max_instances=3
     )
@@ -182,6 +194,11 @@ def start_prometheus(root: Path, regions: list[str], days: int) -> tuple[str, su
         capture_output=True,
     )
     (root / "data.om").unlink()
+    stamp.write_text(f"{wanted} {end.isoformat()}\n")
+    return _serve_prometheus(root, t0)
+
+
+def _serve_prometheus(root: Path, t0: float) -> tuple[str, subprocess.Popen, float]:
     build_s = time.perf_counter() - t0
     (root / "prometheus.yml").write_text(f"global:\n  scrape_interval: {SAMPLE_INTERVAL_S}s\n")
     port = free_port()
@@ -243,6 +260,8 @@ class PageRun:
     ws_bytes: int | None = None
     browser_s: float | None = None
     error: str = ""
+    calls: list[tuple[str, int]] = field(default_factory=list)
+    warm_calls: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _run(at) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -271,10 +290,49 @@ def apptest_page(config: Path, path: str, range_preset: str) -> PageRun:
     elif at.error:  # a source failure shows a banner (and the last good data, or none)
         result.error = "banner: " + str(at.error[0].value)[:1500]
     calls = list(RECORDER.calls)
+    result.calls = calls
     result.requests = len(calls)
     result.prom_s, result.prom_bytes = replay([u for u, _ in calls])
+    RECORDER.calls.clear()
+    RECORDER.on = True
     result.warm_s, result.warm_cpu = _run(at)
+    RECORDER.on = False
+    result.warm_calls = list(RECORDER.calls)
     return result
+
+
+def _short_query(query: str) -> str:
+    """A query with its region alternation shortened, so queries on the same regions read apart."""
+    import re
+
+    return re.sub(r'region=~"[^"]*"', 'region=~"$R"', query)[:400]
+
+
+def print_requests(run: PageRun) -> None:
+    """A page's requests grouped by endpoint, query and range length/step: what multiplies them."""
+    from urllib.parse import parse_qs, urlsplit
+
+    def groups(calls: list[tuple[str, int]]) -> dict[tuple[str, str, str], list[int]]:
+        out: dict[tuple[str, str, str], list[int]] = {}
+        for url, size in calls:
+            parts = urlsplit(url)
+            q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            shape = ""
+            if "start" in q and "end" in q:
+                shape = f"{(float(q['end']) - float(q['start'])) / 3600:.1f}h step {q.get('step', '')}"
+            if "time" in q:
+                shape = f"at {datetime.fromtimestamp(int(float(q['time'])), UTC):%m-%d %H:%M}"
+            key = (parts.path.rsplit("/", 1)[-1], q.get("query", q.get("match[]", "")), shape)
+            out.setdefault(key, []).append(size)
+        return out
+
+    for label, calls in (("cold", run.calls), ("warm", run.warm_calls)):
+        print(f"\n{run.page} {label}: {len(calls)} requests, {sum(s for _, s in calls) / 1e6:.2f} MB")
+        for (endpoint, query, shape), sizes in sorted(groups(calls).items(), key=lambda kv: -sum(kv[1])):
+            print(
+                f"  {len(sizes):4d} x {endpoint:11} {sum(sizes) / 1e3:9.1f} KB  {shape:18} {_short_query(query)}"
+            )
+    sys.stdout.flush()
 
 
 # ---- websocket bytes in Chromium --------------------------------------------------------------------
@@ -347,10 +405,15 @@ def print_table(title: str, runs: list[PageRun]) -> None:
     sys.stdout.flush()
 
 
-def measure(config: Path, paths: list[str], range_preset: str, browser: bool) -> list[PageRun]:
+def measure(
+    config: Path, paths: list[str], range_preset: str, browser: bool, show_requests: bool = False
+) -> list[PageRun]:
     # the first AppTest run in a process pays the imports: not a page's cost
     apptest_page(config, "actions", "24h")
     runs = [apptest_page(config, p, range_preset) for p in paths]
+    if show_requests:
+        for r in runs:
+            print_requests(r)
     if browser:
         for r, (ws, secs) in zip(runs, browser_pages(config, paths, range_preset).values(), strict=True):
             r.ws_bytes, r.browser_s = ws, secs
@@ -368,6 +431,15 @@ def main() -> None:
     parser.add_argument("--curve-days", type=int, default=7)
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--no-demo", action="store_true")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the main Prometheus's backfill here and reuse it on the next run with the same "
+        "--regions/--days (backfilled 12 h ahead, so a kept one serves for 12 h)",
+    )
+    parser.add_argument(
+        "--show-requests", action="store_true", help="print each page's requests grouped by query and range"
+    )
     args = parser.parse_args()
     paths = [p for p in args.pages.split(",") if p]
     browser = not args.no_browser
@@ -375,16 +447,20 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="headroom-bench-pages-") as tmp:
         root = Path(tmp)
-        (root / "main").mkdir()
-        url, proc, build_s = start_prometheus(root / "main", shipped_codes, args.days)
+        main_dir = root / "main"
+        main_dir.mkdir()
+        data_dir = args.data_dir.resolve() if args.data_dir else main_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        ahead = timedelta(hours=12) if args.data_dir else timedelta(hours=1)
+        url, proc, build_s = start_prometheus(data_dir, shipped_codes, args.days, ahead)
         try:
             print(
                 f"Prometheus: {args.regions} regions x {args.days} days, samples every {SAMPLE_INTERVAL_S} s, "
                 f"generated + backfilled in {build_s:.0f} s; pages opened with range={args.range}"
             )
-            config = _write_with_regions(root / "main", url, args.regions, _queries())
+            config = _write_with_regions(main_dir, url, args.regions, _queries())
             prepare_store(config)
-            runs = measure(config, paths, args.range, browser)
+            runs = measure(config, paths, args.range, browser, args.show_requests)
             print_table(f"Prometheus, {args.regions} regions x {args.days} days, range {args.range}", runs)
         finally:
             proc.terminate()
