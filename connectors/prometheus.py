@@ -73,6 +73,10 @@ MAX_CACHE_ENTRIES = 256
 # (late samples have landed) and kept without a TTL, up to MAX_CLOSED_PIECES
 SPLIT_LONGER_THAN_S = 7 * 86400
 PIECE_S = 86400
+# ... and a piece holds at least this many steps (whole days of them): at a chart's coarse step over a
+# month (30-60 min) a day is only 24-48 points a series, and 31 pieces x 6 metrics made ~190 requests
+# of mostly HTTP and JSON overhead for the Overview (issue 17); a few hundred steps stay cheap
+PIECE_MIN_STEPS = 288  # a day at 5-minute steps
 SLOT_PIECE_S = 4 * 86400  # aggregate_slots: slots per request
 CLOSED_AFTER_S = 600
 MAX_CLOSED_PIECES = 4096
@@ -809,10 +813,12 @@ class _Watchdog:
 
 
 def day_pieces(start_s: int, end_s: int, step_s: int) -> list[tuple[int, int]]:
-    """[start_s, end_s] (step-aligned) covered by whole pieces of about a day: each starts at a multiple
-    of the piece length (a whole number of steps, so every piece's points sit on the range's grid) and
-    ends one step before the next; the same days give the same pieces on every rerun (cache keys)."""
-    piece_s = math.ceil(PIECE_S / step_s) * step_s
+    """[start_s, end_s] (step-aligned) covered by whole pieces of about a day, or of as many whole days
+    as hold PIECE_MIN_STEPS steps at a coarse step: each starts at a multiple of the piece length (a
+    whole number of steps, so every piece's points sit on the range's grid) and ends one step before the
+    next; the same days give the same pieces on every rerun (cache keys)."""
+    days = max(1, math.ceil(PIECE_MIN_STEPS * step_s / PIECE_S))
+    piece_s = math.ceil(days * PIECE_S / step_s) * step_s
     first = start_s // piece_s * piece_s
     return [(s, s + piece_s - step_s) for s in range(first, end_s + 1, piece_s)]
 

@@ -160,6 +160,25 @@ def test_a_long_range_in_day_pieces_equals_one_request(long_prom, monkeypatch) -
     pd.testing.assert_frame_equal(pieces, whole)
 
 
+def test_a_coarse_step_goes_in_pieces_of_several_days_that_equal_one_request(long_prom, monkeypatch) -> None:
+    """A chart's 30-minute step over a long range: pieces of whole days holding PIECE_MIN_STEPS steps
+    each (not one request per day of 48 points), and the same points as one request."""
+    metrics = ["requests_per_second", "latency_p95_ms"]
+    step = timedelta(minutes=30)
+    start_s, end_s = prometheus.aligned_range(LONG_START, LONG_END, 1800)
+    pieces = prometheus.day_pieces(start_s, end_s, 1800)
+    assert all((b - a) // 1800 + 1 >= prometheus.PIECE_MIN_STEPS for a, b in pieces)
+    assert all((b + 1800 - a) % 86400 == 0 for a, b in pieces)  # whole days: closed pieces stay closed
+    assert 2 <= len(pieces) <= 3
+    source = long_source(long_prom.url)
+    split = source.query_range(metrics, LONG_START, LONG_END, step)
+    assert source.http_requests == len(pieces) * len(metrics)
+    monkeypatch.setattr(prometheus, "SPLIT_LONGER_THAN_S", 10**9)
+    whole = long_source(long_prom.url).query_range(metrics, LONG_START, LONG_END, step)
+    assert len(whole) > 9 * 48 * 2
+    pd.testing.assert_frame_equal(split, whole)
+
+
 def test_a_rerun_fetches_only_the_open_day(long_prom) -> None:
     source = long_source(long_prom.url, cache_ttl=timedelta(0))  # no TTL cache: only closed days are kept
     metrics = ["requests_per_second", "errors_per_second"]
