@@ -43,6 +43,7 @@ from urllib3.util.retry import Retry
 
 from core.config import CANONICAL_METRICS, PrometheusConfig
 from core.ports import (
+    ACROSS_REGIONS,
     AGGREGATE_COLUMNS,
     SOURCE_WARNINGS,
     RangeAggregate,
@@ -292,6 +293,40 @@ class PrometheusSource:
         queries = {m: render_query(self.queries[m], wanted_regions) for m in wanted}
         results = self._fetch_split(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)
         frame = _assemble({m: results[q] for m, q in queries.items()}, wanted_regions)
+        return _with_warnings(frame, (w for q in queries.values() for w in results[q].warnings))
+
+    def query_range_across(
+        self,
+        ops: Mapping[str, str],
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+        regions: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """core.ports.AcrossRegionsSource: each metric combined over `regions` by Prometheus (`ops[m]`:
+        sum, avg or max around the metric's template, its region label set to ACROSS_REGIONS), one series
+        per metric at the same step, pieces and caches as query_range."""
+        bad = {m: op for m, op in ops.items() if op not in ("sum", "avg", "max")}
+        if bad:
+            raise ValueError(f"query_range_across: unknown op(s) {bad}; known: sum, avg, max")
+        unknown = [m for m in ops if m not in CANONICAL_METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(CANONICAL_METRICS)}")
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware (UTC)")
+        wanted_regions = self._checked_regions(self.regions if regions is None else regions)
+        wanted = [m for m in ops if m in self.queries]
+        if not wanted or not wanted_regions or end <= start:
+            return empty_metrics_frame()
+        step_s = prometheus_step_seconds(start, end, step, self.config.scrape_interval)
+        start_s, end_s = aligned_range(start, end, step_s)
+        queries = {
+            m: f"label_replace({ops[m]}({render_query(self.queries[m], wanted_regions)}), "
+            f'"{REGION_LABEL}", "{ACROSS_REGIONS}", "", "")'
+            for m in wanted
+        }
+        results = self._fetch_split(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)
+        frame = _assemble({m: results[q] for m, q in queries.items()}, [ACROSS_REGIONS])
         return _with_warnings(frame, (w for q in queries.values() for w in results[q].warnings))
 
     def health(self) -> SourceHealth:

@@ -15,7 +15,15 @@ from connectors.prometheus import PrometheusSource, aggregate_query
 from core.config import load_config
 from core.health import health_aggregates
 from core.kpi import kpi_aggregates
-from core.ports import RangeAggregate, RangeAggregateSource, SlotAggregateSource, SourceError
+from core.ports import (
+    ACROSS_REGIONS,
+    ACROSS_REGIONS_OPS,
+    AcrossRegionsSource,
+    RangeAggregate,
+    RangeAggregateSource,
+    SlotAggregateSource,
+    SourceError,
+)
 from core.slo import (
     budget_slot,
     burn_down,
@@ -31,7 +39,7 @@ from core.slo import (
     slots_fit,
 )
 from core.slo.slots import SLOT_POINTS
-from core.timeseries import aggregates_table, summarise_range
+from core.timeseries import across_regions, aggregates_table, summarise_range
 from tests.conftest import SHIPPED_CONFIG
 from tests.connectors.promdata import CDN_QUERIES, openmetrics
 
@@ -75,6 +83,27 @@ def test_aggregates_equal_the_reference_over_the_full_resolution_points(source) 
     for key in expected.columns:
         for region in REGIONS[:2]:
             assert got.at[region, key] == pytest.approx(expected.at[region, key], rel=1e-6), (key, region)
+
+
+def test_a_metric_across_regions_is_the_points_of_every_region_combined(source) -> None:
+    """query_range_across (core.ports.AcrossRegionsSource): Prometheus's sum / avg / max over regions is
+    core.timeseries.across_regions over every region's points (what the Overview's "all regions" line
+    draws without fetching every region)."""
+    assert isinstance(source, AcrossRegionsSource)
+    start, end, step = END - timedelta(hours=6), END, timedelta(minutes=2)
+    ops = {m: ACROSS_REGIONS_OPS[m] for m in ("requests_per_second", "cpu_utilization", "latency_p95_ms")}
+    got = source.query_range_across(ops, start, end, step, REGIONS)
+    assert set(got["region"]) == {ACROSS_REGIONS} and set(got["metric"]) == set(ops)
+    assert set(ops.values()) == {"sum", "avg", "max"}
+    expected = across_regions(source.query_range(list(ops), start, end, step, REGIONS), ops)
+    assert len(got) == len(expected) > 3 * 170
+    pd.testing.assert_frame_equal(
+        got.sort_values(["metric", "ts"], ignore_index=True),
+        expected.sort_values(["metric", "ts"], ignore_index=True),
+        rtol=1e-9,
+    )
+    with pytest.raises(ValueError, match="median"):
+        source.query_range_across({"requests_per_second": "median"}, start, end, step)
 
 
 def test_peak_and_last_are_what_the_data_says(source) -> None:
