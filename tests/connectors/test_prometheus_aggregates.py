@@ -208,6 +208,39 @@ def test_a_coarse_step_goes_in_pieces_of_several_days_that_equal_one_request(lon
     pd.testing.assert_frame_equal(split, whole)
 
 
+def test_a_long_range_s_figures_from_pieces_equal_one_query_over_the_range(long_prom, monkeypatch) -> None:
+    """aggregate_range over more than a week: every figure (means from sums and counts, shares weighted
+    by their counts, peaks, last values, weighted sums) from 4-day pieces equals the one instant query
+    over the whole range, and a rerun asks again only the pieces that are still open."""
+    wanted = tuple(dict.fromkeys((*health_aggregates(CFG), *kpi_aggregates())))
+    assert {a.stat for a in wanted} >= {
+        "mean",
+        "sum",
+        "max",
+        "last",
+        "share_above",
+        "weighted_sum",
+        "weight_sum",
+    }
+    source = long_source(long_prom.url, cache_ttl=timedelta(0))  # no TTL cache: only closed pieces kept
+    pieces = aggregates_table(source.aggregate_range(wanted, LONG_START, LONG_END, REGIONS[:2]))
+    first_requests = source.http_requests
+    monkeypatch.setattr(prometheus, "SPLIT_LONGER_THAN_S", 10**9)
+    whole_source = long_source(long_prom.url)
+    whole = aggregates_table(whole_source.aggregate_range(wanted, LONG_START, LONG_END, REGIONS[:2]))
+    assert first_requests > 2 * whole_source.http_requests  # it did go in pieces
+    assert sorted(pieces.index) == sorted(whole.index) == sorted(REGIONS[:2])
+    assert set(pieces.columns) == set(whole.columns) and len(whole.columns) >= 10
+    for key in whole.columns:
+        for region in REGIONS[:2]:
+            assert pieces.at[region, key] == pytest.approx(whole.at[region, key], rel=1e-9), (key, region)
+    monkeypatch.undo()
+    again = aggregates_table(source.aggregate_range(wanted, LONG_START, LONG_END, REGIONS[:2]))
+    pd.testing.assert_frame_equal(again, pieces)
+    # the range's first piece (its span moves with the range) and the open one are asked again
+    assert 0 < source.http_requests - first_requests <= first_requests / 2
+
+
 def test_a_rerun_fetches_only_the_open_day(long_prom) -> None:
     source = long_source(long_prom.url, cache_ttl=timedelta(0))  # no TTL cache: only closed days are kept
     metrics = ["requests_per_second", "errors_per_second"]
