@@ -27,6 +27,8 @@ from core.auth import Identity, resolve_identity
 from core.config import METRIC_UNITS, ConfigError, HeadroomConfig, config_path, load_config
 from core.health import STATE_COLOURS
 from core.ports import (
+    ACROSS_REGIONS,
+    AcrossRegionsSource,
     RangeAggregate,
     RangeAggregateSource,
     SourceError,
@@ -37,6 +39,8 @@ from core.ports import (
     empty_metrics_frame,
 )
 from core.timeseries import (
+    CHART_QUERY_POINTS,
+    across_regions,
     chart_step,
     choose_step,
     downsample_series,
@@ -786,12 +790,52 @@ def load_chart_metrics(
     end: datetime | None = None,
     regions: Sequence[str] | None = None,
     kind: str = "metrics",
+    points: int = CHART_QUERY_POINTS,
 ) -> pd.DataFrame:
     """Metrics for charts only: asked at the chart's width (core.timeseries.chart_step, ~1,500 points a
-    series), never at the source's ceiling. Range-wide figures come from `load_aggregates`."""
+    series; `points` for a narrower chart), never at the source's ceiling. Range-wide figures come from
+    `load_aggregates`."""
     if start is None or end is None:
         start, end = time_range()
-    return load_metrics(metrics, start, end, regions, kind, step=chart_step(start, end))
+    return load_metrics(metrics, start, end, regions, kind, step=chart_step(start, end, points))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=64)
+def _query_across(
+    kind: str,
+    ops: tuple[tuple[str, str], ...],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    regions: tuple[str, ...],
+) -> pd.DataFrame:
+    src = source(kind)
+    if isinstance(src, AcrossRegionsSource):
+        return src.query_range_across(dict(ops), start, end, step, list(regions))
+    # a source that cannot combine regions itself (the store, CloudWatch): every region's points, here
+    return across_regions(src.query_range([m for m, _ in ops], start, end, step, list(regions)), dict(ops))
+
+
+def load_across_regions(
+    ops: Mapping[str, str],
+    start: datetime,
+    end: datetime,
+    regions: Sequence[str],
+    kind: str = "metrics",
+    points: int = CHART_QUERY_POINTS,
+) -> pd.DataFrame:
+    """A chart's "all regions" line: each metric combined over `regions` (core.ports.ACROSS_REGIONS_OPS:
+    sum, avg, max) by the source when it can, at the chart's width; region = core.ports.ACROSS_REGIONS."""
+    step = chart_step(start, end, points)
+    ops_key = tuple(sorted(ops.items()))
+    regions_key = tuple(regions)
+    return load_last_good(
+        ("across", kind, ops_key, start, end, step, regions_key),
+        lambda: _query_across(kind, ops_key, start, end, step, regions_key),
+        empty_metrics_frame,
+        kind,
+        what=f"{', '.join(ops)} over all regions ({kind})",
+    )
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=64)
@@ -923,7 +967,10 @@ def timeseries_figure(
                 **data,
                 mode="lines",
                 name=region,
-                line={"width": 1.4, "color": region_colour(region)},
+                # the line for every region together (core.ports.ACROSS_REGIONS) stands out from theirs
+                line={"width": 2.4, "color": "#212121", "dash": "dot"}
+                if region == ACROSS_REGIONS
+                else {"width": 1.4, "color": region_colour(region)},
             )
         )
     unit = y_title or METRIC_UNITS.get(metric, "")
