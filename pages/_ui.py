@@ -956,7 +956,9 @@ def timeseries_figure(
     (`webgl=None`: decided by the point count) only for charts with many points (bench/pages.py
     measures the bytes each page sends)."""
     wide = pivot_metric(frame, metric) if wide is None else wide
-    traces = {str(region): trace_data(wide[region] * scale) for region in wide.columns}
+    # the "all regions" line last: drawn over the regions' own, last in the legend
+    columns = sorted(wide.columns, key=lambda region: region == ACROSS_REGIONS)
+    traces = {str(region): trace_data(wide[region] * scale) for region in columns}
     if webgl is None:
         webgl = sum(len(t["y"]) for t in traces.values()) > WEBGL_MIN_POINTS
     trace = go.Scattergl if webgl else go.Scatter
