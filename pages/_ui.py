@@ -992,27 +992,63 @@ def timeseries_figure(
     return fig
 
 
-def add_event_marks(fig: go.Figure, marks: pd.DataFrame) -> None:
-    for _, ev in marks.iterrows():
-        label = f"{ev['title']}" + (f" ({ev['region']})" if ev.get("region") else "")
+def event_mark_layout(marks: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Incidents (shaded spans), deploys and actions (dotted lines) as plotly shape and annotation dicts:
+    the ones fig.add_vrect / add_vline / add_annotation make, built as plain dicts because those calls
+    validate and deep-copy the whole layout per mark (66 marks on 6 charts took over a second of every
+    Overview rerun at 30 days, issue 17)."""
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for ev in marks.to_dict("records"):
+        region = ev.get("region")  # None, NaN (pandas' missing string) or "" for a fleet-wide event
+        label = f"{ev['title']}" + (f" ({region})" if isinstance(region, str) and region else "")
+        span = {"xref": "x", "y0": 0, "y1": 1, "yref": "y domain"}
         if ev["kind"] in ("deploy", "action") or ev["end_ts"] <= ev["start_ts"]:
             action = ev["kind"] == "action"
-            fig.add_vline(
-                x=ev["start_ts"], line_dash="dot", line_color="#6a1b9a" if action else "#607d8b", opacity=0.7
+            line = {"color": "#6a1b9a" if action else "#607d8b", "dash": "dot"}
+            shapes.append(
+                {
+                    "type": "line",
+                    "x0": ev["start_ts"],
+                    "x1": ev["start_ts"],
+                    "line": line,
+                    "opacity": 0.7,
+                    **span,
+                }
             )
-            fig.add_annotation(
-                x=ev["start_ts"],
-                y=1.0,
-                yref="paper",
-                text="🛠️" if action else "🚀",
-                showarrow=False,
-                hovertext=label,
-            )
+            text = "🛠️" if action else "🚀"
         else:
-            fig.add_vrect(x0=ev["start_ts"], x1=ev["end_ts"], fillcolor="#e53935", opacity=0.12, line_width=0)
-            fig.add_annotation(
-                x=ev["start_ts"], y=1.0, yref="paper", text="⚠", showarrow=False, hovertext=label
+            shapes.append(
+                {
+                    "type": "rect",
+                    "x0": ev["start_ts"],
+                    "x1": ev["end_ts"],
+                    "fillcolor": "#e53935",
+                    "opacity": 0.12,
+                    "line": {"width": 0},
+                    **span,
+                }
             )
+            text = "⚠"
+        annotations.append(
+            {
+                "x": ev["start_ts"],
+                "y": 1.0,
+                "yref": "paper",
+                "text": text,
+                "showarrow": False,
+                "hovertext": label,
+            }
+        )
+    return shapes, annotations
+
+
+def add_event_marks(fig: go.Figure, marks: pd.DataFrame) -> None:
+    """The marks of `marks` (an events frame) on `fig`, in one layout update (event_mark_layout)."""
+    shapes, annotations = event_mark_layout(marks)
+    fig.update_layout(
+        shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *annotations]
+    )
 
 
 # ---- tables: one way to build a column's format, and the read-only table every page shows ---------
