@@ -79,10 +79,10 @@ PIECE_S = 86400
 # of mostly HTTP and JSON overhead for the Overview (issue 17); a few hundred steps stay cheap
 PIECE_MIN_STEPS = 288  # a day at 5-minute steps
 SLOT_PIECE_S = 4 * 86400  # aggregate_slots: slots per request
-# aggregate_range over more than SPLIT_LONGER_THAN_S: one instant query per figure and week-long piece
-# (a month: 5), concurrently, closed pieces kept. A month's p95 subquery in one request took 5 s on a
+# aggregate_range over more than SPLIT_LONGER_THAN_S: one instant query per figure and 4-day piece
+# (a month: 8), concurrently, closed pieces kept. A month's p95 subquery in one request took 5 s on a
 # loaded Prometheus and a page's dozen of them passed the 10 s timeout together (issue 17)
-AGGREGATE_PIECE_S = 7 * 86400
+AGGREGATE_PIECE_S = 4 * 86400
 CLOSED_AFTER_S = 600
 MAX_CLOSED_PIECES = 4096
 

@@ -7,7 +7,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.health import health_aggregates, region_health_from_aggregates
-from core.kpi import KPI, KPI_METRICS, kpi_aggregates, kpi_cost_days, kpi_summary_from_aggregates
+from core.kpi import (
+    KPI,
+    KPI_METRICS,
+    kpi_aggregates,
+    kpi_cost_days,
+    kpi_fallback_means,
+    kpi_summary_from_aggregates,
+)
 from core.ports import ACROSS_REGIONS, ACROSS_REGIONS_OPS, RangeAggregate
 from core.slo import region_slo_states_from_aggregates, slo_window_aggregates, slos_from_config
 from core.timeseries import aggregates_table, chart_step, pivot_metric, ratio
@@ -115,7 +122,7 @@ def health_section() -> None:
             dict.fromkeys(
                 (
                     *health_aggregates(cfg),
-                    *kpi_aggregates(api_kpi_metrics),
+                    *kpi_aggregates(api_kpi_metrics, fallback_means=False),
                     *slo_window_aggregates(slo_defs, cfg.burn_rate_rule),
                 )
             )
@@ -128,12 +135,28 @@ def health_section() -> None:
 
     # ---- KPI tiles: the selected range against the period of the same length before it ----------------
     previous_start = start - (end - start)
+
+    def with_fallback_means(api_figures: pd.DataFrame, first: datetime, last: datetime) -> pd.DataFrame:
+        """A latency tile's plain mean only when it has no request weight (core.kpi.kpi_fallback_means)."""
+        means = kpi_fallback_means(api_figures, api_kpi_metrics)
+        return (
+            pd.concat([api_figures, ui.load_aggregates(means, first, last, regions)])
+            if means
+            else api_figures
+        )
+
     kpi_now = pd.concat(
-        [figures, ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), start, end, regions, kind="cdn")]
+        [
+            with_fallback_means(figures, start, end),
+            ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), start, end, regions, kind="cdn"),
+        ]
+    )
+    before_api = ui.load_aggregates(
+        kpi_aggregates(api_kpi_metrics, fallback_means=False), previous_start, start, regions
     )
     kpi_before = pd.concat(
         [
-            ui.load_aggregates(kpi_aggregates(api_kpi_metrics), previous_start, start, regions),
+            with_fallback_means(before_api, previous_start, start),
             ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), previous_start, start, regions, kind="cdn"),
         ]
     )

@@ -210,7 +210,7 @@ def test_a_coarse_step_goes_in_pieces_of_several_days_that_equal_one_request(lon
 
 def test_a_long_range_s_figures_from_pieces_equal_one_query_over_the_range(long_prom, monkeypatch) -> None:
     """aggregate_range over more than a week: every figure (means from sums and counts, shares weighted
-    by their counts, peaks, last values, weighted sums) from week-long pieces equals the one instant query
+    by their counts, peaks, last values, weighted sums) from 4-day pieces equals the one instant query
     over the whole range, and a rerun asks again only the pieces that are still open."""
     wanted = tuple(dict.fromkeys((*health_aggregates(CFG), *kpi_aggregates())))
     assert {a.stat for a in wanted} >= {
