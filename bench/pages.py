@@ -13,12 +13,14 @@ Per page it prints:
   connector's concurrency), no parsing;
 - cold: the page script (AppTest through dashboard.py) with every cache cleared, wall and CPU seconds of
   this process (Prometheus is another process, so its CPU is not counted);
-- warm: the same session rerun (what a widget click costs);
+- warm: the same session rerun right after the cold load (what a widget click costs);
 - ws: websocket bytes received by Chromium for one load of the page in a fresh tab (`framereceived`
   payloads), after its charts have drawn and the app is idle.
 
 Usage: .venv/bin/python bench/pages.py [--regions 20] [--days 30] [--curve 6,20,50] [--curve-days 7]
-       [--no-browser] [--no-demo] [--pages overview,triage,slo]
+       [--no-browser] [--no-demo] [--pages overview,triage,slo] [--data-dir DIR] [--show-requests]
+(--data-dir: keep the main Prometheus's backfill in DIR, outside the repo, and reuse it next time;
+--show-requests: each page's requests grouped by query and range, cold and warm)
 """
 
 from __future__ import annotations
