@@ -906,8 +906,10 @@ REGION_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564
 LEGEND_ABOVE = {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"}
 
 
-def region_colour(code: str) -> str:
-    codes = list(config().region_codes)
+def region_colour(code: str, codes: Sequence[str] | None = None) -> str:
+    """A region's line colour, by its place in the config (`codes`: the config's region codes, when a
+    caller colours many lines: config() checks the file each call)."""
+    codes = list(config().region_codes) if codes is None else list(codes)
     return REGION_COLOURS[codes.index(code) % len(REGION_COLOURS)] if code in codes else "#7f7f7f"
 
 
@@ -963,6 +965,7 @@ def timeseries_figure(
         webgl = sum(len(t["y"]) for t in traces.values()) > WEBGL_MIN_POINTS
     trace = go.Scattergl if webgl else go.Scatter
     fig = go.Figure()
+    codes = list(config().region_codes)
     for region, data in traces.items():
         fig.add_trace(
             trace(
@@ -972,7 +975,7 @@ def timeseries_figure(
                 # the line for every region together (core.ports.ACROSS_REGIONS) stands out from theirs
                 line={"width": 2.4, "color": "#212121", "dash": "dot"}
                 if region == ACROSS_REGIONS
-                else {"width": 1.4, "color": region_colour(region)},
+                else {"width": 1.4, "color": region_colour(region, codes)},
             )
         )
     unit = y_title or METRIC_UNITS.get(metric, "")
