@@ -17,13 +17,15 @@ Per page it prints:
   core.forecast's fit cache cleared, its worker processes replaced by fresh, imported ones); wall and CPU
   seconds of this process and its children (the Forecast page fits in worker processes; Prometheus is
   not a child, so its CPU is not counted);
-- warm: the same session rerun (what a widget click costs);
+- warm: the same session rerun right after the cold load (what a widget click costs);
 - ws: websocket bytes received by Chromium for one load of the page in a fresh tab (`framereceived`
   payloads), after its charts have drawn and the app is idle.
 
 Usage: .venv/bin/python bench/pages.py [--regions 20] [--days 30] [--curve 6,20,50] [--curve-days 7]
        [--no-browser] [--no-demo] [--demo-only] [--pages overview,triage,slo]
-       [--demo-pages review,costs]
+       [--demo-pages review,costs] [--data-dir DIR] [--show-requests]
+(--data-dir: keep the main Prometheus's backfill in DIR, outside the repo, and reuse it next time;
+--show-requests: each page's requests grouped by query and range, cold and warm)
 """
 
 from __future__ import annotations
@@ -164,10 +166,22 @@ def _shipped() -> dict:
     return tomllib.loads(SHIPPED_CONFIG.read_text())
 
 
-def start_prometheus(root: Path, regions: list[str], days: int) -> tuple[str, subprocess.Popen, float]:
-    """Backfill `days` of data for `regions` ending an hour from now (so 'now' always has samples)."""
-    end = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=1)
+def start_prometheus(
+    root: Path, regions: list[str], days: int, ahead: timedelta = timedelta(hours=1)
+) -> tuple[str, subprocess.Popen, float]:
+    """Backfill `days` of data for `regions` ending `ahead` of now (so 'now' always has samples).
+    A `root` that already holds a backfill of the same regions and days whose end is still ahead of
+    now is reused as it is (--data-dir: the backfill takes minutes, a bench iteration should not)."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     t0 = time.perf_counter()
+    stamp = root / "backfill.txt"
+    wanted = f"{','.join(regions)} {days}"
+    if stamp.exists() and (root / "data").is_dir():
+        kept, _, kept_end = stamp.read_text().strip().rpartition(" ")
+        if kept == wanted and datetime.fromisoformat(kept_end) > now + timedelta(minutes=10):
+            return _serve_prometheus(root, t0)
+        shutil.rmtree(root / "data", ignore_errors=True)
+    end = now + ahead
     text = openmetrics(
         regions, end - timedelta(days=days, hours=2), end, SAMPLE_INTERVAL_S, cdn=True, max_instances=3
     )
@@ -187,6 +201,11 @@ def start_prometheus(root: Path, regions: list[str], days: int) -> tuple[str, su
         capture_output=True,
     )
     (root / "data.om").unlink()
+    stamp.write_text(f"{wanted} {end.isoformat()}\n")
+    return _serve_prometheus(root, t0)
+
+
+def _serve_prometheus(root: Path, t0: float) -> tuple[str, subprocess.Popen, float]:
     build_s = time.perf_counter() - t0
     (root / "prometheus.yml").write_text(f"global:\n  scrape_interval: {SAMPLE_INTERVAL_S}s\n")
     port = free_port()
@@ -248,6 +267,8 @@ class PageRun:
     ws_bytes: int | None = None
     browser_s: float | None = None
     error: str = ""
+    calls: list[tuple[str, int]] = field(default_factory=list)
+    warm_calls: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _children_cpu() -> float:
@@ -338,10 +359,52 @@ def apptest_page(config: Path, path: str, range_preset: str) -> PageRun:
     elif at.error:  # a source failure shows a banner (and the last good data, or none)
         result.error = "banner: " + str(at.error[0].value)[:1500]
     calls = list(RECORDER.calls)
+    result.calls = calls
     result.requests = len(calls)
-    result.prom_s, result.prom_bytes = replay([u for u, _ in calls])
+    # the click right after the load, before the replay: replaying a slow page's requests took minutes
+    # on a loaded machine, long enough for a relative range's end to move a step and the "warm" rerun to
+    # fetch the new step's pieces afresh
+    RECORDER.calls.clear()
+    RECORDER.on = True
     result.warm_s, result.warm_cpu = _run(at)
+    RECORDER.on = False
+    result.warm_calls = list(RECORDER.calls)
+    result.prom_s, result.prom_bytes = replay([u for u, _ in calls])
     return result
+
+
+def _short_query(query: str) -> str:
+    """A query with its region alternation shortened, so queries on the same regions read apart."""
+    import re
+
+    return re.sub(r'region=~"[^"]*"', 'region=~"$R"', query)[:400]
+
+
+def print_requests(run: PageRun) -> None:
+    """A page's requests grouped by endpoint, query and range length/step: what multiplies them."""
+    from urllib.parse import parse_qs, urlsplit
+
+    def groups(calls: list[tuple[str, int]]) -> dict[tuple[str, str, str], list[int]]:
+        out: dict[tuple[str, str, str], list[int]] = {}
+        for url, size in calls:
+            parts = urlsplit(url)
+            q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            shape = ""
+            if "start" in q and "end" in q:
+                shape = f"{(float(q['end']) - float(q['start'])) / 3600:.1f}h step {q.get('step', '')}"
+            if "time" in q:
+                shape = f"at {datetime.fromtimestamp(int(float(q['time'])), UTC):%m-%d %H:%M}"
+            key = (parts.path.rsplit("/", 1)[-1], q.get("query", q.get("match[]", "")), shape)
+            out.setdefault(key, []).append(size)
+        return out
+
+    for label, calls in (("cold", run.calls), ("warm", run.warm_calls)):
+        print(f"\n{run.page} {label}: {len(calls)} requests, {sum(s for _, s in calls) / 1e6:.2f} MB")
+        for (endpoint, query, shape), sizes in sorted(groups(calls).items(), key=lambda kv: -sum(kv[1])):
+            print(
+                f"  {len(sizes):4d} x {endpoint:11} {sum(sizes) / 1e3:9.1f} KB  {shape:18} {_short_query(query)}"
+            )
+    sys.stdout.flush()
 
 
 # ---- websocket bytes in Chromium --------------------------------------------------------------------
@@ -415,12 +478,20 @@ def print_table(title: str, runs: list[PageRun]) -> None:
 
 
 def measure(
-    config: Path, paths: list[str], range_preset: str, browser: bool, warm_up: tuple[str, ...] = ("actions",)
+    config: Path,
+    paths: list[str],
+    range_preset: str,
+    browser: bool,
+    warm_up: tuple[str, ...] = ("actions",),
+    show_requests: bool = False,
 ) -> list[PageRun]:
     # the first runs in a process pay the imports (statsmodels, scipy, plotly...): not a page's cost
     for path in warm_up:
         apptest_page(config, path, "24h")
     runs = [apptest_page(config, p, range_preset) for p in paths]
+    if show_requests:
+        for r in runs:
+            print_requests(r)
     if browser:
         for r, (ws, secs) in zip(runs, browser_pages(config, paths, range_preset).values(), strict=True):
             r.ws_bytes, r.browser_s = ws, secs
@@ -441,6 +512,15 @@ def main() -> None:
     parser.add_argument("--demo-pages", default=",".join(PAGE_FILES), help="pages timed on the demo default")
     parser.add_argument(
         "--demo-only", action="store_true", help="only the demo default (no Prometheus, no curve)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the main Prometheus's backfill here and reuse it on the next run with the same "
+        "--regions/--days (backfilled 12 h ahead, so a kept one serves for 12 h)",
+    )
+    parser.add_argument(
+        "--show-requests", action="store_true", help="print each page's requests grouped by query and range"
     )
     args = parser.parse_args()
     paths = [p for p in args.pages.split(",") if p]
@@ -484,16 +564,20 @@ def main() -> None:
 
 def _prometheus_pages(root: Path, args: argparse.Namespace, paths: list[str], browser: bool) -> None:
     shipped_codes = [r["code"] for r in region_table(args.regions)]
-    (root / "main").mkdir()
-    url, proc, build_s = start_prometheus(root / "main", shipped_codes, args.days)
+    main_dir = root / "main"
+    main_dir.mkdir()
+    data_dir = args.data_dir.resolve() if args.data_dir else main_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ahead = timedelta(hours=12) if args.data_dir else timedelta(hours=1)
+    url, proc, build_s = start_prometheus(data_dir, shipped_codes, args.days, ahead)
     try:
         print(
             f"Prometheus: {args.regions} regions x {args.days} days, samples every {SAMPLE_INTERVAL_S} s, "
             f"generated + backfilled in {build_s:.0f} s; pages opened with range={args.range}"
         )
-        config = _write_with_regions(root / "main", url, args.regions, _queries())
+        config = _write_with_regions(main_dir, url, args.regions, _queries())
         prepare_store(config)
-        runs = measure(config, paths, args.range, browser)
+        runs = measure(config, paths, args.range, browser, show_requests=args.show_requests)
         print_table(f"Prometheus, {args.regions} regions x {args.days} days, range {args.range}", runs)
     finally:
         proc.terminate()

@@ -44,6 +44,7 @@ from urllib3.util.retry import Retry
 from connectors.http_credentials import HttpCredentials
 from core.config import CANONICAL_METRICS, PrometheusConfig
 from core.ports import (
+    ACROSS_REGIONS,
     AGGREGATE_COLUMNS,
     SOURCE_WARNINGS,
     RangeAggregate,
@@ -74,7 +75,15 @@ MAX_CACHE_ENTRIES = 256
 # (late samples have landed) and kept without a TTL, up to MAX_CLOSED_PIECES
 SPLIT_LONGER_THAN_S = 7 * 86400
 PIECE_S = 86400
+# ... and a piece holds at least this many steps (whole days of them): at a chart's coarse step over a
+# month (30-60 min) a day is only 24-48 points a series, and 31 pieces x 6 metrics made ~190 requests
+# of mostly HTTP and JSON overhead for the Overview (issue 17); a few hundred steps stay cheap
+PIECE_MIN_STEPS = 288  # a day at 5-minute steps
 SLOT_PIECE_S = 4 * 86400  # aggregate_slots: slots per request
+# aggregate_range over more than SPLIT_LONGER_THAN_S: one instant query per figure and 4-day piece
+# (a month: 8), concurrently, closed pieces kept. A month's p95 subquery in one request took 5 s on a
+# loaded Prometheus and a page's dozen of them passed the 10 s timeout together (issue 17)
+AGGREGATE_PIECE_S = 4 * 86400
 CLOSED_AFTER_S = 600
 MAX_CLOSED_PIECES = 4096
 
@@ -207,6 +216,10 @@ class PrometheusSource:
             check_template(key, template)
         self.aggregate_queries: dict[str, str] = dict(aggregate_queries or {})
         self._closed: OrderedDict[tuple[str, int, int, int], _Series] = OrderedDict()  # closed days
+        # (query, time) of a long range's aggregate piece that has closed -> its values and warnings
+        self._closed_instant: OrderedDict[tuple[str, int], tuple[dict[str, float], tuple[str, ...]]] = (
+            OrderedDict()
+        )
         # (query, time) -> (fetched at, values per region, the answer's warnings)
         self._instant_cache: OrderedDict[tuple[str, int], tuple[float, dict[str, float], tuple[str, ...]]] = (
             OrderedDict()
@@ -237,6 +250,40 @@ class PrometheusSource:
         queries = {m: render_query(self.queries[m], wanted_regions) for m in wanted}
         results = self._fetch_split(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)
         frame = _assemble({m: results[q] for m, q in queries.items()}, wanted_regions)
+        return _with_warnings(frame, (w for q in queries.values() for w in results[q].warnings))
+
+    def query_range_across(
+        self,
+        ops: Mapping[str, str],
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+        regions: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """core.ports.AcrossRegionsSource: each metric combined over `regions` by Prometheus (`ops[m]`:
+        sum, avg or max around the metric's template, its region label set to ACROSS_REGIONS), one series
+        per metric at the same step, pieces and caches as query_range."""
+        bad = {m: op for m, op in ops.items() if op not in ("sum", "avg", "max")}
+        if bad:
+            raise ValueError(f"query_range_across: unknown op(s) {bad}; known: sum, avg, max")
+        unknown = [m for m in ops if m not in CANONICAL_METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(CANONICAL_METRICS)}")
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware (UTC)")
+        wanted_regions = self._checked_regions(self.regions if regions is None else regions)
+        wanted = [m for m in ops if m in self.queries]
+        if not wanted or not wanted_regions or end <= start:
+            return empty_metrics_frame()
+        step_s = prometheus_step_seconds(start, end, step, self.config.scrape_interval)
+        start_s, end_s = aligned_range(start, end, step_s)
+        queries = {
+            m: f"label_replace({ops[m]}({render_query(self.queries[m], wanted_regions)}), "
+            f'"{REGION_LABEL}", "{ACROSS_REGIONS}", "", "")'
+            for m in wanted
+        }
+        results = self._fetch_split(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)
+        frame = _assemble({m: results[q] for m, q in queries.items()}, [ACROSS_REGIONS])
         return _with_warnings(frame, (w for q in queries.values() for w in results[q].warnings))
 
     def health(self) -> SourceHealth:
@@ -298,6 +345,7 @@ class PrometheusSource:
             self._cache.clear()
             self._closed.clear()
             self._instant_cache.clear()
+            self._closed_instant.clear()
 
     # -- long ranges: per-day pieces, fetched concurrently, closed days kept ------------------------
     def _fetch_split(self, queries: list[str], start_s: int, end_s: int, step_s: int) -> dict[str, _Series]:
@@ -362,6 +410,9 @@ class PrometheusSource:
         if not usable or not wanted_regions or end <= start:
             return empty_aggregates_frame()
         queries: dict[str, tuple[str, int]] = {}  # figure key -> (PromQL, evaluation time)
+        split: dict[
+            RangeAggregate, list[tuple[RangeAggregate, str, int]]
+        ] = {}  # figure -> its pieces' queries
         for a in usable:
             # a figure over the last `window` before `end` gets that window's own resolution
             first = end - a.window if a.window is not None else start
@@ -371,18 +422,37 @@ class PrometheusSource:
             start_s, end_s = aligned_range(first, end, resolution_s)
             # the range [start, end] includes its first step; a window (end - window, end] does not
             span_s = max(end_s - start_s + (resolution_s if a.window is None else 0), resolution_s)
+            if span_s > SPLIT_LONGER_THAN_S and a.key not in self.aggregate_queries:
+                split[a] = [
+                    (
+                        part,
+                        aggregate_query(part, self.queries, {}, wanted_regions, piece_span_s, resolution_s),
+                        at_s,
+                    )
+                    for at_s, piece_span_s in aggregate_pieces(end_s - span_s, end_s, resolution_s)
+                    for part in piece_parts(a)
+                ]
+                continue
             promql = aggregate_query(
                 a, self.queries, self.aggregate_queries, wanted_regions, span_s, resolution_s
             )
             queries[a.key] = (promql, end_s)
-        results = self._instant_all(list(dict.fromkeys(queries.values())))
+        asked = [*queries.values(), *((q, at_s) for parts in split.values() for _, q, at_s in parts)]
+        results = self._instant_all(list(dict.fromkeys(asked)))
         rows = [
             (region, key, value)
             for key, q in queries.items()
             for region, value in results[q][0].items()
             if region in wanted_regions and math.isfinite(value)
         ]
-        warnings = (w for q in queries.values() for w in results[q][1])
+        for a, parts in split.items():
+            combined = combine_pieces(a, [(part, at_s, results[(q, at_s)][0]) for part, q, at_s in parts])
+            rows += [
+                (region, a.key, value)
+                for region, value in combined.items()
+                if region in wanted_regions and math.isfinite(value)
+            ]
+        warnings = (w for q in asked for w in results[q][1])
         if not rows:
             return _with_warnings(empty_aggregates_frame(), warnings)
         return _with_warnings(pd.DataFrame(rows, columns=list(AGGREGATE_COLUMNS)), warnings)
@@ -461,7 +531,11 @@ class PrometheusSource:
         with self._lock:
             for q in queries:
                 hit = self._instant_cache.get(q)
-                if hit is not None and now - hit[0] <= self.cache_ttl_s:
+                closed = self._closed_instant.get(q)
+                if closed is not None:  # a piece of a long range that ended long ago: it cannot change
+                    self._closed_instant.move_to_end(q)
+                    results[q] = closed
+                elif hit is not None and now - hit[0] <= self.cache_ttl_s:
                     results[q] = (hit[1], hit[2])
                 else:
                     misses.append(q)
@@ -484,6 +558,10 @@ class PrometheusSource:
                 self._instant_cache[q] = (fetched_at, values, query_warnings)
                 while len(self._instant_cache) > MAX_CACHE_ENTRIES * 4:
                     self._instant_cache.popitem(last=False)
+                if q[1] < time.time() - CLOSED_AFTER_S and not query_warnings:
+                    self._closed_instant[q] = (values, query_warnings)
+                    while len(self._closed_instant) > MAX_CLOSED_PIECES:
+                        self._closed_instant.popitem(last=False)
         self._record_success(time.perf_counter() - t0, tuple(dict.fromkeys(warnings)))
         return results
 
@@ -758,12 +836,74 @@ class _Watchdog:
 
 
 def day_pieces(start_s: int, end_s: int, step_s: int) -> list[tuple[int, int]]:
-    """[start_s, end_s] (step-aligned) covered by whole pieces of about a day: each starts at a multiple
-    of the piece length (a whole number of steps, so every piece's points sit on the range's grid) and
-    ends one step before the next; the same days give the same pieces on every rerun (cache keys)."""
-    piece_s = math.ceil(PIECE_S / step_s) * step_s
+    """[start_s, end_s] (step-aligned) covered by whole pieces of about a day, or of as many whole days
+    as hold PIECE_MIN_STEPS steps at a coarse step: each starts at a multiple of the piece length (a
+    whole number of steps, so every piece's points sit on the range's grid) and ends one step before the
+    next; the same days give the same pieces on every rerun (cache keys)."""
+    days = max(1, math.ceil(PIECE_MIN_STEPS * step_s / PIECE_S))
+    piece_s = math.ceil(days * PIECE_S / step_s) * step_s
     first = start_s // piece_s * piece_s
     return [(s, s + piece_s - step_s) for s in range(first, end_s + 1, piece_s)]
+
+
+def aggregate_pieces(lo_s: int, hi_s: int, resolution_s: int) -> list[tuple[int, int]]:
+    """(lo_s, hi_s] (multiples of the resolution) as the windows of a long range's aggregate pieces:
+    (evaluation time, span) of each, cut at multiples of AGGREGATE_PIECE_S (a whole number of steps), so
+    the pieces hold exactly the range's steps between them and the same days give the same pieces (and
+    cache keys) on every rerun: only the open piece and the range's first are asked again."""
+    piece_s = math.ceil(AGGREGATE_PIECE_S / resolution_s) * resolution_s
+    out = []
+    cut = lo_s // piece_s * piece_s
+    while cut < hi_s:
+        at_s = min(cut + piece_s, hi_s)
+        out.append((at_s, at_s - max(cut, lo_s)))
+        cut += piece_s
+    return out
+
+
+def piece_parts(aggregate: RangeAggregate) -> tuple[RangeAggregate, ...]:
+    """What each piece of a long range is asked for a figure: the figure itself when pieces add up
+    (sum, count, max, min, last, the weighted sums); a mean as its sum and its count; a share_above with
+    the count of steps it is a share of."""
+    if aggregate.stat == "mean":
+        return (RangeAggregate(aggregate.metric, "sum"), RangeAggregate(aggregate.metric, "count"))
+    if aggregate.stat == "share_above":
+        return (aggregate, RangeAggregate(aggregate.metric, "count"))
+    return (aggregate,)
+
+
+def combine_pieces(
+    aggregate: RangeAggregate, pieces: Sequence[tuple[RangeAggregate, int, Mapping[str, float]]]
+) -> dict[str, float]:
+    """A long range's figure per region from its pieces' values (piece_parts; each piece's part, its
+    evaluation time and its values by region): the figure one query over the whole range gives."""
+
+    def by_part(stat: str) -> list[tuple[int, Mapping[str, float]]]:
+        return sorted((at_s, values) for part, at_s, values in pieces if part.stat == stat)
+
+    regions = {r for _, _, values in pieces for r in values}
+    if aggregate.stat in ("mean", "share_above"):
+        counts = {r: sum(v.get(r, 0.0) for _, v in by_part("count")) for r in regions}
+        if aggregate.stat == "mean":
+            totals = {r: sum(v.get(r, 0.0) for _, v in by_part("sum")) for r in regions}
+        else:  # each piece's share of its own steps, weighted by how many it has
+            counted = dict(by_part("count"))
+            totals = {
+                r: sum(
+                    v[r] * counted.get(at_s, {}).get(r, 0.0) for at_s, v in by_part("share_above") if r in v
+                )
+                for r in regions
+            }
+        return {r: totals[r] / counts[r] for r in regions if counts[r] > 0}
+    own = by_part(aggregate.stat)
+    present = {r: [v[r] for _, v in own if r in v] for r in regions}
+    if aggregate.stat == "max":
+        return {r: max(vs) for r, vs in present.items() if vs}
+    if aggregate.stat == "min":
+        return {r: min(vs) for r, vs in present.items() if vs}
+    if aggregate.stat == "last":  # the latest piece that has the region
+        return {r: vs[-1] for r, vs in present.items() if vs}
+    return {r: math.fsum(vs) for r, vs in present.items() if vs}  # sums and counts add up
 
 
 def _joined(parts: Sequence[_Series], start_s: int, end_s: int) -> _Series:

@@ -55,10 +55,14 @@ _WEIGHTED_KPIS: dict[str, tuple[str, str]] = {
 }
 
 
-def kpi_aggregates(metrics: Sequence[str] | None = None) -> tuple[RangeAggregate, ...]:
+def kpi_aggregates(
+    metrics: Sequence[str] | None = None, fallback_means: bool = True
+) -> tuple[RangeAggregate, ...]:
     """The range-wide figures the KPI tiles need per region (a source computes them; see
     core.ports.RangeAggregate); only those reading `metrics` when given (a page asks its API source and
-    its CDN source separately)."""
+    its CDN source separately). Without `fallback_means`, the plain means of the weighted tiles (used
+    only when a tile has no weight at all) are left out: ask `kpi_fallback_means` for them afterwards.
+    On Prometheus each is a month-long histogram subquery, and they were a third of the Overview's work."""
     out: list[RangeAggregate] = [
         RangeAggregate("requests_per_second", "sum"),
         RangeAggregate("requests_per_second", "mean"),
@@ -68,8 +72,27 @@ def kpi_aggregates(metrics: Sequence[str] | None = None) -> tuple[RangeAggregate
         out += [
             RangeAggregate(metric, "weighted_sum", weight=weight),
             RangeAggregate(metric, "weight_sum", weight=weight),
-            RangeAggregate(metric, "mean"),  # when there is no weight at all: the plain mean
         ]
+        if fallback_means:
+            out.append(RangeAggregate(metric, "mean"))  # when there is no weight at all: the plain mean
+    if metrics is not None:
+        out = [a for a in out if set(a.metrics) <= set(metrics)]
+    return tuple(out)
+
+
+def kpi_fallback_means(
+    aggregates: pd.DataFrame, metrics: Sequence[str] | None = None
+) -> tuple[RangeAggregate, ...]:
+    """The plain means the weighted tiles of an aggregates frame (kpi_aggregates(fallback_means=False))
+    still need: those whose weight sum is missing or zero over every region (only those reading
+    `metrics` when given)."""
+    sums = aggregates.groupby("aggregate")["value"].sum() if not aggregates.empty else pd.Series(dtype=float)
+    out = [
+        RangeAggregate(metric, "mean")
+        for metric, weight in _WEIGHTED_KPIS.values()
+        if not sums.get(RangeAggregate(metric, "weight_sum", weight=weight).key, 0.0)
+        and RangeAggregate(metric, "mean").key not in sums.index  # already there (the health grid's p95)
+    ]
     if metrics is not None:
         out = [a for a in out if set(a.metrics) <= set(metrics)]
     return tuple(out)

@@ -8,7 +8,7 @@ Events frame (EventsSource.events): start_ts, end_ts (datetime64[ns, UTC]), regi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -160,6 +160,43 @@ class RangeAggregateSource(Protocol):
         aggregates: Sequence[RangeAggregate],
         start: datetime,
         end: datetime,
+        regions: Sequence[str] | None = None,
+    ) -> pd.DataFrame: ...
+
+
+# the region code of a series combined over every selected region (AcrossRegionsSource)
+ACROSS_REGIONS = "all regions"
+# how a metric combines over regions: rates and counts add up, utilisation averages, latency takes the
+# worst region (a fleet-wide quantile needs the histograms, which a metric's template has already folded)
+ACROSS_REGIONS_OPS: dict[str, str] = {
+    "requests_per_second": "sum",
+    "errors_per_second": "sum",
+    "queue_depth": "sum",
+    "instances": "sum",
+    "cpu_utilization": "avg",
+    "memory_utilization": "avg",
+    "latency_p50_ms": "max",
+    "latency_p90_ms": "max",
+    "latency_p95_ms": "max",
+    "latency_p99_ms": "max",
+}
+
+
+@runtime_checkable
+class AcrossRegionsSource(Protocol):
+    """A source that combines a metric over regions itself (Prometheus: `sum`/`avg`/`max` around the
+    metric's template), so a chart of many regions can draw a few of them plus one line for all without
+    fetching every region's points. Returns a tidy frame whose region is ACROSS_REGIONS; `ops` maps each
+    metric to "sum", "avg" or "max" (ACROSS_REGIONS_OPS)."""
+
+    name: str
+
+    def query_range_across(
+        self,
+        ops: Mapping[str, str],
+        start: datetime,
+        end: datetime,
+        step: timedelta,
         regions: Sequence[str] | None = None,
     ) -> pd.DataFrame: ...
 

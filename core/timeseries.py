@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from tsdownsample import MinMaxLTTBDownsampler
 
-from core.ports import AGGREGATE_COLUMNS, RangeAggregate, empty_aggregates_frame
+from core.ports import ACROSS_REGIONS, AGGREGATE_COLUMNS, RangeAggregate, empty_aggregates_frame
 
 CHART_POINTS_PER_TRACE = 2000
 # what a chart asks its source for: about one point per horizontal pixel of a wide chart (Grafana's
@@ -38,6 +38,28 @@ def chart_step(start: datetime, end: datetime, points: int = CHART_QUERY_POINTS)
     """The step a chart's data is asked with: a nice step giving at most `points` per series (sources
     align ranges to the step, so reruns within one step hit their caches)."""
     return choose_step(start, end, points)
+
+
+_PANDAS_OPS = {"sum": "sum", "avg": "mean", "max": "max"}
+
+
+def across_regions(frame: pd.DataFrame, ops: Mapping[str, str]) -> pd.DataFrame:
+    """A tidy frame's metrics combined over its regions at each timestamp (`ops[metric]`: sum, avg or
+    max), region ACROSS_REGIONS: what core.ports.AcrossRegionsSource gives, for a source without it."""
+    sub = frame[frame["metric"].isin(list(ops))]
+    if sub.empty:
+        return frame.iloc[0:0]
+    parts = [
+        group.groupby("ts", sort=True)["value"]
+        .agg(_PANDAS_OPS[ops[str(metric)]])
+        .rename("value")
+        .reset_index()
+        .assign(region=ACROSS_REGIONS, metric=metric)
+        for metric, group in sub.groupby("metric", sort=True)
+    ]
+    out = pd.concat(parts, ignore_index=True)[list(frame.columns)]
+    out = out.astype({c: frame[c].dtype for c in ("region", "metric")})  # the tidy frame's own dtypes
+    return out.sort_values(["ts", "metric"], kind="stable", ignore_index=True)
 
 
 def pivot_metric(frame: pd.DataFrame, metric: str) -> pd.DataFrame:

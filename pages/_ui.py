@@ -27,6 +27,8 @@ from core.auth import Identity, resolve_identity
 from core.config import METRIC_UNITS, ConfigError, HeadroomConfig, config_path, load_config
 from core.health import STATE_COLOURS
 from core.ports import (
+    ACROSS_REGIONS,
+    AcrossRegionsSource,
     RangeAggregate,
     RangeAggregateSource,
     SourceError,
@@ -37,6 +39,8 @@ from core.ports import (
     empty_metrics_frame,
 )
 from core.timeseries import (
+    CHART_QUERY_POINTS,
+    across_regions,
     chart_step,
     choose_step,
     downsample_series,
@@ -786,12 +790,52 @@ def load_chart_metrics(
     end: datetime | None = None,
     regions: Sequence[str] | None = None,
     kind: str = "metrics",
+    points: int = CHART_QUERY_POINTS,
 ) -> pd.DataFrame:
     """Metrics for charts only: asked at the chart's width (core.timeseries.chart_step, ~1,500 points a
-    series), never at the source's ceiling. Range-wide figures come from `load_aggregates`."""
+    series; `points` for a narrower chart), never at the source's ceiling. Range-wide figures come from
+    `load_aggregates`."""
     if start is None or end is None:
         start, end = time_range()
-    return load_metrics(metrics, start, end, regions, kind, step=chart_step(start, end))
+    return load_metrics(metrics, start, end, regions, kind, step=chart_step(start, end, points))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=64)
+def _query_across(
+    kind: str,
+    ops: tuple[tuple[str, str], ...],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    regions: tuple[str, ...],
+) -> pd.DataFrame:
+    src = source(kind)
+    if isinstance(src, AcrossRegionsSource):
+        return src.query_range_across(dict(ops), start, end, step, list(regions))
+    # a source that cannot combine regions itself (the store, CloudWatch): every region's points, here
+    return across_regions(src.query_range([m for m, _ in ops], start, end, step, list(regions)), dict(ops))
+
+
+def load_across_regions(
+    ops: Mapping[str, str],
+    start: datetime,
+    end: datetime,
+    regions: Sequence[str],
+    kind: str = "metrics",
+    points: int = CHART_QUERY_POINTS,
+) -> pd.DataFrame:
+    """A chart's "all regions" line: each metric combined over `regions` (core.ports.ACROSS_REGIONS_OPS:
+    sum, avg, max) by the source when it can, at the chart's width; region = core.ports.ACROSS_REGIONS."""
+    step = chart_step(start, end, points)
+    ops_key = tuple(sorted(ops.items()))
+    regions_key = tuple(regions)
+    return load_last_good(
+        ("across", kind, ops_key, start, end, step, regions_key),
+        lambda: _query_across(kind, ops_key, start, end, step, regions_key),
+        empty_metrics_frame,
+        kind,
+        what=f"{', '.join(ops)} over all regions ({kind})",
+    )
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=64)
@@ -862,8 +906,10 @@ REGION_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564
 LEGEND_ABOVE = {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"}
 
 
-def region_colour(code: str) -> str:
-    codes = list(config().region_codes)
+def region_colour(code: str, codes: Sequence[str] | None = None) -> str:
+    """A region's line colour, by its place in the config (`codes`: the config's region codes, when a
+    caller colours many lines: config() checks the file each call)."""
+    codes = list(config().region_codes) if codes is None else list(codes)
     return REGION_COLOURS[codes.index(code) % len(REGION_COLOURS)] if code in codes else "#7f7f7f"
 
 
@@ -912,18 +958,24 @@ def timeseries_figure(
     (`webgl=None`: decided by the point count) only for charts with many points (bench/pages.py
     measures the bytes each page sends)."""
     wide = pivot_metric(frame, metric) if wide is None else wide
-    traces = {str(region): trace_data(wide[region] * scale) for region in wide.columns}
+    # the "all regions" line last: drawn over the regions' own, last in the legend
+    columns = sorted(wide.columns, key=lambda region: region == ACROSS_REGIONS)
+    traces = {str(region): trace_data(wide[region] * scale) for region in columns}
     if webgl is None:
         webgl = sum(len(t["y"]) for t in traces.values()) > WEBGL_MIN_POINTS
     trace = go.Scattergl if webgl else go.Scatter
     fig = go.Figure()
+    codes = list(config().region_codes)
     for region, data in traces.items():
         fig.add_trace(
             trace(
                 **data,
                 mode="lines",
                 name=region,
-                line={"width": 1.4, "color": region_colour(region)},
+                # the line for every region together (core.ports.ACROSS_REGIONS) stands out from theirs
+                line={"width": 2.4, "color": "#212121", "dash": "dot"}
+                if region == ACROSS_REGIONS
+                else {"width": 1.4, "color": region_colour(region, codes)},
             )
         )
     unit = y_title or METRIC_UNITS.get(metric, "")
@@ -943,27 +995,63 @@ def timeseries_figure(
     return fig
 
 
-def add_event_marks(fig: go.Figure, marks: pd.DataFrame) -> None:
-    for _, ev in marks.iterrows():
-        label = f"{ev['title']}" + (f" ({ev['region']})" if ev.get("region") else "")
+def event_mark_layout(marks: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Incidents (shaded spans), deploys and actions (dotted lines) as plotly shape and annotation dicts:
+    the ones fig.add_vrect / add_vline / add_annotation make, built as plain dicts because those calls
+    validate and deep-copy the whole layout per mark (66 marks on 6 charts took over a second of every
+    Overview rerun at 30 days, issue 17)."""
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for ev in marks.to_dict("records"):
+        region = ev.get("region")  # None, NaN (pandas' missing string) or "" for a fleet-wide event
+        label = f"{ev['title']}" + (f" ({region})" if isinstance(region, str) and region else "")
+        span = {"xref": "x", "y0": 0, "y1": 1, "yref": "y domain"}
         if ev["kind"] in ("deploy", "action") or ev["end_ts"] <= ev["start_ts"]:
             action = ev["kind"] == "action"
-            fig.add_vline(
-                x=ev["start_ts"], line_dash="dot", line_color="#6a1b9a" if action else "#607d8b", opacity=0.7
+            line = {"color": "#6a1b9a" if action else "#607d8b", "dash": "dot"}
+            shapes.append(
+                {
+                    "type": "line",
+                    "x0": ev["start_ts"],
+                    "x1": ev["start_ts"],
+                    "line": line,
+                    "opacity": 0.7,
+                    **span,
+                }
             )
-            fig.add_annotation(
-                x=ev["start_ts"],
-                y=1.0,
-                yref="paper",
-                text="🛠️" if action else "🚀",
-                showarrow=False,
-                hovertext=label,
-            )
+            text = "🛠️" if action else "🚀"
         else:
-            fig.add_vrect(x0=ev["start_ts"], x1=ev["end_ts"], fillcolor="#e53935", opacity=0.12, line_width=0)
-            fig.add_annotation(
-                x=ev["start_ts"], y=1.0, yref="paper", text="⚠", showarrow=False, hovertext=label
+            shapes.append(
+                {
+                    "type": "rect",
+                    "x0": ev["start_ts"],
+                    "x1": ev["end_ts"],
+                    "fillcolor": "#e53935",
+                    "opacity": 0.12,
+                    "line": {"width": 0},
+                    **span,
+                }
             )
+            text = "⚠"
+        annotations.append(
+            {
+                "x": ev["start_ts"],
+                "y": 1.0,
+                "yref": "paper",
+                "text": text,
+                "showarrow": False,
+                "hovertext": label,
+            }
+        )
+    return shapes, annotations
+
+
+def add_event_marks(fig: go.Figure, marks: pd.DataFrame) -> None:
+    """The marks of `marks` (an events frame) on `fig`, in one layout update (event_mark_layout)."""
+    shapes, annotations = event_mark_layout(marks)
+    fig.update_layout(
+        shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *annotations]
+    )
 
 
 # ---- tables: one way to build a column's format, and the read-only table every page shows ---------

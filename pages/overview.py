@@ -1,15 +1,23 @@
 """Overview: region health grid and map, and request / error / latency charts for the selected range."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from core.health import health_aggregates, region_health_from_aggregates
-from core.kpi import KPI, KPI_METRICS, kpi_aggregates, kpi_cost_days, kpi_summary_from_aggregates
+from core.kpi import (
+    KPI,
+    KPI_METRICS,
+    kpi_aggregates,
+    kpi_cost_days,
+    kpi_fallback_means,
+    kpi_summary_from_aggregates,
+)
+from core.ports import ACROSS_REGIONS, ACROSS_REGIONS_OPS, RangeAggregate
 from core.slo import region_slo_states_from_aggregates, slo_window_aggregates, slos_from_config
-from core.timeseries import pivot_metric, ratio
+from core.timeseries import aggregates_table, chart_step, pivot_metric, ratio
 from pages import _actions_view as actions_view
 from pages import _alerts as alerts_ui
 from pages import _costs_data as costs_data
@@ -25,10 +33,45 @@ CHART_METRICS = (
     "memory_utilization",
 )
 
+# the charts sit two to a row (~700 px each): about a point per pixel (30 days -> hourly steps)
+CHART_POINTS = 750
+# above this many selected regions the charts draw CHART_TOP_REGIONS of them and one "all regions" line
+# computed by the source: 20 lines in a 700-px chart cannot be told apart, and each costs its points
+# from Prometheus and over the websocket (issue 17); every region's figures stay in the health grid
+CHART_MAX_REGIONS = 8
+CHART_TOP_REGIONS = 6
+# of those, the regions with the highest error rate over the range come first, then the busiest
+CHART_WORST_REGIONS = 3
+RANKING = (
+    RangeAggregate("requests_per_second", "sum"),
+    RangeAggregate("errors_per_second", "sum"),
+    RangeAggregate("requests_per_second", "mean"),
+)
+
 start, end = ui.page_header("Overview", "Are we healthy? Region health against the SLO targets.")
 cfg = ui.config()
 regions = ui.selected_regions()
-frame = ui.load_chart_metrics(CHART_METRICS, start, end, regions)
+
+
+def chart_regions(regions: list[str], start: datetime, end: datetime) -> list[str]:
+    """The regions the charts draw one line each for: all of them up to CHART_MAX_REGIONS; above, the
+    CHART_WORST_REGIONS with the highest error rate over the range, then the busiest, CHART_TOP_REGIONS
+    in all (the same instant queries as the health grid's: the source's cache answers the grid's)."""
+    if len(regions) <= CHART_MAX_REGIONS:
+        return regions
+    table = aggregates_table(ui.load_aggregates(RANKING, start, end, regions))
+    requests_sum, errors_sum, requests_mean = (
+        table.get(a.key, pd.Series(dtype=float)).reindex(regions) for a in RANKING
+    )
+    error_rate = (errors_sum / requests_sum.where(requests_sum > 0)).fillna(-1.0)
+    worst = list(error_rate.sort_values(ascending=False, kind="stable").index[:CHART_WORST_REGIONS])
+    busiest = [r for r in requests_mean.fillna(-1.0).sort_values(ascending=False, kind="stable").index]
+    picked = list(dict.fromkeys([*worst, *busiest]))[:CHART_TOP_REGIONS]
+    return [r for r in regions if r in picked]  # the sidebar's order (stable colours)
+
+
+drawn = chart_regions(regions, start, end)
+frame = ui.load_chart_metrics(CHART_METRICS, start, end, drawn, points=CHART_POINTS)
 marks = pd.concat([ui.events(start, end), actions_view.action_marks(start, end)], ignore_index=True)
 
 # ---- guardrail: budgets spent or projected to overrun this month (core.costs) ------------------
@@ -66,7 +109,9 @@ def health_section() -> None:
     start, end = ui.refreshed_range()
     ui.last_updated(end)
     # the newest data point judges "now"; the charts' own request, so the page's full run hits the cache
-    frame = ui.load_chart_metrics(CHART_METRICS, start, end, regions)
+    frame = ui.load_chart_metrics(
+        CHART_METRICS, start, end, chart_regions(regions, start, end), points=CHART_POINTS
+    )
 
     # one request for every range-wide figure of this range: health grid, KPI tiles, SLO rule windows
     slo_defs = slos_from_config(cfg.slo)
@@ -77,7 +122,7 @@ def health_section() -> None:
             dict.fromkeys(
                 (
                     *health_aggregates(cfg),
-                    *kpi_aggregates(api_kpi_metrics),
+                    *kpi_aggregates(api_kpi_metrics, fallback_means=False),
                     *slo_window_aggregates(slo_defs, cfg.burn_rate_rule),
                 )
             )
@@ -90,12 +135,28 @@ def health_section() -> None:
 
     # ---- KPI tiles: the selected range against the period of the same length before it ----------------
     previous_start = start - (end - start)
+
+    def with_fallback_means(api_figures: pd.DataFrame, first: datetime, last: datetime) -> pd.DataFrame:
+        """A latency tile's plain mean only when it has no request weight (core.kpi.kpi_fallback_means)."""
+        means = kpi_fallback_means(api_figures, api_kpi_metrics)
+        return (
+            pd.concat([api_figures, ui.load_aggregates(means, first, last, regions)])
+            if means
+            else api_figures
+        )
+
     kpi_now = pd.concat(
-        [figures, ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), start, end, regions, kind="cdn")]
+        [
+            with_fallback_means(figures, start, end),
+            ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), start, end, regions, kind="cdn"),
+        ]
+    )
+    before_api = ui.load_aggregates(
+        kpi_aggregates(api_kpi_metrics, fallback_means=False), previous_start, start, regions
     )
     kpi_before = pd.concat(
         [
-            ui.load_aggregates(kpi_aggregates(api_kpi_metrics), previous_start, start, regions),
+            with_fallback_means(before_api, previous_start, start),
             ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), previous_start, start, regions, kind="cdn"),
         ]
     )
@@ -137,6 +198,10 @@ def health_section() -> None:
     # now = the newest data point, never past it (issue 15); the sums of each rule window ending there: a few
     # numbers per region, not 3 days of minutes (issue 17)
     newest = None if frame.empty else pd.Timestamp(frame["ts"].max()).to_pydatetime()
+    # the chart's points sit on its step's grid (an hour at 30 days): a last point within one step of
+    # the end is as new as that grid can say, not data that stopped (a false "no data after")
+    if newest is not None and end - newest < chart_step(start, end, CHART_POINTS):
+        newest = end
     slo_at = ui.state_as_of(end, newest)
     slo_figures = (
         figures
@@ -296,6 +361,19 @@ alerts_ui.render_alerts_panel(cfg, "overview", REFRESH_EVERY)
 
 # ---- charts ------------------------------------------------------------------------------------
 st.subheader("Traffic, errors and latency")
+CHART_OPS = {m: ACROSS_REGIONS_OPS[m] for m in (*CHART_METRICS, "queue_depth")}
+if len(drawn) < len(regions):
+    # one line for every selected region, combined by the source (Prometheus: sum / avg / max)
+    frame = pd.concat(
+        [frame, ui.load_across_regions(CHART_OPS, start, end, regions, points=CHART_POINTS)],
+        ignore_index=True,
+    )
+    st.caption(
+        f"{len(regions)} regions selected: the charts draw {len(drawn)} of them, those with the highest error "
+        f"rate over the range, then the busiest ({', '.join(drawn)}), and **{ACROSS_REGIONS}** as one line "
+        "(requests, errors and queue depth summed; CPU and memory averaged; latency: the worst region). "
+        "Every region's figures are in the health grid; pick regions in the sidebar to draw others."
+    )
 c1, c2 = st.columns(2)
 c1.plotly_chart(
     ui.timeseries_figure(frame, "requests_per_second", "Request rate", "req/s", marks=marks),
@@ -328,7 +406,9 @@ c5.plotly_chart(
     width="stretch",
     key="overview_memory",
 )
-queue = ui.load_chart_metrics(["queue_depth"], start, end, regions)
+queue = ui.load_chart_metrics(["queue_depth"], start, end, drawn, points=CHART_POINTS)
+if len(drawn) < len(regions):
+    queue = pd.concat([queue, frame[frame["metric"] == "queue_depth"]], ignore_index=True)
 c6.plotly_chart(
     ui.timeseries_figure(queue, "queue_depth", "Queue depth", "messages", marks=marks),
     width="stretch",

@@ -15,7 +15,15 @@ from connectors.prometheus import PrometheusSource, aggregate_query
 from core.config import load_config
 from core.health import health_aggregates
 from core.kpi import kpi_aggregates
-from core.ports import RangeAggregate, RangeAggregateSource, SlotAggregateSource, SourceError
+from core.ports import (
+    ACROSS_REGIONS,
+    ACROSS_REGIONS_OPS,
+    AcrossRegionsSource,
+    RangeAggregate,
+    RangeAggregateSource,
+    SlotAggregateSource,
+    SourceError,
+)
 from core.slo import (
     budget_slot,
     burn_down,
@@ -31,7 +39,7 @@ from core.slo import (
     slots_fit,
 )
 from core.slo.slots import SLOT_POINTS
-from core.timeseries import aggregates_table, summarise_range
+from core.timeseries import across_regions, aggregates_table, summarise_range
 from tests.conftest import SHIPPED_CONFIG
 from tests.connectors.promdata import CDN_QUERIES, openmetrics
 
@@ -75,6 +83,27 @@ def test_aggregates_equal_the_reference_over_the_full_resolution_points(source) 
     for key in expected.columns:
         for region in REGIONS[:2]:
             assert got.at[region, key] == pytest.approx(expected.at[region, key], rel=1e-6), (key, region)
+
+
+def test_a_metric_across_regions_is_the_points_of_every_region_combined(source) -> None:
+    """query_range_across (core.ports.AcrossRegionsSource): Prometheus's sum / avg / max over regions is
+    core.timeseries.across_regions over every region's points (what the Overview's "all regions" line
+    draws without fetching every region)."""
+    assert isinstance(source, AcrossRegionsSource)
+    start, end, step = END - timedelta(hours=6), END, timedelta(minutes=2)
+    ops = {m: ACROSS_REGIONS_OPS[m] for m in ("requests_per_second", "cpu_utilization", "latency_p95_ms")}
+    got = source.query_range_across(ops, start, end, step, REGIONS)
+    assert set(got["region"]) == {ACROSS_REGIONS} and set(got["metric"]) == set(ops)
+    assert set(ops.values()) == {"sum", "avg", "max"}
+    expected = across_regions(source.query_range(list(ops), start, end, step, REGIONS), ops)
+    assert len(got) == len(expected) > 3 * 170
+    pd.testing.assert_frame_equal(
+        got.sort_values(["metric", "ts"], ignore_index=True),
+        expected.sort_values(["metric", "ts"], ignore_index=True),
+        rtol=1e-9,
+    )
+    with pytest.raises(ValueError, match="median"):
+        source.query_range_across({"requests_per_second": "median"}, start, end, step)
 
 
 def test_peak_and_last_are_what_the_data_says(source) -> None:
@@ -158,6 +187,58 @@ def test_a_long_range_in_day_pieces_equals_one_request(long_prom, monkeypatch) -
     whole = long_source(long_prom.url).query_range(metrics, LONG_START, LONG_END, timedelta(minutes=5))
     assert len(whole) > 9 * 288
     pd.testing.assert_frame_equal(pieces, whole)
+
+
+def test_a_coarse_step_goes_in_pieces_of_several_days_that_equal_one_request(long_prom, monkeypatch) -> None:
+    """A chart's 30-minute step over a long range: pieces of whole days holding PIECE_MIN_STEPS steps
+    each (not one request per day of 48 points), and the same points as one request."""
+    metrics = ["requests_per_second", "latency_p95_ms"]
+    step = timedelta(minutes=30)
+    start_s, end_s = prometheus.aligned_range(LONG_START, LONG_END, 1800)
+    pieces = prometheus.day_pieces(start_s, end_s, 1800)
+    assert all((b - a) // 1800 + 1 >= prometheus.PIECE_MIN_STEPS for a, b in pieces)
+    assert all((b + 1800 - a) % 86400 == 0 for a, b in pieces)  # whole days: closed pieces stay closed
+    assert 2 <= len(pieces) <= 3
+    source = long_source(long_prom.url)
+    split = source.query_range(metrics, LONG_START, LONG_END, step)
+    assert source.http_requests == len(pieces) * len(metrics)
+    monkeypatch.setattr(prometheus, "SPLIT_LONGER_THAN_S", 10**9)
+    whole = long_source(long_prom.url).query_range(metrics, LONG_START, LONG_END, step)
+    assert len(whole) > 9 * 48 * 2
+    pd.testing.assert_frame_equal(split, whole)
+
+
+def test_a_long_range_s_figures_from_pieces_equal_one_query_over_the_range(long_prom, monkeypatch) -> None:
+    """aggregate_range over more than a week: every figure (means from sums and counts, shares weighted
+    by their counts, peaks, last values, weighted sums) from 4-day pieces equals the one instant query
+    over the whole range, and a rerun asks again only the pieces that are still open."""
+    wanted = tuple(dict.fromkeys((*health_aggregates(CFG), *kpi_aggregates())))
+    assert {a.stat for a in wanted} >= {
+        "mean",
+        "sum",
+        "max",
+        "last",
+        "share_above",
+        "weighted_sum",
+        "weight_sum",
+    }
+    source = long_source(long_prom.url, cache_ttl=timedelta(0))  # no TTL cache: only closed pieces kept
+    pieces = aggregates_table(source.aggregate_range(wanted, LONG_START, LONG_END, REGIONS[:2]))
+    first_requests = source.http_requests
+    monkeypatch.setattr(prometheus, "SPLIT_LONGER_THAN_S", 10**9)
+    whole_source = long_source(long_prom.url)
+    whole = aggregates_table(whole_source.aggregate_range(wanted, LONG_START, LONG_END, REGIONS[:2]))
+    assert first_requests > 2 * whole_source.http_requests  # it did go in pieces
+    assert sorted(pieces.index) == sorted(whole.index) == sorted(REGIONS[:2])
+    assert set(pieces.columns) == set(whole.columns) and len(whole.columns) >= 10
+    for key in whole.columns:
+        for region in REGIONS[:2]:
+            assert pieces.at[region, key] == pytest.approx(whole.at[region, key], rel=1e-9), (key, region)
+    monkeypatch.undo()
+    again = aggregates_table(source.aggregate_range(wanted, LONG_START, LONG_END, REGIONS[:2]))
+    pd.testing.assert_frame_equal(again, pieces)
+    # the range's first piece (its span moves with the range) and the open one are asked again
+    assert 0 < source.http_requests - first_requests <= first_requests / 2
 
 
 def test_a_rerun_fetches_only_the_open_day(long_prom) -> None:

@@ -80,3 +80,38 @@ def test_p90_kpi_is_request_weighted_like_the_other_percentiles() -> None:
     assert (
         kpis["p90"].label == "p90 latency" and kpis["p90"].unit == "ms" and not kpis["p90"].higher_is_better
     )
+
+
+def test_latency_tiles_without_the_fallback_means_are_the_same_and_ask_a_mean_only_without_weight() -> None:
+    """The Overview asks the latency means only for a tile with no request weight (each is a month-long
+    histogram subquery on Prometheus): the tiles come out the same as with every figure asked."""
+    from core.kpi import kpi_aggregates, kpi_fallback_means, kpi_summary_from_aggregates
+    from core.timeseries import summarise_metrics
+
+    weighted = frame_of(
+        {
+            "a": {
+                "requests_per_second": [30.0, 30.0],
+                "latency_p90_ms": [80.0, 80.0],
+                "latency_p95_ms": [90.0, 95.0],
+            },
+            "b": {"requests_per_second": [10.0, 10.0], "latency_p90_ms": [200.0, 200.0]},
+        }
+    )
+    unweighted = frame_of({"a": {"latency_p90_ms": [100.0, 120.0]}, "b": {"latency_p90_ms": [300.0]}})
+    lean = kpi_aggregates(fallback_means=False)
+    assert not [a for a in lean if a.stat == "mean" and a.metric.startswith("latency_")]
+    for frame in (weighted, unweighted):
+        first = summarise_metrics(frame, lean)
+        means = kpi_fallback_means(first)
+        asked = pd.concat([first, summarise_metrics(frame, means)]) if means else first
+        full = summarise_metrics(frame, kpi_aggregates())
+        got = {k.key: k.value for k in kpi_summary_from_aggregates(asked, asked)}
+        want = {k.key: k.value for k in kpi_summary_from_aggregates(full, full)}
+        assert got == pytest.approx(want, nan_ok=True)
+        if frame is weighted:  # requests weigh p90 and p95: no mean needed (p50, p99, CDN: no data)
+            assert {a.metric for a in means} == {"latency_p50_ms", "latency_p99_ms", "cdn_hit_ratio"}
+            assert got["p90"] == pytest.approx(110.0)
+        else:  # no requests at all: the plain mean of the regions' means
+            assert {a.metric for a in means} >= {"latency_p90_ms"}
+            assert got["p90"] == pytest.approx((110.0 + 300.0) / 2)

@@ -72,3 +72,40 @@ def test_refreshed_range_moves_the_sessions_relative_range(monkeypatch) -> None:
     clock["now"] += timedelta(minutes=1)
     at.run()
     assert at.session_state["seen"] == moved  # a custom range does not follow the clock
+
+
+def test_event_marks_are_the_shapes_plotly_s_own_calls_make() -> None:
+    """add_event_marks builds its shapes and annotations as plain dicts in one layout update (the plotly
+    calls per mark cost over a second of every Overview rerun): the figure is the one those calls give."""
+    import plotly.graph_objects as go
+
+    t = pd.Timestamp("2026-11-02 10:00", tz="UTC")
+    marks = pd.DataFrame(
+        [
+            {"start_ts": t, "end_ts": t, "region": "eu-west-1", "kind": "deploy", "title": "v1.2"},
+            {"start_ts": t, "end_ts": t, "region": None, "kind": "action", "title": "scale out"},
+            {
+                "start_ts": t,
+                "end_ts": t + pd.Timedelta("2h"),
+                "region": "us-east-1",
+                "kind": "incident",
+                "title": "5xx",
+            },
+            {"start_ts": t, "end_ts": t, "region": "", "kind": "incident", "title": "blip"},
+        ]
+    )
+    expected = go.Figure()
+    expected.add_vline(x=t, line_dash="dot", line_color="#607d8b", opacity=0.7)
+    expected.add_annotation(
+        x=t, y=1.0, yref="paper", text="🚀", showarrow=False, hovertext="v1.2 (eu-west-1)"
+    )
+    expected.add_vline(x=t, line_dash="dot", line_color="#6a1b9a", opacity=0.7)
+    expected.add_annotation(x=t, y=1.0, yref="paper", text="🛠️", showarrow=False, hovertext="scale out")
+    expected.add_vrect(x0=t, x1=t + pd.Timedelta("2h"), fillcolor="#e53935", opacity=0.12, line_width=0)
+    expected.add_annotation(x=t, y=1.0, yref="paper", text="⚠", showarrow=False, hovertext="5xx (us-east-1)")
+    expected.add_vline(x=t, line_dash="dot", line_color="#607d8b", opacity=0.7)
+    expected.add_annotation(x=t, y=1.0, yref="paper", text="🚀", showarrow=False, hovertext="blip")
+    got = go.Figure()
+    ui.add_event_marks(got, marks)
+    assert got.to_plotly_json()["layout"] == expected.to_plotly_json()["layout"]
+    assert len(got.layout.shapes) == 4 and len(got.layout.annotations) == 4
