@@ -26,7 +26,7 @@ from core.actions.types import (
     executor_target,
     fmt_utc,
 )
-from core.auth import Identity, role_of
+from core.auth import PERMISSIONS, ROLES, Identity, allowed, role_of
 from core.config import ActionTarget, HeadroomConfig
 from core.ports import ActionExecutor, Change, SourceError, TargetState
 
@@ -121,6 +121,35 @@ class _ServiceBase:
             detail={"attempt": attempt, "code": code, **(detail or {})},
         )
         return ActionRefused(code, message, action_id)
+
+    def _require(
+        self,
+        actor: Identity,
+        role: str,
+        permission: str,
+        attempt: str,
+        what: str,
+        *,
+        action_id: int | None = None,
+        target: str = "",
+        detail: Mapping[str, Any] | None = None,
+        instead: str = "",
+    ) -> None:
+        """An audited "forbidden" refusal unless `role` holds `permission`; the message names the roles
+        that do (from core.auth.PERMISSIONS, so it cannot drift from the rule)."""
+        if allowed(role, permission):
+            return
+        holders = [f"{r}s" for r in ROLES if r in PERMISSIONS.get(permission, frozenset())]
+        who = ", ".join(holders[:-1]) + f" and {holders[-1]}" if len(holders) > 1 else "".join(holders)
+        raise self._refuse(
+            actor,
+            attempt,
+            "forbidden",
+            f"Your role ({role}) cannot {what}; {who} can.{instead}",
+            action_id=action_id,
+            target=target,
+            detail=detail,
+        )
 
     def _refuse_store(
         self,

@@ -26,7 +26,7 @@ from core.actions import store as actions_store
 from core.actions.base import _ServiceBase
 from core.actions.rules import check_cooldown
 from core.actions.types import ActionRefused, ExecuteOutcome, change_to_dict, fmt_utc, state_to_dict
-from core.auth import Identity, allowed, normalise_email
+from core.auth import Identity, normalise_email
 from core.incidents import get_recorded_event
 from core.ports import Change
 
@@ -117,16 +117,16 @@ class _BreakGlassSteps(_ServiceBase):
         Every refusal is audited and changes nothing."""
         role = self.role(actor)
         detail: dict[str, Any] = {"change": change_to_dict(change), "incident_id": incident_id}
-        if not allowed(role, "approve"):
-            raise self._refuse(
-                actor,
-                "break_glass",
-                "forbidden",
-                f"Your role ({role}) cannot break glass: only approvers and admins may run a failover "
-                "alone during a sev1. Propose it for an approver instead.",
-                target=target_name,
-                detail=detail,
-            )
+        self._require(
+            actor,
+            role,
+            "approve",
+            "break_glass",
+            "break glass (run a failover alone during a sev1)",
+            target=target_name,
+            detail=detail,
+            instead=" Propose it for an approver instead.",
+        )
         target = self.target(target_name)
         if target is None:
             raise self._refuse(
@@ -275,14 +275,7 @@ class _BreakGlassSteps(_ServiceBase):
         """A second approver (or admin) signs a break-glass execution; after the deadline it is recorded
         as late. Repeating a countersign returns the recorded one."""
         role = self.role(actor)
-        if not allowed(role, "approve"):
-            raise self._refuse(
-                actor,
-                "countersign",
-                "forbidden",
-                f"Your role ({role}) cannot countersign; approvers and admins can.",
-                action_id=action_id,
-            )
+        self._require(actor, role, "approve", "countersign", "countersign", action_id=action_id)
         with audit.read_connection(self.path) as conn:
             rows = actions_store.read_break_glass_rows(conn, action_id=action_id)
         if not rows:

@@ -43,7 +43,7 @@ from core.actions.types import (
     fmt_utc,
     state_to_dict,
 )
-from core.auth import Identity, allowed
+from core.auth import Identity
 from core.config import ActionTarget
 from core.ports import AppliedUnverified, Change, SourceError, TargetState
 
@@ -123,14 +123,7 @@ class _ExecutionSteps(_ServiceBase):
     def _load_for_execute(self, actor: Identity, role: str, action_id: int) -> Action | ExecuteOutcome:
         """The approved, unexpired action; or the outcome of a repeat (it already ran or is running).
         Anything else is refused (and audited)."""
-        if not allowed(role, "execute"):
-            raise self._refuse(
-                actor,
-                "execute",
-                "forbidden",
-                f"Your role ({role}) cannot execute changes; operators, approvers and admins can.",
-                action_id=action_id,
-            )
+        self._require(actor, role, "execute", "execute", "execute changes", action_id=action_id)
         action = self._load(actor, "execute", action_id)
         if action.state in _RAN_STATES:
             return ExecuteOutcome(action, False, _already(action))

@@ -52,15 +52,7 @@ class ActionService(_ExecutionSteps, _BreakGlassSteps):
         role = self.role(actor)
         detail = {"change": change_detail(change)}
         target_name = str(target_name)
-        if not allowed(role, "propose"):
-            raise self._refuse(
-                actor,
-                "propose",
-                "forbidden",
-                f"Your role ({role}) cannot propose changes; operators, approvers and admins can.",
-                target=target_name,
-                detail=detail,
-            )
+        self._require(actor, role, "propose", "propose", "propose changes", target=target_name, detail=detail)
         existing = self._proposal_of_request(request_id)
         if existing is not None:
             return existing
@@ -229,14 +221,7 @@ class ActionService(_ExecutionSteps, _BreakGlassSteps):
 
     def _load_for_approval(self, actor: Identity, role: str, action_id: int) -> Action:
         """The action, after the role and two-person checks (refused and audited otherwise)."""
-        if not allowed(role, "approve"):
-            raise self._refuse(
-                actor,
-                "approve",
-                "forbidden",
-                f"Your role ({role}) cannot approve changes; approvers and admins can.",
-                action_id=action_id,
-            )
+        self._require(actor, role, "approve", "approve", "approve changes", action_id=action_id)
         action = self._load(actor, "approve", action_id)
         if normalise_email(action.proposed_by) == normalise_email(actor.email):
             raise self._refuse(
@@ -277,14 +262,7 @@ class ActionService(_ExecutionSteps, _BreakGlassSteps):
     @store_guarded("reject")
     def reject(self, actor: Identity, action_id: int, reason: str) -> Action:
         role = self.role(actor)
-        if not allowed(role, "reject"):
-            raise self._refuse(
-                actor,
-                "reject",
-                "forbidden",
-                f"Your role ({role}) cannot reject changes; approvers and admins can.",
-                action_id=action_id,
-            )
+        self._require(actor, role, "reject", "reject", "reject changes", action_id=action_id)
         action = self._load(actor, "reject", action_id)
         if not reason.strip():
             raise self._refuse(

@@ -104,6 +104,10 @@ def test_viewers_cannot_propose(world: World, who: Identity):
     with pytest.raises(ActionRefused) as exc:
         world.service.propose(who, ECS, Change(desired=8), "I want more")
     assert exc.value.code == "forbidden"
+    # the roles named are the ones core.auth.PERMISSIONS grants
+    assert (
+        exc.value.message == "Your role (viewer) cannot propose changes; operators, approvers and admins can."
+    )
     assert world.service.list_actions() == []
     denied = audit.entries(world.path)[-1]
     assert (denied.event, denied.detail["attempt"], denied.role) == ("denied", "propose", "viewer")
@@ -119,6 +123,7 @@ def test_viewer_and_operator_cannot_approve_or_reject(world: World, who: Identit
         with pytest.raises(ActionRefused) as exc:
             call()
         assert exc.value.code == "forbidden"
+        assert exc.value.message.endswith("; approvers and admins can.")
     assert world.service.get(action.id).state == "proposed"
     assert world.audit_events(action.id) == ["propose", "denied", "denied"]
 
