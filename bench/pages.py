@@ -271,6 +271,10 @@ class PageRun:
     warm_calls: list[tuple[str, int]] = field(default_factory=list)
 
 
+# child processes the bench starts that are not Headroom (their CPU is Prometheus's time, measured apart)
+NOT_HEADROOM = frozenset({"prometheus", "promtool"})
+
+
 def _children_cpu() -> float:
     """CPU seconds of this process's children: the live ones (core.forecast's worker pool, which the
     Forecast page fits in: process_time alone missed it) from /proc, plus the ones that have exited."""
@@ -280,8 +284,12 @@ def _children_cpu() -> float:
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            text = stat.read_text()
+            command, rest = text.split("(", 1)[1].rsplit(")", 1)
+            fields = rest.split()
+        except (OSError, IndexError, ValueError):
+            continue
+        if command in NOT_HEADROOM:  # the bench's own Prometheus is our child but not the app's CPU
             continue
         if int(fields[1]) == os.getpid():  # ppid; utime and stime follow at 11 and 12
             total += (int(fields[11]) + int(fields[12])) / tick
