@@ -374,6 +374,21 @@ def stop_streamlit(server: StreamlitServer) -> None:
     _stop(server.process)
 
 
+@pytest.fixture(scope="session")
+def demo_app(tmp_path_factory: pytest.TempPathFactory, demo_store: Path) -> Iterator[StreamlitServer]:
+    """One warm `streamlit run dashboard.py` per pytest-xdist worker on a copy of the demo store, shared by
+    the browser tests that only read pages (page weight, table widths, the refreshing fragments): each
+    test gets its own browser context, hence its own Streamlit session, so they see nothing of each other
+    but the server's caches. A server start and its cold first pages cost 10-30 s on 2 cores, once per
+    worker instead of once per file. Tests that change the store (propose, approve, execute) or need a
+    cold server start their own (tests/e2e/test_oncall_story.py, test_browser.py)."""
+    directory = tmp_path_factory.mktemp("demo-app")
+    shutil.copy(demo_store, directory / "headroom.db")
+    server = start_streamlit(write_config(directory, {"demo": {"refresh_after": "3650d"}}))
+    yield server
+    stop_streamlit(server)
+
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

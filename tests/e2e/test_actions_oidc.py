@@ -83,9 +83,11 @@ def oidc_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcWorld]:
 def settle(page) -> None:
     page.wait_for_selector('[data-testid="stApp"]', timeout=90_000)
     page.wait_for_selector("h1", timeout=90_000)
-    for _ in range(3):
-        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=90_000)
+    # the status widget gone at three looks 400 ms apart (tests/e2e/test_browser.py, wait_until_idle)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=90_000)
+    for _ in range(2):
         page.wait_for_timeout(400)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=90_000)
 
 
 def log_in_as(chromium, world: OidcWorld, sub: str):
