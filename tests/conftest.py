@@ -34,18 +34,47 @@ ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 DEMO_END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
+# The longest test files, longest first, as measured in a full run of tests/run.sh on 2 workers
+# (bench/README.md, "Test suite time"). A file is never split between workers, so a long file that starts
+# late runs alone at the end while the other worker idles: these start first, in this order.
+LONGEST_FILES = (
+    "e2e/test_oncall_story.py",
+    "e2e/test_page_weight.py",
+    "e2e/test_browser.py",
+    "core/test_report.py",
+    "e2e/test_alerts_refresh.py",
+    "e2e/test_two_replicas.py",
+    "e2e/test_browser_real_sources.py",
+    "pages/test_triage_page.py",
+    "core/alerting/test_agreement.py",
+    "e2e/test_table_widths.py",
+    "pages/test_loading_states.py",
+    "core/test_forecast.py",
+    "headroom/test_cli.py",
+    "pages/test_pages_apptest.py",
+    "pages/test_capacity_page.py",
+    "e2e/test_actions_oidc.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Longest files first: browser tests (tests/e2e), then files with a `slow` test (a real server), then
-    the rest, each file's tests kept in their order. tests/run.sh hands whole files to pytest-xdist
-    workers in this order (--dist loadfile --no-loadscope-reorder), so the short files fill the gaps at
-    the end instead of a long browser file starting last and running alone."""
-    e2e = REPO_ROOT / "tests" / "e2e"
-    rank: dict[Path, int] = {}
+    """Longest files first: LONGEST_FILES in their order, then the other browser tests (tests/e2e), then
+    files with a `slow` test (a real server), then the rest, each file's tests kept in their order.
+    tests/run.sh hands whole files to pytest-xdist workers in this order (--dist loadfile
+    --no-loadscope-reorder), so the short files fill the gaps at the end instead of a long browser file
+    starting last and running alone."""
+    tests_dir = REPO_ROOT / "tests"
+    e2e = tests_dir / "e2e"
+    longest = {tests_dir / name: i for i, name in enumerate(LONGEST_FILES)}
+    rank: dict[Path, tuple[int, int]] = {}
     for item in items:
         path = Path(item.path)
+        if path in longest:
+            rank[path] = (0, longest[path])
+            continue
         slow = item.get_closest_marker("slow") is not None
-        current = rank.get(path, 2)
-        rank[path] = min(current, 0 if path.is_relative_to(e2e) else 1 if slow else 2)
+        current = rank.get(path, (3, 0))
+        rank[path] = min(current, (1 if path.is_relative_to(e2e) else 2 if slow else 3, 0))
     items.sort(key=lambda item: rank[Path(item.path)])  # stable: order within a rank is kept
 
 
