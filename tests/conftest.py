@@ -36,9 +36,11 @@ DEMO_END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 # The longest test files, longest first, as measured in a full run of tests/run.sh on 2 workers
 # (bench/README.md, "Test suite time"). A file is never split between workers, so a long file that starts
-# late runs alone at the end while the other worker idles: these start first, in this order.
+# late runs alone at the end while the other worker idles: these start first, in this order. The second
+# reads no demo store: it keeps the second worker busy while the first builds the store (demo_store).
 LONGEST_FILES = (
     "e2e/test_oncall_story.py",
+    "core/test_forecast.py",
     "e2e/test_page_weight.py",
     "e2e/test_browser.py",
     "core/test_report.py",
@@ -49,7 +51,6 @@ LONGEST_FILES = (
     "core/alerting/test_agreement.py",
     "e2e/test_table_widths.py",
     "pages/test_loading_states.py",
-    "core/test_forecast.py",
     "headroom/test_cli.py",
     "pages/test_pages_apptest.py",
     "pages/test_capacity_page.py",
