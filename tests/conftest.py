@@ -375,6 +375,14 @@ class StreamlitServer:
     process: subprocess.Popen
 
 
+# No file watcher in test servers: Streamlit watches the folder of dashboard.py recursively, which in a
+# fresh clone holds .venv (thousands of folders). Every .pyc written there on a first import, and every
+# screenshot under tests/artifacts, is an event; the inotify queue overflowed hundreds of times per
+# server in a clean-clone CI run, and each overflow rescans the whole tree in every server. Test servers
+# never reload on a file change (runOnSave is off in .streamlit/config.toml anyway).
+STREAMLIT_TEST_ARGS = ("--server.fileWatcherType", "none")
+
+
 def start_streamlit(config_path: Path, env_extra: Mapping[str, str] | None = None) -> StreamlitServer:
     port = free_port()
     env = dict(os.environ, HEADROOM_CONFIG=str(config_path), **(env_extra or {}))
@@ -393,6 +401,7 @@ def start_streamlit(config_path: Path, env_extra: Mapping[str, str] | None = Non
             "true",
             "--browser.gatherUsageStats",
             "false",
+            *STREAMLIT_TEST_ARGS,
         ],
         Path(config_path).parent / f"streamlit-{port}.log",
         cwd=REPO_ROOT,
