@@ -34,18 +34,48 @@ ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 DEMO_END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
+# The longest test files, longest first, as measured in a full run of tests/run.sh on 2 workers
+# (bench/README.md, "Test suite time"). A file is never split between workers, so a long file that starts
+# late runs alone at the end while the other worker idles: these start first, in this order. The second
+# reads no demo store: it keeps the second worker busy while the first builds the store (demo_store).
+LONGEST_FILES = (
+    "e2e/test_oncall_story.py",
+    "core/test_forecast.py",
+    "e2e/test_page_weight.py",
+    "e2e/test_browser.py",
+    "core/test_report.py",
+    "e2e/test_alerts_refresh.py",
+    "e2e/test_two_replicas.py",
+    "e2e/test_browser_real_sources.py",
+    "pages/test_triage_page.py",
+    "core/alerting/test_agreement.py",
+    "e2e/test_table_widths.py",
+    "pages/test_loading_states.py",
+    "headroom/test_cli.py",
+    "pages/test_pages_apptest.py",
+    "pages/test_capacity_page.py",
+    "e2e/test_actions_oidc.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Longest files first: browser tests (tests/e2e), then files with a `slow` test (a real server), then
-    the rest, each file's tests kept in their order. tests/run.sh hands whole files to pytest-xdist
-    workers in this order (--dist loadfile --no-loadscope-reorder), so the short files fill the gaps at
-    the end instead of a long browser file starting last and running alone."""
-    e2e = REPO_ROOT / "tests" / "e2e"
-    rank: dict[Path, int] = {}
+    """Longest files first: LONGEST_FILES in their order, then the other browser tests (tests/e2e), then
+    files with a `slow` test (a real server), then the rest, each file's tests kept in their order.
+    tests/run.sh hands whole files to pytest-xdist workers in this order (--dist loadfile
+    --no-loadscope-reorder), so the short files fill the gaps at the end instead of a long browser file
+    starting last and running alone."""
+    tests_dir = REPO_ROOT / "tests"
+    e2e = tests_dir / "e2e"
+    longest = {tests_dir / name: i for i, name in enumerate(LONGEST_FILES)}
+    rank: dict[Path, tuple[int, int]] = {}
     for item in items:
         path = Path(item.path)
+        if path in longest:
+            rank[path] = (0, longest[path])
+            continue
         slow = item.get_closest_marker("slow") is not None
-        current = rank.get(path, 2)
-        rank[path] = min(current, 0 if path.is_relative_to(e2e) else 1 if slow else 2)
+        current = rank.get(path, (3, 0))
+        rank[path] = min(current, (1 if path.is_relative_to(e2e) else 2 if slow else 3, 0))
     items.sort(key=lambda item: rank[Path(item.path)])  # stable: order within a rank is kept
 
 
@@ -252,6 +282,9 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
         return server
 
     yield start
+    for server in started:  # all asked to stop first, then waited for: their shutdowns overlap
+        if server.process.poll() is None:
+            server.process.terminate()
     for server in started:
         server.stop()
 
@@ -342,6 +375,14 @@ class StreamlitServer:
     process: subprocess.Popen
 
 
+# No file watcher in test servers: Streamlit watches the folder of dashboard.py recursively, which in a
+# fresh clone holds .venv (thousands of folders). Every .pyc written there on a first import, and every
+# screenshot under tests/artifacts, is an event; the inotify queue overflowed hundreds of times per
+# server in a clean-clone CI run, and each overflow rescans the whole tree in every server. Test servers
+# never reload on a file change (runOnSave is off in .streamlit/config.toml anyway).
+STREAMLIT_TEST_ARGS = ("--server.fileWatcherType", "none")
+
+
 def start_streamlit(config_path: Path, env_extra: Mapping[str, str] | None = None) -> StreamlitServer:
     port = free_port()
     env = dict(os.environ, HEADROOM_CONFIG=str(config_path), **(env_extra or {}))
@@ -360,6 +401,7 @@ def start_streamlit(config_path: Path, env_extra: Mapping[str, str] | None = Non
             "true",
             "--browser.gatherUsageStats",
             "false",
+            *STREAMLIT_TEST_ARGS,
         ],
         Path(config_path).parent / f"streamlit-{port}.log",
         cwd=REPO_ROOT,
@@ -371,7 +413,27 @@ def start_streamlit(config_path: Path, env_extra: Mapping[str, str] | None = Non
 
 
 def stop_streamlit(server: StreamlitServer) -> None:
-    _stop(server.process)
+    """Kill a test's Streamlit server: its store and sessions are thrown away with it. After SIGTERM a
+    server that had served pages took 3-10 s to exit under load (the on-call story's teardown reached
+    _stop's 10 s bound), time each browser test spent waiting in its teardown."""
+    if server.process.poll() is None:
+        server.process.kill()
+    server.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def demo_app(tmp_path_factory: pytest.TempPathFactory, demo_store: Path) -> Iterator[StreamlitServer]:
+    """One warm `streamlit run dashboard.py` per pytest-xdist worker on a copy of the demo store, shared by
+    the browser tests that only read pages (page weight, table widths, the refreshing fragments): each
+    test gets its own browser context, hence its own Streamlit session, so they see nothing of each other
+    but the server's caches. A server start and its cold first pages cost 10-30 s on 2 cores, once per
+    worker instead of once per file. Tests that change the store (propose, approve, execute) or need a
+    cold server start their own (tests/e2e/test_oncall_story.py, test_browser.py)."""
+    directory = tmp_path_factory.mktemp("demo-app")
+    shutil.copy(demo_store, directory / "headroom.db")
+    server = start_streamlit(write_config(directory, {"demo": {"refresh_after": "3650d"}}))
+    yield server
+    stop_streamlit(server)
 
 
 CHROMIUM_ARGS = [

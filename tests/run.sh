@@ -28,10 +28,12 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv with $("$python_bin" --version)"
   "$python_bin" -m venv .venv
 fi
-# pip resolves for seconds even when everything is there: ask it only when something is missing or out of range
+# pip resolves for seconds even when everything is there: ask it only when something is missing or out of range.
+# --no-compile: pip byte-compiles every module of every package it installs (plotly, botocore, pandas:
+# more than half of a fresh install's time on 2 cores); Python compiles the few it imports on first use.
 if ! .venv/bin/python tests/requirements_met.py requirements-test.txt; then
   echo "== installing Python packages (requirements-test.txt)"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
+  .venv/bin/python -m pip install -q --no-compile --disable-pip-version-check -r requirements-test.txt
 fi
 
 echo "== lint (ruff)"

@@ -4,14 +4,21 @@ driven in Debian's Chromium. The identity that comes back decides the role on th
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import REPO_ROOT, _stop, free_port, wait_http, write_config
+from tests.conftest import (
+    REPO_ROOT,
+    STREAMLIT_TEST_ARGS,
+    _stop,
+    free_port,
+    spawn,
+    wait_http,
+    write_config,
+)
 
 # the provider mock runs on Authlib APIs that Authlib marks deprecated (its own warnings, not ours)
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -50,7 +57,7 @@ def oidc_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcWorld]:
             f'server_metadata_url = "{provider_url}/.well-known/openid-configuration"\n'
         )
         config = write_config(directory, {"auth": {"mode": "oidc"}, "demo": {"days": 2}})
-        proc = subprocess.Popen(
+        proc = spawn(
             [
                 sys.executable,
                 "-m",
@@ -67,11 +74,11 @@ def oidc_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcWorld]:
                 "false",
                 "--secrets.files",
                 str(secrets),
+                *STREAMLIT_TEST_ARGS,
             ],
+            directory / "streamlit.log",  # a file, not an unread pipe that fills and blocks the server
             cwd=REPO_ROOT,
             env=dict(os.environ, HEADROOM_CONFIG=str(config)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
         )
         try:
             wait_http(f"http://127.0.0.1:{app_port}/_stcore/health", timeout=90, proc=proc)
@@ -83,9 +90,11 @@ def oidc_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcWorld]:
 def settle(page) -> None:
     page.wait_for_selector('[data-testid="stApp"]', timeout=90_000)
     page.wait_for_selector("h1", timeout=90_000)
-    for _ in range(3):
-        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=90_000)
+    # the status widget gone at three looks 400 ms apart (tests/e2e/test_browser.py, wait_until_idle)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=90_000)
+    for _ in range(2):
         page.wait_for_timeout(400)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=90_000)
 
 
 def log_in_as(chromium, world: OidcWorld, sub: str):

@@ -4,11 +4,8 @@ run_every) reruns on its own and its "Last updated" time moves, with no reload a
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
-
-from tests.conftest import start_streamlit, stop_streamlit, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -16,9 +13,8 @@ pytestmark = pytest.mark.slow
 LAST_UPDATED = re.compile(r"Last updated (\d\d:\d\d:\d\d) UTC · evaluated at")
 
 
-def test_triage_alerts_panel_reruns_on_its_own(demo_store, chromium, tmp_path) -> None:
-    shutil.copy(demo_store, tmp_path / "headroom.db")
-    server = start_streamlit(write_config(tmp_path, {"demo": {"refresh_after": "3650d"}}))
+def test_triage_alerts_panel_reruns_on_its_own(demo_app, chromium) -> None:
+    server = demo_app  # only reads (the form is typed in, never sent): the worker's shared server
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
@@ -41,7 +37,6 @@ def test_triage_alerts_panel_reruns_on_its_own(demo_store, chromium, tmp_path) -
         assert "refresh=30s" in page.url  # the choice stays in the URL
     finally:
         context.close()
-        stop_streamlit(server)
 
 
 DATA_PART_UPDATED = re.compile(r"Last updated (\d\d:\d\d:\d\d) UTC · data to")
@@ -64,12 +59,11 @@ def _script_run_endings(frames: list[bytes]) -> list[str]:
     return endings
 
 
-def test_triage_data_part_refreshes_without_rerunning_the_page(demo_store, chromium, tmp_path) -> None:
+def test_triage_data_part_refreshes_without_rerunning_the_page(demo_app, chromium) -> None:
     """The burning-now list and focus charts rerun on their own (issue 12 item 4): their "Last updated"
     moves, the server runs only fragments meanwhile, and a half-typed form elsewhere on the page is
     left alone."""
-    shutil.copy(demo_store, tmp_path / "headroom.db")
-    server = start_streamlit(write_config(tmp_path, {"demo": {"refresh_after": "3650d"}}))
+    server = demo_app  # only reads (the form is typed in, never sent): the worker's shared server
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     frames: list[bytes] = []
@@ -116,4 +110,3 @@ def test_triage_data_part_refreshes_without_rerunning_the_page(demo_store, chrom
         assert not navigations and "refresh=30s" in page.url
     finally:
         context.close()
-        stop_streamlit(server)

@@ -27,12 +27,14 @@ PAGES: dict[str, tuple[str, int]] = {
 
 
 def wait_until_idle(page, timeout_ms: int = 90_000) -> None:
-    """The app has rendered once the status widget ('Running...') has gone and stayed gone."""
+    """The app has rendered once the status widget ('Running...') has gone and stayed gone: gone at three
+    looks 400 ms apart (nothing after the last look: a pause there checked nothing)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
     page.wait_for_selector("h1", timeout=timeout_ms)
-    for _ in range(3):
-        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
+    for _ in range(2):
         page.wait_for_timeout(400)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
 
 
 def wait_for_charts(page, count: int, timeout_ms: int = 240_000) -> None:

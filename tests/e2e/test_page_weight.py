@@ -5,25 +5,13 @@ docs/ARCHITECTURE.md, "Real components in tests"). bench/pages.py prints the sam
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from tests.conftest import start_streamlit, stop_streamlit, write_config
 from tests.e2e.test_browser import PAGES, wait_for_charts
 
 pytestmark = pytest.mark.slow
 
 MAX_BYTES_PER_LOAD = 1_000_000
-
-
-@pytest.fixture(scope="module")
-def demo_app(tmp_path_factory: pytest.TempPathFactory, demo_store):
-    directory = tmp_path_factory.mktemp("weight")
-    shutil.copy(demo_store, directory / "headroom.db")
-    server = start_streamlit(write_config(directory, {"demo": {"refresh_after": "3650d"}}))
-    yield server
-    stop_streamlit(server)
 
 
 def received_bytes_for_one_load(browser, url: str, min_charts: int) -> int:
@@ -49,7 +37,8 @@ def received_bytes_for_one_load(browser, url: str, min_charts: int) -> int:
 
 
 def test_no_page_sends_more_than_1_mb_per_load(demo_app, chromium) -> None:
-    # the server's first session pays the imports and warms caches: not part of any page's weight
+    # demo_app is the worker's shared server (tests/conftest.py): when this test is its first, the first
+    # session pays the imports and warms caches, which is not part of any page's weight
     received_bytes_for_one_load(chromium, f"{demo_app.url}/actions", 0)
     sizes = {
         path or "overview": received_bytes_for_one_load(chromium, f"{demo_app.url}/{path}", min_charts)

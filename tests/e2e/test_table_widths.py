@@ -4,11 +4,9 @@ bar. Measured on the data grid's own scroller (its scrollWidth against its clien
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from tests.conftest import ARTIFACTS, start_streamlit, stop_streamlit, write_config
+from tests.conftest import ARTIFACTS
 from tests.e2e.test_browser import wait_until_idle
 
 pytestmark = pytest.mark.slow
@@ -26,15 +24,8 @@ MEASURE = """() => [...document.querySelectorAll('[data-testid="stDataFrame"]')]
   }).filter(x => x)"""
 
 
-@pytest.fixture
-def fresh_server(tmp_path, demo_store):
-    shutil.copy(demo_store, tmp_path / "headroom.db")
-    server = start_streamlit(write_config(tmp_path, {"demo": {"refresh_after": "3650d"}}))
-    yield server
-    stop_streamlit(server)
-
-
-def test_no_table_is_cut_off_at_1440_px(fresh_server, chromium) -> None:
+def test_no_table_is_cut_off_at_1440_px(demo_app, chromium) -> None:
+    # only reads pages: the worker's shared warm server (tests/conftest.py)
     context = chromium.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     shots = ARTIFACTS / "screenshots"
@@ -42,7 +33,7 @@ def test_no_table_is_cut_off_at_1440_px(fresh_server, chromium) -> None:
     clipped: list[str] = []
     try:
         for path, least in TABLES.items():
-            page.goto(f"{fresh_server.url}/{path}", wait_until="domcontentloaded")
+            page.goto(f"{demo_app.url}/{path}", wait_until="domcontentloaded")
             page.wait_for_function(
                 "n => document.querySelectorAll('[data-testid=\"stDataFrame\"] .dvn-scroller').length >= n",
                 arg=least,
