@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import StreamlitServer, start_streamlit, stop_streamlit, write_config
-from tests.e2e.test_oncall_story import WAIT_MS, main_text, no_exception, open_page
+from tests.e2e.browser import WAIT_MS, main_text, no_exception, open_page
 
 pytestmark = pytest.mark.slow
 

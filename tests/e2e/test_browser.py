@@ -9,42 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ARTIFACTS, start_streamlit, stop_streamlit, write_config
+from tests.e2e.browser import PAGES, wait_for_charts, wait_until_idle
 
 pytestmark = pytest.mark.slow
-
-# url path -> (title shown on the page, minimum number of plotly charts that must render)
-PAGES: dict[str, tuple[str, int]] = {
-    "": ("Overview", 5),
-    "triage": ("Triage", 4),
-    "slo": ("SLOs", 1),
-    "cdn": ("CDN", 5),
-    "costs": ("Costs", 0),
-    "forecast": ("Forecast", 1),
-    "capacity": ("Capacity", 4),
-    "actions": ("Actions", 0),
-    "review": ("Weekly review", 1),
-}
-
-
-def wait_until_idle(page, timeout_ms: int = 90_000) -> None:
-    """The app has rendered once the status widget ('Running...') has gone and stayed gone: gone at three
-    looks 400 ms apart (nothing after the last look: a pause there checked nothing)."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    page.wait_for_selector("h1", timeout=timeout_ms)
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
-    for _ in range(2):
-        page.wait_for_timeout(400)
-        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
-
-
-def wait_for_charts(page, count: int, timeout_ms: int = 240_000) -> None:
-    """Charts render one after another: wait until `count` plotly charts have drawn their SVG (a bound,
-    not a pace: the weekly review's first build on a loaded 2-core machine took over a minute)."""
-    page.wait_for_function(
-        "n => [...document.querySelectorAll('.js-plotly-plot')].filter(e => e.querySelector('.main-svg')).length >= n",
-        arg=count,
-        timeout=timeout_ms,
-    )
 
 
 @pytest.fixture(scope="module")

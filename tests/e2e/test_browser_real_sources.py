@@ -21,7 +21,7 @@ from tests.connectors.awsdata import (
     seed_cost_and_usage,
 )
 from tests.connectors.promdata import openmetrics
-from tests.e2e.test_browser import PAGES, wait_for_charts, wait_until_idle
+from tests.e2e.browser import PAGES, wait_for_charts, wait_until_idle
 
 REAL_SOURCE_MIN_CHARTS = {"review": 0}
 

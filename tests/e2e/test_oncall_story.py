@@ -12,50 +12,21 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import start_streamlit, stop_streamlit, write_config
-from tests.e2e.test_browser import PAGES, wait_for_charts, wait_until_idle
+from tests.e2e.browser import (
+    PAGES,
+    WAIT_MS,
+    act_as,
+    click_tab,
+    main_text,
+    no_exception,
+    open_page,
+    wait_for_charts,
+    wait_for_title,
+    wait_until_idle,
+)
 
 pytestmark = pytest.mark.slow
 PAGING = "ap-southeast-1"  # the demo world's ongoing regression
-WAIT_MS = 120_000
-
-
-def no_exception(page, where: str) -> None:
-    exceptions = page.locator('[data-testid="stException"]')
-    assert exceptions.count() == 0, f"{where}: {exceptions.first.inner_text()[:2000]}"
-
-
-def main_text(page) -> str:
-    return page.locator('[data-testid="stMain"]').inner_text()
-
-
-def open_page(page, url: str, expect: str) -> None:
-    """Go to `url` and wait for the text asserted next (not for a quiet moment), then for the run to end."""
-    page.goto(url, wait_until="domcontentloaded")
-    page.get_by_text(expect).first.wait_for(timeout=WAIT_MS)
-    wait_until_idle(page)
-
-
-def wait_for_title(page, title: str) -> None:
-    page.wait_for_function(
-        "t => [...document.querySelectorAll('h1')].some(h => h.innerText.includes(t))",
-        arg=title,
-        timeout=WAIT_MS,
-    )
-
-
-def act_as(page, name: str) -> None:
-    """Pick the demo-mode identity on the Actions page (a widget: chosen again on every visit)."""
-    box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Acting as")
-    box.wait_for(timeout=WAIT_MS)
-    if name not in box.inner_text():
-        box.locator("input").click()
-        page.get_by_role("option", name=re.compile(re.escape(name))).click()
-    page.get_by_text(re.compile(rf"Signed in as \*?\*?{re.escape(name)}")).first.wait_for(timeout=WAIT_MS)
-    wait_until_idle(page)
-
-
-def click_tab(page, prefix: str) -> None:
-    page.get_by_role("tab", name=re.compile("^" + re.escape(prefix))).click()
 
 
 @pytest.fixture

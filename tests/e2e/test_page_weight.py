@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_browser import PAGES, wait_for_charts
+from tests.e2e.browser import PAGES, wait_for_charts
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ARTIFACTS
-from tests.e2e.test_browser import wait_until_idle
+from tests.e2e.browser import wait_until_idle
 
 pytestmark = pytest.mark.slow
 WAIT_MS = 120_000

@@ -25,7 +25,7 @@ from core.config import HeadroomConfig, load_config
 from core.ports import ActionExecutor, Change
 from headroom.wiring import build_executor
 from tests.conftest import PostgresServer, StreamlitServer, start_streamlit, stop_streamlit, write_config
-from tests.e2e.test_oncall_story import WAIT_MS, act_as, click_tab, no_exception, open_page
+from tests.e2e.browser import WAIT_MS, act_as, click_tab, no_exception, open_page
 
 pytestmark = pytest.mark.slow
 
