@@ -236,6 +236,23 @@ class PrometheusSource:
     ) -> pd.DataFrame:
         """Tidy frame for `metrics` over [start, end]; metrics without a configured query are skipped
         (health() names them). The effective step follows `prometheus_step_seconds`."""
+        planned = self._range_plan(metrics, start, end, step, regions)
+        if planned is None:
+            return empty_metrics_frame()
+        wanted, wanted_regions, grid = planned
+        queries = {m: render_query(self.queries[m], wanted_regions) for m in wanted}
+        return self._range_frame(queries, grid, wanted_regions)
+
+    def _range_plan(
+        self,
+        metrics: Iterable[str],
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+        regions: Sequence[str] | None,
+    ) -> tuple[list[str], list[str], tuple[int, int, int]] | None:
+        """The checked inputs of a range query: (metrics with a query, regions, (start_s, end_s, step_s)
+        aligned to the step Prometheus will use); None when there is nothing to ask."""
         unknown = [m for m in metrics if m not in CANONICAL_METRICS]
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(CANONICAL_METRICS)}")
@@ -244,12 +261,19 @@ class PrometheusSource:
         wanted_regions = self._checked_regions(self.regions if regions is None else regions)
         wanted = [m for m in dict.fromkeys(metrics) if m in self.queries]
         if not wanted or not wanted_regions or end <= start:
-            return empty_metrics_frame()
+            return None
         step_s = prometheus_step_seconds(start, end, step, self.config.scrape_interval)
         start_s, end_s = aligned_range(start, end, step_s)
-        queries = {m: render_query(self.queries[m], wanted_regions) for m in wanted}
+        return wanted, wanted_regions, (start_s, end_s, step_s)
+
+    def _range_frame(
+        self, queries: Mapping[str, str], grid: tuple[int, int, int], frame_regions: list[str]
+    ) -> pd.DataFrame:
+        """Each metric's query fetched on the grid (split into pieces, closed ones cached), as a tidy frame
+        carrying the queries' warnings."""
+        start_s, end_s, step_s = grid
         results = self._fetch_split(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)
-        frame = _assemble({m: results[q] for m, q in queries.items()}, wanted_regions)
+        frame = _assemble({m: results[q] for m, q in queries.items()}, frame_regions)
         return _with_warnings(frame, (w for q in queries.values() for w in results[q].warnings))
 
     def query_range_across(
@@ -266,25 +290,16 @@ class PrometheusSource:
         bad = {m: op for m, op in ops.items() if op not in ("sum", "avg", "max")}
         if bad:
             raise ValueError(f"query_range_across: unknown op(s) {bad}; known: sum, avg, max")
-        unknown = [m for m in ops if m not in CANONICAL_METRICS]
-        if unknown:
-            raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(CANONICAL_METRICS)}")
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("start and end must be timezone-aware (UTC)")
-        wanted_regions = self._checked_regions(self.regions if regions is None else regions)
-        wanted = [m for m in ops if m in self.queries]
-        if not wanted or not wanted_regions or end <= start:
+        planned = self._range_plan(ops, start, end, step, regions)
+        if planned is None:
             return empty_metrics_frame()
-        step_s = prometheus_step_seconds(start, end, step, self.config.scrape_interval)
-        start_s, end_s = aligned_range(start, end, step_s)
+        wanted, wanted_regions, grid = planned
         queries = {
             m: f"label_replace({ops[m]}({render_query(self.queries[m], wanted_regions)}), "
             f'"{REGION_LABEL}", "{ACROSS_REGIONS}", "", "")'
             for m in wanted
         }
-        results = self._fetch_split(list(dict.fromkeys(queries.values())), start_s, end_s, step_s)
-        frame = _assemble({m: results[q] for m, q in queries.items()}, [ACROSS_REGIONS])
-        return _with_warnings(frame, (w for q in queries.values() for w in results[q].warnings))
+        return self._range_frame(queries, grid, [ACROSS_REGIONS])
 
     def health(self) -> SourceHealth:
         """State of the last query (or of a cheap probe when nothing was asked recently)."""
