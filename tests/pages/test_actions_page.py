@@ -18,6 +18,7 @@ from core.auth import Identity
 from core.config import load_config
 from core.ports import Change
 from tests.conftest import REPO_ROOT, write_config
+from tests.core.actions.support import declare_sev1
 
 PAGE = str(REPO_ROOT / "pages" / "actions.py")
 ECS = "api-us-east-1"
@@ -375,22 +376,10 @@ def test_a_blank_form_shows_what_to_fill_in_not_failed_guardrails(world: PageWor
 
 # ---- break-glass (issue 18) ------------------------------------------------------------------------
 def _declare_sev1(world: PageWorld) -> int:
-    from core.incidents import record_event
-
     cfg = load_config(world.config_path)
-    now = datetime.now(UTC)
-    return record_event(
-        world.store,
-        actor="carol@example.com",
-        role="operator",
-        kind="incident",
-        severity="sev1",
-        region="eu-west-1",
-        title="eu-west-1 API down",
-        start=now - timedelta(minutes=5),
-        now=now,
-        regions=cfg.region_codes,
-    ).id
+    return declare_sev1(
+        world.store, cfg.region_codes, datetime.now(UTC), actor="carol@example.com", role="operator"
+    )
 
 
 def test_break_glass_from_the_page_then_a_second_approver_countersigns(world: PageWorld):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from streamlit.testing.v1 import AppTest
 
@@ -10,9 +10,9 @@ from connectors.sandbox_executor import SandboxExecutor
 from core.actions import ActionService
 from core.auth import Identity
 from core.config import load_config
-from core.incidents import record_event
 from core.ports import Change
 from tests.conftest import REPO_ROOT
+from tests.core.actions.support import declare_sev1
 
 BOB = Identity("bob@example.com", "Bob", "demo")
 ERIN = Identity("erin@example.com", "Erin", "demo")
@@ -22,24 +22,13 @@ def test_unsigned_break_glass_is_on_overview_until_countersigned(app_config) -> 
     cfg = load_config(app_config.path)
     service = ActionService(app_config.store, cfg, SandboxExecutor(app_config.store, cfg))
     now = datetime.now(UTC)
-    incident = record_event(
-        app_config.store,
-        actor="bob@example.com",
-        role="approver",
-        kind="incident",
-        severity="sev1",
-        region="eu-west-1",
-        title="eu-west-1 API down",
-        start=now - timedelta(minutes=5),
-        now=now,
-        regions=cfg.region_codes,
-    )
+    incident_id = declare_sev1(app_config.store, cfg.region_codes, now)
     outcome = service.break_glass(
         BOB,
         "api-dns-failover-eu",
         Change(weights={"eu-central-1": 1.0, "eu-west-1": 0.0}),
         "down",
-        incident.id,
+        incident_id,
     )
     at = AppTest.from_file(str(REPO_ROOT / "pages" / "overview.py"), default_timeout=120)
     at.run()

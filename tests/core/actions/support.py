@@ -102,3 +102,27 @@ class CountingSandbox(SandboxExecutor):
             self.applies += 1
         threading.Event().wait(0.05)
         return super().apply(target, change)
+
+
+def declare_sev1(
+    store: Path | str,
+    regions: tuple[str, ...],
+    at: datetime,
+    actor: str = "bob@example.com",
+    role: str = "approver",
+) -> int:
+    """A sev1 incident in eu-west-1 that began a few minutes before `at`: what break-glass needs open."""
+    from core.incidents import record_event
+
+    return record_event(
+        store,
+        actor=actor,
+        role=role,
+        kind="incident",
+        severity="sev1",
+        region="eu-west-1",
+        title="eu-west-1 API down",
+        start=at - timedelta(minutes=5),
+        now=at,
+        regions=regions,
+    ).id
