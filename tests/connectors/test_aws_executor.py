@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
@@ -22,23 +21,12 @@ from core.auth import Identity
 from core.config import HeadroomConfig, config_from_dict
 from core.ports import ActionExecutor, AppliedUnverified, Change, SourceError, Target, TargetState
 from headroom.wiring import build_executor
+from tests.connectors.moto_world import ROUTE53_WEIGHTS, client, seed
 
 SHIPPED = Path(__file__).resolve().parents[2] / ".streamlit" / "headroom.toml"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CAROL, BOB = Identity("carol@example.com", "Carol", "demo"), Identity("bob@example.com", "Bob", "demo")
 SERVICES = ("ecs", "autoscaling", "application-autoscaling", "route53")
-ROUTE53_WEIGHTS = {
-    "us-east-1": 32,
-    "us-west-2": 18,
-    "eu-west-1": 17,
-    "eu-central-1": 12,
-    "ap-northeast-1": 14,
-    "ap-southeast-1": 7,
-}
-
-
-def client(url: str, service: str, region: str = "us-east-1") -> Any:
-    return boto3.client(service, region_name=region, endpoint_url=url)
 
 
 @dataclass
@@ -72,78 +60,6 @@ class Aws:
             HostedZoneId=self.zone_id, StartRecordName=name
         )
         return [r for r in out["ResourceRecordSets"] if r["Name"] == name]
-
-
-def seed(url: str) -> str:
-    """The production the shipped config describes, created in moto; returns the hosted zone id."""
-    task = {"family": "api", "containerDefinitions": [{"name": "api", "image": "nginx", "memory": 512}]}
-    for region, desired in (("us-east-1", 6), ("us-west-2", 4)):
-        ecs = client(url, "ecs", region)
-        ecs.create_cluster(clusterName=f"headroom-{region}")
-        ecs.register_task_definition(**task)
-        ecs.create_service(
-            cluster=f"headroom-{region}", serviceName="api", taskDefinition="api", desiredCount=desired
-        )
-    client(url, "ec2", "ap-southeast-1").create_launch_template(
-        LaunchTemplateName="api-template",
-        LaunchTemplateData={"ImageId": "ami-12345678", "InstanceType": "t3.small"},
-    )
-    client(url, "autoscaling", "ap-southeast-1").create_auto_scaling_group(
-        AutoScalingGroupName="api-ap-southeast-1",
-        MinSize=2,
-        MaxSize=20,
-        DesiredCapacity=3,
-        LaunchTemplate={"LaunchTemplateName": "api-template"},
-        AvailabilityZones=["ap-southeast-1a"],
-    )
-    client(url, "application-autoscaling", "us-west-2").register_scalable_target(
-        ServiceNamespace="ecs",
-        ResourceId="service/headroom-us-west-2/api",
-        ScalableDimension="ecs:service:DesiredCount",
-        MinCapacity=4,
-        MaxCapacity=60,
-    )
-    r53 = client(url, "route53")
-    zone = r53.create_hosted_zone(Name="example.internal.", CallerReference="headroom-tests")["HostedZone"][
-        "Id"
-    ]
-    health = r53.create_health_check(
-        CallerReference="eu-west-1",
-        HealthCheckConfig={
-            "Type": "HTTPS",
-            "FullyQualifiedDomainName": "api.eu-west-1.example.com",
-            "Port": 443,
-            "ResourcePath": "/health",
-        },
-    )["HealthCheck"]["Id"]
-    changes = [
-        {
-            "Action": "CREATE",
-            "ResourceRecordSet": {
-                "Name": "api.example.internal.",
-                "Type": "CNAME",
-                "SetIdentifier": region,
-                "Weight": weight,
-                "TTL": 60,
-                "ResourceRecords": [{"Value": f"api.{region}.example.com"}],
-            },
-        }
-        for region, weight in ROUTE53_WEIGHTS.items()
-    ]
-    for region, role in (("eu-west-1", "PRIMARY"), ("eu-central-1", "SECONDARY")):
-        record = {
-            "Name": "eu.api.example.internal.",
-            "Type": "CNAME",
-            "SetIdentifier": region,
-            "Failover": role,
-            "TTL": 60,
-            "ResourceRecords": [{"Value": f"api.{region}.example.com"}],
-        }
-        if role == "PRIMARY":
-            record["HealthCheckId"] = health
-        changes.append({"Action": "CREATE", "ResourceRecordSet": record})
-    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
-    return zone
 
 
 @pytest.fixture

@@ -85,7 +85,7 @@ def race_world(
     }
     env: dict[str, str] = {}
     if kind == "aws":
-        from tests.connectors.test_aws_executor import seed
+        from tests.connectors.moto_world import seed
 
         moto = request.getfixturevalue("moto_server")
         urllib.request.urlopen(
