@@ -576,3 +576,30 @@ def test_auto_forecast_aligns_days_after_a_missing_last_day_and_falls_back_when_
     assert fc.frame["sd"].tolist() == pytest.approx([0.0] * 3)
     short = pd.Series([10.0, 20.0, 30.0], index=idx[:3])  # under two weeks: the weekly-seasonal rule
     pd.testing.assert_frame_equal(costs.auto_forecast(short, 5).frame, WEEKLY(short, 5).frame)
+
+
+def test_auto_forecast_backtests_the_daily_candidates_unless_told_otherwise(monkeypatch):
+    """The month's projections choose among DAILY_CANDIDATES (cheap on ~40 daily points); None asks
+    core.forecast for every candidate. The choice is read from what core.forecast was asked."""
+    import core.forecast
+
+    asked: list[object] = []
+    real = core.forecast.forecast
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("candidates"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.forecast, "forecast", spy)
+    idx = pd.date_range("2026-10-01", periods=40, freq="D", name="day")
+    rng = np.random.default_rng(7)
+    spend = pd.Series(100.0 + 30.0 * (idx.day_of_week < 5) + rng.normal(0, 3, len(idx)), index=idx)
+    narrow = costs.auto_forecast(spend, 10)
+    full = costs.auto_forecast(spend, 10, candidates=None)
+    assert asked == [costs.DAILY_CANDIDATES, None]
+    assert len(narrow.frame) == len(full.frame) == 10
+    assert narrow.frame["day"].tolist() == full.frame["day"].tolist()
+    # both are forecasts of the same weekly pattern: weekdays above weekends
+    for fc in (narrow, full):
+        weekday = fc.frame["day"].dt.day_of_week < 5
+        assert fc.frame.loc[weekday, "mean"].min() > fc.frame.loc[~weekday, "mean"].max()
