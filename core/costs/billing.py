@@ -52,12 +52,16 @@ def normalise_billing(billing: pd.DataFrame) -> pd.DataFrame:
         return out
     # a frame already holding dates (the stores' and this function's output) is not parsed again: the
     # Costs page and the review normalise the same bill dozens of times (~20 ms of date parsing each)
-    if not (out["day"].dtype == object and all(type(d) is date for d in out["day"])):
+    if not (out["day"].dtype == object and all(type(d) is date for d in out["day"].to_numpy())):
         out["day"] = pd.to_datetime(out["day"].astype(str)).dt.date
-    out["service"] = out["service"].astype(str)
-    out["region"] = out["region"].astype(str)
+    for column in ("service", "region"):
+        if out[column].dtype != _STR:  # already text (a normalised frame): not converted again
+            out[column] = out[column].astype(str)
     out["cost_usd"] = out["cost_usd"].astype("float64")
     return out
+
+
+_STR = pd.Series(["x"], dtype=object).astype(str).dtype  # the dtype astype(str) gives text columns
 
 
 def filter_billing(billing: pd.DataFrame, service: str = "", region: str = "") -> pd.DataFrame:
@@ -86,18 +90,28 @@ def daily_totals(
     """Net spend per day first..last (daily DatetimeIndex named 'day'). Days without any billing row
     (for any service or region) are NaN; days with rows but none in the filter are 0."""
     index = _days(first, last)
-    if len(index) == 0:
-        return pd.Series([], index=index, dtype="float64", name="cost_usd")
+    out = np.full(len(index), np.nan)
     b = normalise_billing(billing)
-    days_with_data = pd.DatetimeIndex(pd.to_datetime(pd.Series(b["day"].unique(), dtype=object)))
-    sel = filter_billing(b, service, region)
-    sums = sel.groupby(pd.to_datetime(sel["day"]))["cost_usd"].sum() if not sel.empty else pd.Series()
-    out = pd.Series(np.nan, index=index, dtype="float64", name="cost_usd")
-    out[index.isin(days_with_data)] = 0.0
-    if not sums.empty:
-        sums = sums[sums.index.isin(index)]
-        out.loc[sums.index] = sums.to_numpy()
-    return out
+    if len(index) and not b.empty:
+        # each row's day as its position in first..last, read in numpy: the projections, the changes
+        # and the anomalies ask for dozens of these series a page (converting the days with
+        # pd.to_datetime per call took ~40 ms each; numpy's own date parsing ~12 ms)
+        days = b["day"].to_numpy()
+        position = (
+            np.fromiter((d.toordinal() for d in days), dtype="int64", count=len(days)) - first.toordinal()
+        )
+        inside = (position >= 0) & (position < len(index))
+        out[np.unique(position[inside])] = 0.0  # a day with any billing row: 0 unless the filter has some
+        keep = inside
+        if service:
+            keep = keep & (b["service"] == service).to_numpy(dtype=bool)
+        if region:
+            keep = keep & (b["region"] == region).to_numpy(dtype=bool)
+        if keep.any():
+            # pandas' group sum, as before (compensated: the same figures to the last bit)
+            sums = pd.Series(b["cost_usd"].to_numpy()[keep]).groupby(position[keep]).sum()
+            out[sums.index.to_numpy()] = sums.to_numpy()
+    return pd.Series(out, index=index, dtype="float64", name="cost_usd")
 
 
 def _data_days(billing: pd.DataFrame) -> tuple[date, date] | None:
