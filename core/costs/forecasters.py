@@ -105,13 +105,13 @@ def weekly_seasonal_forecast(
 
 
 # core.forecast's candidates for 6-10 weeks of daily spend (plus the seasonal naive and the median of
-# the best 3, which core.forecast always adds). The full set (13) backtested in ~0.32 s a series, ~2 s
-# for a page's month and budgets; these in ~0.085 s, as accurate on real daily series
-# (bench/cost_projection_accuracy.py: M4 Hourly dev summed to days and NAB daily sums, month-end horizons):
-# mean daily MASE 0.761 vs 0.742 (M4) and 1.171 vs 1.186 (NAB), the held-out total off by 3.84% vs 3.74%
-# and 4.44% vs 4.67%, daily band coverage equal or closer to nominal. Left out: additive-trend and
-# multiplicative ETS, Theta, MSTL (one weekly season on ~40 points: the damped ETS covers them) and
-# SARIMAX (the slowest fit, ~3x an ETS).
+# the best 3, which core.forecast always adds). The full set (13) took ~0.35 s a series, ~2 s for a
+# page's month and budgets; these ~0.09 s, as accurate on real daily series (bench/cost_projection_accuracy.py:
+# 414 M4 Hourly dev cases summed to days and 43 NAB daily cases, month-end horizons): the held-out
+# total off by 3.71% vs 3.72% (M4) and 4.44% vs 4.67% (NAB), mean daily MASE 0.727 vs 0.712 and 1.171
+# vs 1.186, daily bands at or nearer their nominal coverage. Left out: additive-trend and multiplicative
+# ETS, Theta, MSTL (one weekly season on ~40 points: the damped ETS covers them) and SARIMAX (the
+# slowest fit, ~3x an ETS).
 DAILY_CANDIDATES: tuple[str, ...] = (
     "ets_additive",
     "ets_damped",
