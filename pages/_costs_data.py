@@ -9,7 +9,7 @@ day, so a new bill or a new day recomputes; every session shares the result.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -74,9 +74,17 @@ def top_movers(frame: pd.DataFrame, day: date, by: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
 def unit_costs(
-    frame: pd.DataFrame, traffic: pd.DataFrame, first: date, last: date, step: timedelta
+    frame: pd.DataFrame,
+    _traffic: pd.DataFrame,
+    first: date,
+    last: date,
+    step: timedelta,
+    regions: tuple[str, ...],
+    anchor: datetime,
 ) -> costs.UnitCosts:
-    return costs.unit_costs(frame, traffic, first, last, step)
+    """Unit costs; the traffic (a month of 5-minute points: hashing it cost more than the figures) is
+    keyed by what it was read for instead: the regions, days, step and the data's newest point."""
+    return costs.unit_costs(frame, _traffic, first, last, step)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)

@@ -295,7 +295,7 @@ traffic = ui.load_metrics(
     regions,
     step=step,
 )
-units = cd.unit_costs(view, traffic, first_shown, yesterday, step)
+units = cd.unit_costs(view, traffic, first_shown, yesterday, step, tuple(regions), ui.data_anchor())
 if units.daily.empty:
     st.info("No request traffic for these days and regions: unit cost needs both billing and traffic.")
 else:
