@@ -140,7 +140,7 @@ def main() -> None:
             t0 = time.process_time()
             fc = forecaster(history, len(actual))
             seconds = time.process_time() - t0
-            chosen[fc.method.split(" ")[0]] += 1
+            chosen[" ".join(fc.method.split(" ")[:2])] += 1  # e.g. "seasonal naive", "ETS(A,Ad,A) m=7"
             rows[label.split(" ")[0]].append({**score(history, actual, fc), "seconds": seconds})
         for set_name, got in rows.items():
             if not got:
