@@ -9,6 +9,7 @@ the same file but belong to their own modules (docs/ARCHITECTURE.md, "Store").
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -101,6 +102,31 @@ def _epoch(dt: datetime) -> int:
     return int(dt.timestamp())
 
 
+def _read_wide(cursor: sqlite3.Cursor, metrics: list[str]) -> pd.DataFrame:
+    """A (bucket, region, metric...) result as a frame, one column array each: pandas' read_sql_query
+    builds a record array of the rows first (~0.3 s more for a month of minutes). NULL is NaN. The
+    cyclic garbage collector is paused while the row tuples exist: 300k new tuples set off its full
+    passes over every object the server holds, and tuples of numbers and strings hold no cycles."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        rows = cursor.fetchall()
+        columns = list(zip(*rows, strict=True)) if rows else []
+        del rows
+    finally:
+        if was_enabled:
+            gc.enable()
+    if not columns:
+        return pd.DataFrame(columns=["bucket", "region", *metrics])
+    frame = {
+        "bucket": np.fromiter(columns[0], dtype="int64", count=len(columns[0])),
+        "region": np.array(columns[1], dtype=object),
+    }
+    for name, values in zip(metrics, columns[2:], strict=True):
+        frame[name] = np.array(values, dtype="float64")
+    return pd.DataFrame(frame)
+
+
 def _long_from_wide(wide: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """The tidy metrics frame of a (bucket, region, one column per metric) result ordered by bucket and
     region: laid out row by row with the metrics in name order, it is already in tidy_metrics' order
@@ -158,25 +184,44 @@ class StoreMetricsSource:
         t0 = time.perf_counter()
         step_s = max(60, int(step.total_seconds()))
         # bucket timestamps to the step, aligned to the epoch like Prometheus does
-        select = ", ".join(f'{_STEP_AGGREGATE[m]}("{m}") AS "{m}"' for m in metrics)
-        sql = (
-            f"SELECT (ts / {step_s}) * {step_s} AS bucket, region, {select} FROM {METRICS_TABLE} "
-            "WHERE ts >= ? AND ts <= ?"
-        )
+        if regions is not None and not regions:
+            return empty_metrics_frame()
         params: list[object] = [_epoch(start), _epoch(end)]
-        if regions is not None:
-            if not regions:
-                return empty_metrics_frame()
-            sql += f" AND region IN ({', '.join('?' for _ in regions)})"
-            params.extend(regions)
-        sql += " GROUP BY bucket, region ORDER BY bucket, region"
         try:
-            wide = pd.read_sql_query(sql, self.db.conn, params=params)
-        except (sqlite3.Error, pd.errors.DatabaseError) as exc:
+            # a step the stored points already sit on (1 minute over the store's minutes: the SLO pages
+            # and the review read a month of them) makes every (bucket, region) one row: the same
+            # figures read without GROUP BY, ~half the time of a 300k-row read
+            on_grid = self._on_step_grid(step_s, params)
+            if on_grid:
+                select = ", ".join(f'"{m}"' for m in metrics)
+                sql = f"SELECT ts AS bucket, region, {select} FROM {METRICS_TABLE} WHERE ts >= ? AND ts <= ?"
+            else:
+                select = ", ".join(f'{_STEP_AGGREGATE[m]}("{m}") AS "{m}"' for m in metrics)
+                sql = (
+                    f"SELECT (ts / {step_s}) * {step_s} AS bucket, region, {select} FROM {METRICS_TABLE} "
+                    "WHERE ts >= ? AND ts <= ?"
+                )
+            if regions is not None:
+                sql += f" AND region IN ({', '.join('?' for _ in regions)})"
+                params.extend(regions)
+            sql += (
+                " ORDER BY bucket, region" if on_grid else " GROUP BY bucket, region ORDER BY bucket, region"
+            )
+            wide = _read_wide(self.db.conn.execute(sql, params), list(metrics))
+        except sqlite3.Error as exc:
             raise SourceError(self.name, f"could not read metrics from the embedded store: {exc}") from exc
         self._last_latency = time.perf_counter() - t0
         self._last_success = datetime.now(UTC)
         return _long_from_wide(wide, list(metrics))
+
+    def _on_step_grid(self, step_s: int, bounds: Sequence[object]) -> bool:
+        """True when no stored point between the bounds (every region) is off the step's grid, so
+        distinct timestamps fall in distinct buckets. Reads the (ts, region) key index only."""
+        off = self.db.execute(
+            f"SELECT 1 FROM {METRICS_TABLE} WHERE ts >= ? AND ts <= ? AND ts % {step_s} != 0 LIMIT 1",
+            list(bounds),
+        ).fetchone()
+        return off is None
 
     def aggregate_range(
         self,

@@ -9,7 +9,7 @@ day, so a new bill or a new day recomputes; every session shares the result.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -58,6 +58,38 @@ def daily_changes(frame: pd.DataFrame, day: date, days: int) -> pd.DataFrame:
 @st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
 def anomalies_by(frame: pd.DataFrame, day: date, days: int, by: str) -> pd.DataFrame:
     return costs.anomalies_by(frame, day, days, by)  # type: ignore[arg-type]
+
+
+# the page's other derived figures, for the same reason: a rerun (a widget change elsewhere on the page,
+# another session) reads them instead of recomputing ~0.1 s of pandas each
+@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
+def daily_spend_by(frame: pd.DataFrame, first: date, last: date, by: str) -> pd.DataFrame:
+    return costs.daily_spend_by(frame, first, last, by)  # type: ignore[arg-type]
+
+
+@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
+def top_movers(frame: pd.DataFrame, day: date, by: str) -> pd.DataFrame:
+    return costs.top_movers(frame, day, by)  # type: ignore[arg-type]
+
+
+@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
+def unit_costs(
+    frame: pd.DataFrame,
+    _traffic: pd.DataFrame,
+    first: date,
+    last: date,
+    step: timedelta,
+    regions: tuple[str, ...],
+    anchor: datetime,
+) -> costs.UnitCosts:
+    """Unit costs; the traffic (a month of 5-minute points: hashing it cost more than the figures) is
+    keyed by what it was read for instead: the regions, days, step and the data's newest point."""
+    return costs.unit_costs(frame, _traffic, first, last, step)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
+def run_rate(frame: pd.DataFrame, day: date, service: str = "", region: str = "") -> float:
+    return costs.run_rate(frame, day, service, region)
 
 
 def budgets_projected_to_overrun(budgets: Sequence[Budget]) -> list[costs.BudgetState]:

@@ -14,7 +14,9 @@ counted in the actuals but left out of the models: billing that starts mid-day (
 world) would otherwise read as a cheap day and drag down that weekday's expectation for weeks.
 
 End-of-month projection: `auto_forecast` by default, i.e. core.forecast's automatic choice among
-statsmodels candidates (rolling-origin backtest, calibrated bands) with a weekly season, on the daily
+the candidates that suit a short daily series (`DAILY_CANDIDATES`: additive and damped ETS, the
+seasonal autoregressions, with the seasonal naive and the median of the best three; rolling-origin
+backtest, calibrated bands) with a weekly season, on the daily
 spend of the last five weeks before the month plus the month's closed days. It falls back to the
 weekly-seasonal rule below when the history is under two weeks or cannot be forecast. Any `Forecaster`
 returning a `DailyForecast` can be passed instead; hand-checkable tests use `weekly_seasonal_forecast`.
@@ -69,6 +71,7 @@ from core.costs.budgets import (
     overrunning,
 )
 from core.costs.forecasters import (
+    DAILY_CANDIDATES,
     LEVELS,
     MAD_TO_SD,
     MIN_RESIDUALS,
@@ -110,6 +113,7 @@ __all__ = [
     "BudgetLike",
     "BudgetState",
     "CHANGE_COLUMNS",
+    "DAILY_CANDIDATES",
     "DEFAULT_WEEKS",
     "DailyForecast",
     "Forecaster",

@@ -9,8 +9,16 @@ from typing import Literal
 
 import pandas as pd
 
-from core.costs.billing import DEFAULT_WEEKS, SEASON_DAYS, daily_totals, model_series, normalise_billing
-from core.costs.forecasters import residuals, robust_sd, same_weekday_mean, z_value
+from core.costs.billing import (
+    DEFAULT_WEEKS,
+    SEASON_DAYS,
+    as_model_series,
+    daily_totals,
+    daily_totals_by,
+    model_series,
+    normalise_billing,
+)
+from core.costs.forecasters import _same_weekday_mean, residuals, robust_sd, z_value
 
 ANOMALY_LEVEL = 95  # a day outside this band of its expectation is flagged
 ANOMALY_MIN_USD = 1.0  # a day must also be this far from its expectation: cents are not anomalies
@@ -55,15 +63,28 @@ def daily_changes(
     yesterday = today - timedelta(days=1)
     actual = daily_totals(billing, first - 2 * window, yesterday, service, region)
     model = model_series(billing, first - 2 * window, yesterday, service, region)
+    return _changes(actual, model, first, level, weeks)
+
+
+def _changes(actual: pd.Series, model: pd.Series, first: date, level: int, weeks: int) -> pd.DataFrame:
+    """daily_changes from the scope's daily totals and model series (one daily index, reaching two
+    windows before `first`)."""
+    window = timedelta(days=SEASON_DAYS * (weeks + 1))
     resid = residuals(model, weeks)
     z = z_value(level)
+    # the days are read by position in numpy arrays (actual and model share one daily index): the anomalies
+    # per service and region run this for every one of them (~0.1 s each with Series lookups per day)
+    costs, model_values = actual.to_numpy(dtype="float64"), model.to_numpy(dtype="float64")
+    resid_days, resid_values = resid.index, resid.to_numpy(dtype="float64")
     rows = []
-    for day in actual.index[actual.index >= pd.Timestamp(first)]:
-        cost = actual[day]
-        prev = actual.get(day - pd.Timedelta(days=1), math.nan)
-        week = actual.get(day - pd.Timedelta(days=SEASON_DAYS), math.nan)
-        expected = same_weekday_mean(model, day, weeks)
-        sd = robust_sd(resid[(resid.index < day) & (resid.index >= day - window)])
+    for i in range(actual.index.searchsorted(pd.Timestamp(first)), len(actual)):
+        day = actual.index[i]
+        cost = costs[i]
+        prev = costs[i - 1] if i >= 1 else math.nan
+        week = costs[i - SEASON_DAYS] if i >= SEASON_DAYS else math.nan
+        expected = _same_weekday_mean(model_values, i, weeks)
+        # the residuals of the window before the day: [day - window, day)
+        sd = robust_sd(resid_values[resid_days.searchsorted(day - window) : resid_days.searchsorted(day)])
         lo, hi = expected - z * sd, expected + z * sd
         outside = bool(
             not math.isnan(cost)
@@ -94,10 +115,17 @@ def anomalies_by(
 ) -> pd.DataFrame:
     """Anomalous days of each service (or region) in the last `days` closed days, newest first."""
     b = normalise_billing(billing)
+    # the same tables as daily_changes(b, today, days, service=value) for each value, the bill's days
+    # read once for all of them
+    first = today - timedelta(days=days)
+    start, yesterday = (
+        first - 2 * timedelta(days=SEASON_DAYS * (DEFAULT_WEEKS + 1)),
+        today - timedelta(days=1),
+    )
     frames = []
-    for value in sorted(b[by].unique()):
-        scope = {"service": value} if by == "service" else {"region": value}
-        ch = daily_changes(b, today, days, **scope)
+    for value, actual in daily_totals_by(b, start, yesterday, by).items():
+        model = as_model_series(actual, b, start, yesterday)
+        ch = _changes(actual, model, first, ANOMALY_LEVEL, DEFAULT_WEEKS)
         ch = ch[ch["anomaly"]]
         if not ch.empty:
             frames.append(ch.assign(**{by: value}))

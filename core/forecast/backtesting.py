@@ -214,11 +214,21 @@ def _is_constant(values: np.ndarray) -> bool:
     return bool(np.ptp(values) == 0)
 
 
-def _models_for(prep: _Prepared, model: str, horizon: int | None = None) -> tuple[list[str], list[str]]:
+def _models_for(
+    prep: _Prepared, model: str, horizon: int | None = None, candidates: Sequence[str] | None = None
+) -> tuple[list[str], list[str]]:
     """The models to backtest for `model`: every candidate plus the combination for auto (and for the
-    combination itself, which needs them to pick its members), else that model alone."""
+    combination itself, which needs them to pick its members), else that model alone. `candidates`
+    narrows auto's candidates to those keys (the ones the data allows; seasonal naive always stays)."""
     positive = bool(np.min(prep.values) > 0)
     names, why = candidate_models(len(prep.values), prep.seasons, positive, horizon)
+    if candidates is not None:
+        unknown = [c for c in candidates if c not in MODELS or c == COMBINATION]
+        if unknown:
+            raise ForecastError(
+                f"unknown candidate(s) {', '.join(map(repr, unknown))}; choose among {', '.join(MODELS)}"
+            )
+        names = [n for n in names if n in candidates or n == "seasonal_naive"]
     if _is_constant(prep.values):
         return ["seasonal_naive"], [f"history is constant ({prep.values[0]:g}): its value is the forecast"]
     if model in (AUTO, COMBINATION):

@@ -43,6 +43,7 @@ def forecast(
     backtest_result: BacktestResult | None = None,
     progress: Callable[[float, str], None] | None = None,
     cache: bool = True,
+    candidates: Sequence[str] | None = None,
 ) -> ForecastResult:
     """Forecast `horizon` steps after the history with bands at `levels` (percent).
 
@@ -53,7 +54,8 @@ def forecast(
     widened to the backtest's held-out error quantiles when the model's own band covered less than its
     level; `band_coverage` reports how much of the held-out data the final band holds. Non-negative
     histories (inferred unless given) are never forecast below zero. Pass `backtest_result` to reuse a
-    backtest of the same history. With cache=True the result is stored under a hash of the history
+    backtest of the same history. `candidates` (model keys) narrows auto's candidate set, e.g. to the
+    models that can win on a short daily series (core.costs); None keeps every candidate. With cache=True the result is stored under a hash of the history
     and settings, and an identical call (any session) returns it without refitting (`cached` is True).
     """
     settings = {
@@ -67,6 +69,8 @@ def forecast(
         "outliers": outliers,
         "non_negative": non_negative,
     }
+    if candidates is not None:  # only when given, so every other caller's cache keys stay as they were
+        settings["candidates"] = tuple(candidates)
     key = fit_cache.fingerprint(history, settings) if cache and backtest_result is None else None
     hit = fit_cache.get(key)
     if hit is not None:
@@ -92,13 +96,14 @@ def _forecast(
     non_negative: bool | None,
     backtest_result: BacktestResult | None,
     progress: Callable[[float, str], None] | None,
+    candidates: Sequence[str] | None = None,
 ) -> ForecastResult:
     t0 = time.perf_counter()
     levels = tuple(sorted({int(lv) for lv in levels}))
     _check_args(horizon, levels, folds)
     prep = _prepare(history, season_lengths, outliers, non_negative)
     notes = list(prep.notes)
-    names, why = _models_for(prep, model, horizon)
+    names, why = _models_for(prep, model, horizon, candidates)
     notes += why
     constant = _is_constant(prep.values)
 
@@ -107,7 +112,7 @@ def _forecast(
         to_score = (
             names
             if (model in (AUTO, COMBINATION) or not compare_all)
-            else _models_for(prep, AUTO, horizon)[0]
+            else _models_for(prep, AUTO, horizon, candidates)[0]
         )
         bt = _backtest_prepared(prep, horizon, to_score, folds, levels, _scaled(progress, 0.0, 0.9))
         notes += bt.notes

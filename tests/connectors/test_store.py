@@ -72,6 +72,39 @@ def test_rows_are_in_tidy_order_without_missing_values(tmp_path: Path) -> None:
     assert list(frame.index) == list(range(len(frame)))
 
 
+def test_points_off_the_step_grid_are_still_grouped_per_step(tmp_path: Path) -> None:
+    """Minutes already on the step's grid are read without GROUP BY; a store holding a point between
+    minutes (a cache of a 15 s scrape) must still get one averaged row per (minute, region)."""
+    db = open_db(tmp_path / "x.db")
+    t = int(DEMO_END.timestamp()) // 60 * 60
+    rows = [
+        {"ts": t, "region": "us-east-1", "requests_per_second": 2.0, "instances": 3.0},
+        {"ts": t + 60, "region": "us-east-1", "requests_per_second": 4.0, "instances": 3.0},
+    ]
+    db["metrics"].insert_all(rows)
+    source = StoreMetricsSource(db)
+    window = (DEMO_END - timedelta(minutes=5), DEMO_END + timedelta(minutes=5), timedelta(minutes=1))
+
+    def values() -> list[tuple[int, str, float]]:
+        frame = source.query_range(["requests_per_second", "instances"], *window)
+        return [(int(r.ts.timestamp()) - t, r.metric, r.value) for r in frame.itertuples()]
+
+    on_grid = values()
+    assert on_grid == [
+        (0, "instances", 3.0),
+        (0, "requests_per_second", 2.0),
+        (60, "instances", 3.0),
+        (60, "requests_per_second", 4.0),
+    ]
+    db["metrics"].insert({"ts": t + 30, "region": "us-east-1", "requests_per_second": 6.0, "instances": 5.0})
+    assert values() == [
+        (0, "instances", 5.0),  # the step's maximum
+        (0, "requests_per_second", 4.0),  # the step's mean of 2 and 6
+        (60, "instances", 3.0),
+        (60, "requests_per_second", 4.0),
+    ]
+
+
 def test_step_aggregation_averages_rates_and_maxes_instances(source: StoreMetricsSource) -> None:
     end = DEMO_END
     start = end - timedelta(hours=1)

@@ -113,6 +113,36 @@ def test_daily_totals_nets_credits():
     assert costs.daily_totals(b, date(2026, 11, 18), date(2026, 11, 18), service=S3).tolist() == [-60.0]
 
 
+def test_daily_totals_by_gives_each_scope_what_daily_totals_gives_it():
+    """The anomalies read every service's (region's) days in one pass: each series must be the one
+    daily_totals gives that scope, missing days, credits and $0 days included."""
+    b = bill(
+        extra=[("2026-11-18", S3, EUW1, -65.0), ("2026-11-20", "Lambda", USE1, 2.5)],
+        drop={date(2026, 11, 12)},
+    )
+    b["day"] = pd.to_datetime(b["day"].astype(str)).dt.date
+    first, last = date(2026, 10, 30), date(2026, 11, 22)
+    for by in ("service", "region"):
+        per_value = costs.billing.daily_totals_by(b, first, last, by)
+        assert list(per_value) == sorted(b[by].unique())
+        for value, series in per_value.items():
+            pd.testing.assert_series_equal(series, costs.daily_totals(b, first, last, **{by: value}))
+    lam = costs.billing.daily_totals_by(b, first, last, "service")["Lambda"]
+    assert lam[pd.Timestamp("2026-11-20")] == 2.5 and lam[pd.Timestamp("2026-11-19")] == 0.0
+    assert math.isnan(lam[pd.Timestamp("2026-11-12")]) and math.isnan(lam[pd.Timestamp("2026-10-30")])
+
+
+def test_anomalies_by_equal_each_scopes_daily_changes():
+    b = bill(extra=[("2026-11-18", S3, EUW1, 40.0)])
+    got = costs.anomalies_by(b, TODAY, 14, "service")
+    for service in sorted(b["service"].unique()):
+        changes = costs.daily_changes(b, TODAY, 14, service=service)
+        flagged = changes[changes["anomaly"]].reset_index(drop=True)
+        mine = got[got["service"] == service].drop(columns="service").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine[list(flagged.columns)], flagged, check_dtype=False)
+    assert (got["service"] == S3).any()  # the S3 jump on the 18th is flagged
+
+
 # ---- the weekly-seasonal model ---------------------------------------------------------------------------
 def test_same_weekday_mean_and_residual_spread():
     s = costs.model_series(bill(), date(2026, 9, 27), date(2026, 11, 22), service=EC2)
@@ -576,3 +606,30 @@ def test_auto_forecast_aligns_days_after_a_missing_last_day_and_falls_back_when_
     assert fc.frame["sd"].tolist() == pytest.approx([0.0] * 3)
     short = pd.Series([10.0, 20.0, 30.0], index=idx[:3])  # under two weeks: the weekly-seasonal rule
     pd.testing.assert_frame_equal(costs.auto_forecast(short, 5).frame, WEEKLY(short, 5).frame)
+
+
+def test_auto_forecast_backtests_the_daily_candidates_unless_told_otherwise(monkeypatch):
+    """The month's projections choose among DAILY_CANDIDATES (cheap on ~40 daily points); None asks
+    core.forecast for every candidate. The choice is read from what core.forecast was asked."""
+    import core.forecast
+
+    asked: list[object] = []
+    real = core.forecast.forecast
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("candidates"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.forecast, "forecast", spy)
+    idx = pd.date_range("2026-10-01", periods=40, freq="D", name="day")
+    rng = np.random.default_rng(7)
+    spend = pd.Series(100.0 + 30.0 * (idx.day_of_week < 5) + rng.normal(0, 3, len(idx)), index=idx)
+    narrow = costs.auto_forecast(spend, 10)
+    full = costs.auto_forecast(spend, 10, candidates=None)
+    assert asked == [costs.DAILY_CANDIDATES, None]
+    assert len(narrow.frame) == len(full.frame) == 10
+    assert narrow.frame["day"].tolist() == full.frame["day"].tolist()
+    # both are forecasts of the same weekly pattern: weekdays above weekends
+    for fc in (narrow, full):
+        weekday = fc.frame["day"].dt.day_of_week < 5
+        assert fc.frame.loc[weekday, "mean"].min() > fc.frame.loc[~weekday, "mean"].max()
