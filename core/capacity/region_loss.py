@@ -63,7 +63,10 @@ def region_loss_check(
     # series a survivor's simulation reads (per pair this was most of the check's time and grew with
     # regions squared: issue 17)
     present = {code: wide[code].notna().to_numpy() for code in codes if code in wide.columns}
-    filled = {code: wide[code].astype("float64").interpolate(limit_direction="both") for code in present}
+    filled = {
+        code: wide[code].astype("float64").interpolate(limit_direction="both").to_numpy() for code in present
+    }
+    index = pd.DatetimeIndex(wide.index)
     fleets = {code: config.fleet_for(code, service) for code in codes}
     for failed in codes:
         route = failover_route(config, failed)
@@ -92,6 +95,7 @@ def region_loss_check(
             rows.append(
                 base
                 | _absorb(
+                    index,
                     filled[code],
                     filled[failed],
                     code,
@@ -146,8 +150,9 @@ def _lost_row(failed_demand: pd.Series, failed: str, settle: timedelta) -> dict[
 
 
 def _absorb(
-    own: pd.Series,
-    failed_demand: pd.Series,
+    index: pd.DatetimeIndex,
+    own: np.ndarray,
+    failed_demand: np.ndarray,
     code: str,
     share: float,
     cfg_fleet: FleetConfig,
@@ -157,31 +162,36 @@ def _absorb(
 ) -> dict[str, Any]:
     """One survivor's row: simulate `code`'s fleet from `lead` before to `settle` after the failure of a
     region, placed at the busiest moment of its `own` traffic plus its `share` of the failed region's
-    (`failed_demand`); both gap-filled already (region_loss_check does it once per region)."""
+    (`failed_demand`); both gap-filled already, on `index` (region_loss_check does it once per region;
+    plain arrays here: the pandas steps per pair were half the check's time, issue 17)."""
     fleet = Fleet.from_config(cfg_fleet)
     policy = (policies or {}).get(code) or policy_for_fleet(cfg_fleet)
     if isinstance(policy, Predictive):  # the forecast floor needs days of history; judge its reactive part
         policy = policy.tracking()
     target = reference_target(policy) if not isinstance(policy, Scheduled) else cfg_fleet.target_utilization
-    moved = share * failed_demand.fillna(0.0)
+    moved = share * np.nan_to_num(failed_demand, nan=0.0)
     combined = own + moved
-    fail_at = combined.idxmax()
-    peak = float(combined.max())
+    at = int(np.nanargmax(combined))  # the first busiest moment, as idxmax
+    fail_at = index[at]
+    peak = float(combined[at])
     max_capacity = fleet.max_instances * fleet.capacity_per_instance
     usable = max_capacity * target
     needed = math.ceil(peak / (fleet.capacity_per_instance * target) - _EPS)
-    window = combined[(combined.index >= fail_at - lead) & (combined.index <= fail_at + settle)]
-    demand = own.reindex(window.index).where(window.index < fail_at, window)
+    ns = index.as_unit("ns").asi8  # the index may be in us (pandas 3's default): compare in ns
+    fail_ns = ns[at]
+    window = (ns >= fail_ns - pd.Timedelta(lead).value) & (ns <= fail_ns + pd.Timedelta(settle).value)
+    # its own traffic before the failure, with the moved share from the failure on
+    demand = pd.Series(np.where(ns[window] < fail_ns, own[window], combined[window]), index=index[window])
     result = simulate(demand, fleet, policy, target_utilization=target)
     after = result.frame[result.frame["ts"] >= fail_at]
     time_to_scale = _time_to_scale(after, target, fleet.max_instances, result.step_s)
     unserved = float(after["unserved"].sum() * result.step_s)
     status, reason = _verdict(peak, max_capacity, usable, needed, unserved, fleet, target)
-    if share > 0 and float(own.max()) <= _EPS:  # an idle standby: say it starts from its minimum
+    if share > 0 and float(np.nanmax(own)) <= _EPS:  # an idle standby: say it starts from its minimum
         reason = f"standby from {fleet.min_instances} instance(s): {reason}"
     return {
         "status": status,
-        "extra_rps": float(moved.loc[fail_at]),
+        "extra_rps": float(moved[at]),
         "peak_rps_after": peak,
         "peak_at": fail_at,
         "capacity_at_max_rps": max_capacity,
