@@ -232,6 +232,8 @@ def burn_figure(
         }
         for rate, label in page_lines
     ]
+    # incidents and deploys in the same layout update (one validation of the layout, not two)
+    event_shapes, event_annotations = ui.event_mark_layout(marks) if not marks.empty else ([], [])
     fig.update_layout(
         title=f"{slo_name}: burn rate",
         height=320,
@@ -239,11 +241,9 @@ def burn_figure(
         xaxis_title="time (UTC)",
         yaxis_title="burn rate (x budget)",
         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
-        shapes=shapes,
-        annotations=annotations,
+        shapes=[*shapes, *event_shapes],
+        annotations=[*annotations, *event_annotations],
     )
-    if not marks.empty:
-        ui.add_event_marks(fig, marks)
     return fig
 
 
