@@ -11,6 +11,7 @@ from core.slo import (
     GLOBAL,
     SLOReport,
     burn_down,
+    fastest_burning,
     format_duration,
     format_window,
     lookback,
@@ -39,6 +40,10 @@ if not slos:
     st.stop()
 alerts_ui.export_buttons()  # the rules that page people with the dashboard closed (issue 12)
 ALERT_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level: one vocabulary
+# above this many regions an SLO's cards are the global one and the CARD_TOP_REGIONS burning fastest
+# (card_reports), as the Overview's charts draw 6 regions above 8
+CARD_MAX_REGIONS = 8
+CARD_TOP_REGIONS = 6
 
 # every region: budgets and global figures need all of the traffic, whatever is selected. The budgets
 # come from per-slot sums the source computes over each SLO window (a few hundred per region, issue 17)
@@ -212,6 +217,24 @@ def burn_down_chart(ts_ns: np.ndarray, ideal: np.ndarray, remaining: np.ndarray)
     return fig
 
 
+def card_reports(reports: list[SLOReport]) -> list[SLOReport]:
+    """The cards drawn for one SLO: every region's up to CARD_MAX_REGIONS; above, the global card and the
+    CARD_TOP_REGIONS regions burning it fastest, in config order, with a caption naming them. Each card
+    is two charts and a table: at 20 regions the cards were most of a rerun's CPU (issue 17); the
+    summary above keeps every region."""
+    regional = [r for r in reports if r.region != GLOBAL]
+    if len(regional) <= CARD_MAX_REGIONS:
+        return reports
+    shown = fastest_burning(reports, CARD_TOP_REGIONS)
+    st.caption(
+        f"{len(regional)} regions: the cards show the global figure and the {CARD_TOP_REGIONS} regions "
+        f"burning {reports[0].slo.name} fastest ({', '.join(r.region for r in shown if r.region != GLOBAL)}). "
+        f"Every region is in the table above; pick up to {CARD_MAX_REGIONS} regions in the sidebar to see "
+        "their cards."
+    )
+    return shown
+
+
 def rules_table(report: SLOReport) -> pd.DataFrame:
     return pd.DataFrame(
         [
@@ -228,7 +251,7 @@ def rules_table(report: SLOReport) -> pd.DataFrame:
     )
 
 
-cards = [r for r in reports if r.slo.name == slo.name]
+cards = card_reports([r for r in reports if r.slo.name == slo.name])
 if not cards:
     st.caption(f"No data for {slo.name} in the selected regions.")
 for report in cards:

@@ -72,6 +72,18 @@ TABLE_FORMAT = {
 }
 
 
+@st.cache_data(ttl=ui.CACHE_TTL_S, max_entries=16, show_spinner=False)
+def loss_table(check: pd.DataFrame) -> pd.DataFrame:
+    """One row per failed region with its status as a badge, built once per check across sessions: the
+    per-region summary of a 20-region check (380 rows) was the largest part of a warm rerun (issue 17)."""
+    loss = region_loss_summary(check)
+    return loss.assign(
+        status=loss["status"]
+        .map({"green": "🟢 green", "amber": "🟡 amber", "red": "🔴 red"})
+        .fillna(loss["status"])
+    )
+
+
 def region_loss_panel() -> None:
     """The N+1 table (issue 6): on call, 'can the others take this region's traffic?' matters first."""
     st.markdown("#### 🧮 Can we lose a region? (N+1 on the last 24 h of demand)")
@@ -83,16 +95,12 @@ def region_loss_panel() -> None:
         step=timedelta(minutes=1),
     )
     # with the routing in force: after an executed failover its survivors carry the drained traffic
-    loss = region_loss_summary(actions_view.region_loss_now(pivot_metric(demand, "requests_per_second")))
+    loss = loss_table(actions_view.region_loss_now(pivot_metric(demand, "requests_per_second")))
     if loss.empty:
         st.caption("No request-rate data for the last 24 h.")
     else:
         ui.data_table(
-            loss.assign(
-                status=loss["status"]
-                .map({"green": "🟢 green", "amber": "🟡 amber", "red": "🔴 red"})
-                .fillna(loss["status"])
-            ),
+            loss,
             key="triage_region_loss",
             columns={
                 "failed_region": "If this region fails",
@@ -171,6 +179,102 @@ def record_event_panel() -> None:
             if c2.button("Resolve", key=f"rec_resolve_{incident.id}", disabled=not may):
                 resolve_incident(path, incident.id, actor=who.email, role=role, at=datetime.now(UTC))
                 st.rerun()
+
+
+# the burn chart's lines: the 1-hour window (the fast page rule's long one) and the 5-minute one
+BURN_LINES = ((timedelta(hours=1), "#c62828"), (timedelta(minutes=5), "#ef9a9a"))
+
+
+@st.cache_resource(ttl=ui.CACHE_TTL_S, max_entries=32, show_spinner=False)
+def burn_figure(
+    slo_name: str,
+    lines: tuple[tuple[timedelta, str, pd.DataFrame], ...],
+    page_lines: tuple[tuple[float, str], ...],
+    marks: pd.DataFrame,
+) -> go.Figure:
+    """The focused SLO's burn-rate chart, built once per (series, rules, marks) across sessions: building
+    plotly figures was most of a warm rerun (issue 17). The figure is shared: callers must not change it."""
+    fig = go.Figure()
+    for window, colour, series in lines:
+        fig.add_trace(
+            go.Scatter(
+                x=series["ts"],
+                y=series["burn_rate"],
+                name=f"{format_window(window)} burn",
+                line={"color": colour, "width": 1.4},
+            )
+        )
+    # the page rules' thresholds as dotted lines, built as plain shapes (fig.add_hline validates and
+    # copies the layout per line: ~15 ms each)
+    shapes = [
+        {
+            "type": "line",
+            "xref": "x domain",
+            "x0": 0,
+            "x1": 1,
+            "yref": "y",
+            "y0": rate,
+            "y1": rate,
+            "line": {"color": "#607d8b", "dash": "dot"},
+        }
+        for rate, _ in page_lines
+    ]
+    annotations = [
+        {
+            "xref": "x domain",
+            "x": 1,
+            "xanchor": "right",
+            "yref": "y",
+            "y": rate,
+            "yanchor": "bottom",
+            "text": label,
+            "showarrow": False,
+        }
+        for rate, label in page_lines
+    ]
+    # incidents and deploys in the same layout update (one validation of the layout, not two)
+    event_shapes, event_annotations = ui.event_mark_layout(marks) if not marks.empty else ([], [])
+    fig.update_layout(
+        title=f"{slo_name}: burn rate",
+        height=320,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis_title="time (UTC)",
+        yaxis_title="burn rate (x budget)",
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
+        shapes=[*shapes, *event_shapes],
+        annotations=[*annotations, *event_annotations],
+    )
+    return fig
+
+
+@st.cache_resource(ttl=ui.CACHE_TTL_S, max_entries=32, show_spinner=False)
+def region_figures(
+    charts: pd.DataFrame, marks: pd.DataFrame, latency_threshold: float | None
+) -> tuple[go.Figure, go.Figure, go.Figure]:
+    """The focused region's error-rate, p95 latency and request-rate charts, built once per (data, marks,
+    SLO threshold) across sessions (issue 17). One region's traces: SVG (webgl=False) draws them sooner
+    than WebGL contexts (bench/slo_triage.py). The figures are shared: callers must not change them."""
+    error_pct = (
+        ratio(pivot_metric(charts, "errors_per_second"), pivot_metric(charts, "requests_per_second")) * 100
+    )
+    errors = ui.timeseries_figure(
+        charts,
+        "errors_per_second",
+        "Error rate (5xx share)",
+        "% of requests",
+        wide=error_pct,
+        marks=marks,
+        webgl=False,
+    )
+    latency = ui.timeseries_figure(charts, "latency_p95_ms", "p95 latency", "ms", marks=marks, webgl=False)
+    if latency_threshold is not None:
+        latency.add_hline(
+            y=latency_threshold, line_dash="dash", line_color="#c62828", annotation_text="SLO threshold"
+        )
+    rps = ui.timeseries_figure(
+        charts, "requests_per_second", "Request rate", "req/s", marks=marks, webgl=False
+    )
+    return errors, latency, rps
 
 
 def burning_section() -> None:
@@ -266,72 +370,26 @@ def burning_section() -> None:
     )
     marks = changes[changes["region"].isin(["", region])] if not changes.empty else changes
     charts = ui.load_chart_metrics(CHART_METRICS, start, at, regions=[region])
-    # one region's traces: SVG (webgl=False) draws them sooner than WebGL contexts (bench/slo_triage.py)
-
-    c1, c2 = st.columns(2)
-    burn_fig = go.Figure()
     # the burn chart starts where its 1-hour window has data (the grid holds the rule windows only)
     burn_start = max(start, at - rules_lookback(rules) + timedelta(hours=1))
-    for window, colour in ((timedelta(hours=1), "#c62828"), (timedelta(minutes=5), "#ef9a9a")):
-        series = burn_rate_series(counts, slo, window, burn_start, at, region)
-        burn_fig.add_trace(
-            go.Scatter(
-                x=series["ts"],
-                y=series["burn_rate"],
-                name=f"{format_window(window)} burn",
-                line={"color": colour, "width": 1.4},
-            )
-        )
-    for rule in rules:
-        if rule.severity == "page":
-            burn_fig.add_hline(
-                y=rule.burn_rate,
-                line_dash="dot",
-                line_color="#607d8b",
-                annotation_text=f"page {rule.burn_rate:g} ({format_window(rule.long_window)})",
-            )
-    burn_fig.update_layout(
-        title=f"{slo.name}: burn rate",
-        height=320,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        xaxis_title="time (UTC)",
-        yaxis_title="burn rate (x budget)",
-        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
+    burn_lines = tuple(
+        (window, colour, burn_rate_series(counts, slo, window, burn_start, at, region))
+        for window, colour in BURN_LINES
     )
-    if not marks.empty:
-        ui.add_event_marks(burn_fig, marks)
+    page_lines = tuple(
+        (rule.burn_rate, f"page {rule.burn_rate:g} ({format_window(rule.long_window)})")
+        for rule in rules
+        if rule.severity == "page"
+    )
+    threshold = slo.threshold if slo.is_latency and slo.total == "latency_p95_ms" else None
+    burn_fig = burn_figure(slo.name, burn_lines, page_lines, marks)
+    errors_fig, latency_fig, rps_fig = region_figures(charts, marks, threshold)
+    c1, c2 = st.columns(2)
     c1.plotly_chart(burn_fig, width="stretch", key="triage_burn")
-
-    error_pct = (
-        ratio(pivot_metric(charts, "errors_per_second"), pivot_metric(charts, "requests_per_second")) * 100
-    )
-    c2.plotly_chart(
-        ui.timeseries_figure(
-            charts,
-            "errors_per_second",
-            "Error rate (5xx share)",
-            "% of requests",
-            wide=error_pct,
-            marks=marks,
-            webgl=False,
-        ),
-        width="stretch",
-        key="triage_errors",
-    )
+    c2.plotly_chart(errors_fig, width="stretch", key="triage_errors")
     c3, c4 = st.columns(2)
-    latency = ui.timeseries_figure(charts, "latency_p95_ms", "p95 latency", "ms", marks=marks, webgl=False)
-    if slo.is_latency and slo.total == "latency_p95_ms":
-        latency.add_hline(
-            y=slo.threshold, line_dash="dash", line_color="#c62828", annotation_text="SLO threshold"
-        )
-    c3.plotly_chart(latency, width="stretch", key="triage_latency")
-    c4.plotly_chart(
-        ui.timeseries_figure(
-            charts, "requests_per_second", "Request rate", "req/s", marks=marks, webgl=False
-        ),
-        width="stretch",
-        key="triage_rps",
-    )
+    c3.plotly_chart(latency_fig, width="stretch", key="triage_latency")
+    c4.plotly_chart(rps_fig, width="stretch", key="triage_rps")
 
     # saturation (issue 18): the region's memory and work queue, latest and worst over the last hour
     saturation = ui.load_metrics(

@@ -42,6 +42,7 @@ from core.slo.budget import burn_down, error_budget, sli, sli_detail, time_to_ex
 from core.slo.grid import MetricGrid, SLICounts, SLOData, infer_step, metric_grid, slo_counts
 from core.slo.markers import deploy_markers, runbooks_for
 from core.slo.reports import (
+    fastest_burning,
     format_duration,
     format_window,
     region_slo_states,
@@ -102,6 +103,7 @@ __all__ = [
     "window_events",
     "deploy_markers",
     "error_budget",
+    "fastest_burning",
     "format_duration",
     "format_window",
     "infer_step",

@@ -74,6 +74,16 @@ def slo_reports(
     return out
 
 
+def fastest_burning(reports: Sequence[SLOReport], limit: int) -> list[SLOReport]:
+    """The global report(s) and the `limit` regional ones burning fastest (alert level, then current
+    burn; ties keep the given order), in the given order: the cards a page draws when there are too
+    many regions to draw every one (issue 17)."""
+    regional = [r for r in reports if r.region != GLOBAL]
+    ranked = sorted(regional, key=lambda r: (-ALERT_ORDER[r.alert.level], -(r.current_burn or 0.0)))
+    picked = {id(r) for r in ranked[: max(limit, 0)]}
+    return [r for r in reports if r.region == GLOBAL or id(r) in picked]
+
+
 def reports_table(reports: Sequence[SLOReport]) -> pd.DataFrame:
     """A flat table of reports (one row each), the window burn rates as columns named like 'burn_1h'."""
     rows = []

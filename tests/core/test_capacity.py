@@ -688,6 +688,33 @@ def test_region_loss_check_states() -> None:
     assert c["instances_needed"] == math.ceil(2080 / 60)
 
 
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
+def test_region_loss_check_reads_time_the_same_in_every_index_unit(unit: str) -> None:
+    """The check finds each survivor's window (6 h before the failure to 1 h after) by time, whatever
+    the unit of the demand's index (pandas 3 makes microseconds by default; sources give nanoseconds):
+    the same rows as with nanoseconds, on a day of noisy demand with gaps and the shipped routing."""
+    from core.config import load_config
+    from tests.conftest import SHIPPED_CONFIG
+
+    cfg = load_config(SHIPPED_CONFIG)
+    codes = list(cfg.region_codes)
+    rng = np.random.default_rng(7)
+    idx = pd.date_range("2026-12-01", periods=1441, freq="min", tz="UTC").as_unit("ns")
+    minutes = np.arange(len(idx))
+    demand = pd.DataFrame(
+        {c: 400 + 300 * np.sin(minutes / 200 + i) + rng.normal(0, 30, len(idx)) for i, c in enumerate(codes)},
+        index=idx,
+    )
+    demand.iloc[100:130, 0] = np.nan
+    demand.iloc[:50, 1] = np.nan
+    demand.iloc[-20:, 2] = np.nan
+    reference = region_loss_check(cfg, demand)
+    assert set(reference["status"]) >= {"green", "amber"}  # the windows decide some verdicts
+    other = region_loss_check(cfg, demand.set_axis(idx.as_unit(unit)))
+    other["peak_at"] = other["peak_at"].dt.as_unit("ns")
+    pd.testing.assert_frame_equal(other, reference)
+
+
 def test_region_loss_red_amber_green() -> None:
     cfg = three_region_config(max_b=30, max_c=60)
     check = region_loss_check(cfg, region_demand()).set_index(["failed_region", "region"])

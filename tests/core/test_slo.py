@@ -24,6 +24,7 @@ from core.slo import (
     burning_now,
     deploy_markers,
     error_budget,
+    fastest_burning,
     format_duration,
     format_window,
     metric_grid,
@@ -491,6 +492,23 @@ def test_reports_rank_what_burns_and_colour_regions() -> None:
     states = region_slo_states(frame, [OBJ99], at, ["calm", "hot", "nowhere"])
     assert list(states["alert"]) == ["ok", "page", "no data"]
     assert states.loc[1, "worst_slo"] == "o"
+
+
+def test_fastest_burning_keeps_global_and_the_fastest_regions_in_their_order() -> None:
+    """The SLOs page's cards above CARD_MAX_REGIONS regions: global plus the fastest burns, alert level
+    first (a paging region beats a faster-burning one that does not page), in the reports' order."""
+    from dataclasses import replace
+
+    frame = two_region_frame()
+    at = at_minute(DAYS3)
+    calm, hot, everywhere = slo_reports(frame, [OBJ99], at)
+    ok_fast = replace(calm, region="ok-fast", current_burn=50.0)  # faster than hot, but does not page
+    quiet = replace(calm, region="quiet", current_burn=None)
+    reports = [calm, quiet, hot, ok_fast, everywhere]
+    assert [r.region for r in fastest_burning(reports, 2)] == ["hot", "ok-fast", GLOBAL]
+    assert [r.region for r in fastest_burning(reports, 1)] == ["hot", GLOBAL]
+    assert [r.region for r in fastest_burning(reports, 0)] == [GLOBAL]
+    assert [r.region for r in fastest_burning(reports, 9)] == ["calm", "quiet", "hot", "ok-fast", GLOBAL]
 
 
 def test_formatting_helpers() -> None:

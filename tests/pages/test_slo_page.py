@@ -187,3 +187,46 @@ def test_slo_page_budgets_on_prometheus_equal_the_full_grids(
                 column,
                 key,
             )
+
+
+def test_slo_page_above_eight_regions_draws_global_and_the_six_fastest(
+    app_config, prometheus_factory, tmp_path
+) -> None:
+    """Ten regions: the summary lists every one, the cards only global and the six burning the SLO
+    fastest, and a caption says so (issue 17: 21 cards of charts at 20 regions were most of a rerun)."""
+    import tomllib
+    from datetime import UTC, datetime
+
+    from tests.conftest import SHIPPED_CONFIG, write_config
+    from tests.connectors.promdata import openmetrics
+
+    shipped = tomllib.loads(SHIPPED_CONFIG.read_text())["region"]
+    extra = [
+        dict(shipped[0], code=f"zz-test-{i}", name=f"Test region {i}", routing_weight=0.05) for i in range(4)
+    ]
+    regions = [r["code"] for r in shipped] + [r["code"] for r in extra]
+    assert len(regions) == 10
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    url = prometheus_factory(openmetrics(regions, end - timedelta(hours=3), end, interval_s=60)).url
+    write_config(
+        tmp_path,
+        {
+            "demo": {"refresh_after": "3650d"},
+            "sources": {"metrics": "prometheus"},
+            "prometheus": {"url": url},
+            "region": shipped + extra,
+        },
+    )
+    at = open_page()
+    assert not at.error, [e.value for e in at.error]
+    at.selectbox(key="slo_pick").set_value("api-availability").run()
+    assert not at.exception
+    summary = at.dataframe[0].value
+    assert set(summary[summary["SLO"] == "api-availability"]["Region"]) == {"global", *regions}
+    stats = [m.value for m in at.markdown if m.value.startswith("**SLI**")]
+    assert len(stats) == 7
+    titles = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    shown = [t.split("📍 ", 1)[1].split(" ·", 1)[0] for t in titles if "📍" in t]
+    # the exporter fails 0.02% x (1 + region index) of requests: the last six regions burn fastest
+    assert shown == regions[4:]
+    assert any("10 regions: the cards show the global figure and the 6" in c.value for c in at.caption)
