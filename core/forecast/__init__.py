@@ -8,7 +8,8 @@ Public API (pages, the capacity planner and scripts use these; every name is re-
 - `backtest(history, horizon, season_lengths=None, model="auto", folds=3) -> BacktestResult`
   (backtesting.py)
 - `forecast_many(series, horizon, ...) -> BatchForecast` (pool.py: process pool, one BLAS thread per
-  worker)
+  worker, statsmodels imported when a worker starts); `stored_forecast(history, horizon, ...)`: the
+  stored fit of that call, or None, without fitting
 - `smape`, `mase`, `coverage` (measures.py): the accuracy measures the backtest reports;
   `score_against_actual` for a saved forecast once the actuals are in
 - `apply_growth`, `apply_events`, `parse_known_events`, `capacity_exhaustion`, `max_capacity`,
@@ -60,7 +61,7 @@ from core.forecast.domain import (
 )
 from core.forecast.measures import coverage, mase, naive_scale, smape
 from core.forecast.models import candidate_models
-from core.forecast.pool import forecast_many, shutdown_pool
+from core.forecast.pool import forecast_many, shutdown_pool, stored_forecast
 from core.forecast.predict import forecast
 from core.forecast.prepare import baseline_season, infer_season_lengths
 from core.forecast.whatif import (
@@ -117,5 +118,6 @@ __all__ = [
     "score_against_actual",
     "shutdown_pool",
     "smape",
+    "stored_forecast",
     "summarize",
 ]

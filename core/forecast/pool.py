@@ -67,6 +67,15 @@ _pool_workers = 0
 _pool_lock = threading.Lock()
 
 
+def _import_fitters() -> None:
+    """A worker's start: import what the candidates fit with. The fitters import statsmodels lazily (so
+    a process that never fits does not pay for it), which made the first series sent to a new worker
+    pay ~1.5 s of imports on top of its fit; a worker exists to fit, so it pays them when it starts."""
+    from core.forecast.models import import_fitters
+
+    import_fitters()
+
+
 def _shared_pool(workers: int) -> ProcessPoolExecutor:
     """One pool per process, kept between calls: spawning a worker costs ~1.3 s of imports, which a
     page that refits on every change should pay once, not every time."""
@@ -77,7 +86,11 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
         if _pool is None or _pool_workers != workers:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_import_fitters,
+            )
             _pool_workers = workers
         return _pool
 
@@ -160,6 +173,13 @@ def forecast_many(
             fit_cache.put(keys[name], result)
     ordered = {k: results[k] for k in items if k in results}
     return BatchForecast(ordered, errors, workers, time.perf_counter() - t0)
+
+
+def stored_forecast(history: pd.Series, horizon: int, **kwargs: Any) -> ForecastResult | None:
+    """The fit `forecast(history, horizon, **kwargs)` would return from the fit cache, without fitting:
+    None when no identical call has been stored in this process (a page shows what is already computed
+    and fits the rest only when asked)."""
+    return fit_cache.get(_cache_key(history, horizon, kwargs))
 
 
 def _cache_key(history: Any, horizon: int, kwargs: Mapping[str, Any]) -> str | None:

@@ -42,6 +42,7 @@ from core.forecast import (
     parse_known_events,
     score_against_actual,
     smape,
+    stored_forecast,
     summarize,
 )
 
@@ -633,3 +634,34 @@ def test_forecast_many_reuses_fits_stored_in_this_process():
     assert batch.results["a"].cached and not batch.results["b"].cached
     pd.testing.assert_frame_equal(batch.results["a"].frame, alone.frame)
     assert forecast(series["b"], 12, **kwargs).cached
+
+
+def test_stored_forecast_returns_a_stored_fit_without_fitting():
+    clear_forecast_cache()
+    history = seasonal_series(days=6, noise=1.0, seed=9)
+    kwargs = {"season_lengths": (24,), "model": "ar_seasonal"}
+    assert stored_forecast(history, 12, **kwargs) is None  # nothing stored: no fit either
+    assert forecast_cache_info()["size"] == 0
+    fitted = forecast(history, 12, **kwargs)
+    stored = stored_forecast(history, 12, progress=lambda f, text: None, **kwargs)
+    assert stored is not None and stored.cached
+    pd.testing.assert_frame_equal(stored.frame, fitted.frame)
+    assert stored_forecast(history, 24, **kwargs) is None  # another horizon is another fit
+    assert stored_forecast(history, 12, season_lengths=(24,), model="seasonal_naive") is None
+
+
+def test_pool_workers_import_the_fitters_when_they_start():
+    """A new worker imports statsmodels before its first series, so no fit pays the import."""
+    from core.forecast import pool
+
+    pool.shutdown_pool()
+    try:
+        worker_pool = pool._shared_pool(1)
+        loaded = worker_pool.submit(_statsmodels_modules_loaded).result(timeout=120)
+        assert {"statsmodels.tsa.exponential_smoothing.ets", "statsmodels.tsa.statespace.sarimax"} <= loaded
+    finally:
+        pool.shutdown_pool()
+
+
+def _statsmodels_modules_loaded() -> set[str]:
+    return {name for name in sys.modules if name.startswith("statsmodels.tsa.")}
