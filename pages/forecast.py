@@ -49,6 +49,7 @@ URL_CONTROLS = [
     Url("fc_growth", "growth", "Growth override (% per month)", float),
     Url("fc_events", "events", "Known events"),
     Url("fc_outliers", "outliers", "Down-weight outliers", bool),
+    Url("fc_shown", "shown", "Region shown", options=list(cfg.region_codes)),
     Url("fc_all", "all_regions", "Forecast all regions", bool),
 ]
 ss = st.session_state
@@ -134,11 +135,32 @@ if not regions:
     st.info("Choose at least one region.")
     st.stop()
 
+# ---- which regions: the one shown, or all -----------------------------------------------------------
+# An auto forecast backtests ~12 candidate models on 3 folds (about a second of CPU per region, plus
+# reading its history): the page reads and fits the region it shows, and every chosen region when
+# "Forecast all regions" is on. Every fit is stored across sessions by its inputs (core.forecast's fit
+# cache): a region any visitor has fitted is shown without refitting.
+if ss.get("fc_shown") not in regions:
+    ss["fc_shown"] = regions[0]
+r1, r2 = st.columns([3, 2])
+shown = (
+    r1.radio("Region shown", regions, key="fc_shown", horizontal=True, help="The region charted below.")
+    if len(regions) > 1
+    else regions[0]
+)
+fit_all = len(regions) > 1 and r2.toggle(
+    f"Forecast all {len(regions)} regions",
+    key="fc_all",
+    help="Reads and fits every chosen region (in parallel worker processes) for the summary; otherwise "
+    "only the region shown.",
+)
+wanted = list(regions) if fit_all else [shown]
+
 # ---- data and fit -----------------------------------------------------------------------------------
-tidy = ui.load_metrics([metric], history_start, history_end, regions, step=step)
+tidy = ui.load_metrics([metric], history_start, history_end, wanted, step=step)
 wide = pivot_metric(tidy, metric)
-series = {r: wide[r] for r in regions if r in wide.columns and wide[r].notna().any()}
-missing = [r for r in regions if r not in series]
+series = {r: wide[r] for r in wanted if r in wide.columns and wide[r].notna().any()}
+missing = [r for r in wanted if r not in series]
 if missing:
     st.warning(f"No {metric} data for {', '.join(missing)} in this window.")
 if not series:
@@ -152,26 +174,6 @@ if data_start - history_start > step * 24:
     )
 
 options = {"model": model, "outliers": "downweight" if downweight else "keep", "compare_all": model != AUTO}
-
-# ---- which regions are fitted -----------------------------------------------------------------------
-# An auto forecast backtests ~12 candidate models on 3 folds (about a second of CPU per region): the page
-# fits the region it shows, and the other chosen regions when asked. Every fit is stored across sessions
-# by its inputs (core.forecast's fit cache), so whatever any visitor has fitted is shown without refitting.
-names = list(series)
-if ss.get("fc_shown") not in names:
-    ss["fc_shown"] = names[0]
-r1, r2 = st.columns([3, 2])
-shown = (
-    r1.radio("Region shown", names, key="fc_shown", horizontal=True, help="The region charted below.")
-    if len(names) > 1
-    else names[0]
-)
-fit_all = len(names) > 1 and r2.toggle(
-    f"Forecast all {len(names)} regions",
-    key="fc_all",
-    help="Fits every chosen region (in parallel worker processes) for the summary; otherwise only the "
-    "region shown, and the others that are already stored.",
-)
 stored = {r: stored_forecast(h, horizon, **options) for r, h in series.items()}
 failed_before: dict = ss.setdefault(FAILED_KEY, {})
 inputs_key = (metric, history_start, history_end, step, horizon, tuple(sorted(options.items())))
@@ -182,8 +184,7 @@ def _failure_key(region: str) -> tuple:
     return (*inputs_key, region, int(pd.util.hash_pandas_object(series[region], index=True).sum()))
 
 
-wanted = names if fit_all else [shown]
-to_fit = {r: series[r] for r in wanted if stored[r] is None and _failure_key(r) not in failed_before}
+to_fit = {r: h for r, h in series.items() if stored[r] is None and _failure_key(r) not in failed_before}
 if to_fit:
     bar = st.progress(0.0, text=f"Fitting {len(to_fit)} forecast(s)...")
 
@@ -208,10 +209,10 @@ if to_fit:
         failed_before[_failure_key(region)] = reason
     while len(failed_before) > FAILED_SIZE:
         failed_before.pop(next(iter(failed_before)))
-failures = {r: failed_before[k] for r in wanted if (k := _failure_key(r)) in failed_before}
+failures = {r: failed_before[k] for r in series if (k := _failure_key(r)) in failed_before}
 for region, reason in failures.items():
     st.error(f"Could not forecast {region}: {reason}")
-results = {r: res for r in names if (res := stored[r]) is not None}
+results = {r: res for r in series if (res := stored[r]) is not None}
 if not results:
     st.stop()
 
@@ -267,11 +268,10 @@ ui.data_table(
     },
     key="fc_summary",
 )
-not_fitted = [r for r in names if r not in results and r not in failures]
-if not_fitted:
+if len(regions) > 1 and not fit_all:
     st.caption(
-        f"Not forecast yet: {', '.join(not_fitted)}. Turn on “Forecast all {len(names)} regions” to fit "
-        "them, or pick one under “Region shown”."
+        f"{shown} only: turn on “Forecast all {len(regions)} regions” for every chosen region (fitted in "
+        "parallel, and kept for everyone who opens the same forecast), or pick another under “Region shown”."
     )
 if metric != "requests_per_second":
     st.caption("Capacity exhaustion is computed for requests_per_second against each fleet's max capacity.")
