@@ -40,6 +40,7 @@ from core.forecast.backtesting import backtest, choose_model
 from core.forecast.cache import clear_forecast_cache, forecast_cache_info
 from core.forecast.domain import (
     AUTO,
+    AUTO_SHORTLIST,
     COMBINATION,
     COMBINE_TOP,
     DEFAULT_LEVELS,
@@ -78,6 +79,7 @@ from core.forecast.whatif import (
 
 __all__ = [
     "AUTO",
+    "AUTO_SHORTLIST",
     "COMBINATION",
     "COMBINE_TOP",
     "DEFAULT_LEVELS",

@@ -193,4 +193,6 @@ def _cache_key(history: Any, horizon: int, kwargs: Mapping[str, Any]) -> str | N
     bound.apply_defaults()
     settings = dict(bound.arguments)
     settings["levels"] = tuple(settings["levels"])
+    if settings["candidates"] is not None and not isinstance(settings["candidates"], str):
+        settings["candidates"] = tuple(settings["candidates"])  # as forecast() keys it
     return fit_cache.fingerprint(history, settings)

@@ -17,6 +17,7 @@ from core.forecast.domain import (
     COMBINATION,
     COMBINE_TOP,
     DEFAULT_LEVELS,
+    MODELS,
     BacktestResult,
     ForecastError,
     ForecastResult,
@@ -43,6 +44,7 @@ def forecast(
     backtest_result: BacktestResult | None = None,
     progress: Callable[[float, str], None] | None = None,
     cache: bool = True,
+    candidates: Sequence[str] | None = None,
 ) -> ForecastResult:
     """Forecast `horizon` steps after the history with bands at `levels` (percent).
 
@@ -55,6 +57,8 @@ def forecast(
     histories (inferred unless given) are never forecast below zero. Pass `backtest_result` to reuse a
     backtest of the same history. With cache=True the result is stored under a hash of the history
     and settings, and an identical call (any session) returns it without refitting (`cached` is True).
+    `candidates` limits auto's (and compare_all's) candidates, e.g. to AUTO_SHORTLIST where a fit must
+    be quick; None: every candidate the data allows.
     """
     settings = {
         "horizon": horizon,
@@ -66,6 +70,9 @@ def forecast(
         "compare_all": compare_all,
         "outliers": outliers,
         "non_negative": non_negative,
+        "candidates": tuple(candidates)
+        if candidates is not None and not isinstance(candidates, str)
+        else candidates,
     }
     key = fit_cache.fingerprint(history, settings) if cache and backtest_result is None else None
     hit = fit_cache.get(key)
@@ -90,6 +97,7 @@ def _forecast(
     compare_all: bool,
     outliers: Literal["keep", "downweight"],
     non_negative: bool | None,
+    candidates: Sequence[str] | None,
     backtest_result: BacktestResult | None,
     progress: Callable[[float, str], None] | None,
 ) -> ForecastResult:
@@ -98,17 +106,19 @@ def _forecast(
     _check_args(horizon, levels, folds)
     prep = _prepare(history, season_lengths, outliers, non_negative)
     notes = list(prep.notes)
-    names, why = _models_for(prep, model, horizon)
+    names, why = _models_for(prep, model, horizon, candidates)
     notes += why
     constant = _is_constant(prep.values)
 
     bt = backtest_result
     if bt is None and (model in (AUTO, COMBINATION) or calibrate) and not constant:
-        to_score = (
-            names
-            if (model in (AUTO, COMBINATION) or not compare_all)
-            else _models_for(prep, AUTO, horizon)[0]
-        )
+        to_score = names
+        if model not in (AUTO, COMBINATION) and compare_all:
+            others = _models_for(prep, AUTO, horizon, candidates)[0]
+            # the fixed model is scored even when the candidates leave it out (its bands are calibrated
+            # on its own backtest), in its place by complexity, before the combination
+            singles = sorted({*others, model} - {COMBINATION}, key=lambda m: MODELS[m][0])
+            to_score = singles + [COMBINATION]
         bt = _backtest_prepared(prep, horizon, to_score, folds, levels, _scaled(progress, 0.0, 0.9))
         notes += bt.notes
 

@@ -17,6 +17,7 @@ import pytest
 
 from core.config import config_from_dict
 from core.forecast import (
+    AUTO_SHORTLIST,
     COMBINATION,
     COMBINE_TOP,
     MODELS,
@@ -665,3 +666,48 @@ def test_pool_workers_import_the_fitters_when_they_start():
 
 def _statsmodels_modules_loaded() -> set[str]:
     return {name for name in sys.modules if name.startswith("statsmodels.tsa.")}
+
+
+# ---- auto's candidates limited (the Forecast page's shortlist, issue 17) ----------------------------------
+def test_auto_backtests_only_the_candidates_given():
+    history = seasonal_series(days=14, noise=3.0, seed=2)
+    result = forecast(history, 24, season_lengths=(24,), candidates=AUTO_SHORTLIST)
+    scored = {s.model for s in result.backtest.scores}
+    assert scored <= {*AUTO_SHORTLIST, COMBINATION} and COMBINATION in scored
+    assert not scored & {"theta", "mstl_ets", "sarimax", "ets_level"}
+    assert result.model_key in scored
+    full = forecast(history, 24, season_lengths=(24,))
+    assert {"theta", "mstl_ets", "sarimax"} <= {s.model for s in full.backtest.scores}  # the default: all
+    # the seasonal naive (MASE's baseline and the fallback) is always scored
+    only_ets = backtest(history, 24, season_lengths=(24,), candidates=("ets_additive",))
+    assert {s.model for s in only_ets.scores} == {"seasonal_naive", "ets_additive", COMBINATION}
+
+
+def test_a_fixed_model_outside_the_candidates_is_still_scored_and_calibrated():
+    history = seasonal_series(days=10, noise=2.0)
+    result = forecast(
+        history, 24, season_lengths=(24,), model="theta", compare_all=True, candidates=AUTO_SHORTLIST
+    )
+    assert result.model_key == "theta"
+    scored = [s.model for s in result.backtest.scores]
+    assert "theta" in scored and "mstl_ets" not in scored
+    assert scored == sorted(scored, key=lambda m: MODELS[m][0])  # simplest first, the combination last
+    assert result.backtest.score("theta").ok and result.band_coverage
+
+
+def test_unknown_candidates_are_named():
+    history = seasonal_series(days=6)
+    with pytest.raises(ForecastError, match="prophet"):
+        forecast(history, 12, season_lengths=(24,), candidates=("ets_additive", "prophet"))
+    with pytest.raises(ForecastError, match="candidates must be model keys"):
+        forecast(history, 12, season_lengths=(24,), candidates="ets_additive")
+
+
+def test_the_candidates_are_part_of_the_stored_fit_key():
+    clear_forecast_cache()
+    history = seasonal_series(days=8, noise=1.0, seed=11)
+    short = forecast(history, 12, season_lengths=(24,), candidates=list(AUTO_SHORTLIST))
+    assert not forecast(history, 12, season_lengths=(24,)).cached  # every candidate: another fit
+    again = stored_forecast(history, 12, season_lengths=(24,), candidates=AUTO_SHORTLIST)
+    assert again is not None and again.cached  # a list and a tuple of the same keys are one fit
+    pd.testing.assert_frame_equal(again.frame, short.frame)
