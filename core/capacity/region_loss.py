@@ -59,6 +59,10 @@ def region_loss_check(
     for code in codes:  # an idle standby may have no series at all: its own traffic is 0
         if code not in wide.columns and weights[code] <= 0 and not wide.empty:
             wide[code] = 0.0
+    # each region's series filled once (not once per failed x survivor pair: 60 interpolations at 6
+    # regions), and where each has data, for the pairs' "any data for both" test
+    filled = {c: wide[c].astype("float64").interpolate(limit_direction="both") for c in wide.columns}
+    present = {c: wide[c].notna().to_numpy() for c in wide.columns}
     for failed in codes:
         route = failover_route(config, failed)
         shares = route.shares
@@ -75,7 +79,11 @@ def region_loss_check(
                 "route": route.via if shares.get(code, 0.0) > 0 else "",
                 "standby": code in route.standby,
             }
-            if failed not in wide.columns or code not in wide.columns or wide[[failed, code]].dropna().empty:
+            if (
+                failed not in wide.columns
+                or code not in wide.columns
+                or not (present[failed] & present[code]).any()
+            ):
                 rows.append(base | {"status": "unknown", "reason": "no request-rate data for these regions"})
                 continue
             if cfg_fleet is None:
@@ -84,7 +92,7 @@ def region_loss_check(
                 )
                 continue
             rows.append(
-                base | _absorb(wide, code, failed, shares.get(code, 0.0), cfg_fleet, policies, settle, lead)
+                base | _absorb(filled, code, failed, shares.get(code, 0.0), cfg_fleet, policies, settle, lead)
             )
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -130,7 +138,7 @@ def _lost_row(failed_demand: pd.Series, failed: str, settle: timedelta) -> dict[
 
 
 def _absorb(
-    wide: pd.DataFrame,
+    filled: Mapping[str, pd.Series],
     code: str,
     failed: str,
     share: float,
@@ -140,14 +148,15 @@ def _absorb(
     lead: timedelta,
 ) -> dict[str, Any]:
     """One survivor's row: simulate `code` from `lead` before to `settle` after the failure of `failed`,
-    placed at the busiest moment of its own traffic plus its `share` of the failed region's."""
+    placed at the busiest moment of its own traffic plus its `share` of the failed region's. `filled`:
+    each region's demand with its gaps interpolated."""
     fleet = Fleet.from_config(cfg_fleet)
     policy = (policies or {}).get(code) or policy_for_fleet(cfg_fleet)
     if isinstance(policy, Predictive):  # the forecast floor needs days of history; judge its reactive part
         policy = policy.tracking()
     target = reference_target(policy) if not isinstance(policy, Scheduled) else cfg_fleet.target_utilization
-    own = wide[code].astype("float64").interpolate(limit_direction="both")
-    moved = share * wide[failed].astype("float64").interpolate(limit_direction="both").fillna(0.0)
+    own = filled[code]
+    moved = share * filled[failed].fillna(0.0)
     combined = own + moved
     fail_at = combined.idxmax()
     peak = float(combined.max())
