@@ -315,6 +315,16 @@ def _fresh_forecast_workers() -> None:
         str(k): pd.Series(range(96), index=index, dtype="float64") + k for k in range(os.cpu_count() or 1)
     }
     forecast_many(tiny, 24, model="seasonal_naive", cache=False)
+    # a worker imports the fitters when it starts (core.forecast.pool): one that took no tiny series may
+    # still be importing, and its CPU would count in the next page's figure. Wait until the children's
+    # CPU stops growing.
+    before = _children_cpu()
+    while True:
+        time.sleep(0.5)
+        now = _children_cpu()
+        if now - before < 0.02:
+            break
+        before = now
 
 
 def _run(at) -> tuple[float, float]:  # type: ignore[no-untyped-def]
