@@ -27,6 +27,8 @@ season), ETS(A,N,A), ETS(A,A,A) (Holt-Winters additive), ETS(A,Ad,A) (damped), E
 (multiplicative, positive series only), Theta, seasonal ridge autoregressions (recursive, recursive on
 log values, direct per step: autoregression.py), MSTL + damped ETS on the seasonally adjusted part,
 SARIMAX, and the combination: the median of the 3 best by backtest (combine.py), used when it beats them.
+`candidates=AUTO_SHORTLIST` (domain.py) leaves out the four with the least accuracy for their CPU on the
+M4 Hourly dev half (MSTL + ETS, SARIMAX, ETS(A,N,N), Theta): the Forecast page's auto, a quarter of the CPU.
 SARIMAX is bounded: ARIMA(1,1,1) errors around Fourier terms for the seasons, fitted in two steps on the
 last `SARIMAX_MAX_POINTS` points. A seasonal lag of 168 (hourly data, weekly cycle) in the state vector
 took ~10 s per fit, and estimating the Fourier terms inside the likelihood up to 5 s; this takes ~0.1 s.
