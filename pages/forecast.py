@@ -138,9 +138,9 @@ if not regions:
     st.stop()
 
 # ---- which regions: the one shown, or all -----------------------------------------------------------
-# An auto forecast backtests ~12 candidate models on 3 folds (about a second of CPU per region, plus
-# reading its history): the page reads and fits the region it shows, and every chosen region when
-# "Forecast all regions" is on. Every fit is stored across sessions by its inputs (core.forecast's fit
+# An auto forecast backtests its candidate models on 3 folds (0.2-0.3 s of CPU per demo region with the
+# shortlist below, plus reading its history): the page reads and fits the region it shows, and every
+# chosen region when "Forecast all regions" is on. Every fit is stored across sessions by its inputs (core.forecast's fit
 # cache): a region any visitor has fitted is shown without refitting.
 if ss.get("fc_shown") not in regions:
     ss["fc_shown"] = regions[0]
@@ -176,7 +176,8 @@ if data_start - history_start > step * 24:
     )
 
 # auto backtests the shortlist (core.forecast.AUTO_SHORTLIST): as accurate on the M4 Hourly dev half as
-# every candidate, in a third of the CPU of a demo region's fit; a fixed model is always scored too
+# every candidate (bench/README.md), in about a third of the CPU of a demo region's fit; a fixed model
+# is always scored too
 options = {
     "model": model,
     "outliers": "downweight" if downweight else "keep",
