@@ -67,13 +67,27 @@ _pool_workers = 0
 _pool_lock = threading.Lock()
 
 
-def _import_fitters() -> None:
-    """A worker's start: import what the candidates fit with. The fitters import statsmodels lazily (so
-    a process that never fits does not pay for it), which made the first series sent to a new worker
-    pay ~1.5 s of imports on top of its fit; a worker exists to fit, so it pays them when it starts."""
+PARENT_CHECK_S = 2.0  # how often a worker checks that the process that started it is still there
+
+
+def _start_worker(parent: int) -> None:
+    """A worker's start: exit with the parent, and import what the candidates fit with.
+
+    A parent killed without shutting the pool down (a Streamlit server stopped with SIGKILL) left its
+    workers running, orphaned, for good; each now exits within PARENT_CHECK_S of its parent. The fitters
+    import statsmodels lazily (so a process that never fits does not pay for it), which made the first
+    series sent to a new worker pay ~1.5 s of imports on top of its fit; a worker exists to fit, so it
+    pays them when it starts."""
+    threading.Thread(target=_exit_without, args=(parent,), daemon=True, name="exit-with-parent").start()
     from core.forecast.models import import_fitters
 
     import_fitters()
+
+
+def _exit_without(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)  # the parent is gone: nobody reads this worker's results
 
 
 def _shared_pool(workers: int) -> ProcessPoolExecutor:
@@ -89,7 +103,8 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
             _pool = ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_import_fitters,
+                initializer=_start_worker,
+                initargs=(os.getpid(),),
             )
             _pool_workers = workers
         return _pool

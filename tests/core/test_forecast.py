@@ -711,3 +711,37 @@ def test_the_candidates_are_part_of_the_stored_fit_key():
     again = stored_forecast(history, 12, season_lengths=(24,), candidates=AUTO_SHORTLIST)
     assert again is not None and again.cached  # a list and a tuple of the same keys are one fit
     pd.testing.assert_frame_equal(again.frame, short.frame)
+
+
+def test_pool_workers_exit_when_their_parent_is_killed():
+    """A server killed without shutting the pool down (SIGKILL) must not leave its workers running."""
+    import time
+
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal, sys\n"
+            f"sys.path.insert(0, {str(REPO)!r})\n"
+            "from core.forecast import pool\n"
+            "print(pool._shared_pool(1).submit(os.getpid).result(timeout=120), flush=True)\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    worker = int(parent.stdout.readline())
+    assert parent.wait(timeout=60) == -9
+    deadline = time.monotonic() + 60
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(worker), f"worker {worker} outlived its parent"
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's exit is reaped by init, which in a container may not reap)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
