@@ -15,7 +15,8 @@ Data: `<repo>/../shared/data/m4-hourly-dev` (train.csv, test.csv; see its ABOUT.
 Tune on this half only, never per series.
 
 Usage: .venv/bin/python bench/forecast_m4.py [--limit N] [--models auto,seasonal_naive,sf_mstl]
-       [--workers 2] [--out per_series.csv]
+       [--workers 2] [--out per_series.csv] [--candidates shortlist|ets_additive,ar_direct,...]
+(--candidates: auto's candidates, as the Forecast page limits them: `shortlist` is AUTO_SHORTLIST)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.forecast import coverage, forecast, mase, smape  # noqa: E402
+from core.forecast import AUTO_SHORTLIST, coverage, forecast, mase, smape  # noqa: E402
 
 HORIZON = 48
 SEASON = 24  # M4's seasonal period for hourly data (MASE scale)
@@ -89,7 +90,9 @@ def _statsforecast_peer(name: str) -> Any:
     }[name]()
 
 
-def run_one(sid: str, model: str, history: np.ndarray, actual: np.ndarray) -> dict[str, Any]:
+def run_one(
+    sid: str, model: str, history: np.ndarray, actual: np.ndarray, candidates: tuple[str, ...] | None = None
+) -> dict[str, Any]:
     """Forecast one series with one model in this process; scores and CPU seconds."""
     row: dict[str, Any] = {"series": sid, "model": model, "chosen": "", "error": ""}
     cpu0 = time.process_time()
@@ -101,7 +104,9 @@ def run_one(sid: str, model: str, history: np.ndarray, actual: np.ndarray) -> di
             )
         else:
             index = pd.date_range(START, periods=len(history), freq="h")
-            result = forecast(pd.Series(history, index=index), HORIZON, model=model, levels=LEVELS)
+            result = forecast(
+                pd.Series(history, index=index), HORIZON, model=model, levels=LEVELS, candidates=candidates
+            )
             frame, row["chosen"] = result.frame, result.model_key
     except Exception as exc:  # a failing model is a row with its reason, not a dead run
         row["error"] = f"{type(exc).__name__}: {exc}"[:200]
@@ -155,7 +160,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (1: this one)")
     parser.add_argument("--out", default="", help="write one row per series and model to this CSV")
     parser.add_argument("--peers", action="store_true", help="add the statsforecast peers (sf_*)")
+    parser.add_argument(
+        "--candidates", default="", help="auto's candidates: `shortlist` (AUTO_SHORTLIST) or model keys"
+    )
     args = parser.parse_args()
+    candidates = None
+    if args.candidates:
+        candidates = AUTO_SHORTLIST if args.candidates == "shortlist" else tuple(args.candidates.split(","))
     print("command: " + " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]))
     root = m4_dir()
     if not (root / "train.csv").is_file():
@@ -181,13 +192,13 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     if args.workers == 1:
         _warm_up()
-        rows = [run_one(sid, m, *data[sid]) for sid, m in jobs]
+        rows = [run_one(sid, m, *data[sid], candidates) for sid, m in jobs]
     else:
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=_warm_up) as pool:
-            futures = [pool.submit(run_one, sid, m, *data[sid]) for sid, m in jobs]
+            futures = [pool.submit(run_one, sid, m, *data[sid], candidates) for sid, m in jobs]
             for i, fut in enumerate(as_completed(futures), 1):
                 rows.append(fut.result())
                 if i % 50 == 0:

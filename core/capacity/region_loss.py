@@ -253,39 +253,50 @@ def region_loss_summary(check: pd.DataFrame) -> pd.DataFrame:
     columns = ["failed_region", "status", "taken_by", "breaks", "unserved_requests", "worst_case"]
     if check.empty:
         return pd.DataFrame(columns=columns)
+    # plain records: the check has a few dozen rows, and a groupby with pandas calls per group cost
+    # ~0.05 s on every rerun of the Capacity page (issue 17) for the same figures
+    has_util = "utilization_at_max_pct" in check
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for record in check.to_dict("records"):
+        groups.setdefault(record["failed_region"], []).append(record)
     rows = []
-    for failed, grp in check.groupby("failed_region", sort=False):
-        worst = min(grp["status"], key=lambda s: _STATUS_ORDER.get(s, 2))
-        bad = grp[grp["status"].isin(["red", "amber"])]
-        if not bad.empty and "utilization_at_max_pct" in bad:  # red first, then the most loaded
-            bad = bad.assign(_o=bad["status"].map(_STATUS_ORDER)).sort_values(
-                ["_o", "utilization_at_max_pct"], ascending=[True, False], kind="stable"
-            )
-        first_bad = bad.iloc[0] if not bad.empty else None
-        unserved = grp["unserved_requests"] if "unserved_requests" in grp else pd.Series(dtype=float)
+    for failed, grp in groups.items():
+        worst = min((r["status"] for r in grp), key=lambda s: _STATUS_ORDER.get(s, 2))
+        bad = [r for r in grp if r["status"] in ("red", "amber")]
+        if bad and has_util:  # red first, then the most loaded (a missing load last)
+            bad.sort(key=lambda r: (_STATUS_ORDER[r["status"]], *_descending(r["utilization_at_max_pct"])))
         rows.append(
             {
                 "failed_region": failed,
                 "status": worst,
                 "taken_by": _taken_by(grp),
-                "breaks": ", ".join(f"{r} ({s})" for r, s in zip(bad["region"], bad["status"], strict=True)),
-                "unserved_requests": float(unserved.fillna(0).sum()),
-                "worst_case": "" if first_bad is None else f"{first_bad['region']}: {first_bad['reason']}",
+                "breaks": ", ".join(f"{r['region']} ({r['status']})" for r in bad),
+                "unserved_requests": float(sum(_number(r.get("unserved_requests")) for r in grp)),
+                "worst_case": f"{bad[0]['region']}: {bad[0]['reason']}" if bad else "",
             }
         )
-    out = pd.DataFrame(rows, columns=columns)
-    out["_o"] = out["status"].map(_STATUS_ORDER)
-    return out.sort_values(["_o", "failed_region"], kind="stable").drop(columns="_o").reset_index(drop=True)
+    rows.sort(key=lambda r: (_STATUS_ORDER.get(r["status"], math.inf), r["failed_region"]))
+    return pd.DataFrame(rows, columns=columns)
 
 
-def _taken_by(grp: pd.DataFrame) -> str:
+def _number(value: Any) -> float:
+    """A figure of a check row, 0 where it is missing (NaN, None: no simulation for that row)."""
+    return 0.0 if value is None or value != value else float(value)
+
+
+def _descending(value: Any) -> tuple[bool, float]:
+    """Sort key: larger first, a missing value after every number."""
+    missing = value is None or value != value
+    return missing, 0.0 if missing else -float(value)
+
+
+def _taken_by(grp: list[dict[str, Any]]) -> str:
     """ "us-west-2 (standby) 100%" / "us-west-2 60%, eu-west-1 40%" / "nowhere (lost)"."""
-    if NOWHERE in set(grp["region"]) and "share_pct" in grp:
+    has_share = "share_pct" in grp[0]
+    if has_share and any(r["region"] == NOWHERE for r in grp):
         return "nowhere (lost)"
-    takers = grp[grp["share_pct"].fillna(0) > 0] if "share_pct" in grp else grp.iloc[0:0]
-    takers = takers.sort_values("share_pct", ascending=False, kind="stable")
-    standby = takers["standby"] if "standby" in takers else pd.Series(False, index=takers.index)
+    takers = [r for r in grp if has_share and _number(r["share_pct"]) > 0]
+    takers.sort(key=lambda r: -_number(r["share_pct"]))  # stable: ties keep the check's order
     return ", ".join(
-        f"{r}{' (standby)' if sb else ''} {p:.0f}%"
-        for r, p, sb in zip(takers["region"], takers["share_pct"], standby.fillna(False), strict=True)
+        f"{r['region']}{' (standby)' if r.get('standby') == 1 else ''} {r['share_pct']:.0f}%" for r in takers
     )

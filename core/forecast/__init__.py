@@ -8,7 +8,8 @@ Public API (pages, the capacity planner and scripts use these; every name is re-
 - `backtest(history, horizon, season_lengths=None, model="auto", folds=3) -> BacktestResult`
   (backtesting.py)
 - `forecast_many(series, horizon, ...) -> BatchForecast` (pool.py: process pool, one BLAS thread per
-  worker)
+  worker, statsmodels imported when a worker starts); `stored_forecast(history, horizon, ...)`: the
+  stored fit of that call, or None, without fitting
 - `smape`, `mase`, `coverage` (measures.py): the accuracy measures the backtest reports;
   `score_against_actual` for a saved forecast once the actuals are in
 - `apply_growth`, `apply_events`, `parse_known_events`, `capacity_exhaustion`, `max_capacity`,
@@ -26,6 +27,8 @@ season), ETS(A,N,A), ETS(A,A,A) (Holt-Winters additive), ETS(A,Ad,A) (damped), E
 (multiplicative, positive series only), Theta, seasonal ridge autoregressions (recursive, recursive on
 log values, direct per step: autoregression.py), MSTL + damped ETS on the seasonally adjusted part,
 SARIMAX, and the combination: the median of the 3 best by backtest (combine.py), used when it beats them.
+`candidates=AUTO_SHORTLIST` (domain.py) leaves out the four with the least accuracy for their CPU on the
+M4 Hourly dev half (MSTL + ETS, SARIMAX, ETS(A,N,N), Theta): the Forecast page's auto, a quarter of the CPU.
 SARIMAX is bounded: ARIMA(1,1,1) errors around Fourier terms for the seasons, fitted in two steps on the
 last `SARIMAX_MAX_POINTS` points. A seasonal lag of 168 (hourly data, weekly cycle) in the state vector
 took ~10 s per fit, and estimating the Fourier terms inside the likelihood up to 5 s; this takes ~0.1 s.
@@ -39,6 +42,7 @@ from core.forecast.backtesting import backtest, choose_model
 from core.forecast.cache import clear_forecast_cache, forecast_cache_info
 from core.forecast.domain import (
     AUTO,
+    AUTO_SHORTLIST,
     COMBINATION,
     COMBINE_TOP,
     DEFAULT_LEVELS,
@@ -60,7 +64,7 @@ from core.forecast.domain import (
 )
 from core.forecast.measures import coverage, mase, naive_scale, smape
 from core.forecast.models import candidate_models
-from core.forecast.pool import forecast_many, shutdown_pool
+from core.forecast.pool import forecast_many, shutdown_pool, stored_forecast
 from core.forecast.predict import forecast
 from core.forecast.prepare import baseline_season, infer_season_lengths
 from core.forecast.whatif import (
@@ -77,6 +81,7 @@ from core.forecast.whatif import (
 
 __all__ = [
     "AUTO",
+    "AUTO_SHORTLIST",
     "COMBINATION",
     "COMBINE_TOP",
     "DEFAULT_LEVELS",
@@ -117,5 +122,6 @@ __all__ = [
     "score_against_actual",
     "shutdown_pool",
     "smape",
+    "stored_forecast",
     "summarize",
 ]

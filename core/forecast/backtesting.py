@@ -183,14 +183,15 @@ def backtest(
     outliers: Literal["keep", "downweight"] = "keep",
     non_negative: bool | None = None,
     progress: Callable[[float, str], None] | None = None,
+    candidates: Sequence[str] | None = None,
 ) -> BacktestResult:
     """Rolling-origin backtest: `folds` consecutive held-out windows of `horizon` steps at the end of the
-    history, each forecast from the data before it. model="auto" scores every candidate the data allows;
-    a model key scores that one only. MASE uses each fold's in-sample seasonal naive MAE as its scale,
+    history, each forecast from the data before it. model="auto" scores every candidate the data allows
+    (only those among `candidates` when given, e.g. AUTO_SHORTLIST); a model key scores that one only. MASE uses each fold's in-sample seasonal naive MAE as its scale,
     with the season the shortest fold allows (the same for every fold)."""
     _check_args(horizon, levels, folds)
     prep = _prepare(history, season_lengths, outliers, non_negative)
-    models, why = _models_for(prep, model, horizon)
+    models, why = _models_for(prep, model, horizon, candidates)
     with _one_blas_thread():
         result = _backtest_prepared(prep, horizon, models, folds, levels, progress)
     return _with_notes(result, prep.notes + tuple(why))
@@ -210,6 +211,15 @@ def _check_args(horizon: int, levels: Sequence[int], folds: int) -> None:
             raise ForecastError(f"levels are percentages between 0 and 100, got {lv!r}")
 
 
+def _check_candidates(candidates: Sequence[str]) -> None:
+    unknown = [c for c in candidates if c not in MODELS or c == COMBINATION]
+    if isinstance(candidates, str) or unknown:
+        raise ForecastError(
+            f"candidates must be model keys ({', '.join(k for k in MODELS if k != COMBINATION)}); "
+            f"not {unknown if unknown else candidates!r}"
+        )
+
+
 def _is_constant(values: np.ndarray) -> bool:
     return bool(np.ptp(values) == 0)
 
@@ -217,17 +227,14 @@ def _is_constant(values: np.ndarray) -> bool:
 def _models_for(
     prep: _Prepared, model: str, horizon: int | None = None, candidates: Sequence[str] | None = None
 ) -> tuple[list[str], list[str]]:
-    """The models to backtest for `model`: every candidate plus the combination for auto (and for the
-    combination itself, which needs them to pick its members), else that model alone. `candidates`
-    narrows auto's candidates to those keys (the ones the data allows; seasonal naive always stays)."""
+    """The models to backtest for `model`: every candidate (those among `candidates` when given) plus
+    the combination for auto (and for the combination itself, which needs them to pick its members),
+    else that model alone."""
     positive = bool(np.min(prep.values) > 0)
     names, why = candidate_models(len(prep.values), prep.seasons, positive, horizon)
     if candidates is not None:
-        unknown = [c for c in candidates if c not in MODELS or c == COMBINATION]
-        if unknown:
-            raise ForecastError(
-                f"unknown candidate(s) {', '.join(map(repr, unknown))}; choose among {', '.join(MODELS)}"
-            )
+        _check_candidates(candidates)
+        # the seasonal naive stays: the baseline every MASE is measured against, and the fallback
         names = [n for n in names if n in candidates or n == "seasonal_naive"]
     if _is_constant(prep.values):
         return ["seasonal_naive"], [f"history is constant ({prep.values[0]:g}): its value is the forecast"]

@@ -67,6 +67,29 @@ _pool_workers = 0
 _pool_lock = threading.Lock()
 
 
+PARENT_CHECK_S = 2.0  # how often a worker checks that the process that started it is still there
+
+
+def _start_worker(parent: int) -> None:
+    """A worker's start: exit with the parent, and import what the candidates fit with.
+
+    A parent killed without shutting the pool down (a Streamlit server stopped with SIGKILL) left its
+    workers running, orphaned, for good; each now exits within PARENT_CHECK_S of its parent. The fitters
+    import statsmodels lazily (so a process that never fits does not pay for it), which made the first
+    series sent to a new worker pay ~1.5 s of imports on top of its fit; a worker exists to fit, so it
+    pays them when it starts."""
+    threading.Thread(target=_exit_without, args=(parent,), daemon=True, name="exit-with-parent").start()
+    from core.forecast.models import import_fitters
+
+    import_fitters()
+
+
+def _exit_without(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)  # the parent is gone: nobody reads this worker's results
+
+
 def _shared_pool(workers: int) -> ProcessPoolExecutor:
     """One pool per process, kept between calls: spawning a worker costs ~1.3 s of imports, which a
     page that refits on every change should pay once, not every time."""
@@ -77,7 +100,12 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
         if _pool is None or _pool_workers != workers:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(os.getpid(),),
+            )
             _pool_workers = workers
         return _pool
 
@@ -162,6 +190,13 @@ def forecast_many(
     return BatchForecast(ordered, errors, workers, time.perf_counter() - t0)
 
 
+def stored_forecast(history: pd.Series, horizon: int, **kwargs: Any) -> ForecastResult | None:
+    """The fit `forecast(history, horizon, **kwargs)` would return from the fit cache, without fitting:
+    None when no identical call has been stored in this process (a page shows what is already computed
+    and fits the rest only when asked)."""
+    return fit_cache.get(_cache_key(history, horizon, kwargs))
+
+
 def _cache_key(history: Any, horizon: int, kwargs: Mapping[str, Any]) -> str | None:
     """The key forecast() would store this call under (the same settings, defaults filled in)."""
     if kwargs.get("cache", True) is False or kwargs.get("backtest_result") is not None:
@@ -173,4 +208,6 @@ def _cache_key(history: Any, horizon: int, kwargs: Mapping[str, Any]) -> str | N
     bound.apply_defaults()
     settings = dict(bound.arguments)
     settings["levels"] = tuple(settings["levels"])
+    if settings["candidates"] is not None and not isinstance(settings["candidates"], str):
+        settings["candidates"] = tuple(settings["candidates"])  # as forecast() keys it
     return fit_cache.fingerprint(history, settings)

@@ -17,6 +17,7 @@ from core.forecast.domain import (
     COMBINATION,
     COMBINE_TOP,
     DEFAULT_LEVELS,
+    MODELS,
     BacktestResult,
     ForecastError,
     ForecastResult,
@@ -54,9 +55,10 @@ def forecast(
     widened to the backtest's held-out error quantiles when the model's own band covered less than its
     level; `band_coverage` reports how much of the held-out data the final band holds. Non-negative
     histories (inferred unless given) are never forecast below zero. Pass `backtest_result` to reuse a
-    backtest of the same history. `candidates` (model keys) narrows auto's candidate set, e.g. to the
-    models that can win on a short daily series (core.costs); None keeps every candidate. With cache=True the result is stored under a hash of the history
+    backtest of the same history. With cache=True the result is stored under a hash of the history
     and settings, and an identical call (any session) returns it without refitting (`cached` is True).
+    `candidates` limits auto's (and compare_all's) candidates, e.g. to AUTO_SHORTLIST where a fit must
+    be quick; None: every candidate the data allows.
     """
     settings = {
         "horizon": horizon,
@@ -68,9 +70,10 @@ def forecast(
         "compare_all": compare_all,
         "outliers": outliers,
         "non_negative": non_negative,
+        "candidates": tuple(candidates)
+        if candidates is not None and not isinstance(candidates, str)
+        else candidates,
     }
-    if candidates is not None:  # only when given, so every other caller's cache keys stay as they were
-        settings["candidates"] = tuple(candidates)
     key = fit_cache.fingerprint(history, settings) if cache and backtest_result is None else None
     hit = fit_cache.get(key)
     if hit is not None:
@@ -94,9 +97,9 @@ def _forecast(
     compare_all: bool,
     outliers: Literal["keep", "downweight"],
     non_negative: bool | None,
+    candidates: Sequence[str] | None,
     backtest_result: BacktestResult | None,
     progress: Callable[[float, str], None] | None,
-    candidates: Sequence[str] | None = None,
 ) -> ForecastResult:
     t0 = time.perf_counter()
     levels = tuple(sorted({int(lv) for lv in levels}))
@@ -109,11 +112,13 @@ def _forecast(
 
     bt = backtest_result
     if bt is None and (model in (AUTO, COMBINATION) or calibrate) and not constant:
-        to_score = (
-            names
-            if (model in (AUTO, COMBINATION) or not compare_all)
-            else _models_for(prep, AUTO, horizon, candidates)[0]
-        )
+        to_score = names
+        if model not in (AUTO, COMBINATION) and compare_all:
+            others = _models_for(prep, AUTO, horizon, candidates)[0]
+            # the fixed model is scored even when the candidates leave it out (its bands are calibrated
+            # on its own backtest), in its place by complexity, before the combination
+            singles = sorted({*others, model} - {COMBINATION}, key=lambda m: MODELS[m][0])
+            to_score = singles + [COMBINATION]
         bt = _backtest_prepared(prep, horizon, to_score, folds, levels, _scaled(progress, 0.0, 0.9))
         notes += bt.notes
 

@@ -17,6 +17,7 @@ import pytest
 
 from core.config import config_from_dict
 from core.forecast import (
+    AUTO_SHORTLIST,
     COMBINATION,
     COMBINE_TOP,
     MODELS,
@@ -42,6 +43,7 @@ from core.forecast import (
     parse_known_events,
     score_against_actual,
     smape,
+    stored_forecast,
     summarize,
 )
 
@@ -633,3 +635,113 @@ def test_forecast_many_reuses_fits_stored_in_this_process():
     assert batch.results["a"].cached and not batch.results["b"].cached
     pd.testing.assert_frame_equal(batch.results["a"].frame, alone.frame)
     assert forecast(series["b"], 12, **kwargs).cached
+
+
+def test_stored_forecast_returns_a_stored_fit_without_fitting():
+    clear_forecast_cache()
+    history = seasonal_series(days=6, noise=1.0, seed=9)
+    kwargs = {"season_lengths": (24,), "model": "ar_seasonal"}
+    assert stored_forecast(history, 12, **kwargs) is None  # nothing stored: no fit either
+    assert forecast_cache_info()["size"] == 0
+    fitted = forecast(history, 12, **kwargs)
+    stored = stored_forecast(history, 12, progress=lambda f, text: None, **kwargs)
+    assert stored is not None and stored.cached
+    pd.testing.assert_frame_equal(stored.frame, fitted.frame)
+    assert stored_forecast(history, 24, **kwargs) is None  # another horizon is another fit
+    assert stored_forecast(history, 12, season_lengths=(24,), model="seasonal_naive") is None
+
+
+def test_pool_workers_import_the_fitters_when_they_start():
+    """A new worker imports statsmodels before its first series, so no fit pays the import."""
+    from core.forecast import pool
+
+    pool.shutdown_pool()
+    try:
+        worker_pool = pool._shared_pool(1)
+        loaded = worker_pool.submit(_statsmodels_modules_loaded).result(timeout=120)
+        assert {"statsmodels.tsa.exponential_smoothing.ets", "statsmodels.tsa.statespace.sarimax"} <= loaded
+    finally:
+        pool.shutdown_pool()
+
+
+def _statsmodels_modules_loaded() -> set[str]:
+    return {name for name in sys.modules if name.startswith("statsmodels.tsa.")}
+
+
+# ---- auto's candidates limited (the Forecast page's shortlist, issue 17) ----------------------------------
+def test_auto_backtests_only_the_candidates_given():
+    history = seasonal_series(days=14, noise=3.0, seed=2)
+    result = forecast(history, 24, season_lengths=(24,), candidates=AUTO_SHORTLIST)
+    scored = {s.model for s in result.backtest.scores}
+    assert scored <= {*AUTO_SHORTLIST, COMBINATION} and COMBINATION in scored
+    assert not scored & {"theta", "mstl_ets", "sarimax", "ets_level"}
+    assert result.model_key in scored
+    full = forecast(history, 24, season_lengths=(24,))
+    assert {"theta", "mstl_ets", "sarimax"} <= {s.model for s in full.backtest.scores}  # the default: all
+    # the seasonal naive (MASE's baseline and the fallback) is always scored
+    only_ets = backtest(history, 24, season_lengths=(24,), candidates=("ets_additive",))
+    assert {s.model for s in only_ets.scores} == {"seasonal_naive", "ets_additive", COMBINATION}
+
+
+def test_a_fixed_model_outside_the_candidates_is_still_scored_and_calibrated():
+    history = seasonal_series(days=10, noise=2.0)
+    result = forecast(
+        history, 24, season_lengths=(24,), model="theta", compare_all=True, candidates=AUTO_SHORTLIST
+    )
+    assert result.model_key == "theta"
+    scored = [s.model for s in result.backtest.scores]
+    assert "theta" in scored and "mstl_ets" not in scored
+    assert scored == sorted(scored, key=lambda m: MODELS[m][0])  # simplest first, the combination last
+    assert result.backtest.score("theta").ok and result.band_coverage
+
+
+def test_unknown_candidates_are_named():
+    history = seasonal_series(days=6)
+    with pytest.raises(ForecastError, match="prophet"):
+        forecast(history, 12, season_lengths=(24,), candidates=("ets_additive", "prophet"))
+    with pytest.raises(ForecastError, match="candidates must be model keys"):
+        forecast(history, 12, season_lengths=(24,), candidates="ets_additive")
+
+
+def test_the_candidates_are_part_of_the_stored_fit_key():
+    clear_forecast_cache()
+    history = seasonal_series(days=8, noise=1.0, seed=11)
+    short = forecast(history, 12, season_lengths=(24,), candidates=list(AUTO_SHORTLIST))
+    assert not forecast(history, 12, season_lengths=(24,)).cached  # every candidate: another fit
+    again = stored_forecast(history, 12, season_lengths=(24,), candidates=AUTO_SHORTLIST)
+    assert again is not None and again.cached  # a list and a tuple of the same keys are one fit
+    pd.testing.assert_frame_equal(again.frame, short.frame)
+
+
+def test_pool_workers_exit_when_their_parent_is_killed():
+    """A server killed without shutting the pool down (SIGKILL) must not leave its workers running."""
+    import time
+
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal, sys\n"
+            f"sys.path.insert(0, {str(REPO)!r})\n"
+            "from core.forecast import pool\n"
+            "print(pool._shared_pool(1).submit(os.getpid).result(timeout=120), flush=True)\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    worker = int(parent.stdout.readline())
+    assert parent.wait(timeout=60) == -9
+    deadline = time.monotonic() + 60
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(worker), f"worker {worker} outlived its parent"
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's exit is reaped by init, which in a container may not reap)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"

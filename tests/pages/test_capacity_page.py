@@ -194,3 +194,33 @@ def test_queue_workers_backlog_tracking_and_replay_on_measured_depth(page: AppTe
     assert any("Replayed on the measured queue depth" in c.value for c in page.caption)
     page.number_input(key="cap_q_rate").set_value(0.0).run()
     assert any("must process more than 0 jobs" in e.value for e in page.error)
+
+
+def test_a_rerun_without_new_plan_inputs_reuses_the_simulations(app_config, monkeypatch) -> None:
+    """Issue 17: the scenarios' simulations are cached by their inputs; a click that changes no plan
+    input (here: a plain rerun, and picking a scenario to save) does not simulate again."""
+    import core.capacity
+
+    simulated: list[list[str]] = []
+    real = core.capacity.run_scenarios
+
+    def counting(scenarios, *args, **kwargs):
+        simulated.append([sc.name for sc in scenarios])
+        return real(scenarios, *args, **kwargs)
+
+    monkeypatch.setattr(core.capacity, "run_scenarios", counting)
+    at = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=180)
+    at.run()
+    at.switch_page("pages/capacity.py")
+    at.run()
+    before = len(simulated)
+    at.slider(key="cap_growth").set_value(15).run()  # a plan no other test asked for: simulated here
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(simulated) == before + 1 and len(simulated[-1]) == 3
+    first = summary(at)
+    at.run()
+    at.selectbox(key="cap_save_pick").set_value("Kubernetes HPA").run()
+    assert len(simulated) == before + 1
+    assert summary(at).equals(first)
+    at.slider(key="cap_spike").set_value(2.0).run()  # a new plan input: simulated again
+    assert len(simulated) == before + 2

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from connectors.store import open_db
 from connectors.store_forecasts import list_snapshots, load_snapshot
 from core.config import load_config
-from core.forecast import MODELS
+from core.forecast import MODELS, clear_forecast_cache, forecast_cache_info
 from tests.conftest import REPO_ROOT
 
 REGION = "eu-west-1"
@@ -127,3 +127,70 @@ def test_a_quarter_ahead_with_thirteen_weeks_of_history_where_data_allows(page: 
     assert "forecast 91 days (2184 steps)" in captions  # 91 x 24 hourly steps
     row = _summary(page)
     assert row["model"] == "seasonal_naive"
+
+
+# ---- the region shown first, the others when asked (issue 17: a cold visit fitted every region) ------
+THREE = ["eu-west-1", "us-east-1", "ap-northeast-1"]
+
+
+def _open_three(**params: str) -> AppTest:
+    at = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=300)
+    at.query_params.update(
+        {"forecast_regions": ",".join(THREE), "history": "7 days", "horizon": "1", **params}
+    )
+    at.run()
+    at.switch_page("pages/forecast.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _summary_regions(at: AppTest) -> list[str]:
+    frame = next(df.value for df in at.dataframe if "capacity reached (mean)" in df.value.columns)
+    return list(frame["region"])
+
+
+def test_only_the_region_shown_is_fitted_until_all_are_asked_for(app_config) -> None:
+    clear_forecast_cache()
+    at = _open_three()
+    assert _summary_regions(at) == [THREE[0]]
+    assert forecast_cache_info()["size"] == 1  # one fit, not three
+    assert len(at.get("plotly_chart")) == 1
+    assert any("Forecast all 3 regions" in c.value for c in at.caption)
+
+    at.radio(key="fc_shown").set_value(THREE[2]).run()
+    assert not at.exception
+    assert _summary_regions(at) == [THREE[2]]
+    assert forecast_cache_info()["size"] == 2
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert THREE[2] in spec["layout"]["title"]["text"]
+
+    at.toggle(key="fc_all").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _summary_regions(at) == THREE
+    assert forecast_cache_info()["size"] == 3  # the two stored fits reused, one more fitted
+    assert at.query_params["all_regions"] == "true" and at.query_params["shown"] == THREE[2]
+
+
+def test_a_second_visitor_reuses_every_stored_fit(app_config) -> None:
+    clear_forecast_cache()
+    first = _open_three(all_regions="true")
+    assert _summary_regions(first) == THREE
+    fitted = forecast_cache_info()
+    assert fitted["size"] == 3
+
+    second = _open_three(all_regions="true")  # another session, the same link
+    assert _summary_regions(second) == THREE
+    after = forecast_cache_info()
+    assert after["size"] == 3 and after["hits"] - fitted["hits"] >= 3  # nothing refitted
+    assert any("a stored fit, reused" in m.value for m in second.markdown)
+
+
+def test_the_chart_sends_compact_traces(page: AppTest) -> None:
+    """History and forecast go as x0/dx with float32 values (ui.trace_data), not a timestamp per point."""
+    spec = json.loads(page.get("plotly_chart")[0].proto.spec)
+    history = next(t for t in spec["data"] if t.get("name") == "history")
+    assert "x0" in history and "dx" in history and "x" not in history
+    forecast_trace = next(t for t in spec["data"] if t.get("name") == "forecast")
+    assert forecast_trace["dx"] == 3600 * 1000  # hourly steps, in ms on a date axis
+    assert spec["layout"]["shapes"]  # the history's end (and the ceiling) as layout shapes
