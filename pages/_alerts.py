@@ -4,20 +4,36 @@ that reruns on its own as an `st.fragment(run_every=...)`."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
 
 from core.alerting.compare import AlertComparison, compare_alerts
-from core.alerting.evaluate import headroom_alerts, threshold_states
+from core.alerting.evaluate import (
+    burn_window_aggregates,
+    burn_windows,
+    headroom_alerts,
+    threshold_lookback,
+    threshold_states,
+)
 from core.alerting.rules import RuleError, generate_rules
 from core.alerting.types import SEVERITY_BADGES, SLO_BURN_ALERT, Alert, Silence
 from core.config import HeadroomConfig
-from core.ports import SourceError
-from core.slo import SLO, metrics_for, rules_lookback
+from core.ports import (
+    RangeAggregate,
+    SlotAggregates,
+    SlotAggregateSource,
+    SourceError,
+    empty_metrics_frame,
+)
+from core.slo import SLO, metric_grid, metrics_for, rules_lookback
 from pages import _ui as ui
 from pages._slo_data import slo_grid
+
+# the rule windows asked at once (each one request per figure; the 3-day ones are Prometheus's work)
+WINDOW_WORKERS = 3
 
 LEVEL_ICONS = {"page": "🔴 page", "ticket": "🟡 ticket", "ok": "🟢 ok", "no data": "⚪ no data"}
 # label shown -> (URL value, interval)
@@ -143,18 +159,69 @@ def _rows(cfg: HeadroomConfig, rows: list[AlertComparison], pending: list[Alert]
     return pd.DataFrame(out)
 
 
-def alerts_panel(cfg: HeadroomConfig, page: str, compare: bool = True) -> None:
-    """Headroom's burn-rate and threshold alerts at the evaluation time, beside Alertmanager's."""
-    # a relative range follows the clock here, as in the page's other self-refreshing parts: no rerun
-    # of the whole page (that would redraw every control and lose what a user is typing)
-    at = evaluation_time()
-    slos = [SLO.from_config(s) for s in cfg.slo]
-    metrics = sorted(set(metrics_for(slos)) | {m for r in cfg.alert_rule for m in (r.metric, r.per) if m})
-    lookback = max(
-        [rules_lookback(cfg.burn_rate_rule), *(r.for_ + timedelta(minutes=10) for r in cfg.alert_rule)]
+@st.cache_resource(ttl=ui.CACHE_TTL_S, max_entries=8, show_spinner=False)
+def _window_sums(
+    kind: str,
+    figures: tuple[RangeAggregate, ...],
+    at: datetime,
+    windows: tuple[timedelta, ...],
+    regions: tuple[str, ...],
+    _mtime: float,
+) -> dict[timedelta, SlotAggregates]:
+    src = ui.source(kind)
+
+    def one(window: timedelta) -> SlotAggregates:
+        return src.aggregate_slots(list(figures), at - window, at, window, list(regions))
+
+    with ThreadPoolExecutor(max_workers=min(WINDOW_WORKERS, len(windows))) as pool:
+        return dict(zip(windows, pool.map(one, windows), strict=True))
+
+
+def burn_window_sums(
+    cfg: HeadroomConfig, at: datetime, regions: tuple[str, ...], kind: str = "metrics"
+) -> dict[timedelta, SlotAggregates] | None:
+    """Each burn-rate window's sums ending at `at`, computed by the source (Prometheus: one instant-like
+    query per figure and window: `sum_over_time` / `avg_over_time` of the SLO metrics' templates over
+    the window, the counters the generated rules read), so the panel reads a few numbers per region
+    instead of a 3-day grid (1.7 MB at 20 regions, issue 17). None when the source cannot (the store,
+    CloudWatch) or an SLO needs every step's own ratio: the panel then reads the grid as before. On a
+    source failure the same banner and last good sums as every loader (no burn-rate alerts without)."""
+    src = ui.source(kind)
+    figures = burn_window_aggregates(cfg)
+    windows = burn_windows(cfg)
+    if not isinstance(src, SlotAggregateSource) or figures is None or not figures or not windows:
+        return None
+    from core.config import config_path
+
+    try:
+        mtime = config_path().stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    return ui.load_last_good(
+        ("burn_windows", kind, figures, at, windows, regions),
+        lambda: _window_sums(kind, figures, at, windows, regions, mtime),
+        dict,
+        kind,
+        what="burn-rate windows",
     )
-    grid = slo_grid(metrics, at - lookback, at, cfg.region_codes)
-    mine = headroom_alerts(cfg, grid, at)
+
+
+def panel_alerts(cfg: HeadroomConfig, at: datetime) -> tuple[list[Alert], list[Alert]]:
+    """(firing, pending) at `at`: the burn-rate alerts from the rule windows' sums where the source
+    computes them (burn_window_sums), else from a grid over the rules' lookback; threshold rules from
+    a 1-minute grid over their longest `for`."""
+    slos = [SLO.from_config(s) for s in cfg.slo]
+    threshold_metrics = {m for r in cfg.alert_rule for m in (r.metric, r.per) if m}
+    regions = tuple(cfg.region_codes)
+    windows = burn_window_sums(cfg, at, regions)
+    if windows is None:
+        metrics = sorted(set(metrics_for(slos)) | threshold_metrics)
+        lookback = max(rules_lookback(cfg.burn_rate_rule), threshold_lookback(cfg))
+    else:
+        metrics, lookback = sorted(threshold_metrics), threshold_lookback(cfg)
+    # no threshold rule and the windows' sums: no grid at all
+    grid = slo_grid(metrics, at - lookback, at, regions) if metrics else metric_grid(empty_metrics_frame())
+    mine = headroom_alerts(cfg, grid, at, windows)
     pending = [
         Alert(
             {"alertname": s.rule.name, "region": s.region, "severity": s.rule.severity},
@@ -165,6 +232,15 @@ def alerts_panel(cfg: HeadroomConfig, page: str, compare: bool = True) -> None:
         for s in threshold_states(cfg, grid, at)
         if s.state == "pending"
     ]
+    return mine, pending
+
+
+def alerts_panel(cfg: HeadroomConfig, page: str, compare: bool = True) -> None:
+    """Headroom's burn-rate and threshold alerts at the evaluation time, beside Alertmanager's."""
+    # a relative range follows the clock here, as in the page's other self-refreshing parts: no rerun
+    # of the whole page (that would redraw every control and lose what a user is typing)
+    at = evaluation_time()
+    mine, pending = panel_alerts(cfg, at)
     theirs, silences, problem = alertmanager_state() if compare else (None, [], "")
     names = {SLO_BURN_ALERT, "HeadroomSignal", *(r.name for r in cfg.alert_rule)}
     rows = compare_alerts(mine, theirs, names)
