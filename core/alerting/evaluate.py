@@ -128,6 +128,18 @@ def headroom_alerts(
     With `windows` (each burn-rate window's `burn_window_aggregates` as one slot ending at `at`) the
     burn-rate alerts come from those sums and `grid` needs only the threshold rules' metrics over
     `threshold_lookback`; without, `grid` covers every SLO metric over the rules' lookback."""
+    return burn_alerts(config, at, grid, windows) + threshold_alerts(config, grid, at)
+
+
+def burn_alerts(
+    config: HeadroomConfig,
+    at: datetime,
+    grid: MetricGrid | None = None,
+    windows: Mapping[timedelta, SlotAggregates] | None = None,
+) -> list[Alert]:
+    """The burn-rate alerts firing at `at`, from `windows` (see headroom_alerts) or else from `grid`."""
+    if windows is None and grid is None:
+        raise ValueError("burn_alerts needs a grid or the windows' sums")
     alerts: list[Alert] = []
     for slo_config in config.slo:
         slo = SLO.from_config(slo_config)
@@ -156,6 +168,12 @@ def headroom_alerts(
                 alerts.append(
                     Alert(labels, burn_annotations(config, slo_config, evaluation.rule, scope), "firing")
                 )
+    return alerts
+
+
+def threshold_alerts(config: HeadroomConfig, grid: MetricGrid, at: datetime) -> list[Alert]:
+    """Every threshold rule firing in a region at `at` (threshold_states)."""
+    alerts: list[Alert] = []
     for st in threshold_states(config, grid, at):
         if st.state == "firing":
             labels = {"alertname": st.rule.name, "region": st.region, "severity": st.rule.severity}

@@ -190,9 +190,10 @@ def test_quiet_period_fires_nothing(world: dict) -> None:
 
 
 def test_rule_window_sums_fire_what_the_grid_fires(world: dict) -> None:
-    """The alerts panel's path (issue 17): each burn-rate window's sums computed by Prometheus (one slot
-    of the window's length ending at the evaluation time) give the very alerts the 3-day grid gives, at
-    every minute where the grid's firing set changes (and the minute before) and every half hour."""
+    """The alerts panel's path (issue 17): each burn-rate window's sums computed by Prometheus (instant
+    queries over the windows' disjoint pieces, each window one slot of its length ending at the
+    evaluation time) give the very alerts the 3-day grid gives, at every minute where the grid's firing
+    set changes (and the minute before) and every half hour; at a time off the minute too."""
     config, source = world["config"], world["source"]
     figures = burn_window_aggregates(config)
     assert figures
@@ -206,11 +207,13 @@ def test_rule_window_sums_fire_what_the_grid_fires(world: dict) -> None:
         asked = sorted({m for m in minutes if m in changes or m + s.eval_every in changes or m % 30 == 1})
         for m in asked:
             at = base_of(i) + timedelta(minutes=m)
-            windows = {
-                w: source.aggregate_slots(figures, at - w, at, w, config.region_codes)
-                for w in burn_windows(config)
-            }
+            windows = source.aggregate_windows(figures, at, burn_windows(config), config.region_codes)
             from_windows = headroom_alerts(config, world["grids"][s.name], at, windows)
             assert from_windows == on_grid[m], (s.name, m)
+            # 20 s past the minute: the same samples in every window (the grid's windows end at `at`)
+            later = at + timedelta(seconds=20)
+            off_minute = source.aggregate_windows(figures, later, burn_windows(config), config.region_codes)
+            grid = world["grids"][s.name]
+            assert headroom_alerts(config, grid, later, off_minute) == headroom_alerts(config, grid, later)
             burning += sum(1 for a in from_windows if a.name == SLO_BURN_ALERT)
     assert burning > 0  # not vacuous: burn-rate alerts fire at some of the compared minutes
