@@ -673,19 +673,10 @@ class PrometheusSource:
             more = f" ({len(errors) - 1} more of {len(misses)} queries failed too)" if len(errors) > 1 else ""
             self._record_error(errors[0].message + more)
             raise SourceError(self.name, errors[0].message + more, query=errors[0].query)
-        fetched_at = time.monotonic()
         warnings: list[str] = []
         for q, (values, query_warnings) in zip(misses, outcomes, strict=True):  # type: ignore[misc]
-            results[q] = (values, query_warnings)
+            results[q] = (values, query_warnings)  # kept in the caches by _instant_one_safe already
             warnings.extend(query_warnings)
-            with self._lock:
-                self._instant_cache[q] = (fetched_at, values, query_warnings)
-                while len(self._instant_cache) > MAX_CACHE_ENTRIES * 4:
-                    self._instant_cache.popitem(last=False)
-                if q[1] < time.time() - CLOSED_AFTER_S and not query_warnings:
-                    self._closed_instant[q] = (values, query_warnings)
-                    while len(self._closed_instant) > MAX_CLOSED_PIECES:
-                        self._closed_instant.popitem(last=False)
         self._record_success(time.perf_counter() - t0, tuple(dict.fromkeys(warnings)))
         return results
 
@@ -700,14 +691,28 @@ class PrometheusSource:
                     self.name, f"query {query!r} failed unexpectedly: {_short(exc)}", query=query
                 )
 
-        return self._single_flight(("instant", query, at_s), fetch)
+        def keep(outcome: tuple[dict[str, float], tuple[str, ...]]) -> None:  # under self._lock
+            values, query_warnings = outcome
+            self._instant_cache[(query, at_s)] = (time.monotonic(), values, query_warnings)
+            while len(self._instant_cache) > MAX_CACHE_ENTRIES * 4:
+                self._instant_cache.popitem(last=False)
+            if at_s < time.time() - CLOSED_AFTER_S and not query_warnings:
+                self._closed_instant[(query, at_s)] = (values, query_warnings)
+                while len(self._closed_instant) > MAX_CLOSED_PIECES:
+                    self._closed_instant.popitem(last=False)
 
-    def _single_flight(self, key: tuple[Any, ...], fetch: Callable[[], Any]) -> Any:
+        return self._single_flight(("instant", query, at_s), fetch, keep)
+
+    def _single_flight(
+        self, key: tuple[Any, ...], fetch: Callable[[], Any], keep: Callable[[Any], None]
+    ) -> Any:
         """One request per (query, times) at a time: a caller asking what another thread is already
         fetching waits for that answer instead of sending it again (a page prefetches its later parts
         while its first parts load: core.ports.prefetch); and at most MAX_CONCURRENT_QUERIES requests
         of this source in flight across every caller, so prefetches never pile up on Prometheus (the
-        wait for a slot is not part of a request's deadline)."""
+        wait for a slot is not part of a request's deadline). A good answer goes into the cache (`keep`,
+        under the lock) before the request stops being in flight, so a caller arriving in between finds
+        one or the other, not neither (the caller's own batch may take seconds more)."""
         with self._lock:
             pending = self._inflight.get(key)
             leader = pending is None
@@ -725,6 +730,8 @@ class PrometheusSource:
             pending.set_exception(exc)
             raise
         with self._lock:
+            if not isinstance(outcome, SourceError):
+                keep(outcome)
             self._inflight.pop(key, None)
         pending.set_result(outcome)
         return outcome
@@ -813,19 +820,13 @@ class PrometheusSource:
             with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_QUERIES, len(misses))) as pool:
                 outcomes = list(pool.map(lambda q: self._fetch_one_safe(q, start_s, end_s, step_s), misses))
         latency = time.perf_counter() - t0
-        fetched_at = time.monotonic()
         warnings: list[str] = []
         for q, outcome in zip(misses, outcomes, strict=True):
             if isinstance(outcome, SourceError):
                 errors.append(outcome)
                 continue
-            results[q] = outcome
+            results[q] = outcome  # kept in the cache by _fetch_one_safe already
             warnings.extend(outcome.warnings)
-            with self._lock:
-                self._cache[(q, start_s, end_s, step_s)] = (fetched_at, outcome)
-                self._cache.move_to_end((q, start_s, end_s, step_s))
-                while len(self._cache) > MAX_CACHE_ENTRIES:
-                    self._cache.popitem(last=False)
         if errors:
             first = errors[0]
             more = f" ({len(errors) - 1} more of {len(misses)} queries failed too)" if len(errors) > 1 else ""
@@ -845,7 +846,13 @@ class PrometheusSource:
                     self.name, f"query {query!r} failed unexpectedly: {_short(exc)}", query=query
                 )
 
-        return self._single_flight(("range", query, start_s, end_s, step_s), fetch)
+        def keep(outcome: _Series) -> None:  # under self._lock
+            self._cache[(query, start_s, end_s, step_s)] = (time.monotonic(), outcome)
+            self._cache.move_to_end((query, start_s, end_s, step_s))
+            while len(self._cache) > MAX_CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+
+        return self._single_flight(("range", query, start_s, end_s, step_s), fetch, keep)
 
     def _fetch_one(self, query: str, start_s: int, end_s: int, step_s: int) -> _Series:
         params = {
