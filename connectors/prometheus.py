@@ -701,10 +701,23 @@ class PrometheusSource:
                 while len(self._closed_instant) > MAX_CLOSED_PIECES:
                     self._closed_instant.popitem(last=False)
 
-        return self._single_flight(("instant", query, at_s), fetch, keep)
+        def kept() -> tuple[dict[str, float], tuple[str, ...]] | None:  # under self._lock
+            closed = self._closed_instant.get((query, at_s))
+            if closed is not None:
+                return closed
+            hit = self._instant_cache.get((query, at_s))
+            if hit is not None and time.monotonic() - hit[0] <= self.cache_ttl_s:
+                return hit[1], hit[2]
+            return None
+
+        return self._single_flight(("instant", query, at_s), fetch, keep, kept)
 
     def _single_flight(
-        self, key: tuple[Any, ...], fetch: Callable[[], Any], keep: Callable[[Any], None]
+        self,
+        key: tuple[Any, ...],
+        fetch: Callable[[], Any],
+        keep: Callable[[Any], None],
+        kept: Callable[[], Any | None],
     ) -> Any:
         """One request per (query, times) at a time: a caller asking what another thread is already
         fetching waits for that answer instead of sending it again (a page prefetches its later parts
@@ -712,8 +725,13 @@ class PrometheusSource:
         of this source in flight across every caller, so prefetches never pile up on Prometheus (the
         wait for a slot is not part of a request's deadline). A good answer goes into the cache (`keep`,
         under the lock) before the request stops being in flight, so a caller arriving in between finds
-        one or the other, not neither (the caller's own batch may take seconds more)."""
+        one or the other, not neither (the caller's own batch may take seconds more); and the cache is
+        looked at again here (`kept`, under the lock): a batch checks it once at its start, and another
+        caller may have fetched the query while the batch's workers got to it."""
         with self._lock:
+            hit = kept()
+            if hit is not None:
+                return hit
             pending = self._inflight.get(key)
             leader = pending is None
             if leader:
@@ -852,7 +870,11 @@ class PrometheusSource:
             while len(self._cache) > MAX_CACHE_ENTRIES:
                 self._cache.popitem(last=False)
 
-        return self._single_flight(("range", query, start_s, end_s, step_s), fetch, keep)
+        def kept() -> _Series | None:  # under self._lock
+            hit = self._cache.get((query, start_s, end_s, step_s))
+            return hit[1] if hit is not None and time.monotonic() - hit[0] <= self.cache_ttl_s else None
+
+        return self._single_flight(("range", query, start_s, end_s, step_s), fetch, keep, kept)
 
     def _fetch_one(self, query: str, start_s: int, end_s: int, step_s: int) -> _Series:
         params = {
