@@ -27,8 +27,8 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -160,6 +160,10 @@ def _gc_paused() -> Iterator[None]:
 class PrometheusSource:
     """MetricsSource over the Prometheus HTTP API (`/api/v1/query_range`)."""
 
+    # core.ports.JoinsRequestsInFlight: answers kept (TTL, closed pieces) and one request per query at a
+    # time (_single_flight), so pages may prefetch their later parts
+    joins_requests_in_flight: ClassVar[bool] = True
+
     def __init__(
         self,
         config: PrometheusConfig,
@@ -224,6 +228,9 @@ class PrometheusSource:
         self._instant_cache: OrderedDict[tuple[str, int], tuple[float, dict[str, float], tuple[str, ...]]] = (
             OrderedDict()
         )
+        # requests in flight by (kind, query, times), and the slots every caller shares (_single_flight)
+        self._inflight: dict[tuple[Any, ...], Future] = {}
+        self._slots = threading.BoundedSemaphore(MAX_CONCURRENT_QUERIES)
 
     # -- MetricsSource -----------------------------------------------------------------------------
     def query_range(
@@ -435,8 +442,15 @@ class PrometheusSource:
                 first, end, timedelta(minutes=1), self.config.scrape_interval
             )
             start_s, end_s = aligned_range(first, end, resolution_s)
-            # the range [start, end] includes its first step; a window (end - window, end] does not
-            span_s = max(end_s - start_s + (resolution_s if a.window is None else 0), resolution_s)
+            # the range [start, end] includes its first step; a window (end - window, end] holds the
+            # steps after the last one at or before end - window, whatever the seconds of `end` (from
+            # start_s, an `end` off the step lost the window's first step)
+            if a.window is None:
+                span_s = max(end_s - start_s + resolution_s, resolution_s)
+            else:
+                span_s = max(
+                    end_s - math.floor(first.timestamp() / resolution_s) * resolution_s, resolution_s
+                )
             if span_s > SPLIT_LONGER_THAN_S and a.key not in self.aggregate_queries:
                 split[a] = [
                     (
@@ -535,6 +549,101 @@ class PrometheusSource:
         frame["ts"] = pd.to_datetime(frame["ts"], unit="ns", utc=True)
         return replace(result, frame=frame)
 
+    def aggregate_windows(
+        self,
+        aggregates: Sequence[RangeAggregate],
+        at: datetime,
+        windows: Sequence[timedelta],
+        regions: Sequence[str] | None = None,
+    ) -> dict[timedelta, SlotAggregates]:
+        """core.ports.WindowAggregateSource: each figure over each window (at - w, at] (the burn-rate
+        rule windows), as one slot of length w ending at `at` aligned down to the resolution of the
+        longest window. Nested windows share their work: the windows cut (at - w_max, at] into disjoint
+        pieces, one instant query per figure part and piece (a share as share and step count, as the
+        long ranges' pieces), each window the sum of the pieces inside it, so Prometheus evaluates
+        every step once per figure instead of once per window holding it (the 3-day window alone is
+        most of the work). The steps are those of a query_range over the longest window."""
+        if at.tzinfo is None:
+            raise ValueError("at must be timezone-aware (UTC)")
+        if any(a.window is not None for a in aggregates):
+            raise ValueError("aggregate_windows: give the figures without a window; `windows` sets them")
+        bad = [w for w in windows if w <= timedelta(0)]
+        if bad:
+            raise ValueError(f"aggregate_windows: windows must be positive, got {bad}")
+        ordered = sorted(set(windows))
+        if not ordered:
+            return {}
+        longest = ordered[-1]
+        resolution_s = prometheus_step_seconds(
+            at - longest, at, timedelta(minutes=1), self.config.scrape_interval
+        )
+        end_s = math.floor(at.timestamp() / resolution_s) * resolution_s
+
+        def empty(window: timedelta) -> SlotAggregates:
+            return SlotAggregates(
+                empty_slot_frame(),
+                datetime.fromtimestamp(end_s, UTC),
+                window,
+                1,
+                timedelta(seconds=resolution_s),
+            )
+
+        wanted_regions = self._checked_regions(self.regions if regions is None else regions)
+        usable = [a for a in aggregates if all(m in self.queries for m in a.metrics)]
+        if not usable or not wanted_regions:
+            return {w: empty(w) for w in ordered}
+        # the last step of each window's start: a window holds the steps after it, up to end_s
+        bounds = [
+            math.floor((at.timestamp() - w.total_seconds()) / resolution_s) * resolution_s for w in ordered
+        ]
+        pieces = []  # (evaluation time, span) of each disjoint piece, newest first
+        upper = end_s
+        for lower in bounds:
+            if lower < upper:
+                pieces.append((upper, upper - lower))
+            upper = min(upper, lower)
+        parts = list(dict.fromkeys(part for a in usable for part in piece_parts(a)))
+        asked = {
+            (part, at_s): (
+                aggregate_query(part, self.queries, {}, wanted_regions, span_s, resolution_s),
+                at_s,
+            )
+            for part in parts
+            for at_s, span_s in pieces
+        }
+        results = self._instant_all(list(dict.fromkeys(asked.values())))
+        out: dict[timedelta, SlotAggregates] = {}
+        for window, lower in zip(ordered, bounds, strict=True):
+            inside = [(at_s, span_s) for at_s, span_s in pieces if at_s - span_s >= lower]
+            rows = []
+            for a in usable:
+                combined = combine_pieces(
+                    a,
+                    [
+                        (part, at_s, results[asked[(part, at_s)]][0])
+                        for part in piece_parts(a)
+                        for at_s, _ in inside
+                    ],
+                )
+                rows += [
+                    (region, a.key, value)
+                    for region, value in combined.items()
+                    if region in wanted_regions and math.isfinite(value)
+                ]
+            if not rows:
+                out[window] = empty(window)
+                continue
+            frame = pd.DataFrame(rows, columns=["region", "aggregate", "value"])
+            frame.insert(
+                0,
+                "ts",
+                pd.to_datetime(
+                    np.full(len(frame), end_s * 1_000_000_000, dtype=np.int64), unit="ns", utc=True
+                ),
+            )
+            out[window] = replace(empty(window), frame=frame)
+        return out
+
     def _instant_all(
         self, queries: list[tuple[str, int]]
     ) -> dict[tuple[str, int], tuple[dict[str, float], tuple[str, ...]]]:
@@ -564,29 +673,86 @@ class PrometheusSource:
             more = f" ({len(errors) - 1} more of {len(misses)} queries failed too)" if len(errors) > 1 else ""
             self._record_error(errors[0].message + more)
             raise SourceError(self.name, errors[0].message + more, query=errors[0].query)
-        fetched_at = time.monotonic()
         warnings: list[str] = []
         for q, (values, query_warnings) in zip(misses, outcomes, strict=True):  # type: ignore[misc]
-            results[q] = (values, query_warnings)
+            results[q] = (values, query_warnings)  # kept in the caches by _instant_one_safe already
             warnings.extend(query_warnings)
-            with self._lock:
-                self._instant_cache[q] = (fetched_at, values, query_warnings)
-                while len(self._instant_cache) > MAX_CACHE_ENTRIES * 4:
-                    self._instant_cache.popitem(last=False)
-                if q[1] < time.time() - CLOSED_AFTER_S and not query_warnings:
-                    self._closed_instant[q] = (values, query_warnings)
-                    while len(self._closed_instant) > MAX_CLOSED_PIECES:
-                        self._closed_instant.popitem(last=False)
         self._record_success(time.perf_counter() - t0, tuple(dict.fromkeys(warnings)))
         return results
 
     def _instant_one_safe(
         self, query: str, at_s: int
     ) -> tuple[dict[str, float], tuple[str, ...]] | SourceError:
+        def fetch() -> tuple[dict[str, float], tuple[str, ...]] | SourceError:
+            try:
+                return self._instant_one(query, at_s)
+            except Exception as exc:  # nothing may escape to a page as a traceback
+                return SourceError(
+                    self.name, f"query {query!r} failed unexpectedly: {_short(exc)}", query=query
+                )
+
+        def keep(outcome: tuple[dict[str, float], tuple[str, ...]]) -> None:  # under self._lock
+            values, query_warnings = outcome
+            self._instant_cache[(query, at_s)] = (time.monotonic(), values, query_warnings)
+            while len(self._instant_cache) > MAX_CACHE_ENTRIES * 4:
+                self._instant_cache.popitem(last=False)
+            if at_s < time.time() - CLOSED_AFTER_S and not query_warnings:
+                self._closed_instant[(query, at_s)] = (values, query_warnings)
+                while len(self._closed_instant) > MAX_CLOSED_PIECES:
+                    self._closed_instant.popitem(last=False)
+
+        def kept() -> tuple[dict[str, float], tuple[str, ...]] | None:  # under self._lock
+            closed = self._closed_instant.get((query, at_s))
+            if closed is not None:
+                return closed
+            hit = self._instant_cache.get((query, at_s))
+            if hit is not None and time.monotonic() - hit[0] <= self.cache_ttl_s:
+                return hit[1], hit[2]
+            return None
+
+        return self._single_flight(("instant", query, at_s), fetch, keep, kept)
+
+    def _single_flight(
+        self,
+        key: tuple[Any, ...],
+        fetch: Callable[[], Any],
+        keep: Callable[[Any], None],
+        kept: Callable[[], Any | None],
+    ) -> Any:
+        """One request per (query, times) at a time: a caller asking what another thread is already
+        fetching waits for that answer instead of sending it again (a page prefetches its later parts
+        while its first parts load: core.ports.prefetch); and at most MAX_CONCURRENT_QUERIES requests
+        of this source in flight across every caller, so prefetches never pile up on Prometheus (the
+        wait for a slot is not part of a request's deadline). A good answer goes into the cache (`keep`,
+        under the lock) before the request stops being in flight, so a caller arriving in between finds
+        one or the other, not neither (the caller's own batch may take seconds more); and the cache is
+        looked at again here (`kept`, under the lock): a batch checks it once at its start, and another
+        caller may have fetched the query while the batch's workers got to it."""
+        with self._lock:
+            hit = kept()
+            if hit is not None:
+                return hit
+            pending = self._inflight.get(key)
+            leader = pending is None
+            if leader:
+                pending = Future()
+                self._inflight[key] = pending
+        if not leader:
+            return pending.result()
         try:
-            return self._instant_one(query, at_s)
-        except Exception as exc:  # nothing may escape to a page as a traceback
-            return SourceError(self.name, f"query {query!r} failed unexpectedly: {_short(exc)}", query=query)
+            with self._slots:
+                outcome = fetch()
+        except BaseException as exc:
+            with self._lock:
+                self._inflight.pop(key, None)
+            pending.set_exception(exc)
+            raise
+        with self._lock:
+            if not isinstance(outcome, SourceError):
+                keep(outcome)
+            self._inflight.pop(key, None)
+        pending.set_result(outcome)
+        return outcome
 
     def _instant_one(self, query: str, at_s: int) -> tuple[dict[str, float], tuple[str, ...]] | SourceError:
         where = f"query {query!r} at {self.url}"
@@ -672,19 +838,13 @@ class PrometheusSource:
             with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_QUERIES, len(misses))) as pool:
                 outcomes = list(pool.map(lambda q: self._fetch_one_safe(q, start_s, end_s, step_s), misses))
         latency = time.perf_counter() - t0
-        fetched_at = time.monotonic()
         warnings: list[str] = []
         for q, outcome in zip(misses, outcomes, strict=True):
             if isinstance(outcome, SourceError):
                 errors.append(outcome)
                 continue
-            results[q] = outcome
+            results[q] = outcome  # kept in the cache by _fetch_one_safe already
             warnings.extend(outcome.warnings)
-            with self._lock:
-                self._cache[(q, start_s, end_s, step_s)] = (fetched_at, outcome)
-                self._cache.move_to_end((q, start_s, end_s, step_s))
-                while len(self._cache) > MAX_CACHE_ENTRIES:
-                    self._cache.popitem(last=False)
         if errors:
             first = errors[0]
             more = f" ({len(errors) - 1} more of {len(misses)} queries failed too)" if len(errors) > 1 else ""
@@ -694,12 +854,27 @@ class PrometheusSource:
         return results
 
     def _fetch_one_safe(self, query: str, start_s: int, end_s: int, step_s: int) -> _Series | SourceError:
-        try:
-            return self._fetch_one(query, start_s, end_s, step_s)
-        except SourceError as exc:
-            return exc
-        except Exception as exc:  # nothing may escape to a page as a traceback
-            return SourceError(self.name, f"query {query!r} failed unexpectedly: {_short(exc)}", query=query)
+        def fetch() -> _Series | SourceError:
+            try:
+                return self._fetch_one(query, start_s, end_s, step_s)
+            except SourceError as exc:
+                return exc
+            except Exception as exc:  # nothing may escape to a page as a traceback
+                return SourceError(
+                    self.name, f"query {query!r} failed unexpectedly: {_short(exc)}", query=query
+                )
+
+        def keep(outcome: _Series) -> None:  # under self._lock
+            self._cache[(query, start_s, end_s, step_s)] = (time.monotonic(), outcome)
+            self._cache.move_to_end((query, start_s, end_s, step_s))
+            while len(self._cache) > MAX_CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+
+        def kept() -> _Series | None:  # under self._lock
+            hit = self._cache.get((query, start_s, end_s, step_s))
+            return hit[1] if hit is not None and time.monotonic() - hit[0] <= self.cache_ttl_s else None
+
+        return self._single_flight(("range", query, start_s, end_s, step_s), fetch, keep, kept)
 
     def _fetch_one(self, query: str, start_s: int, end_s: int, step_s: int) -> _Series:
         params = {

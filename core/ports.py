@@ -234,6 +234,33 @@ class SlotAggregateSource(Protocol):
 
 
 @runtime_checkable
+class WindowAggregateSource(Protocol):
+    """A source that computes RangeAggregates over several windows ending at one time itself
+    (Prometheus: instant queries over the windows' disjoint pieces), each window as one slot of its
+    length ending at `at`: the burn-rate rule windows as a few sums per region, not a grid over the
+    longest (issue 17)."""
+
+    name: str
+
+    def aggregate_windows(
+        self,
+        aggregates: Sequence[RangeAggregate],
+        at: datetime,
+        windows: Sequence[timedelta],
+        regions: Sequence[str] | None = None,
+    ) -> dict[timedelta, SlotAggregates]: ...
+
+
+@runtime_checkable
+class JoinsRequestsInFlight(Protocol):
+    """A source that keeps its answers (a TTL cache) and joins a request already in flight for the same
+    query instead of sending it twice, so a page may ask it ahead for its later parts
+    (pages/_ui.prefetch) at no extra cost to the server (Prometheus)."""
+
+    joins_requests_in_flight: bool
+
+
+@runtime_checkable
 class BillingSource(Protocol):
     name: str
 

@@ -59,18 +59,72 @@ def chart_regions(regions: list[str], start: datetime, end: datetime) -> list[st
     in all (the same instant queries as the health grid's: the source's cache answers the grid's)."""
     if len(regions) <= CHART_MAX_REGIONS:
         return regions
-    table = aggregates_table(ui.load_aggregates(RANKING, start, end, regions))
-    requests_sum, errors_sum, requests_mean = (
-        table.get(a.key, pd.Series(dtype=float)).reindex(regions) for a in RANKING
-    )
-    error_rate = (errors_sum / requests_sum.where(requests_sum > 0)).fillna(-1.0)
-    worst = list(error_rate.sort_values(ascending=False, kind="stable").index[:CHART_WORST_REGIONS])
-    busiest = [r for r in requests_mean.fillna(-1.0).sort_values(ascending=False, kind="stable").index]
-    picked = list(dict.fromkeys([*worst, *busiest]))[:CHART_TOP_REGIONS]
-    return [r for r in regions if r in picked]  # the sidebar's order (stable colours)
+    ranking = ui.load_aggregates(RANKING, start, end, regions)
 
+    def pick() -> list[str]:
+        table = aggregates_table(ranking)
+        requests_sum, errors_sum, requests_mean = (
+            table.get(a.key, pd.Series(dtype=float)).reindex(regions) for a in RANKING
+        )
+        error_rate = (errors_sum / requests_sum.where(requests_sum > 0)).fillna(-1.0)
+        worst = list(error_rate.sort_values(ascending=False, kind="stable").index[:CHART_WORST_REGIONS])
+        busiest = [r for r in requests_mean.fillna(-1.0).sort_values(ascending=False, kind="stable").index]
+        picked = list(dict.fromkeys([*worst, *busiest]))[:CHART_TOP_REGIONS]
+        return [r for r in regions if r in picked]  # the sidebar's order (stable colours)
+
+    # the page and its health part both ask: picked once per ranking (ui.built); a copy, as it is shared
+    return list(
+        ui.built(("overview_chart_regions", tuple(regions), ui.frame_fingerprint(ranking, labels=True)), pick)
+    )
+
+
+API_KPI_METRICS = [m for m in KPI_METRICS if not m.startswith("cdn_")]
+CDN_KPI_METRICS = [m for m in KPI_METRICS if m.startswith("cdn_")]
+
+
+def range_figures() -> tuple[RangeAggregate, ...]:
+    """Every range-wide figure of the health part in one load: health grid, KPI tiles, SLO rule windows."""
+    return tuple(
+        dict.fromkeys(
+            (
+                *health_aggregates(cfg),
+                *kpi_aggregates(API_KPI_METRICS, fallback_means=False),
+                *slo_window_aggregates(slos_from_config(cfg.slo), cfg.burn_rate_rule),
+            )
+        )
+    )
+
+
+def prefetch_later_parts() -> None:
+    """Ask the source now for what the health part, the alerts panel and the charts will ask later
+    (ui.prefetch: Prometheus keeps the answers and joins a request in flight), so the page waits on
+    Prometheus for its parts together rather than one after another (issue 17: the cold load took
+    1.6x Prometheus's own time for the same queries, mostly waiting part after part)."""
+    previous_start = start - (end - start)
+    ui.prefetch("metrics", lambda src: src.aggregate_range(list(range_figures()), start, end, regions))
+    api_before = kpi_aggregates(API_KPI_METRICS, fallback_means=False)
+    ui.prefetch("metrics", lambda src: src.aggregate_range(list(api_before), previous_start, start, regions))
+    for first, last in ((start, end), (previous_start, start)):
+        ui.prefetch(
+            "cdn",
+            lambda src, first=first, last=last: src.aggregate_range(
+                list(kpi_aggregates(CDN_KPI_METRICS)), first, last, regions
+            ),
+        )
+    alerts_ui.prefetch_panel(cfg)
+    if len(regions) > CHART_MAX_REGIONS:
+        step = chart_step(start, end, CHART_POINTS)
+        ops = {m: ACROSS_REGIONS_OPS[m] for m in (*CHART_METRICS, "queue_depth")}
+        ui.prefetch("metrics", lambda src: src.query_range_across(ops, start, end, step, regions))
+
+
+prefetch_later_parts()
 
 drawn = chart_regions(regions, start, end)
+ui.prefetch(
+    "metrics",
+    lambda src: src.query_range(["queue_depth"], start, end, chart_step(start, end, CHART_POINTS), drawn),
+)
 frame = ui.load_chart_metrics(CHART_METRICS, start, end, drawn, points=CHART_POINTS)
 marks = pd.concat([ui.events(start, end), actions_view.action_marks(start, end)], ignore_index=True)
 
@@ -115,30 +169,15 @@ def health_section() -> None:
 
     # one request for every range-wide figure of this range: health grid, KPI tiles, SLO rule windows
     slo_defs = slos_from_config(cfg.slo)
-    api_kpi_metrics = [m for m in KPI_METRICS if not m.startswith("cdn_")]
-    cdn_kpi_metrics = [m for m in KPI_METRICS if m.startswith("cdn_")]
-    figures = ui.load_aggregates(
-        tuple(
-            dict.fromkeys(
-                (
-                    *health_aggregates(cfg),
-                    *kpi_aggregates(api_kpi_metrics, fallback_means=False),
-                    *slo_window_aggregates(slo_defs, cfg.burn_rate_rule),
-                )
-            )
-        ),
-        start,
-        end,
-        regions,
-    )
-    health = region_health_from_aggregates(figures, cfg, regions)
+    figures = ui.load_aggregates(range_figures(), start, end, regions)
+    figures_key = ui.frame_fingerprint(figures, labels=True)
 
     # ---- KPI tiles: the selected range against the period of the same length before it ----------------
     previous_start = start - (end - start)
 
     def with_fallback_means(api_figures: pd.DataFrame, first: datetime, last: datetime) -> pd.DataFrame:
         """A latency tile's plain mean only when it has no request weight (core.kpi.kpi_fallback_means)."""
-        means = kpi_fallback_means(api_figures, api_kpi_metrics)
+        means = kpi_fallback_means(api_figures, API_KPI_METRICS)
         return (
             pd.concat([api_figures, ui.load_aggregates(means, first, last, regions)])
             if means
@@ -148,16 +187,16 @@ def health_section() -> None:
     kpi_now = pd.concat(
         [
             with_fallback_means(figures, start, end),
-            ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), start, end, regions, kind="cdn"),
+            ui.load_aggregates(kpi_aggregates(CDN_KPI_METRICS), start, end, regions, kind="cdn"),
         ]
     )
     before_api = ui.load_aggregates(
-        kpi_aggregates(api_kpi_metrics, fallback_means=False), previous_start, start, regions
+        kpi_aggregates(API_KPI_METRICS, fallback_means=False), previous_start, start, regions
     )
     kpi_before = pd.concat(
         [
             with_fallback_means(before_api, previous_start, start),
-            ui.load_aggregates(kpi_aggregates(cdn_kpi_metrics), previous_start, start, regions, kind="cdn"),
+            ui.load_aggregates(kpi_aggregates(CDN_KPI_METRICS), previous_start, start, regions, kind="cdn"),
         ]
     )
     (cost_first, cost_last), (previous_cost_first, previous_cost_last) = kpi_cost_days(start, end)
@@ -189,7 +228,13 @@ def health_section() -> None:
             help=f"Change vs {period}",
         )
 
-    kpis = kpi_summary_from_aggregates(kpi_now, kpi_before, costs_now, costs_before)
+    kpis = ui.built(
+        (
+            "overview_kpis",
+            *(ui.frame_fingerprint(f, labels=True) for f in (kpi_now, kpi_before, costs_now, costs_before)),
+        ),
+        lambda: kpi_summary_from_aggregates(kpi_now, kpi_before, costs_now, costs_before),
+    )
     for kpi_row in (kpis[i : i + 4] for i in range(0, len(kpis), 4)):
         for kpi_column, kpi in zip(st.columns(4), kpi_row, strict=False):
             kpi_tile(kpi_column, kpi)
@@ -210,18 +255,33 @@ def health_section() -> None:
             slo_window_aggregates(slo_defs, cfg.burn_rate_rule), slo_at - timedelta(hours=1), slo_at, regions
         )
     )
-    slo_states = region_slo_states_from_aggregates(slo_figures, slo_defs, regions, cfg.burn_rate_rule)
-    SLO_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level
-    health["slo_alert"] = [
-        SLO_BADGES[alert] + (f" · {slo}" if alert in ("page", "ticket") else "")
-        for alert, slo in zip(slo_states["alert"], slo_states["worst_slo"], strict=True)
-    ]
 
-    # the State column and the map say how a region is now (its burn-rate alert at the newest data point),
-    # not the range average: at 7d a region paging right now averaged green beside "page" (issue 15, #4)
-    NOW_STATE = {"page": "critical", "ticket": "warn", "ok": "ok", "no data": "no data"}
-    health["range_state"] = health["state"]
-    health["state"] = [NOW_STATE[alert] for alert in slo_states["alert"]]
+    def region_health() -> pd.DataFrame:
+        """The grid's rows: range health from the range's figures, the state now from the burn-rate
+        alert at the newest data point; built once per (config, regions, figures) (ui.built)."""
+        health = region_health_from_aggregates(figures, cfg, regions)
+        slo_states = region_slo_states_from_aggregates(slo_figures, slo_defs, regions, cfg.burn_rate_rule)
+        SLO_BADGES = alerts_ui.level_badges(cfg)  # page / ticket with their sev level
+        health["slo_alert"] = [
+            SLO_BADGES[alert] + (f" · {slo}" if alert in ("page", "ticket") else "")
+            for alert, slo in zip(slo_states["alert"], slo_states["worst_slo"], strict=True)
+        ]
+        # the State column and the map say how a region is now (its burn-rate alert at the newest data
+        # point), not the range average: at 7d a region paging right now averaged green beside "page"
+        # (issue 15, #4)
+        NOW_STATE = {"page": "critical", "ticket": "warn", "ok": "ok", "no data": "no data"}
+        health["range_state"] = health["state"]
+        health["state"] = [NOW_STATE[alert] for alert in slo_states["alert"]]
+        return health
+
+    health_key = (
+        "overview_health",
+        ui.config_key(),
+        tuple(regions),
+        figures_key,
+        figures_key if slo_figures is figures else ui.frame_fingerprint(slo_figures, labels=True),
+    )
+    health = ui.built(health_key, region_health)
 
     # ---- health grid -------------------------------------------------------------------------------
     st.subheader("Region health")
@@ -306,40 +366,46 @@ def health_section() -> None:
         ui.open_triage_for(str(grid["region"].iloc[picked]))
 
     # ---- map ---------------------------------------------------------------------------------------
-    geo = go.Figure(
-        go.Scattergeo(
-            lat=health["lat"],
-            lon=health["lon"],
-            text=[
-                f"{r.region} · {r.name}<br>{ui.state_badge(r.state)}<br>{r.rps_mean:.0f} req/s, "
-                f"availability {r.availability * 100:.3f}%"
-                for r in health.itertuples()
-            ],
-            hoverinfo="text",
-            marker={
-                "size": (health["rps_mean"].fillna(0) ** 0.5).clip(lower=4) * 0.9 + 8,
-                "color": [ui.state_colour(s) for s in health["state"]],
-                "line": {"width": 1, "color": "#333"},
-            },
-            mode="markers+text",
-            textposition="top center",
+    def region_map() -> go.Figure:
+        geo = go.Figure(
+            go.Scattergeo(
+                lat=health["lat"],
+                lon=health["lon"],
+                text=[
+                    f"{r.region} · {r.name}<br>{ui.state_badge(r.state)}<br>{r.rps_mean:.0f} req/s, "
+                    f"availability {r.availability * 100:.3f}%"
+                    for r in health.itertuples()
+                ],
+                hoverinfo="text",
+                marker={
+                    "size": (health["rps_mean"].fillna(0) ** 0.5).clip(lower=4) * 0.9 + 8,
+                    "color": [ui.state_colour(s) for s in health["state"]],
+                    "line": {"width": 1, "color": "#333"},
+                },
+                mode="markers+text",
+                textposition="top center",
+            )
         )
-    )
-    geo.update_traces(
-        text=health["region"],
-        hovertext=[f"{r.region} · {r.name}: {r.state}, {r.rps_mean:.0f} req/s" for r in health.itertuples()],
-    )
-    geo.update_layout(
-        height=360,
-        margin={"l": 0, "r": 0, "t": 30, "b": 0},
-        title="Regions (size = mean req/s, colour = state now)",
-        geo={
-            "showland": True,
-            "landcolor": "#eceff1",
-            "showcountries": True,
-            "projection_type": "natural earth",
-        },
-    )
+        geo.update_traces(
+            text=health["region"],
+            hovertext=[
+                f"{r.region} · {r.name}: {r.state}, {r.rps_mean:.0f} req/s" for r in health.itertuples()
+            ],
+        )
+        geo.update_layout(
+            height=360,
+            margin={"l": 0, "r": 0, "t": 30, "b": 0},
+            title="Regions (size = mean req/s, colour = state now)",
+            geo={
+                "showland": True,
+                "landcolor": "#eceff1",
+                "showcountries": True,
+                "projection_type": "natural earth",
+            },
+        )
+        return geo
+
+    geo = ui.built(("overview_map", *health_key), region_map)
     map_event = st.plotly_chart(
         geo,
         width="stretch",
@@ -374,46 +440,55 @@ if len(drawn) < len(regions):
         "(requests, errors and queue depth summed; CPU and memory averaged; latency: the worst region). "
         "Every region's figures are in the health grid; pick regions in the sidebar to draw others."
     )
-c1, c2 = st.columns(2)
-c1.plotly_chart(
-    ui.timeseries_figure(frame, "requests_per_second", "Request rate", "req/s", marks=marks),
-    width="stretch",
-    key="overview_rps",
-)
-error_pct = ratio(pivot_metric(frame, "errors_per_second"), pivot_metric(frame, "requests_per_second")) * 100
-c2.plotly_chart(
-    ui.timeseries_figure(
-        frame, "errors_per_second", "Error rate (5xx share)", "% of requests", wide=error_pct, marks=marks
-    ),
-    width="stretch",
-    key="overview_errors",
-)
-c3, c4 = st.columns(2)
-c3.plotly_chart(
-    ui.timeseries_figure(frame, "latency_p95_ms", "p95 latency", "ms", marks=marks),
-    width="stretch",
-    key="overview_p95",
-)
-c4.plotly_chart(
-    ui.timeseries_figure(frame, "cpu_utilization", "CPU utilisation", "%", scale=100, marks=marks),
-    width="stretch",
-    key="overview_cpu",
-)
-# saturation (issue 18: collected, now shown): memory and the work queue per region
-c5, c6 = st.columns(2)
-c5.plotly_chart(
-    ui.timeseries_figure(frame, "memory_utilization", "Memory utilisation", "%", scale=100, marks=marks),
-    width="stretch",
-    key="overview_memory",
-)
 queue = ui.load_chart_metrics(["queue_depth"], start, end, drawn, points=CHART_POINTS)
 if len(drawn) < len(regions):
     queue = pd.concat([queue, frame[frame["metric"] == "queue_depth"]], ignore_index=True)
-c6.plotly_chart(
-    ui.timeseries_figure(queue, "queue_depth", "Queue depth", "messages", marks=marks),
-    width="stretch",
-    key="overview_queue",
+
+
+def chart_figures() -> dict[str, go.Figure]:
+    """The six charts, built once per (range, regions, data, marks): a rerun with unchanged data, in
+    this session or another, reuses them (ui.built)."""
+    error_pct = (
+        ratio(pivot_metric(frame, "errors_per_second"), pivot_metric(frame, "requests_per_second")) * 100
+    )
+    return {
+        "overview_rps": ui.timeseries_figure(
+            frame, "requests_per_second", "Request rate", "req/s", marks=marks
+        ),
+        "overview_errors": ui.timeseries_figure(
+            frame, "errors_per_second", "Error rate (5xx share)", "% of requests", wide=error_pct, marks=marks
+        ),
+        "overview_p95": ui.timeseries_figure(frame, "latency_p95_ms", "p95 latency", "ms", marks=marks),
+        "overview_cpu": ui.timeseries_figure(
+            frame, "cpu_utilization", "CPU utilisation", "%", scale=100, marks=marks
+        ),
+        # saturation (issue 18: collected, now shown): memory and the work queue per region
+        "overview_memory": ui.timeseries_figure(
+            frame, "memory_utilization", "Memory utilisation", "%", scale=100, marks=marks
+        ),
+        "overview_queue": ui.timeseries_figure(queue, "queue_depth", "Queue depth", "messages", marks=marks),
+    }
+
+
+figures = ui.built(
+    (
+        "overview_charts",  # not the range: a new minute with the same points reuses the charts
+        ui.config_key(),
+        tuple(drawn),
+        tuple(regions),
+        ui.frame_fingerprint(frame),
+        ui.frame_fingerprint(queue),
+        ui.frame_fingerprint(marks, labels=True),
+    ),
+    chart_figures,
 )
+for row in (
+    ("overview_rps", "overview_errors"),
+    ("overview_p95", "overview_cpu"),
+    ("overview_memory", "overview_queue"),
+):
+    for column, key in zip(st.columns(2), row, strict=True):
+        column.plotly_chart(figures[key], width="stretch", key=key)
 if not marks.empty:
     with st.expander(f"Incidents and changes in this range ({len(marks)})"):
         ui.data_table(

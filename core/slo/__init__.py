@@ -32,6 +32,7 @@ runbooks). The Overview's KPI tiles are core/kpi.py.
 from core.slo.alerts import (
     alert_from_burn_rates,
     alert_state,
+    alert_state_from_windows,
     burn_rate,
     burn_rate_series,
     burn_rates,
@@ -94,6 +95,7 @@ __all__ = [
     "WindowSLI",
     "alert_from_burn_rates",
     "alert_state",
+    "alert_state_from_windows",
     "burn_down",
     "burn_rate",
     "burn_rate_series",

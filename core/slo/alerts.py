@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -99,6 +99,36 @@ def alert_state(
     guard = slo.min_events if min_events is None else min_events
     events = window_events(frame, slo, windows, at, region) if guard > 0 else None
     return alert_from_burn_rates(rates, rules, partial, events, guard)
+
+
+def alert_state_from_windows(
+    windows: Mapping[timedelta, SLOData],
+    slo: SLO,
+    at: datetime,
+    rules: Sequence[BurnRateRule] = DEFAULT_BURN_RATE_RULES,
+    region: str | None = None,
+) -> AlertState:
+    """alert_state from one counts per rule window (each covering at least that window ending at `at`,
+    e.g. a single slot of the window's length: core.slo.slots.slot_counts of a source's sums), so the
+    rules need a few sums per window instead of a grid over the longest one (issue 17). A window missing
+    from `windows` has no burn rate (never fires). Same guard and results as alert_state on a grid."""
+    rates: dict[timedelta, float | None] = {}
+    partial: list[timedelta] = []
+    events: dict[timedelta, float] = {}
+    wanted = dict.fromkeys(w for r in rules for w in (r.long_window, r.short_window))
+    for window in wanted:
+        data = windows.get(window)
+        if data is None:
+            rates[window] = None
+            partial.append(window)
+            continue
+        rate, missing = burn_rates(data, slo, [window], at, region)
+        rates.update(rate)
+        partial += missing
+        if slo.min_events > 0:
+            events.update(window_events(data, slo, [window], at, region))
+    guard = slo.min_events
+    return alert_from_burn_rates(rates, rules, tuple(partial), events if guard > 0 else None, guard)
 
 
 def alert_from_burn_rates(

@@ -4,6 +4,7 @@ full-resolution query_range returns (docs/ARCHITECTURE.md, "Data contracts")."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from core.ports import (
     RangeAggregateSource,
     SlotAggregateSource,
     SourceError,
+    WindowAggregateSource,
 )
 from core.slo import (
     budget_slot,
@@ -84,6 +86,41 @@ def test_aggregates_equal_the_reference_over_the_full_resolution_points(source) 
     for key in expected.columns:
         for region in REGIONS[:2]:
             assert got.at[region, key] == pytest.approx(expected.at[region, key], rel=1e-6), (key, region)
+
+
+def test_a_window_holds_its_steps_whatever_the_seconds_of_its_end(source) -> None:
+    """A figure over the `window` before `end` holds the steps in (end - window, end]: 20 s past the
+    minute gives the minute's figures (it lost the window's first step: 5 of 6 steps in 30 minutes at a
+    5-minute resolution made the Overview's SLO column read short windows)."""
+    slo_windows = slo_window_aggregates(slos_from_config(CFG.slo), CFG.burn_rate_rule)
+    start = END - timedelta(hours=1)
+    at_minute = aggregates_table(source.aggregate_range(slo_windows, start, END, REGIONS))
+    later = aggregates_table(source.aggregate_range(slo_windows, start, END + timedelta(seconds=20), REGIONS))
+    assert len(at_minute.columns) == len(slo_windows)
+    pd.testing.assert_frame_equal(later[at_minute.columns], at_minute, rtol=1e-9)
+
+
+def test_windows_from_disjoint_pieces_equal_one_query_per_window(source) -> None:
+    """aggregate_windows (the alerts panel's burn-rate windows): the windows cut into disjoint pieces and
+    summed (shares weighted by their step counts) give each window's own figures, one slot ending at the
+    evaluation time, at the resolution of the longest window."""
+    assert isinstance(source, WindowAggregateSource)
+    figures = slot_aggregates(slos_from_config(CFG.slo))
+    assert figures is not None
+    windows = sorted({w for r in CFG.burn_rate_rule for w in (r.long_window, r.short_window)})
+    at = END + timedelta(seconds=20)
+    got = source.aggregate_windows(figures, at, windows, REGIONS)
+    assert sorted(got) == windows
+    for window in windows:
+        one = source.aggregate_slots(figures, at - window, at, window, REGIONS)
+        mine = got[window]
+        assert (mine.end, mine.slot, mine.slots, mine.resolution) == (one.end, window, 1, one.resolution)
+        order = ["region", "aggregate"]
+        expected = one.frame.sort_values(order, ignore_index=True)
+        assert len(expected) == len(REGIONS) * len(figures), window
+        pd.testing.assert_frame_equal(mine.frame.sort_values(order, ignore_index=True), expected, rtol=1e-9)
+    with pytest.raises(ValueError, match="without a window"):
+        source.aggregate_windows([replace(figures[0], window=timedelta(hours=1))], at, windows)
 
 
 def test_a_metric_across_regions_is_the_points_of_every_region_combined(source) -> None:
@@ -304,3 +341,41 @@ def test_slo_budgets_from_slot_sums_equal_the_full_grid(long_prom, at_offset) ->
             down = burn_down(counts, slo, at, region)
             assert len(down) <= SLOT_POINTS + 1
             assert down["remaining_fraction"].iloc[-1] == pytest.approx(want.remaining_fraction, rel=1e-6)
+
+
+def test_a_query_in_flight_is_joined_not_sent_twice(source, monkeypatch) -> None:
+    """Two callers asking the same query at the same time (a page's prefetch and the part that needs it,
+    pages/_ui.prefetch) send one request: the second waits for the first's answer."""
+    source.clear_cache()
+    figure = [RangeAggregate("requests_per_second", "mean")]
+    start, end = END - timedelta(hours=2), END
+    sent: list[str] = []
+    joined = threading.Event()
+    answers: dict[str, pd.DataFrame] = {}
+
+    class Watched(dict):
+        def get(self, key, default=None):  # the second caller finds the first's request in flight
+            found = super().get(key, default)
+            if found is not None:
+                joined.set()
+            return found
+
+    monkeypatch.setattr(source, "_inflight", Watched())
+    real = source._instant_one
+
+    def first_waits_for_the_second(query: str, at_s: int):
+        sent.append(query)
+        if len(sent) == 1:
+            second = threading.Thread(
+                target=lambda: answers.setdefault("second", source.aggregate_range(figure, start, end))
+            )
+            second.start()
+            assert joined.wait(30), "the second caller never looked for a request in flight"
+            answers["thread"] = second  # joined below, once this answer is out
+        return real(query, at_s)
+
+    monkeypatch.setattr(source, "_instant_one", first_waits_for_the_second)
+    first = source.aggregate_range(figure, start, end)
+    answers.pop("thread").join(30)
+    assert len(sent) == 1
+    pd.testing.assert_frame_equal(answers["second"], first)

@@ -109,3 +109,35 @@ def test_event_marks_are_the_shapes_plotly_s_own_calls_make() -> None:
     ui.add_event_marks(got, marks)
     assert got.to_plotly_json()["layout"] == expected.to_plotly_json()["layout"]
     assert len(got.layout.shapes) == 4 and len(got.layout.annotations) == 4
+
+
+def _tidy(values: list[float]) -> pd.DataFrame:
+    ts = pd.date_range("2026-11-23 10:00", periods=len(values), freq="1min", tz="UTC")
+    return pd.DataFrame({"ts": ts, "region": "us-east-1", "metric": "requests_per_second", "value": values})
+
+
+def test_a_frames_fingerprint_follows_its_values_not_the_object() -> None:
+    """ui.frame_fingerprint keys what ui.built keeps: a copy (what a cached loader hands out per rerun)
+    keeps it, a moved value or a new point changes it, and text matters only with labels=True."""
+    frame = _tidy([1.0, 2.0, 3.0])
+    assert ui.frame_fingerprint(frame.copy()) == ui.frame_fingerprint(frame)
+    assert ui.frame_fingerprint(_tidy([1.0, 2.0, 3.5])) != ui.frame_fingerprint(frame)
+    assert ui.frame_fingerprint(_tidy([1.0, 2.0, 3.0, 4.0])) != ui.frame_fingerprint(frame)
+    renamed = frame.assign(region="eu-west-1")
+    assert ui.frame_fingerprint(renamed) == ui.frame_fingerprint(frame)  # the caller's labels pin text
+    assert ui.frame_fingerprint(renamed, labels=True) != ui.frame_fingerprint(frame, labels=True)
+    assert ui.frame_fingerprint(frame.iloc[:0]) != ui.frame_fingerprint(frame)
+
+
+def test_built_builds_once_per_key() -> None:
+    calls: list[int] = []
+
+    def build() -> list[int]:
+        calls.append(1)
+        return [len(calls)]
+
+    key = ("test_built_builds_once_per_key", ui.frame_fingerprint(_tidy([1.0])))
+    first = ui.built(key, build)
+    assert ui.built(key, build) is first and len(calls) == 1
+    other = ("test_built_builds_once_per_key", ui.frame_fingerprint(_tidy([2.0])))
+    assert ui.built(other, build) == [2] and len(calls) == 2
