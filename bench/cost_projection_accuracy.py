@@ -13,7 +13,7 @@ from real data, never the demo world:
 Per forecaster it prints, over every case: mean daily MASE (the history's in-sample weekly seasonal naive
 MAE as the scale), the share of held-out days inside the daily 80% / 95% bands, the mean absolute error
 of the held-out total as a percent of it (what the month-end figure misses by), the share of totals
-inside the total's 80% / 95% bands (days added in quadrature, as project_month does), and the seconds
+inside the total's 80% / 95% bands (the days' spreads added up, as project_month does), and the seconds
 per forecast. Asserts nothing.
 
 Usage: .venv/bin/python bench/cost_projection_accuracy.py [--forecasters all,daily,rule] [--limit N]
@@ -99,7 +99,7 @@ def score(history: pd.Series, actual: np.ndarray, fc: costs.DailyForecast) -> di
     mean = frame["mean"].to_numpy()
     scale = naive_scale(history.dropna().to_numpy(), 7)
     total, total_fc = float(actual.sum()), float(mean.sum())
-    total_sd = math.sqrt(float((frame["sd"].to_numpy() ** 2).sum()))
+    total_sd = float(frame["sd"].to_numpy().sum())  # the days' spreads added up, as project_month does
     out = {
         "mase": float(np.mean(np.abs(actual - mean))) / scale if scale > 0 else math.nan,
         "total_err_pct": 100 * abs(total - total_fc) / abs(total) if total else math.nan,

@@ -20,7 +20,7 @@ backtest, calibrated bands) with a weekly season, on the daily
 spend of the last five weeks before the month plus the month's closed days. It falls back to the
 weekly-seasonal rule below when the history is under two weeks or cannot be forecast. Any `Forecaster`
 returning a `DailyForecast` can be passed instead; hand-checkable tests use `weekly_seasonal_forecast`.
-A sum of n days gets sqrt(n) times a day's spread (days taken as independent).
+A sum of days gets the sum of their spreads (day errors taken as fully correlated: spend misses in runs).
 
 Weekly-seasonal rule (the fallback, the anomaly expectation, and the estimate of a missing day): a day
 is the mean of the last `weeks` observed values on the same weekday (spend follows the weekly traffic

@@ -186,17 +186,17 @@ def test_month_projection_one_scope():
     assert p.today_so_far_usd == 33.0
     assert p.remaining_usd == pytest.approx(750.0)
     assert p.projected_usd == pytest.approx(2695.0)
-    half80 = Z80 * SD * math.sqrt(8)  # 8 forecast days, errors taken as independent
+    half80 = Z80 * SD * 8  # 8 forecast days, their spreads added up (errors taken as correlated)
     assert p.bands[80] == pytest.approx((2695.0 - half80, 2695.0 + half80))
     assert p.lo_80 == pytest.approx(2695.0 - half80) and p.hi_80 == pytest.approx(2695.0 + half80)
-    assert p.bands[95] == pytest.approx((2695.0 - Z95 * SD * math.sqrt(8), 2695.0 + Z95 * SD * math.sqrt(8)))
+    assert p.bands[95] == pytest.approx((2695.0 - Z95 * SD * 8, 2695.0 + Z95 * SD * 8))
     assert p.missing_days == ()
     d = p.daily.set_index("day")
     assert len(d) == 30 and d.index[0] == date(2026, 11, 1) and d.index[-1] == date(2026, 11, 30)
     assert d.loc[date(2026, 11, 22), "cumulative_usd"] == pytest.approx(1945.0)
     assert d.loc[date(2026, 11, 25), "cumulative_usd"] == pytest.approx(1945.0 + 110 + 110 + 120)
     assert d.loc[date(2026, 11, 30), "cum_hi_80"] == pytest.approx(2695.0 + half80)
-    assert d.loc[date(2026, 11, 24), "cum_hi_95"] == pytest.approx(1945 + 220 + Z95 * SD * math.sqrt(2))
+    assert d.loc[date(2026, 11, 24), "cum_hi_95"] == pytest.approx(1945 + 220 + Z95 * SD * 2)
     assert math.isnan(d.loc[date(2026, 11, 23), "actual_usd"])  # today is not an actual
     assert d.loc[date(2026, 11, 23), "forecast_usd"] == pytest.approx(110.0)
 
@@ -217,7 +217,7 @@ def test_missing_day_is_estimated_not_counted_as_zero():
     assert p.missing_estimate_usd == pytest.approx(100.0)
     assert p.remaining_usd == pytest.approx(750.0)  # Thu Nov 26: mean(120, 100), the gap skipped
     assert p.projected_usd == pytest.approx(1835.0 + 100.0 + 750.0)
-    half95 = Z95 * SD * math.sqrt(9)  # the estimated day is uncertain too
+    half95 = Z95 * SD * 9  # the estimated day is uncertain too
     assert p.bands[95] == pytest.approx((2685.0 - half95, 2685.0 + half95))
     d = p.daily.set_index("day")
     assert math.isnan(d.loc[date(2026, 11, 12), "actual_usd"])
@@ -232,7 +232,7 @@ def test_credit_nets_month_to_date_and_moves_the_weekday_forecast():
     # total on Wed Nov 18 is 90: Wed Nov 25 = (90 + 115 + 105) / 3; other days as before + 5
     assert p.remaining_usd == pytest.approx(115 + 115 + 310 / 3 + 115 + 115 + 45 + 45 + 115)
     # residual of Nov 18 becomes 90 - 110 = -20: sorted |r| still has median 10
-    assert p.bands[80][1] - p.projected_usd == pytest.approx(Z80 * SD * math.sqrt(8))
+    assert p.bands[80][1] - p.projected_usd == pytest.approx(Z80 * SD * 8)
     assert costs.project_month(b, TODAY, service=S3, forecaster=WEEKLY).spent_usd == pytest.approx(
         110.0 - 65.0
     )
@@ -296,8 +296,8 @@ def test_budget_states_and_overrun_dates():
     assert amber.state == "amber" and amber.overrun_date is None
     green = costs.budget_status(
         b, budget("roomy", 3100), TODAY, forecaster=WEEKLY
-    )  # 87%, 80% band up to 2748
-    assert green.state == "green" and green.projected_hi_80 == pytest.approx(2695 + Z80 * SD * math.sqrt(8))
+    )  # 87%, 80% band up to 2847
+    assert green.state == "green" and green.projected_hi_80 == pytest.approx(2695 + Z80 * SD * 8)
     scoped = costs.budget_status(
         b, budget("s3 in eu", 100, service=S3, region=EUW1), TODAY, forecaster=WEEKLY
     )
@@ -321,11 +321,11 @@ def test_amber_when_only_the_band_crosses_the_budget():
         f["lo_95"], f["hi_95"] = 10.0 - Z95 * 50, 10.0 + Z95 * 50
         return costs.DailyForecast(f, "test")
 
-    # S3 spent 110 by Nov 22; + 8 x 10 = 190 projected; 80% band +- Z80 x 50 x sqrt(8) = +-181
+    # S3 spent 110 by Nov 22; + 8 x 10 = 190 projected; 80% band +- Z80 x 50 x 8 = +-513
     s = costs.budget_status(bill(), budget("s3", 250, service=S3), TODAY, forecaster=wide)
     assert s.projected_usd == pytest.approx(190.0)
-    assert s.projected_hi_80 == pytest.approx(190.0 + Z80 * 50 * math.sqrt(8))
-    assert s.state == "amber" and s.projection.method == "test"  # 76% of budget, but the band reaches 371
+    assert s.projected_hi_80 == pytest.approx(190.0 + Z80 * 50 * 8)
+    assert s.state == "amber" and s.projection.method == "test"  # 76% of budget, but the band reaches 703
 
 
 def test_budgets_projected_to_overrun_lists_red_ones_earliest_first():
