@@ -18,6 +18,7 @@ from core.report import ReportInputs, Week, build_report, export_zip, last_compl
 from headroom.render import render_html
 from headroom.wiring import gather_review_inputs
 from tests.conftest import DEMO_END, SHIPPED_CONFIG
+from tests.core.actions.support import declare_sev1
 
 CFG = load_config(SHIPPED_CONFIG)
 
@@ -251,7 +252,6 @@ def test_unsigned_break_glass_is_listed_in_the_actions_section_until_signed(tmp_
     from connectors.sandbox_executor import SandboxExecutor
     from core.actions import ActionService, unsigned_break_glass
     from core.auth import Identity
-    from core.incidents import record_event
     from core.ports import Change
     from core.report import actions_section
 
@@ -260,21 +260,10 @@ def test_unsigned_break_glass_is_listed_in_the_actions_section_until_signed(tmp_
     week = Week.parse("2026-W47")
     at = week.start + timedelta(days=2)
     service = ActionService(store, CFG, SandboxExecutor(store, CFG), clock=lambda: at)
-    incident = record_event(
-        store,
-        actor="bob@example.com",
-        role="approver",
-        kind="incident",
-        severity="sev1",
-        region="eu-west-1",
-        title="eu-west-1 down",
-        start=at - timedelta(minutes=1),
-        now=at,
-        regions=CFG.region_codes,
-    )
+    incident_id = declare_sev1(store, CFG.region_codes, at)
     bob = Identity("bob@example.com", "Bob", "demo")
     change = Change(weights={"eu-central-1": 1.0, "eu-west-1": 0.0})
-    action_id = service.break_glass(bob, "api-dns-failover-eu", change, "down", incident.id).action.id
+    action_id = service.break_glass(bob, "api-dns-failover-eu", change, "down", incident_id).action.id
     inputs = ReportInputs(
         config=CFG,
         metrics=pd.DataFrame(),
