@@ -1029,8 +1029,6 @@ def timeseries_figure(
 
 # ---- built figures and tables, kept by their inputs across reruns and sessions ---------------------
 BUILT_MAX_ENTRIES = 96
-_built: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-_built_lock = threading.Lock()
 
 
 def frame_fingerprint(frame: pd.DataFrame | pd.Series | None, labels: bool = False) -> tuple[Any, ...]:
@@ -1053,23 +1051,20 @@ def frame_fingerprint(frame: pd.DataFrame | pd.Series | None, labels: bool = Fal
     return (frame.shape, tuple(map(str, frame.columns)), digest)
 
 
+# st.cache_resource (not st.cache_data): the built figure is handed out as it is, not pickled per rerun;
+# `_build` (leading underscore) is left out of the key, `key` names what it builds from
+@st.cache_resource(max_entries=BUILT_MAX_ENTRIES, show_spinner=False)
+def _built(key: tuple[Any, ...], _build: Callable[[], Any]) -> Any:
+    return _build()
+
+
 def built(key: tuple[Any, ...], build: Callable[[], T]) -> T:
     """What `build()` returns, kept under `key` (the builder's inputs: labels and frame_fingerprint of
     its frames) for every later rerun and session, the least recently used dropped past
     BUILT_MAX_ENTRIES: charts and tables rebuilt from unchanged data cost most of a warm rerun (the
     Overview's six charts ~0.3 s at 20 regions x 30 days, issue 17). The result is shared: never
-    change it after."""
-    with _built_lock:
-        hit = _built.get(key)
-        if hit is not None:
-            _built.move_to_end(key)
-            return hit
-    result = build()
-    with _built_lock:
-        _built[key] = result
-        while len(_built) > BUILT_MAX_ENTRIES:
-            _built.popitem(last=False)
-    return result
+    change it after. Kept in Streamlit's resource cache, so st.cache_resource.clear() empties it too."""
+    return _built(key, build)
 
 
 def event_mark_layout(marks: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -14,7 +14,7 @@ from tests.conftest import REPO_ROOT
 def test_a_rerun_with_the_same_data_builds_nothing_again(app_config, monkeypatch) -> None:
     from core import health, kpi
 
-    ui._built.clear()
+    ui._built.clear()  # st.cache_resource: empty, as a fresh server
     built: list[str] = []
     real_figure, real_health = ui.timeseries_figure, health.region_health_from_aggregates
     real_kpis = kpi.kpi_summary_from_aggregates
